@@ -1,0 +1,62 @@
+# HHS social media data platform. `make help` lists every command.
+SHELL := /bin/bash
+# The first Python 3.12 that really runs (a pyenv shim may exist without the version selected).
+PYTHON ?= $(shell for p in python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo demo-check test test-fast lint format typecheck serve sandbox collect browser clean
+
+help: ## List every command
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it or run 'make PYTHON=/path/to/python3.12'"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv with the package and its dev tools
+
+browser: ## Install Debian's chromium for the browser tests (needs root and apt)
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+demo: venv ## Set up, collect from the simulated platforms through Prefect on Dask, serve dashboards + Prefect UI
+	$(BIN)/hhs demo
+
+demo-check: venv ## The demo without serving: runs once and stops everything it started
+	$(BIN)/hhs demo --no-serve
+
+test: venv browser ## Set up and run the whole test suite (lint, types, unit, integration, end-to-end)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+test-fast: venv ## Tests without the slow end-to-end ones
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: venv ## ruff lint and format check
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: venv ## Format the code with ruff
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+typecheck: venv ## mypy on the package
+	$(BIN)/mypy
+
+collect: venv ## Run the collection flow against the configured APIs (HHS_* settings)
+	$(BIN)/hhs collect
+
+serve: venv ## Serve the dashboards over the lake
+	$(BIN)/hhs serve
+
+sandbox: venv ## Serve the simulated platforms on port 8765
+	$(BIN)/hhs sandbox serve --port 8765 --seed 7
+
+clean: ## Remove the virtualenv, caches and the local lake
+	rm -rf $(VENV) lake .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,7 @@
+"""The accounts registry: which official accounts to watch, loaded and validated against its schema."""
+
+from __future__ import annotations
+
+from hhs_platform.registry.loader import DEFAULT_REGISTRY, account_refs, load_registry
+
+__all__ = ["DEFAULT_REGISTRY", "account_refs", "load_registry"]

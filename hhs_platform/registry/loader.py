@@ -1,0 +1,112 @@
+"""Read the registry CSV and check it with the ``schemas.Registry`` contract, naming bad rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandera.errors
+import polars as pl
+
+from hhs_platform.connectors.base import AccountRef
+from hhs_platform.errors import RegistryError
+from schemas import Registry
+
+DEFAULT_REGISTRY = Path(__file__).with_name("accounts.csv")
+_SCHEMA = {
+    "agency": pl.Utf8,
+    "agency_name": pl.Utf8,
+    "parent_agency": pl.Utf8,
+    "platform": pl.Utf8,
+    "handle": pl.Utf8,
+    "platform_id": pl.Utf8,
+    "url": pl.Utf8,
+    "tier": pl.Utf8,
+    "verified": pl.Utf8,
+    "source": pl.Utf8,
+}
+_REQUIRED = ["agency", "agency_name", "platform", "handle", "url"]
+
+
+def load_registry(path: str | Path | None = None, platforms: list[str] | None = None) -> pl.DataFrame:
+    """Load and validate the registry.
+
+    Args:
+        path: a registry CSV; None means the shipped one.
+        platforms: keep only these platform slugs.
+
+    Raises:
+        RegistryError: the file is missing, unreadable, or a row breaks the contract; the message
+            names the file, the line and the problem.
+    """
+    path = Path(path) if path else DEFAULT_REGISTRY
+    if not path.is_file():
+        raise RegistryError(f"registry file {path} does not exist (set HHS_ACCOUNTS_FILE to a CSV)")
+    try:
+        raw = pl.read_csv(path, schema_overrides=_SCHEMA, infer_schema=False)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise RegistryError(f"registry file {path} is not a readable CSV: {exc}") from exc
+    missing = [c for c in _REQUIRED if c not in raw.columns]
+    if missing:
+        raise RegistryError(
+            f"registry file {path} lacks the column(s) {', '.join(missing)}; "
+            f"expected a header with {', '.join(_SCHEMA)}"
+        )
+    for col in _SCHEMA:
+        if col not in raw.columns:
+            raw = raw.with_columns(pl.lit(None, pl.Utf8).alias(col))
+    raw = raw.select(list(_SCHEMA)).with_columns(
+        pl.col(pl.Utf8).str.strip_chars(),
+    )
+    problems: list[str] = []
+    tier = raw["tier"].fill_null("2")
+    bad_tier = ~tier.str.contains(r"^\d+$")
+    for i in bad_tier.arg_true().to_list():
+        problems.append(f"line {i + 2}: tier {raw['tier'][i]!r} is not a whole number (1, 2 or 3)")
+    verified = raw["verified"].fill_null("false").str.to_lowercase()
+    bad_ver = ~verified.is_in(["true", "false", "1", "0", "yes", "no"])
+    for i in bad_ver.arg_true().to_list():
+        problems.append(f"line {i + 2}: verified {raw['verified'][i]!r} is not true/false")
+    if problems:
+        raise RegistryError(f"registry file {path} has bad rows:\n  " + "\n  ".join(problems))
+    df = raw.with_columns(
+        platform=pl.col("platform").str.to_lowercase(),
+        parent_agency=pl.when(pl.col("parent_agency") == "").then(None).otherwise(pl.col("parent_agency")),
+        platform_id=pl.when(pl.col("platform_id") == "").then(None).otherwise(pl.col("platform_id")),
+        tier=tier.cast(pl.Int64),
+        verified=verified.is_in(["true", "1", "yes"]),
+        source=pl.col("source").fill_null(""),
+    )
+    try:
+        Registry.validate(df, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        raise RegistryError(_describe(path, df, exc)) from None
+    if platforms:
+        unknown = sorted(set(platforms) - set(df["platform"].unique().to_list()))
+        df = df.filter(pl.col("platform").is_in(platforms))
+        if df.is_empty():
+            raise RegistryError(
+                f"registry file {path} has no accounts on {', '.join(platforms)}"
+                + (f" (no rows at all for {', '.join(unknown)})" if unknown else "")
+            )
+    return df
+
+
+def _describe(path: Path, df: pl.DataFrame, exc: pandera.errors.SchemaErrors) -> str:
+    lines = []
+    fc = exc.failure_cases
+    for rec in fc.head(20).iter_rows(named=True):
+        idx = rec.get("index")
+        where = f"line {int(idx) + 2}" if idx is not None else "file"
+        what = rec.get("column") or "row"
+        handle = f" ({df['platform'][int(idx)]}:{df['handle'][int(idx)]})" if idx is not None else ""
+        lines.append(f"{where}{handle}: {what} = {rec.get('failure_case')!r} fails {rec.get('check')}")
+    more = f"\n  ... and {fc.height - 20} more" if fc.height > 20 else ""
+    return f"registry file {path} has bad rows:\n  " + "\n  ".join(lines) + more
+
+
+def account_refs(registry: pl.DataFrame) -> list[AccountRef]:
+    """The connector-facing view of registry rows."""
+    return [
+        AccountRef(platform=r["platform"], handle=r["handle"], platform_id=r["platform_id"])
+        for r in registry.select("platform", "handle", "platform_id").iter_rows(named=True)
+    ]

@@ -1,0 +1,105 @@
+"""The one settings object: environment variables prefixed ``HHS_`` and an optional ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The origin each platform documents; ``HHS_<PLATFORM>_API_BASE`` replaces it (it may carry a
+#: path prefix, e.g. ``http://127.0.0.1:8765/bluesky``), the documented paths stay after it.
+DEFAULT_API_BASES: dict[str, str] = {
+    "bluesky": "https://public.api.bsky.app",
+    "youtube": "https://www.googleapis.com",
+    "x": "https://api.x.com",
+    "facebook": "https://graph.facebook.com",
+    "instagram": "https://graph.facebook.com",
+    "threads": "https://graph.threads.net",
+    "linkedin": "https://api.linkedin.com",
+    "mastodon": "https://mastodon.social",
+    "truthsocial": "https://truthsocial.com",
+    "reddit": "https://oauth.reddit.com",
+    "flickr": "https://api.flickr.com",
+}
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform. Read from ``HHS_*`` variables, then ``.env``, then defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HHS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    lake_uri: str = Field("./lake", description="Lake root: a local folder or s3://bucket/prefix.")
+    lake_storage_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="deltalake storage options as JSON (e.g. AWS_ENDPOINT_URL for S3-compatible servers).",
+    )
+    dask_address: str = Field("", description="Scheduler address of an existing Dask cluster; empty starts a LocalCluster.")
+    dask_workers: int = Field(2, ge=1, description="Workers of the LocalCluster.")
+    dask_threads_per_worker: int = Field(2, ge=1, description="Threads per LocalCluster worker.")
+    dask_processes: bool = Field(True, description="LocalCluster workers as processes (False: threads).")
+    accounts_file: Path | None = Field(None, description="Registry CSV; empty means the shipped registry.")
+    batch_size: int = Field(10, ge=1, description="Accounts per collection task.")
+    max_pages: int = Field(200, ge=1, description="Safety cap on pages per account and endpoint.")
+    http_timeout_s: float = Field(30.0, gt=0, description="Total timeout of one request.")
+    http_connect_timeout_s: float = Field(10.0, gt=0)
+    http_max_retries: int = Field(5, ge=0, description="Retries of a transient failure.")
+    http_concurrency: int = Field(8, ge=1, description="Requests in flight per platform per worker.")
+
+    bluesky_api_base: str = DEFAULT_API_BASES["bluesky"]
+    youtube_api_base: str = DEFAULT_API_BASES["youtube"]
+    x_api_base: str = DEFAULT_API_BASES["x"]
+    facebook_api_base: str = DEFAULT_API_BASES["facebook"]
+    instagram_api_base: str = DEFAULT_API_BASES["instagram"]
+    threads_api_base: str = DEFAULT_API_BASES["threads"]
+    linkedin_api_base: str = DEFAULT_API_BASES["linkedin"]
+    mastodon_api_base: str = DEFAULT_API_BASES["mastodon"]
+    truthsocial_api_base: str = DEFAULT_API_BASES["truthsocial"]
+    reddit_api_base: str = DEFAULT_API_BASES["reddit"]
+    flickr_api_base: str = DEFAULT_API_BASES["flickr"]
+
+    youtube_api_key: SecretStr | None = Field(None, description="YouTube Data API v3 key.")
+    x_bearer_token: SecretStr | None = None
+    facebook_access_token: SecretStr | None = None
+    instagram_access_token: SecretStr | None = None
+    threads_access_token: SecretStr | None = None
+    linkedin_access_token: SecretStr | None = None
+    reddit_access_token: SecretStr | None = None
+    flickr_api_key: SecretStr | None = None
+
+    @field_validator("lake_uri")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("HHS_LAKE_URI is empty: set a folder such as ./lake or s3://bucket/prefix")
+        return v.rstrip("/") or "/"
+
+    def api_base(self, platform: str) -> str:
+        """The base URL for a platform, without a trailing slash."""
+        value = getattr(self, f"{platform}_api_base", None)
+        if value is None:
+            raise KeyError(f"no API base setting for platform {platform!r}")
+        return str(value).rstrip("/")
+
+    def secret(self, name: str) -> str | None:
+        """The plain value of a secret setting (only the HTTP layer should call this)."""
+        value = getattr(self, name, None)
+        return value.get_secret_value() if isinstance(value, SecretStr) else None
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for redaction."""
+        return [
+            v.get_secret_value()
+            for v in (getattr(self, n) for n in type(self).model_fields)
+            if isinstance(v, SecretStr) and v.get_secret_value()
+        ]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()

@@ -1,0 +1,65 @@
+"""The table catalogue: name, model, keys, partitioning and write mode of every lake table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pandera.polars as pa
+import polars as pl
+
+from schemas import tables as t
+
+WriteMode = Literal["append", "merge", "overwrite"]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Everything a writer, reader or doc needs to know about one table."""
+
+    name: str
+    model: type[pa.DataFrameModel]
+    keys: tuple[str, ...]
+    partition_by: tuple[str, ...]
+    mode: WriteMode
+    layer: str
+
+    @property
+    def schema(self) -> pl.Schema:
+        """The polars schema derived from the Pandera model."""
+        cols = self.model.to_schema().columns
+        return pl.Schema({name: col.dtype.type for name, col in cols.items()})
+
+    @property
+    def description(self) -> str:
+        return (self.model.__doc__ or "").strip().splitlines()[0]
+
+    def empty(self) -> pl.DataFrame:
+        return pl.DataFrame(schema=self.schema)
+
+
+CATALOGUE: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in [
+        TableSpec("bronze/raw_responses", t.RawResponses, ("response_id",), ("platform", "fetched_date"), "append", "bronze"),
+        TableSpec("silver/accounts", t.Accounts, ("platform", "account_id"), (), "merge", "silver"),
+        TableSpec(
+            "silver/account_snapshots", t.AccountSnapshots, ("platform", "account_id", "observed_at"), ("platform",), "merge", "silver"
+        ),
+        TableSpec("silver/posts", t.Posts, ("platform", "post_id"), ("platform",), "merge", "silver"),
+        TableSpec("silver/post_metrics", t.PostMetrics, ("platform", "post_id", "observed_at"), ("platform",), "merge", "silver"),
+        TableSpec("quarantine/rows", t.QuarantineRows, ("table", "row_hash", "run_id"), (), "merge", "quarantine"),
+        TableSpec(
+            "gold/daily_account_metrics", t.DailyAccountMetrics, ("date", "platform", "account_id"), ("platform",), "overwrite", "gold"
+        ),
+    ]
+}
+
+
+def table_spec(name: str) -> TableSpec:
+    """Return the spec of a table by name, with a clear error for an unknown one."""
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        known = ", ".join(sorted(CATALOGUE))
+        raise KeyError(f"unknown table {name!r}; known tables: {known}") from None

@@ -1,0 +1,218 @@
+"""Pandera (polars) models: the columns, types and checks of every table."""
+
+from __future__ import annotations
+
+import polars as pl
+import pandera.polars as pa
+
+UTC_TS = pl.Datetime(time_unit="us", time_zone="UTC")
+PLATFORMS = [
+    "bluesky",
+    "facebook",
+    "flickr",
+    "instagram",
+    "linkedin",
+    "mastodon",
+    "pinterest",
+    "reddit",
+    "threads",
+    "truthsocial",
+    "x",
+    "youtube",
+]
+POST_TYPES = ["original", "reply", "quote", "repost"]
+
+
+class _Lineage(pa.DataFrameModel):
+    """Columns every silver row carries: where it came from."""
+
+    run_id: pl.Utf8 = pa.Field(nullable=False, description="Collection run that produced the row.")
+    response_id: pl.Utf8 = pa.Field(
+        nullable=False, description="bronze/raw_responses row the values were parsed from."
+    )
+    connector_version: pl.Utf8 = pa.Field(
+        nullable=False, description="Version of the connector that parsed the response."
+    )
+
+
+class Registry(pa.DataFrameModel):
+    """The shipped list of official accounts to watch (one row per account per platform)."""
+
+    agency: pl.Utf8 = pa.Field(str_matches=r"^[A-Za-z][A-Za-z0-9-]*$", description="Agency code.")
+    agency_name: pl.Utf8 = pa.Field(str_length={"min_value": 2}, description="Agency name.")
+    parent_agency: pl.Utf8 = pa.Field(
+        nullable=True, description="Code of the parent in the HHS hierarchy (empty for HHS)."
+    )
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS, description="Platform slug.")
+    handle: pl.Utf8 = pa.Field(str_length={"min_value": 1}, description="Handle or id on the platform.")
+    platform_id: pl.Utf8 = pa.Field(nullable=True, description="Stable platform id where known.")
+    url: pl.Utf8 = pa.Field(str_startswith="https://", description="Public profile URL.")
+    tier: pl.Int64 = pa.Field(isin=[1, 2, 3], description="Collection priority: 1 hourly, 2 every 6 h, 3 daily.")
+    verified: pl.Boolean = pa.Field(description="True when the handle comes from an official HHS source.")
+    source: pl.Utf8 = pa.Field(description="Where the fact comes from.")
+
+    class Config:
+        strict = True
+        unique = ["platform", "handle"]
+
+
+class RawResponses(pa.DataFrameModel):
+    """bronze/raw_responses: one API response exactly as received, appended before parsing."""
+
+    response_id: pl.Utf8 = pa.Field(unique=True, description="sha256 of request and fetch time.")
+    run_id: pl.Utf8 = pa.Field(description="Collection run.")
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    endpoint: pl.Utf8 = pa.Field(description="API method, e.g. app.bsky.feed.getAuthorFeed.")
+    account_key: pl.Utf8 = pa.Field(description="Registry key '<platform>:<handle>' the request served.")
+    request_url: pl.Utf8 = pa.Field(description="URL requested, secrets removed.")
+    status: pl.Int32 = pa.Field(ge=0, le=599, description="HTTP status (0 = no response).")
+    headers: pl.Utf8 = pa.Field(description="JSON of the response headers that matter.")
+    body: pl.Binary = pa.Field(nullable=True, description="Body bytes as received.")
+    payload_hash: pl.Utf8 = pa.Field(description="sha256 of the body.")
+    fetched_at: UTC_TS = pa.Field(description="When the response arrived (UTC).")
+    fetched_date: pl.Date = pa.Field(description="Partition: UTC date of fetched_at.")
+    elapsed_ms: pl.Float64 = pa.Field(ge=0)
+    page: pl.Int32 = pa.Field(ge=0, description="Position of the page within the account's request chain.")
+    connector_version: pl.Utf8 = pa.Field()
+
+    class Config:
+        strict = True
+
+
+class Accounts(_Lineage):
+    """silver/accounts: one account on one platform, registry facts joined with platform facts."""
+
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    account_id: pl.Utf8 = pa.Field(str_length={"min_value": 1}, description="Platform's stable id.")
+    handle: pl.Utf8 = pa.Field(description="Current handle.")
+    display_name: pl.Utf8 = pa.Field(nullable=True)
+    description: pl.Utf8 = pa.Field(nullable=True)
+    account_created_at: UTC_TS = pa.Field(nullable=True)
+    account_key: pl.Utf8 = pa.Field(description="Registry key '<platform>:<handle>'.")
+    agency: pl.Utf8 = pa.Field(nullable=True)
+    agency_name: pl.Utf8 = pa.Field(nullable=True)
+    parent_agency: pl.Utf8 = pa.Field(nullable=True)
+    tier: pl.Int64 = pa.Field(nullable=True)
+    first_seen_at: UTC_TS = pa.Field()
+    last_seen_at: UTC_TS = pa.Field()
+
+    class Config:
+        strict = True
+        unique = ["platform", "account_id"]
+
+
+class AccountSnapshots(_Lineage):
+    """silver/account_snapshots: an account's public figures, one row per change.
+
+    A row is written when a figure changes; an unchanged observation only moves the row's
+    ``last_observed_at`` forward, so the table is a run-length encoded time series.
+    """
+
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    account_id: pl.Utf8 = pa.Field(str_length={"min_value": 1})
+    observed_at: UTC_TS = pa.Field(description="First observation with these figures.")
+    last_observed_at: UTC_TS = pa.Field(description="Latest observation with the same figures.")
+    followers: pl.Int64 = pa.Field(ge=0, nullable=True)
+    following: pl.Int64 = pa.Field(ge=0, nullable=True)
+    posts_count: pl.Int64 = pa.Field(ge=0, nullable=True)
+
+    class Config:
+        strict = True
+        unique = ["platform", "account_id", "observed_at"]
+
+
+class Posts(_Lineage):
+    """silver/posts: one post (or repost) with its latest known content."""
+
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    post_id: pl.Utf8 = pa.Field(str_length={"min_value": 1})
+    account_id: pl.Utf8 = pa.Field(str_length={"min_value": 1}, description="Account whose feed holds the post.")
+    author_id: pl.Utf8 = pa.Field(description="Author of the content (differs from account_id for reposts).")
+    created_at: UTC_TS = pa.Field(description="When the post was published.")
+    post_type: pl.Utf8 = pa.Field(isin=POST_TYPES)
+    text: pl.Utf8 = pa.Field(nullable=True)
+    title: pl.Utf8 = pa.Field(nullable=True)
+    url: pl.Utf8 = pa.Field(nullable=True)
+    lang: pl.Utf8 = pa.Field(nullable=True)
+    reply_to_post_id: pl.Utf8 = pa.Field(nullable=True)
+    quoted_post_id: pl.Utf8 = pa.Field(nullable=True)
+    reposted_post_id: pl.Utf8 = pa.Field(nullable=True)
+    hashtags: pl.List(pl.Utf8) = pa.Field(nullable=True)
+    mentions: pl.List(pl.Utf8) = pa.Field(nullable=True)
+    links: pl.List(pl.Utf8) = pa.Field(nullable=True)
+    media_type: pl.Utf8 = pa.Field(nullable=True, description="image, video, external, gif or null.")
+    media_count: pl.Int64 = pa.Field(ge=0)
+    media_urls: pl.List(pl.Utf8) = pa.Field(nullable=True)
+    duration_s: pl.Float64 = pa.Field(ge=0, nullable=True)
+    is_deleted: pl.Boolean = pa.Field()
+    first_seen_at: UTC_TS = pa.Field()
+    last_seen_at: UTC_TS = pa.Field()
+
+    class Config:
+        strict = True
+        unique = ["platform", "post_id"]
+
+
+class PostMetrics(_Lineage):
+    """silver/post_metrics: a post's counters, one row per change (run-length encoded)."""
+
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    post_id: pl.Utf8 = pa.Field(str_length={"min_value": 1})
+    account_id: pl.Utf8 = pa.Field()
+    observed_at: UTC_TS = pa.Field(description="First observation with these counters.")
+    last_observed_at: UTC_TS = pa.Field(description="Latest observation with the same counters.")
+    likes: pl.Int64 = pa.Field(ge=0, nullable=True)
+    reposts: pl.Int64 = pa.Field(ge=0, nullable=True)
+    replies: pl.Int64 = pa.Field(ge=0, nullable=True)
+    quotes: pl.Int64 = pa.Field(ge=0, nullable=True)
+    views: pl.Int64 = pa.Field(ge=0, nullable=True)
+
+    class Config:
+        strict = True
+        unique = ["platform", "post_id", "observed_at"]
+
+
+class QuarantineRows(pa.DataFrameModel):
+    """quarantine/rows: a row (or a whole response) rejected, with the rules it failed."""
+
+    table: pl.Utf8 = pa.Field(description="Table the row was meant for.")
+    row_hash: pl.Utf8 = pa.Field(description="sha256 of the row's JSON.")
+    run_id: pl.Utf8 = pa.Field()
+    response_id: pl.Utf8 = pa.Field(nullable=True, description="bronze row it came from.")
+    platform: pl.Utf8 = pa.Field(nullable=True)
+    rules: pl.List(pl.Utf8) = pa.Field(description="Checks that failed, 'column: check'.")
+    row: pl.Utf8 = pa.Field(description="The rejected row as JSON.")
+    quarantined_at: UTC_TS = pa.Field()
+
+    class Config:
+        strict = True
+        unique = ["table", "row_hash", "run_id"]
+
+
+class DailyAccountMetrics(pa.DataFrameModel):
+    """gold/daily_account_metrics: one account's figures for one UTC day."""
+
+    date: pl.Date = pa.Field()
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    account_id: pl.Utf8 = pa.Field()
+    handle: pl.Utf8 = pa.Field(nullable=True)
+    agency: pl.Utf8 = pa.Field(nullable=True)
+    parent_agency: pl.Utf8 = pa.Field(nullable=True)
+    followers: pl.Int64 = pa.Field(ge=0, nullable=True, description="Followers at the day's last observation.")
+    followers_change: pl.Int64 = pa.Field(nullable=True, description="Change against the previous day with data.")
+    following: pl.Int64 = pa.Field(ge=0, nullable=True)
+    posts_count: pl.Int64 = pa.Field(ge=0, nullable=True)
+    posts_published: pl.Int64 = pa.Field(ge=0, description="Posts (not reposts) published that day.")
+    likes: pl.Int64 = pa.Field(ge=0, description="Latest likes of the posts published that day.")
+    reposts: pl.Int64 = pa.Field(ge=0)
+    replies: pl.Int64 = pa.Field(ge=0)
+    quotes: pl.Int64 = pa.Field(ge=0)
+    views: pl.Int64 = pa.Field(ge=0, nullable=True, description="Null where the platform has no views.")
+    engagement: pl.Int64 = pa.Field(ge=0, description="likes + reposts + replies + quotes.")
+    engagement_rate: pl.Float64 = pa.Field(
+        ge=0, nullable=True, description="engagement / followers (null without followers)."
+    )
+
+    class Config:
+        strict = True
+        unique = ["date", "platform", "account_id"]
