@@ -1,16 +1,21 @@
-"""What every connector is: how to ask (collect), how to read (parse), what it can give (capabilities)."""
+"""What every connector is: how to ask (collect), how to read (parse), what it can give."""
 
 from __future__ import annotations
 
+import json
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from hhs_platform.errors import HhsError
     from hhs_platform.http import HttpClient
     from hhs_platform.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,24 @@ class Connector(ABC):
         self.http = http
         self.settings = settings
         self.base = settings.api_base(self.platform)
+        #: ``(account_key, endpoint)`` chains cut by ``settings.max_pages`` (more pages existed).
+        self.cap_hits: list[tuple[str, str]] = []
+
+    def note_cap_hit(self, account: AccountRef, endpoint: str) -> None:
+        """Record (and warn) that pagination stopped at ``max_pages`` with more to fetch."""
+        self.cap_hits.append((account.key, endpoint))
+        log.warning(
+            "%s %s for %s stopped at HHS_MAX_PAGES=%d with more pages left; raise it to go further",
+            self.platform,
+            endpoint,
+            account.key,
+            self.settings.max_pages,
+        )
+
+    @staticmethod
+    def classify_error(raw: RawResponse) -> HhsError | None:
+        """Map a platform-specific error body to an error type; ``None`` keeps the HTTP default."""
+        return None
 
     @abstractmethod
     async def collect(self, account: AccountRef, since: datetime | None = None) -> None:
@@ -109,3 +132,76 @@ class Connector(ABC):
         ``body`` (bytes) and ``fetched_at``. Must never raise on bad input: problems go to
         ``ParsedRows.problems``.
         """
+
+
+# --- small pure helpers shared by the parse functions -------------------------------------------
+
+
+def decode_json_body(record: Mapping[str, Any]) -> tuple[Any, str | None]:
+    """The record's body decoded as JSON, or ``(None, problem)`` when it is empty or not JSON."""
+    body = record.get("body")
+    if isinstance(body, memoryview | bytearray):
+        body = bytes(body)
+    if isinstance(body, str):
+        body = body.encode("utf-8", "replace")
+    if not body:
+        return None, "empty body"
+    if not isinstance(body, bytes):
+        return None, f"body is {type(body).__name__}, not bytes"
+    try:
+        return json.loads(body), None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"body is not valid JSON ({exc.__class__.__name__}: {exc}; {len(body)} bytes)"
+
+
+def is_success(record: Mapping[str, Any]) -> bool:
+    """True when the record holds a 2xx response (only those carry rows)."""
+    status = record.get("status")
+    return isinstance(status, int) and 200 <= status < 300
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An ISO-8601 string (``Z``, offsets, any fraction) or aware datetime as aware UTC, else None.
+
+    A naive value is taken as UTC, which is what the platforms mean when they omit the offset.
+    """
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.endswith(("z", "Z")):
+            text = text[:-1] + "+00:00"
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def as_count(value: Any) -> int | None:
+    """A non-negative counter from an int or a digit string (YouTube sends strings), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer():
+        return int(value) if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def as_str(value: Any) -> str | None:
+    """The value when it is a non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
+
+
+def dig(obj: Any, *path: str) -> Any:
+    """``obj[path[0]][path[1]]...`` through dicts only; None as soon as a step is missing."""
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj

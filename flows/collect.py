@@ -1,0 +1,113 @@
+"""The collection flow: registry → connectors (on Dask) → bronze → silver → gold, with a run summary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
+from prefect_dask import DaskTaskRunner
+
+from hhs_platform.collect import BatchOutcome, collect_batch, plan_batches, uncollectable
+from hhs_platform.lake import Lake
+from hhs_platform.lake.silver import write_silver
+from hhs_platform.registry import load_registry
+from hhs_platform.reports.run_summary import run_summary_markdown, run_summary_rows
+from hhs_platform.settings import Settings
+from hhs_platform.transforms.gold import build_gold
+from hhs_platform.transforms.normalize import SilverBatch
+
+
+def task_runner(settings: Settings) -> DaskTaskRunner:
+    """An existing cluster when HHS_DASK_ADDRESS is set, else a LocalCluster of the configured size."""
+    if settings.dask_address:
+        return DaskTaskRunner(address=settings.dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": settings.dask_workers,
+            "threads_per_worker": settings.dask_threads_per_worker,
+            "processes": settings.dask_processes,
+            "dashboard_address": ":0",
+        }
+    )
+
+
+@task(name="collect-batch", retries=1, retry_delay_seconds=5)
+def collect_batch_task(
+    batch: list[dict[str, Any]], run_id: str, batch_id: str, lake_uri: str, accounts_file: str | None, since: datetime | None
+) -> BatchOutcome:
+    settings = Settings()
+    registry = load_registry(accounts_file or settings.accounts_file)
+    outcome = collect_batch(
+        batch, run_id=run_id, batch_id=batch_id, lake=Lake(lake_uri), settings=settings, registry=registry, since=since
+    )
+    get_run_logger().info("batch %s: %s", batch_id, outcome.summary())
+    return outcome
+
+
+@task(name="write-silver", retries=2, retry_delay_seconds=5)
+def write_silver_task(outcomes: list[BatchOutcome], lake_uri: str) -> dict[str, dict[str, int]]:
+    results = write_silver(Lake(lake_uri), SilverBatch.concat([o.silver for o in outcomes]))
+    return {name: {"rows": r.rows_in, "inserted": r.inserted, "updated": r.updated} for name, r in results.items()}
+
+
+@task(name="build-gold", retries=2, retry_delay_seconds=5)
+def build_gold_task(lake_uri: str) -> dict[str, int]:
+    return {name: r.rows_in for name, r in build_gold(Lake(lake_uri)).items()}
+
+
+@flow(name="hhs-collect", description="Collect HHS accounts into the lake: bronze, silver and gold.")
+def collect_flow(
+    platforms: list[str] | None = None,
+    accounts_file: str | None = None,
+    lake_uri: str | None = None,
+    since: datetime | None = None,
+) -> dict[str, Any]:
+    """Collect every account of the registry (or of some platforms) and rebuild gold."""
+    log = get_run_logger()
+    settings = Settings()
+    lake_uri = lake_uri or settings.lake_uri
+    accounts_file = accounts_file or (str(settings.accounts_file) if settings.accounts_file else None)
+    registry = load_registry(accounts_file, platforms)
+    run_id = str(flow_run.get_id() or "local")
+    batches = plan_batches(registry, settings.batch_size)
+    skipped = uncollectable(registry)
+    log.info("run %s: %d accounts in %d batches into %s", run_id, sum(map(len, batches)), len(batches), lake_uri)
+    if skipped:
+        log.info("no connector yet for: %s", ", ".join(f"{p} ({n})" for p, n in skipped.items()))
+    futures = [
+        collect_batch_task.submit(b, run_id, f"{b[0]['platform']}-{i:04d}", lake_uri, accounts_file, since)
+        for i, b in enumerate(batches)
+    ]
+    outcomes = [f.result() for f in futures]
+    silver = write_silver_task.submit(outcomes, lake_uri).result()
+    gold = build_gold_task.submit(lake_uri).result()
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "lake_uri": lake_uri,
+        "accounts": sum(o.accounts for o in outcomes),
+        "responses": sum(o.responses for o in outcomes),
+        "errors": [e.__dict__ for o in outcomes for e in o.errors],
+        "silver": silver,
+        "gold": gold,
+        "skipped_platforms": skipped,
+        "per_platform": run_summary_rows(outcomes),
+    }
+    create_markdown_artifact(run_summary_markdown(summary), key="collection-summary", description="Collection run")
+    create_table_artifact(summary["per_platform"], key="collection-by-platform", description="Per platform")
+    return summary
+
+
+def run_collect(
+    platforms: list[str] | None = None,
+    accounts_file: str | None = None,
+    lake_uri: str | None = None,
+    since: datetime | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Run the flow on the configured Dask cluster (what ``hhs collect`` calls)."""
+    settings = settings or Settings()
+    runner_flow = collect_flow.with_options(task_runner=task_runner(settings))
+    return runner_flow(platforms=platforms, accounts_file=accounts_file, lake_uri=lake_uri, since=since)

@@ -1,0 +1,159 @@
+"""The ``hhs`` command: the one face over collection, the lake, the dashboards and the demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hhs_platform.errors import HhsError
+
+app = typer.Typer(help="HHS social media data platform.", no_args_is_help=True, add_completion=False)
+sandbox_app = typer.Typer(help="The simulated platforms.", no_args_is_help=True)
+registry_app = typer.Typer(help="The accounts registry.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(registry_app, name="registry")
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO date such as 2026-01-31") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+@app.command()
+def demo(
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the dashboards afterwards.")] = True,
+    lake: Annotated[str, typer.Option(help="Lake folder or s3:// URI.")] = "./lake",
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 7,
+    prefect_port: Annotated[int, typer.Option(help="Port of the local Prefect server/UI.")] = 4200,
+    dashboard_port: Annotated[int, typer.Option(help="Port of the dashboards.")] = 5006,
+) -> None:
+    """Start the simulated platforms, a Prefect server and a Dask cluster; collect; serve dashboards.
+
+    With --no-serve it runs once and stops everything it started (for scripts and CI).
+    """
+    from hhs_platform.demo import DemoOptions, run_demo
+
+    try:
+        run_demo(
+            DemoOptions(
+                lake_uri=lake,
+                seed=seed,
+                serve=serve,
+                prefect_port=prefect_port,
+                dashboard_port=dashboard_port,
+                echo=typer.echo,
+            )
+        )
+    except HhsError as exc:
+        _fail(exc)
+
+
+@app.command()
+def collect(
+    platform: Annotated[list[str] | None, typer.Option("--platform", "-p", help="Only this platform (repeatable).")] = None,
+    accounts_file: Annotated[Path | None, typer.Option(help="Registry CSV (default: HHS_ACCOUNTS_FILE or the shipped one).")] = None,
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+    since: Annotated[str | None, typer.Option(help="Only posts published on or after this ISO date.")] = None,
+) -> None:
+    """Run the collection flow (Prefect on Dask): bronze, silver, gold. Prints the run summary as JSON."""
+    from flows.collect import run_collect
+
+    try:
+        summary = run_collect(
+            platforms=platform or None,
+            accounts_file=str(accounts_file) if accounts_file else None,
+            lake_uri=lake,
+            since=_parse_since(since),
+        )
+    except HhsError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 5006,
+    address: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+) -> None:
+    """Serve the dashboards over the lake."""
+    from hhs_platform.dashboards.server import DASHBOARDS, serve_dashboards
+
+    for name in DASHBOARDS:
+        typer.echo(f"{name}: http://{address}:{port}/{name}")
+    serve_dashboards(port=port, address=address, lake_uri=lake)
+
+
+@app.command()
+def tables(lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None) -> None:
+    """List the lake's tables with their row counts and Delta versions."""
+    from hhs_platform.lake import Lake
+    from schemas import CATALOGUE
+
+    lk = Lake(lake)
+    typer.echo(f"lake: {lk.uri}")
+    for name in CATALOGUE:
+        dt = lk.delta(name)
+        if dt is None:
+            typer.echo(f"  {name:32s} (not written yet)")
+        else:
+            rows = lk.scan(name).select(__import__("polars").len()).collect().item()
+            typer.echo(f"  {name:32s} {rows:>10,} rows  version {dt.version()}")
+
+
+@registry_app.command("validate")
+def registry_validate(
+    accounts_file: Annotated[Path | None, typer.Option(help="Registry CSV (default: the shipped one).")] = None,
+) -> None:
+    """Check a registry file against its contract and print accounts per platform."""
+    from hhs_platform.registry import load_registry
+
+    try:
+        df = load_registry(accounts_file)
+    except HhsError as exc:
+        _fail(exc)
+    typer.echo(f"{df.height} accounts, {df['agency'].n_unique()} agencies")
+    for platform, n in df.group_by("platform").len().sort("platform").iter_rows():
+        typer.echo(f"  {platform:12s} {n}")
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 7,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    accounts_file: Annotated[Path | None, typer.Option(help="Registry CSV the world is built from.")] = None,
+    frozen: Annotated[bool, typer.Option(help="Freeze the simulated clock (exact ground truth).")] = False,
+) -> None:
+    """Serve the simulated platforms (real API paths and shapes) until interrupted."""
+    from hhs_platform.sandbox import serve as sandbox_serve_fn
+
+    typer.echo(f"simulated platforms on http://{host}:{port} (seed {seed}); e.g. HHS_BLUESKY_API_BASE=http://{host}:{port}/bluesky")
+    sandbox_serve_fn(host=host, port=port, seed=seed, accounts_file=accounts_file, frozen=frozen)
+
+
+def main() -> None:
+    """Entry point of the ``hhs`` script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

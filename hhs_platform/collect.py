@@ -1,0 +1,130 @@
+"""Collection: fetch accounts through their connectors, archive to bronze, parse into silver rows.
+
+The flow in ``flows/collect.py`` only wires these functions to Prefect and Dask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from hhs_platform import bronze
+from hhs_platform.connectors import CONNECTORS, get_connector
+from hhs_platform.connectors.base import AccountRef, RawResponse
+from hhs_platform.errors import HhsError, TerminalError
+from hhs_platform.http import HttpClient
+from hhs_platform.lake.store import Lake
+from hhs_platform.settings import Settings
+from hhs_platform.transforms.normalize import SilverBatch, parse_bronze
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AccountError:
+    """An account that could not be (fully) collected, and why."""
+
+    account_key: str
+    error: str  # the error type, e.g. NotFoundError
+    message: str
+    terminal: bool
+
+
+@dataclass
+class BatchOutcome:
+    """What collecting one batch of accounts produced."""
+
+    batch_id: str
+    accounts: int
+    responses: int
+    silver: SilverBatch
+    errors: list[AccountError] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "accounts": self.accounts,
+            "responses": self.responses,
+            "errors": len(self.errors),
+            **self.silver.counts(),
+        }
+
+
+def plan_batches(registry: pl.DataFrame, batch_size: int) -> list[list[dict[str, Any]]]:
+    """Split the registry's collectable accounts into batches of one platform each.
+
+    Accounts on platforms without a connector are left out (see ``uncollectable``).
+    """
+    rows = registry.filter(pl.col("platform").is_in(list(CONNECTORS))).sort(["platform", "tier", "handle"])
+    batches: list[list[dict[str, Any]]] = []
+    for (_platform,), group in rows.group_by(["platform"], maintain_order=True):
+        recs = group.select("platform", "handle", "platform_id").to_dicts()
+        batches.extend(recs[i : i + batch_size] for i in range(0, len(recs), batch_size))
+    return batches
+
+
+def uncollectable(registry: pl.DataFrame) -> dict[str, int]:
+    """Accounts per platform that no connector collects yet."""
+    rest = registry.filter(~pl.col("platform").is_in(list(CONNECTORS)))
+    return dict(rest.group_by("platform").len().sort("platform").iter_rows())
+
+
+async def fetch_accounts(
+    accounts: list[AccountRef], settings: Settings, since: datetime | None = None
+) -> tuple[list[RawResponse], list[AccountError]]:
+    """Fetch every account; every response is archived in the returned list, errors per account."""
+    responses: list[RawResponse] = []
+    errors: list[AccountError] = []
+    async with HttpClient(settings, archive=responses.append) as http:
+        connectors = {p: get_connector(p)(http, settings) for p in {a.platform for a in accounts}}
+
+        async def one(account: AccountRef) -> None:
+            try:
+                await connectors[account.platform].collect(account, since=since)
+            except HhsError as exc:
+                errors.append(
+                    AccountError(account.key, type(exc).__name__, str(exc), isinstance(exc, TerminalError))
+                )
+                log.warning("%s: %s: %s", account.key, type(exc).__name__, exc)
+
+        await asyncio.gather(*(one(a) for a in accounts))
+    return responses, errors
+
+
+def collect_batch(
+    batch: list[dict[str, Any]],
+    *,
+    run_id: str,
+    batch_id: str,
+    lake: Lake,
+    settings: Settings,
+    registry: pl.DataFrame | None = None,
+    since: datetime | None = None,
+) -> BatchOutcome:
+    """Fetch a batch, append its responses to bronze (before parsing), parse them into silver rows.
+
+    A retried task archives the responses it received again: bronze keeps every response as
+    received, and silver's MERGEs make the repeat harmless.
+    """
+    started = time.perf_counter()
+    refs = [AccountRef(b["platform"], b["handle"], b.get("platform_id")) for b in batch]
+    responses, errors = asyncio.run(fetch_accounts(refs, settings, since))
+    versions = {p: c.version for p, c in CONNECTORS.items()}
+    frame = bronze.to_frame(responses, run_id=run_id, connector_versions=versions)
+    lake.append("bronze/raw_responses", frame)
+    silver = parse_bronze(frame, registry)
+    return BatchOutcome(
+        batch_id=batch_id,
+        accounts=len(batch),
+        responses=frame.height,
+        silver=silver,
+        errors=errors,
+        elapsed_s=time.perf_counter() - started,
+    )

@@ -1,0 +1,365 @@
+"""YouTube Data API v3: channels.list, then the uploads playlist page by page, then videos.list."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+from hhs_platform.connectors.base import (
+    AccountRef,
+    Capabilities,
+    Connector,
+    ParsedRows,
+    RawResponse,
+    as_count,
+    as_str,
+    decode_json_body,
+    dig,
+    is_success,
+    parse_timestamp,
+)
+from hhs_platform.errors import (
+    AuthError,
+    HhsError,
+    NotFoundError,
+    QuotaExhaustedError,
+    RateLimitedError,
+)
+
+log = logging.getLogger(__name__)
+
+CHANNELS = "youtube.channels.list"
+PLAYLIST_ITEMS = "youtube.playlistItems.list"
+VIDEOS = "youtube.videos.list"
+_QUOTA_REASONS = {"quotaExceeded", "dailyLimitExceeded", "dailyLimitExceededUnreg"}
+_RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
+_AUTH_REASONS = {
+    "keyInvalid",
+    "keyExpired",
+    "forbidden",
+    "accessNotConfigured",
+    "ipRefererBlocked",
+    "insufficientPermissions",
+    "authError",
+}
+_NOT_FOUND_REASONS = {"channelNotFound", "playlistNotFound", "videoNotFound", "notFound"}
+_DURATION_RE = re.compile(
+    r"^P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+_HASHTAG_RE = re.compile(r"(?<![\w#&/])#(\w+)")
+_LINK_RE = re.compile(r"https?://[^\s<>\"']+")
+_THUMB_ORDER = ("maxres", "standard", "high", "medium", "default")
+
+
+def iso_duration_seconds(value: Any) -> float | None:
+    """An ISO-8601 duration (``PT21M7S``, ``P1DT2H``, ``P0D``) in seconds, else None."""
+    if not isinstance(value, str):
+        return None
+    match = _DURATION_RE.match(value.strip())
+    if match is None or value.strip() in ("P", "PT"):
+        return None
+    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+    return (
+        parts.get("w", 0.0) * 604800
+        + parts.get("d", 0.0) * 86400
+        + parts.get("h", 0.0) * 3600
+        + parts.get("m", 0.0) * 60
+        + parts.get("s", 0.0)
+    )
+
+
+class YouTubeConnector(Connector):
+    """YouTube: an API key; a daily quota in units and no rate-limit headers."""
+
+    platform: ClassVar[str] = "youtube"
+    version: ClassVar[str] = "youtube/1"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        followers=True,
+        following=False,
+        posts_count=True,
+        likes=True,
+        reposts=False,
+        replies=True,
+        quotes=False,
+        views=True,
+        history="every public upload, through the channel's uploads playlist",
+        auth="API key (HHS_YOUTUBE_API_KEY)",
+        rate_limit="10,000 quota units per day (1 unit per list call); no rate-limit headers",
+    )
+
+    @staticmethod
+    def classify_error(raw: RawResponse) -> HhsError | None:
+        """Google errors carry ``error.errors[].reason``: quota, throttling, key, not found."""
+        if 200 <= raw.status < 300 or raw.status == 0:
+            return None
+        try:
+            payload = json.loads(raw.body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        errors = dig(payload, "error", "errors")
+        reasons = {str(dig(e, "reason")) for e in errors} if isinstance(errors, list) else set()
+        message = str(dig(payload, "error", "message") or "")
+        where = (
+            f"youtube {raw.endpoint} for {raw.account_key}: HTTP {raw.status} "
+            f"{','.join(sorted(reasons)) or '-'}: {message}"
+        )
+        kw: dict[str, Any] = {"platform": "youtube", "status": raw.status}
+        if reasons & _QUOTA_REASONS:
+            return QuotaExhaustedError(
+                f"{where}; the daily quota is spent until midnight Pacific time", **kw
+            )
+        if reasons & _RATE_REASONS:
+            return RateLimitedError(f"{where}; slowing down", **kw)
+        if reasons & _AUTH_REASONS or dig(payload, "error", "status") == "PERMISSION_DENIED":
+            return AuthError(
+                f"{where}; check HHS_YOUTUBE_API_KEY and that the YouTube Data API v3 is enabled",
+                **kw,
+            )
+        if reasons & _NOT_FOUND_REASONS:
+            return NotFoundError(f"{where}; check the handle/platform_id in the registry", **kw)
+        return None
+
+    def _api_key(self) -> str:
+        key = self.settings.secret("youtube_api_key")
+        if not key:
+            raise AuthError(
+                "youtube: no API key configured; "
+                "set HHS_YOUTUBE_API_KEY to a YouTube Data API v3 key",
+                platform="youtube",
+            )
+        return key
+
+    async def _get(
+        self, endpoint: str, path: str, params: dict[str, str | int], account: AccountRef, page: int
+    ) -> Any:
+        _, data = await self.http.get_json(
+            platform=self.platform,
+            endpoint=endpoint,
+            url=f"{self.base}/youtube/v3/{path}",
+            params=params,
+            account_key=account.key,
+            page=page,
+            classify=self.classify_error,
+        )
+        return data
+
+    async def collect(self, account: AccountRef, since: datetime | None = None) -> None:
+        key = self._api_key()
+        params: dict[str, str | int] = {"part": "snippet,statistics,contentDetails"}
+        handle = account.handle.strip()
+        if account.platform_id and account.platform_id.startswith("UC"):
+            params["id"] = account.platform_id
+        elif handle.startswith("UC") and len(handle) == 24:
+            params["id"] = handle
+        elif handle.startswith("@"):
+            params["forHandle"] = handle
+        else:
+            params["forUsername"] = handle
+        data = await self._get(CHANNELS, "channels", {**params, "key": key}, account, 0)
+        items = dig(data, "items")
+        channel = items[0] if isinstance(items, list) and items else None
+        channel_id = as_str(dig(channel, "id"))
+        if channel is None or channel_id is None:
+            raise NotFoundError(
+                f"youtube: no channel for {account.key} "
+                f"({', '.join(f'{k}={v}' for k, v in params.items() if k != 'part')}); "
+                "check the handle/platform_id in the registry",
+                platform="youtube",
+                status=200,
+            )
+        uploads = as_str(dig(channel, "contentDetails", "relatedPlaylists", "uploads"))
+        uploads = uploads or "UU" + channel_id[2:]
+
+        page_no = 1
+        pages = 0
+        token: str | None = None
+        seen_tokens: set[str] = set()
+        seen_videos: set[str] = set()
+        while True:
+            list_params: dict[str, str | int] = {
+                "part": "snippet,contentDetails",
+                "playlistId": uploads,
+                "maxResults": 50,
+                "key": key,
+            }
+            if token:
+                list_params["pageToken"] = token
+            try:
+                page = await self._get(
+                    PLAYLIST_ITEMS, "playlistItems", list_params, account, page_no
+                )
+            except NotFoundError:
+                if pages == 0:  # a channel without uploads has no uploads playlist
+                    log.info("youtube %s: no uploads playlist %s", account.key, uploads)
+                    return
+                raise
+            page_no += 1
+            pages += 1
+            entries = dig(page, "items")
+            if not isinstance(entries, list) or not entries:
+                return
+            fresh: list[str] = []
+            dated: list[datetime] = []
+            for entry in entries:
+                video_id = as_str(dig(entry, "contentDetails", "videoId")) or as_str(
+                    dig(entry, "snippet", "resourceId", "videoId")
+                )
+                published = parse_timestamp(
+                    dig(entry, "contentDetails", "videoPublishedAt")
+                ) or parse_timestamp(dig(entry, "snippet", "publishedAt"))
+                if published is not None:
+                    dated.append(published)
+                    if since is not None and published < since:
+                        continue
+                if video_id and video_id not in seen_videos:
+                    seen_videos.add(video_id)
+                    fresh.append(video_id)
+            for start in range(0, len(fresh), 50):
+                video_params: dict[str, str | int] = {
+                    "part": "snippet,statistics,contentDetails",
+                    "id": ",".join(fresh[start : start + 50]),
+                    "key": key,
+                }
+                await self._get(VIDEOS, "videos", video_params, account, page_no)
+                page_no += 1
+            if since is not None and dated and all(t < since for t in dated):
+                return
+            token = as_str(dig(page, "nextPageToken"))
+            if token is None or token in seen_tokens:
+                return
+            if pages >= self.settings.max_pages:
+                self.note_cap_hit(account, PLAYLIST_ITEMS)
+                return
+            seen_tokens.add(token)
+
+    @staticmethod
+    def parse(record: Mapping[str, Any]) -> ParsedRows:
+        rows = ParsedRows()
+        if not is_success(record):
+            return rows
+        endpoint = record.get("endpoint")
+        if endpoint == PLAYLIST_ITEMS:
+            return rows  # it only drives pagination; videos.list carries the rows
+        data, problem = decode_json_body(record)
+        if problem:
+            rows.problems.append(f"{endpoint}: {problem}")
+            return rows
+        items = dig(data, "items")
+        if not isinstance(items, list):
+            got = type(data).__name__ if not isinstance(data, dict) else "no 'items' list"
+            rows.problems.append(f"{endpoint}: expected {{'items': [...]}}, got {got}")
+            return rows
+        account_key = str(record.get("account_key") or "")
+        for index, item in enumerate(items):
+            try:
+                if endpoint == CHANNELS:
+                    _parse_channel(item, account_key, rows)
+                elif endpoint == VIDEOS:
+                    _parse_video(item, rows)
+                else:
+                    rows.problems.append(f"youtube: no parser for endpoint {endpoint!r}")
+                    return rows
+            except ValueError as exc:
+                rows.problems.append(f"{endpoint}: items[{index}] skipped: {exc}")
+            except Exception as exc:  # one odd item must not cost the others
+                rows.problems.append(
+                    f"{endpoint}: items[{index}] skipped: {exc.__class__.__name__}: {exc}"
+                )
+        return rows
+
+
+def _parse_channel(item: Any, account_key: str, rows: ParsedRows) -> None:
+    channel_id = as_str(dig(item, "id"))
+    if channel_id is None:
+        raise ValueError("channel without 'id'")
+    snippet = dig(item, "snippet") or {}
+    registry_handle = account_key.split(":", 1)[1] if ":" in account_key else None
+    rows.accounts.append(
+        {
+            "account_id": channel_id,
+            "handle": as_str(dig(snippet, "customUrl")) or registry_handle or channel_id,
+            "display_name": as_str(dig(snippet, "title")),
+            "description": as_str(dig(snippet, "description")),
+            "account_created_at": parse_timestamp(dig(snippet, "publishedAt")),
+            "account_key": account_key,
+        }
+    )
+    hidden = dig(item, "statistics", "hiddenSubscriberCount") is True
+    rows.account_snapshots.append(
+        {
+            "account_id": channel_id,
+            "followers": None if hidden else as_count(dig(item, "statistics", "subscriberCount")),
+            "following": None,
+            "posts_count": as_count(dig(item, "statistics", "videoCount")),
+        }
+    )
+
+
+def _links(text: str) -> list[str]:
+    found = (m.group(0).rstrip(".,;:!?)]}") for m in _LINK_RE.finditer(text))
+    return list(dict.fromkeys(found))
+
+
+def _hashtags(text: str) -> list[str]:
+    tags = (m.group(1) for m in _HASHTAG_RE.finditer(text))
+    return list(dict.fromkeys(t for t in tags if not t.isdigit()))
+
+
+def _parse_video(item: Any, rows: ParsedRows) -> None:
+    video_id = as_str(dig(item, "id"))
+    if video_id is None:
+        raise ValueError("video without 'id'")
+    snippet = dig(item, "snippet")
+    if not isinstance(snippet, Mapping):
+        raise ValueError(f"video {video_id} without 'snippet'")
+    created = parse_timestamp(snippet.get("publishedAt"))
+    if created is None:
+        raise ValueError(f"video {video_id} without a valid 'snippet.publishedAt'")
+    channel_id = as_str(snippet.get("channelId"))
+    if channel_id is None:
+        raise ValueError(f"video {video_id} without 'snippet.channelId'")
+    description = as_str(snippet.get("description")) or ""
+    thumbs = snippet.get("thumbnails") if isinstance(snippet.get("thumbnails"), Mapping) else {}
+    thumb = next((u for k in _THUMB_ORDER if (u := as_str(dig(thumbs, k, "url")))), None)
+    stats = dig(item, "statistics") or {}
+    rows.posts.append(
+        {
+            "post_id": video_id,
+            "account_id": channel_id,
+            "author_id": channel_id,
+            "created_at": created,
+            "post_type": "original",
+            "text": description or None,
+            "title": as_str(snippet.get("title")),
+            "url": f"https://www.youtube.com/watch?v={video_id}",
+            "lang": as_str(snippet.get("defaultLanguage"))
+            or as_str(snippet.get("defaultAudioLanguage")),
+            "reply_to_post_id": None,
+            "quoted_post_id": None,
+            "reposted_post_id": None,
+            "hashtags": _hashtags(description),
+            "mentions": [],
+            "links": _links(description),
+            "media_type": "video",
+            "media_count": 1,
+            "media_urls": [thumb] if thumb else [],
+            "duration_s": iso_duration_seconds(dig(item, "contentDetails", "duration")),
+            "is_deleted": False,
+        }
+    )
+    rows.post_metrics.append(
+        {
+            "post_id": video_id,
+            "account_id": channel_id,
+            "likes": as_count(dig(stats, "likeCount")),
+            "reposts": None,
+            "replies": as_count(dig(stats, "commentCount")),
+            "quotes": None,
+            "views": as_count(dig(stats, "viewCount")),
+        }
+    )

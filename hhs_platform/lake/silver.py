@@ -1,0 +1,64 @@
+"""Write a parsed batch into silver: MERGEs on natural keys, observations run-length encoded."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from hhs_platform.lake.store import Lake, WriteResult
+from hhs_platform.lake.timeseries import compact_observations
+from hhs_platform.transforms.normalize import SilverBatch
+from schemas import table_spec
+
+_SERIES_VALUES = {
+    "silver/account_snapshots": ["followers", "following", "posts_count"],
+    "silver/post_metrics": ["likes", "reposts", "replies", "quotes", "views"],
+}
+
+
+def write_silver(lake: Lake, batch: SilverBatch) -> dict[str, WriteResult]:
+    """Merge every silver table of the batch and its quarantine rows. Idempotent.
+
+    One writer per table at a time (the flow runs this in a single task); commit races with
+    other writers are retried by ``Lake``.
+    """
+    results: dict[str, WriteResult] = {}
+    for name, df in batch.tables.items():
+        if name in _SERIES_VALUES:
+            df = _fold_series(lake, name, df)
+        else:
+            df = _latest_per_key(name, df)
+        results[name] = lake.merge(name, df)
+    results["quarantine/rows"] = lake.merge("quarantine/rows", batch.quarantine)
+    return results
+
+
+def _latest_per_key(name: str, df: pl.DataFrame) -> pl.DataFrame:
+    """One row per key: the newest content, the earliest first_seen_at."""
+    if df.is_empty():
+        return df
+    keys = list(table_spec(name).keys)
+    first = df.group_by(keys).agg(pl.col("first_seen_at").min().alias("_first"))
+    latest = df.sort("last_seen_at").unique(subset=keys, keep="last", maintain_order=True)
+    return latest.join(first, on=keys).with_columns(first_seen_at=pl.col("_first")).drop("_first")
+
+
+def _fold_series(lake: Lake, name: str, df: pl.DataFrame) -> pl.DataFrame:
+    if df.is_empty():
+        return df
+    spec = table_spec(name)
+    entity = [k for k in spec.keys if k != "observed_at"]
+    id_col = entity[-1]
+    stored = pl.DataFrame(schema=spec.schema)
+    if lake.exists(name):
+        platforms = df["platform"].unique().to_list()
+        ids = df[id_col].unique().to_list()
+        stored = (
+            lake.scan(name)
+            .filter(pl.col("platform").is_in(platforms) & pl.col(id_col).is_in(ids))
+            .collect()
+        )
+        if not stored.is_empty():
+            start = df["observed_at"].min()
+            newest = pl.col("observed_at") == pl.col("observed_at").max().over(entity)
+            stored = stored.filter((pl.col("last_observed_at") >= start) | newest)
+    return compact_observations(df, stored, entity, _SERIES_VALUES[name])

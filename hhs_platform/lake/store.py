@@ -1,0 +1,234 @@
+"""Read and write lake tables: appends, MERGEs on natural keys, overwrites; retried on commit races."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from hhs_platform.errors import LakeError
+from schemas import TableSpec, table_spec
+
+log = logging.getLogger(__name__)
+
+#: Columns a MERGE must not overwrite once set, and how to combine them instead.
+_KEEP_EARLIEST = ("first_seen_at",)
+_KEEP_LATEST = ("last_seen_at", "last_observed_at")
+_COMMIT_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write did."""
+
+    table: str
+    rows_in: int
+    inserted: int = 0
+    updated: int = 0
+    skipped: bool = False  # a retried write whose transaction was already committed
+
+
+class Lake:
+    """The lake at one URI. Tables are addressed by catalogue name (``silver/posts``)."""
+
+    def __init__(self, uri: str | None = None, storage_options: dict[str, str] | None = None) -> None:
+        if uri is None or storage_options is None:
+            from hhs_platform.settings import get_settings
+
+            settings = get_settings()
+            uri = uri if uri is not None else settings.lake_uri
+            storage_options = (
+                storage_options if storage_options is not None else settings.lake_storage_options
+            )
+        self.uri = uri.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+
+    def __repr__(self) -> str:
+        return f"Lake({self.uri!r})"
+
+    # -- paths and existence -------------------------------------------------------------
+    def path(self, table: str) -> str:
+        """Where a table lives: ``<lake uri>/<table>``."""
+        table_spec(table)
+        return f"{self.uri}/{table}"
+
+    def delta(self, table: str, version: int | None = None) -> DeltaTable | None:
+        """The DeltaTable, or None when the table has not been written yet."""
+        try:
+            return DeltaTable(self.path(table), version=version, storage_options=self.storage_options)
+        except TableNotFoundError:
+            return None
+
+    def exists(self, table: str) -> bool:
+        return self.delta(table) is not None
+
+    # -- reads ---------------------------------------------------------------------------
+    def scan(self, table: str, version: int | None = None) -> pl.LazyFrame:
+        """A lazy scan of a table (empty, with the catalogue schema, when it does not exist)."""
+        spec = table_spec(table)
+        if not self.exists(table):
+            return spec.empty().lazy()
+        return pl.scan_delta(self.path(table), version=version, storage_options=self.storage_options or None)
+
+    def read(self, table: str, columns: list[str] | None = None, where: pl.Expr | None = None) -> pl.DataFrame:
+        """Collect a table (optionally some columns and rows)."""
+        lf = self.scan(table)
+        if where is not None:
+            lf = lf.filter(where)
+        if columns:
+            lf = lf.select(columns)
+        return lf.collect()
+
+    # -- writes --------------------------------------------------------------------------
+    def write(self, table: str, df: pl.DataFrame, *, txn: tuple[str, int] | None = None) -> WriteResult:
+        """Write rows the way the catalogue says (append, merge or overwrite)."""
+        spec = table_spec(table)
+        if spec.mode == "append":
+            return self.append(table, df, txn=txn)
+        if spec.mode == "merge":
+            return self.merge(table, df)
+        return self.overwrite(table, df)
+
+    def append(self, table: str, df: pl.DataFrame, *, txn: tuple[str, int] | None = None) -> WriteResult:
+        """Append rows. With ``txn=(app_id, version)`` a retried append of the same batch is a no-op."""
+        spec = table_spec(table)
+        df = _conform(spec, df)
+        if df.is_empty():
+            return WriteResult(table, 0)
+        props = None
+        if txn is not None:
+            app_id, version = txn
+            dt = self.delta(table)
+            if dt is not None and (dt.transaction_version(app_id) or -1) >= version:
+                return WriteResult(table, df.height, skipped=True)
+            props = CommitProperties(app_transactions=[Transaction(app_id, version)])
+        self._retry(
+            table,
+            lambda: write_deltalake(
+                self.path(table),
+                df.to_arrow(),
+                mode="append",
+                partition_by=list(spec.partition_by) or None,
+                storage_options=self.storage_options or None,
+                commit_properties=props,
+            ),
+        )
+        return WriteResult(table, df.height, inserted=df.height)
+
+    def overwrite(self, table: str, df: pl.DataFrame) -> WriteResult:
+        """Replace a table's contents (gold tables rebuilt from silver)."""
+        spec = table_spec(table)
+        df = _conform(spec, df)
+        self._retry(
+            table,
+            lambda: write_deltalake(
+                self.path(table),
+                df.to_arrow(),
+                mode="overwrite",
+                schema_mode="overwrite",
+                partition_by=list(spec.partition_by) or None,
+                storage_options=self.storage_options or None,
+            ),
+        )
+        return WriteResult(table, df.height, inserted=df.height)
+
+    def merge(self, table: str, df: pl.DataFrame) -> WriteResult:
+        """Upsert on the table's natural keys: insert new keys, refresh existing ones.
+
+        ``first_seen_at`` keeps its earliest value and ``last_seen_at``/``last_observed_at``
+        their latest, so replaying old responses never moves a row backwards.
+        """
+        spec = table_spec(table)
+        df = _conform(spec, df)
+        if df.is_empty():
+            return WriteResult(table, 0)
+        df = df.unique(subset=list(spec.keys), keep="last", maintain_order=True)
+        if not self.exists(table):
+            try:
+                return self.append(table, df)
+            except LakeError:
+                pass  # another writer created it first: fall through to a MERGE
+        predicate = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
+        for col in spec.partition_by:  # a literal partition filter prunes the files the MERGE reads
+            values = df[col].unique().to_list()
+            if len(values) == 1 and isinstance(values[0], str):
+                predicate += f" AND t.{col} = '{_sql_str(values[0])}'"
+        updates = {}
+        for col in df.columns:
+            if col in spec.keys:
+                continue
+            if col in _KEEP_EARLIEST:
+                updates[col] = f"CASE WHEN t.{col} < s.{col} THEN t.{col} ELSE s.{col} END"
+            elif col in _KEEP_LATEST:
+                updates[col] = f"CASE WHEN t.{col} > s.{col} THEN t.{col} ELSE s.{col} END"
+            else:
+                updates[col] = f"s.{col}"
+        # Content columns only move forward: an older response must not overwrite newer content.
+        newer = next((c for c in ("last_seen_at", "last_observed_at") if c in df.columns), None)
+        content = {k: v for k, v in updates.items() if not k.startswith(("first_", "last_"))}
+        stamps = {k: v for k, v in updates.items() if k.startswith(("first_", "last_"))}
+
+        def run() -> dict[str, Any]:
+            dt = self.delta(table)
+            assert dt is not None
+            merger = dt.merge(
+                df.to_arrow(), predicate=predicate, source_alias="s", target_alias="t", streamed_exec=False
+            )
+            if newer is not None and content:
+                merger = merger.when_matched_update({**content, **stamps}, predicate=f"s.{newer} >= t.{newer}")
+                merger = merger.when_matched_update(stamps, predicate=f"s.{newer} < t.{newer}")
+            else:
+                merger = merger.when_matched_update(updates)
+            return dict(merger.when_not_matched_insert_all().execute())
+
+        metrics = self._retry(table, run)
+        return WriteResult(
+            table,
+            df.height,
+            inserted=int(metrics.get("num_target_rows_inserted", 0)),
+            updated=int(metrics.get("num_target_rows_updated", 0)),
+        )
+
+    def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The table's commit history (newest first)."""
+        dt = self.delta(table)
+        return [] if dt is None else dt.history(limit)
+
+    def _retry(self, table: str, op: Any) -> Any:
+        """Run a commit, retrying when a concurrent writer won the race."""
+        delay = 0.05
+        for attempt in range(1, _COMMIT_ATTEMPTS + 1):
+            try:
+                return op()
+            except CommitFailedError as exc:
+                if attempt == _COMMIT_ATTEMPTS:
+                    raise LakeError(
+                        f"writing {table} at {self.uri} failed after {attempt} commit attempts: {exc}"
+                    ) from exc
+                log.info("commit race on %s (attempt %d), retrying", table, attempt)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except OSError as exc:
+                raise LakeError(f"writing {table} at {self.uri} failed: {exc}") from exc
+        raise AssertionError("unreachable")
+
+
+def _sql_str(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
+    """Cast to the catalogue schema and column order, so every write has the same layout."""
+    schema = spec.schema
+    missing = [c for c in schema if c not in df.columns]
+    extra = [c for c in df.columns if c not in schema]
+    if extra:
+        raise LakeError(f"{spec.name}: unexpected column(s) {', '.join(extra)}")
+    if missing:
+        df = df.with_columns(pl.lit(None, schema[c]).alias(c) for c in missing)
+    return df.select([pl.col(c).cast(t) for c, t in schema.items()])

@@ -1,0 +1,1 @@
+"""Data quality: table contracts, quarantine of failing rows."""

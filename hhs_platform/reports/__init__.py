@@ -1,0 +1,1 @@
+"""Reports: run summaries now; executive briefs later."""

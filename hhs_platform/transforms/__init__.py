@@ -1,0 +1,1 @@
+"""Transforms: bronze → silver (normalize) and silver → gold (daily figures)."""

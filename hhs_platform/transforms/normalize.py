@@ -1,0 +1,133 @@
+"""Bronze → silver: parse archived responses with their connector, add lineage, check contracts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from hhs_platform.connectors import get_connector
+from hhs_platform.quality.contracts import quarantine_frame, validate
+from schemas import table_spec
+
+SILVER_TABLES = ("silver/accounts", "silver/account_snapshots", "silver/posts", "silver/post_metrics")
+_ATTR = {
+    "silver/accounts": "accounts",
+    "silver/account_snapshots": "account_snapshots",
+    "silver/posts": "posts",
+    "silver/post_metrics": "post_metrics",
+}
+
+
+@dataclass
+class SilverBatch:
+    """Valid rows per silver table and the quarantined ones, from one set of bronze rows."""
+
+    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    quarantine: pl.DataFrame = field(default_factory=lambda: table_spec("quarantine/rows").empty())
+    responses: int = 0
+
+    @staticmethod
+    def concat(batches: list[SilverBatch]) -> SilverBatch:
+        out = SilverBatch()
+        for name in SILVER_TABLES:
+            frames = [b.tables[name] for b in batches if name in b.tables]
+            out.tables[name] = pl.concat(frames) if frames else table_spec(name).empty()
+        out.quarantine = pl.concat([b.quarantine for b in batches] or [out.quarantine])
+        out.responses = sum(b.responses for b in batches)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        return {**{k: v.height for k, v in self.tables.items()}, "quarantine/rows": self.quarantine.height}
+
+
+def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> SilverBatch:
+    """Parse bronze rows (any platforms) into validated silver rows plus quarantine rows.
+
+    Only 2xx responses of a known platform are parsed; payload problems become quarantine rows
+    (table ``bronze/raw_responses``) so a malformed response is never silently dropped.
+    """
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in SILVER_TABLES}
+    problems: list[dict[str, Any]] = []
+    parsed = 0
+    for rec in bronze.filter(pl.col("status").is_between(200, 299)).iter_rows(named=True):
+        parsed += 1
+        try:
+            connector = get_connector(rec["platform"])
+        except KeyError:
+            problems.append(_problem(rec, f"no connector for platform {rec['platform']!r}"))
+            continue
+        try:
+            out = connector.parse(rec)
+        except Exception as exc:  # a parser must not raise; if it does, nothing is lost
+            problems.append(_problem(rec, f"parser crashed: {type(exc).__name__}: {exc}"))
+            continue
+        problems.extend(_problem(rec, p) for p in out.problems)
+        lineage = {
+            "platform": rec["platform"],
+            "run_id": rec["run_id"],
+            "response_id": rec["response_id"],
+            "connector_version": rec["connector_version"],
+        }
+        seen = {"first_seen_at": rec["fetched_at"], "last_seen_at": rec["fetched_at"]}
+        observed = {"observed_at": rec["fetched_at"], "last_observed_at": rec["fetched_at"]}
+        for name, attr in _ATTR.items():
+            extra = observed if name in ("silver/account_snapshots", "silver/post_metrics") else seen
+            rows[name].extend({**r, **lineage, **extra} for r in getattr(out, attr))
+    batch = SilverBatch(responses=parsed)
+    quarantined = [quarantine_frame(problems)]
+    for name in SILVER_TABLES:
+        df = _frame(name, rows[name])
+        if name == "silver/accounts":
+            df = _join_registry(df, registry)
+        valid, bad = validate(name, df)
+        batch.tables[name] = valid
+        quarantined.append(bad)
+    batch.quarantine = pl.concat(quarantined)
+    return batch
+
+
+def _problem(rec: dict[str, Any], reason: str) -> dict[str, Any]:
+    return {
+        "table": "bronze/raw_responses",
+        "run_id": rec["run_id"],
+        "response_id": rec["response_id"],
+        "platform": rec["platform"],
+        "rules": [reason],
+        "row": {
+            "response_id": rec["response_id"],
+            "endpoint": rec["endpoint"],
+            "account_key": rec["account_key"],
+            "reason": reason,
+        },
+    }
+
+
+def _frame(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    spec = table_spec(name)
+    if not rows:
+        return spec.empty()
+    schema = spec.schema
+    # Keys a parser did not emit become nulls; unknown keys are ignored (schema drift lands later).
+    cleaned = [{c: r.get(c) for c in schema} for r in rows]
+    return pl.DataFrame(cleaned, schema=schema, strict=False)
+
+
+def _join_registry(accounts: pl.DataFrame, registry: pl.DataFrame | None) -> pl.DataFrame:
+    if registry is None or accounts.is_empty():
+        return accounts
+    reg = registry.select(
+        (pl.col("platform") + ":" + pl.col("handle")).alias("account_key"),
+        pl.col("agency").alias("_agency"),
+        pl.col("agency_name").alias("_agency_name"),
+        pl.col("parent_agency").alias("_parent_agency"),
+        pl.col("tier").alias("_tier"),
+    ).unique("account_key")
+    joined = accounts.join(reg, on="account_key", how="left")
+    return joined.with_columns(
+        agency=pl.coalesce("agency", "_agency"),
+        agency_name=pl.coalesce("agency_name", "_agency_name"),
+        parent_agency=pl.coalesce("parent_agency", "_parent_agency"),
+        tier=pl.coalesce("tier", "_tier"),
+    ).select(accounts.columns)

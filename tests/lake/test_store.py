@@ -1,0 +1,91 @@
+"""Lake writes on real Delta tables: merges are idempotent, content moves only forward."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from hhs_platform.errors import LakeError
+from hhs_platform.lake import Lake
+from schemas import table_spec
+
+T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+def _posts(ids: list[str], seen: datetime, text: str = "hello") -> pl.DataFrame:
+    rows = [
+        {
+            "run_id": "r1",
+            "response_id": f"resp-{i}",
+            "connector_version": "test/1",
+            "platform": "bluesky",
+            "post_id": i,
+            "account_id": "did:plc:a",
+            "author_id": "did:plc:a",
+            "created_at": T0 - timedelta(days=1),
+            "post_type": "original",
+            "text": text,
+            "media_count": 0,
+            "is_deleted": False,
+            "first_seen_at": seen,
+            "last_seen_at": seen,
+        }
+        for i in ids
+    ]
+    return pl.DataFrame(rows, schema=table_spec("silver/posts").schema, strict=False)
+
+
+def test_merge_is_idempotent_and_keeps_first_seen(tmp_path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    first = lake.merge("silver/posts", _posts(["a", "b"], T0))
+    assert first.inserted == 2
+    again = lake.merge("silver/posts", _posts(["a", "b"], T0))
+    assert again.inserted == 0
+    later = lake.merge("silver/posts", _posts(["b", "c"], T0 + timedelta(hours=1), text="edited"))
+    assert later.inserted == 1 and later.updated == 1
+    df = lake.read("silver/posts").sort("post_id")
+    assert df["post_id"].to_list() == ["a", "b", "c"]
+    b = df.row(1, named=True)
+    assert b["first_seen_at"] == T0 and b["last_seen_at"] == T0 + timedelta(hours=1)
+    assert b["text"] == "edited"
+
+
+def test_older_response_does_not_overwrite_newer_content(tmp_path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    lake.merge("silver/posts", _posts(["a"], T0 + timedelta(hours=2), text="new"))
+    lake.merge("silver/posts", _posts(["a"], T0, text="old"))
+    row = lake.read("silver/posts").row(0, named=True)
+    assert row["text"] == "new"
+    assert row["first_seen_at"] == T0
+    assert row["last_seen_at"] == T0 + timedelta(hours=2)
+
+
+def test_append_with_transaction_is_applied_once(tmp_path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    spec = table_spec("quarantine/rows")
+    df = pl.DataFrame(
+        [{"table": "t", "row_hash": "h", "run_id": "r", "rules": ["x: y"], "row": "{}", "quarantined_at": T0}],
+        schema=spec.schema,
+        strict=False,
+    )
+    # bronze-style append with a transaction id: a retried write is a no-op
+    assert not lake.append("quarantine/rows", df, txn=("job-1", 1)).skipped
+    assert lake.append("quarantine/rows", df, txn=("job-1", 1)).skipped
+    assert lake.read("quarantine/rows").height == 1
+
+
+def test_unknown_column_and_table_are_clear_errors(tmp_path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    with pytest.raises(LakeError, match="unexpected column"):
+        lake.merge("silver/posts", _posts(["a"], T0).with_columns(pl.lit(1).alias("bogus")))
+    with pytest.raises(KeyError, match="known tables"):
+        lake.path("silver/nope")
+
+
+def test_missing_table_reads_empty_with_schema(tmp_path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    df = lake.read("silver/post_metrics")
+    assert df.height == 0
+    assert df.schema == table_spec("silver/post_metrics").schema
