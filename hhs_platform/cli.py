@@ -12,9 +12,15 @@ import typer
 
 from hhs_platform.errors import HhsError
 
-app = typer.Typer(help="HHS social media data platform.", no_args_is_help=True, add_completion=False)
-sandbox_app = typer.Typer(help="The simulated platforms.", no_args_is_help=True)
-registry_app = typer.Typer(help="The accounts registry.", no_args_is_help=True)
+app = typer.Typer(
+    help="HHS social media data platform.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+sandbox_app = typer.Typer(help="The simulated platforms.", no_args_is_help=True, rich_markup_mode=None)
+registry_app = typer.Typer(help="The accounts registry.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(registry_app, name="registry")
 

@@ -1,0 +1,300 @@
+"""The deterministic simulated world: accounts, posts, counters over simulated time, ground truth."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from hhs_platform.sandbox import ids
+from hhs_platform.sandbox.clock import SimClock
+from hhs_platform.sandbox.generate import GENERATORS, make_account
+from hhs_platform.sandbox.model import REPOST, Account, Post, Repost
+
+SUPPORTED_PLATFORMS = tuple(GENERATORS)
+
+ACCOUNTS_SCHEMA: dict[str, Any] = {
+    "platform": pl.Utf8,
+    "account_id": pl.Utf8,
+    "handle": pl.Utf8,
+    "followers": pl.Int64,
+    "following": pl.Int64,
+    "posts_count": pl.Int64,
+}
+POSTS_SCHEMA: dict[str, Any] = {
+    "platform": pl.Utf8,
+    "post_id": pl.Utf8,
+    "account_id": pl.Utf8,
+    "created_at": pl.Datetime("us", "UTC"),
+    "post_type": pl.Utf8,
+    "likes": pl.Int64,
+    "reposts": pl.Int64,
+    "replies": pl.Int64,
+    "quotes": pl.Int64,
+    "views": pl.Int64,
+}
+# Which counters each platform serves; the rest are null in the truth.
+_METRICS = {
+    "bluesky": ("likes", "reposts", "replies", "quotes"),
+    "youtube": ("likes", "replies", "views"),
+}
+
+RegistryInput = pl.DataFrame | Iterable[Mapping[str, Any]]
+
+
+def round_3_significant(n: int) -> int:
+    """Round down to 3 significant figures, as YouTube serves subscriberCount (1,927,873 → 1,920,000)."""
+    if n < 1000:
+        return n
+    factor = 10 ** (len(str(n)) - 3)
+    return n // factor * factor
+
+
+def _rows(accounts: RegistryInput) -> list[dict[str, str | None]]:
+    raw = accounts.to_dicts() if isinstance(accounts, pl.DataFrame) else list(accounts)
+    seen: set[tuple[str, str]] = set()
+    rows: list[dict[str, str | None]] = []
+    for r in raw:
+        platform = str(r.get("platform") or "").lower()
+        handle = str(r.get("handle") or "")
+        if platform not in SUPPORTED_PLATFORMS or not handle or (platform, handle) in seen:
+            continue
+        seen.add((platform, handle))
+        rows.append({k: (None if v is None else str(v)) for k, v in r.items()})
+    # Generation order must not depend on the registry's row order.
+    return sorted(rows, key=lambda r: (str(r["platform"]), str(r["handle"])))
+
+
+class World:
+    """Seeded accounts and posts whose counters grow with the clock; the source of ground truth.
+
+    Everything derives from ``(seed, platform, handle)`` through stable hashes, so the same
+    registry and seed give byte-identical payloads. Posts exist from ``history_days`` before the
+    clock's epoch to ``future_days`` after it and become visible once the clock passes them.
+    """
+
+    def __init__(
+        self,
+        accounts: RegistryInput,
+        *,
+        seed: int = 7,
+        clock: SimClock | None = None,
+        history_days: int = 60,
+        future_days: int = 30,
+        tick_seconds: int = 3600,
+        posts_per_day: float = 1.0,
+    ) -> None:
+        """Build the world.
+
+        Args:
+            accounts: registry rows (the ``load_registry()`` DataFrame or dicts with at least
+                platform, handle, platform_id, agency); rows on other platforms are ignored.
+            seed: the world's seed.
+            clock: the simulated clock (default: frozen at ``DEFAULT_EPOCH``).
+            history_days: days of posts before the clock's epoch.
+            future_days: days of posts after the epoch, appearing as the clock moves.
+            tick_seconds: counters are constant within a tick of this length.
+            posts_per_day: multiplier on every account's posting rate (for benchmarks).
+        """
+        if tick_seconds <= 0:
+            raise ValueError(f"tick_seconds must be positive, got {tick_seconds}")
+        self.seed = seed
+        self.clock = clock or SimClock()
+        self.tick_seconds = tick_seconds
+        self.start = self.clock.epoch - timedelta(days=history_days)
+        self.end = self.clock.epoch + timedelta(days=future_days)
+        self.accounts: list[Account] = []
+        taken: set[str] = set()
+        for row in _rows(accounts):
+            self.accounts.append(make_account(row, seed, taken))
+        self._by_id = {a.account_id: a for a in self.accounts}
+        self._lookup: dict[tuple[str, str, str], Account] = {}
+        for a in self.accounts:
+            self._lookup[(a.platform, "id", a.account_id.lower())] = a
+            self._lookup[(a.platform, "handle", a.handle.lower())] = a
+            self._lookup[(a.platform, "handle", a.registry_handle.lower())] = a
+            if a.username:
+                self._lookup[(a.platform, "username", a.username.lower())] = a
+        self.posts: dict[str, Post] = {}
+        self.reposts: dict[str, Repost] = {}
+        days = history_days + future_days
+        for platform, generate in GENERATORS.items():
+            accs = [a for a in self.accounts if a.platform == platform]
+            for item in generate(accs, seed, self.start, days, posts_per_day) if accs else ():
+                owner = self._by_id[item.account_id]
+                owner.feed.append(item)
+                if isinstance(item, Repost):
+                    self.reposts[item.uri] = item
+                else:
+                    self.posts[item.post_id] = item
+                    owner.posts.append(item)
+        for a in self.accounts:
+            a.index()
+
+    @classmethod
+    def from_registry(cls, path: str | Path | None = None, **kwargs: Any) -> World:
+        """Build the world from a registry CSV (default: the shipped one)."""
+        from hhs_platform.registry import load_registry
+
+        return cls(load_registry(path), **kwargs)
+
+    # -- lookups ---------------------------------------------------------------------------------
+
+    def account(self, platform: str, key: str, by: str = "id") -> Account | None:
+        """Find an account by ``id`` (DID / channel id), ``handle`` or ``username`` (YouTube)."""
+        return self._lookup.get((platform, by, key.lower().lstrip("@") if by != "id" else key.lower()))
+
+    def account_by_id(self, account_id: str) -> Account:
+        """The account with this DID / channel id (KeyError if none)."""
+        return self._by_id[account_id]
+
+    def platform_accounts(self, platform: str) -> list[Account]:
+        """The accounts on one platform, in generation order."""
+        return [a for a in self.accounts if a.platform == platform]
+
+    def now(self) -> datetime:
+        """The clock's current instant."""
+        return self.clock.now()
+
+    def visible_feed(self, account: Account, at: datetime) -> list[Post | Repost]:
+        """The account's own posts and reposts created by ``at``, oldest first."""
+        return account.feed[: bisect.bisect_right(account.feed_ts, at.timestamp())]
+
+    def visible_posts(self, account: Account, at: datetime) -> list[Post]:
+        """The account's own posts (no reposts) created by ``at``, oldest first."""
+        return account.posts[: bisect.bisect_right(account.post_ts, at.timestamp())]
+
+    def is_visible(self, post: Post, at: datetime) -> bool:
+        """Whether ``post`` exists at ``at``."""
+        return post.ts <= at.timestamp()
+
+    # -- counters --------------------------------------------------------------------------------
+
+    def tick(self, at: datetime) -> float:
+        """``at`` floored to the tick, as a unix timestamp: counters change only at tick edges."""
+        ts = at.timestamp()
+        return math.floor(ts / self.tick_seconds) * self.tick_seconds
+
+    def counter(self, post: Post, metric: str, at: datetime) -> int:
+        """One counter of ``post`` at ``at``: monotone non-decreasing in ``at``."""
+        tq = self.tick(at)
+        age = tq - post.ts
+        value = 0
+        if age > 0:
+            value = math.floor(post.finals.get(metric, 0) * (1.0 - math.exp(-age / post.tau)))
+        refs = post.refs.get(metric)
+        if refs:
+            value += bisect.bisect_right(refs, tq)
+        return value
+
+    def followers(self, account: Account, at: datetime) -> int:
+        """The true follower/subscriber count at ``at`` (slow growth plus small daily noise)."""
+        tq = self.tick(at)
+        days = (tq - self.start.timestamp()) / 86400
+        amp = max(1.0, account.followers0 * 0.0004)
+        noise = (ids.unit(self.seed, account.account_id, "followers", math.floor(days)) - 0.5) * amp
+        return max(0, int(account.followers0 * (1 + account.growth_per_day * days) + noise))
+
+    def served_followers(self, account: Account, at: datetime) -> int | None:
+        """The follower figure the platform serves (YouTube: 3 significant figures or hidden)."""
+        if account.platform == "youtube":
+            if account.hidden_followers:
+                return None
+            return round_3_significant(self.followers(account, at))
+        return self.followers(account, at)
+
+    def following(self, account: Account, at: datetime) -> int | None:
+        """Bluesky followsCount at ``at``; None where the platform has no such figure."""
+        if account.platform != "bluesky":
+            return None
+        days = max(0.0, (self.tick(at) - self.start.timestamp()) / 86400)
+        return account.follows0 + int(days * account.follows_per_day)
+
+    def posts_count(self, account: Account, at: datetime) -> int:
+        """Own posts (replies and quotes included, reposts not) or videos visible at ``at``."""
+        return bisect.bisect_right(account.post_ts, at.timestamp())
+
+    def channel_views(self, account: Account, at: datetime) -> int:
+        """A channel's total views: the sum over its visible videos."""
+        return sum(self.counter(p, "views", at) for p in self.visible_posts(account, at))
+
+    # -- ground truth ----------------------------------------------------------------------------
+
+    def truth(self, at: datetime | None = None) -> dict[str, pl.DataFrame]:
+        """What the platforms serve at ``at`` (default: now), as ``accounts`` and ``posts`` tables."""
+        at = at or self.now()
+        acc_rows = []
+        post_rows = []
+        for a in self.accounts:
+            acc_rows.append(
+                {
+                    "platform": a.platform,
+                    "account_id": a.account_id,
+                    "handle": a.registry_handle,
+                    "followers": self.served_followers(a, at),
+                    "following": self.following(a, at),
+                    "posts_count": self.posts_count(a, at),
+                }
+            )
+            metrics = _METRICS[a.platform]
+            for e in self.visible_feed(a, at):
+                if isinstance(e, Repost):
+                    post_rows.append(
+                        {
+                            "platform": a.platform,
+                            "post_id": e.uri,
+                            "account_id": a.account_id,
+                            "created_at": e.created_at,
+                            "post_type": REPOST,
+                            **dict.fromkeys(("likes", "reposts", "replies", "quotes", "views")),
+                        }
+                    )
+                    continue
+                row: dict[str, Any] = {
+                    "platform": a.platform,
+                    "post_id": e.post_id,
+                    "account_id": a.account_id,
+                    "created_at": e.created_at,
+                    "post_type": e.kind,
+                }
+                for m in ("likes", "reposts", "replies", "quotes", "views"):
+                    row[m] = self.counter(e, m, at) if m in metrics else None
+                post_rows.append(row)
+        accounts = pl.DataFrame(acc_rows, schema=ACCOUNTS_SCHEMA, orient="row")
+        posts = pl.DataFrame(post_rows, schema=POSTS_SCHEMA, orient="row")
+        return {
+            "accounts": accounts.sort("platform", "account_id"),
+            "posts": posts.sort("platform", "account_id", "created_at", "post_id"),
+        }
+
+
+def truth_to_json(truth: Mapping[str, pl.DataFrame], at: datetime) -> dict[str, Any]:
+    """The JSON form of ``World.truth()`` served at ``/_sandbox/truth`` (ISO-8601 timestamps)."""
+    out: dict[str, Any] = {"at": at.isoformat()}
+    for name, df in truth.items():
+        rows = df.to_dicts()
+        for r in rows:
+            for k, v in r.items():
+                if isinstance(v, datetime):
+                    r[k] = v.isoformat()
+        out[name] = rows
+    return out
+
+
+def truth_from_json(payload: Mapping[str, Any]) -> dict[str, pl.DataFrame]:
+    """Rebuild the ``World.truth()`` tables, with their exact dtypes, from the endpoint's JSON."""
+    accounts = pl.DataFrame(payload["accounts"], schema=ACCOUNTS_SCHEMA, orient="row")
+    posts = pl.DataFrame(
+        [
+            {**r, "created_at": datetime.fromisoformat(r["created_at"])}
+            for r in payload["posts"]
+        ],
+        schema=POSTS_SCHEMA,
+        orient="row",
+    )
+    return {"accounts": accounts, "posts": posts}
