@@ -109,5 +109,6 @@ def run_collect(
 ) -> dict[str, Any]:
     """Run the flow on the configured Dask cluster (what ``hhs collect`` calls)."""
     settings = settings or Settings()
-    runner_flow = collect_flow.with_options(task_runner=task_runner(settings))
+    # DaskTaskRunner is a TaskRunner of PrefectDaskFutures; Prefect types the option more narrowly.
+    runner_flow = collect_flow.with_options(task_runner=task_runner(settings))  # type: ignore[arg-type]
     return runner_flow(platforms=platforms, accounts_file=accounts_file, lake_uri=lake_uri, since=since)

@@ -54,14 +54,19 @@ def run_demo(opts: DemoOptions) -> DemoResult:
     from dask.distributed import LocalCluster
 
     from hhs_platform.registry import load_registry
-    from hhs_platform.sandbox import SandboxThread
+    from hhs_platform.sandbox import SandboxThread, SimClock
 
     echo = opts.echo
     with contextlib.ExitStack() as stack:
         t0 = time.perf_counter()
         registry = load_registry()
         sandbox = stack.enter_context(
-            SandboxThread(registry, seed=opts.seed, port=free_port(opts.sandbox_port))
+            SandboxThread(
+                accounts=registry,
+                seed=opts.seed,
+                clock=SimClock.running(),
+                port=free_port(opts.sandbox_port),
+            )
         )
         echo(f"simulated platforms: {sandbox.base_url} (seed {opts.seed})")
 

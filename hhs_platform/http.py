@@ -396,9 +396,12 @@ class HttpClient:
         page: int,
         headers: Mapping[str, str] | None = None,
         classify: Classifier | None = None,
-        expect_json: bool = True,
+        expect_json: bool | None = None,
     ) -> tuple[RawResponse, bytes]:
         """GET ``url`` with retries; the archived response and its body bytes.
+
+        ``expect_json`` checks that a 2xx body is complete JSON (an incomplete one is retried as
+        a :class:`NetworkError`); ``None`` checks it when the response says it is JSON.
 
         Raises:
             TerminalError: the platform refused (auth, not found, quota, bad request).
@@ -437,7 +440,7 @@ class HttpClient:
         page: int,
         headers: Mapping[str, str] | None,
         classify: Classifier | None,
-        expect_json: bool,
+        expect_json: bool | None,
     ) -> tuple[RawResponse, bytes, Any]:
         target = URL(url).extend_query(dict(params)) if params else URL(url)
         secrets = [*self._secrets]
@@ -522,7 +525,7 @@ class HttpClient:
         page: int,
         headers: Mapping[str, str] | None,
         classify: Classifier | None,
-        expect_json: bool,
+        expect_json: bool | None,
         budget: Budget,
     ) -> tuple[RawResponse, bytes, Any]:
         if self._session is None:
@@ -595,6 +598,8 @@ class HttpClient:
                     error.retry_after = max(state.reset_at - now, 0.0)
             raise error
         data: Any = None
+        if expect_json is None:
+            expect_json = "json" in resp_headers.get("Content-Type", "").lower()
         if expect_json:
             try:
                 data = json.loads(body)

@@ -70,6 +70,7 @@ class BlueskyConnector(Connector):
         return None
 
     async def collect(self, account: AccountRef, since: datetime | None = None) -> None:
+        since = parse_timestamp(since) if since is not None else None  # naive means UTC
         actor = account.platform_id or account.handle.lstrip("@")
         _, profile = await self.http.get_json(
             platform=self.platform,

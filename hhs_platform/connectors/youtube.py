@@ -149,6 +149,7 @@ class YouTubeConnector(Connector):
         return data
 
     async def collect(self, account: AccountRef, since: datetime | None = None) -> None:
+        since = parse_timestamp(since) if since is not None else None  # naive means UTC
         key = self._api_key()
         params: dict[str, str | int] = {"part": "snippet,statistics,contentDetails"}
         handle = account.handle.strip()

@@ -101,7 +101,7 @@ class ExecutiveView:
             name="Platform", options=[fig.ALL, *platforms], value=fig.ALL, width=220
         )
         self.period = pn.widgets.RadioButtonGroup(
-            name="Period", options=list(fig.PERIODS), value=fig.DEFAULT_PERIOD, margin=(26, 10, 10)
+            name="Period", options=list(fig.PERIODS), value=fig.DEFAULT_PERIOD, margin=(26, 10, 10, 10)
         )
 
         number: dict[str, Any] = {"font_size": "30pt", "title_size": "11pt", "width": 280}

@@ -51,6 +51,9 @@ _SUMMED = (
 )
 
 
+_DERIVED = {"accounts", "engagement_rate"}
+
+
 def _lake(lake: Lake | None) -> Lake:
     return lake if lake is not None else Lake()
 
@@ -143,16 +146,19 @@ def roll_up_agency_platform(daily: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     :data:`UNASSIGNED_AGENCY`.
 
     Args:
-        daily: Rows shaped like ``gold/daily_account_metrics`` (at least date, platform,
-            account_id, agency and the summed columns).
+        daily: Rows shaped like ``gold/daily_account_metrics``: at least date, agency, platform,
+            account_id, followers and engagement; other counters are summed when present.
 
     Returns:
-        The columns of :data:`AGENCY_PLATFORM_DAILY_COLUMNS`, sorted by date, agency, platform.
+        The columns of :data:`AGENCY_PLATFORM_DAILY_COLUMNS` (those the input allows), sorted by
+        date, agency and platform.
     """
     lf = daily.lazy() if isinstance(daily, pl.DataFrame) else daily
+    present = set(lf.collect_schema().names())
     sums = [
         pl.when(pl.col(c).count() > 0).then(pl.col(c).sum()).otherwise(None).alias(c)
         for c in _SUMMED
+        if c in present
     ]
     return (
         lf.with_columns(pl.col("agency").fill_null(UNASSIGNED_AGENCY))
@@ -165,7 +171,7 @@ def roll_up_agency_platform(daily: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
             .cast(pl.Float64)
             .alias("engagement_rate")
         )
-        .select(AGENCY_PLATFORM_DAILY_COLUMNS)
+        .select([c for c in AGENCY_PLATFORM_DAILY_COLUMNS if c in present | _DERIVED])
         .sort("date", "agency", "platform")
         .collect()
     )

@@ -1,4 +1,4 @@
-"""State shared by the sandbox's route modules: the world, settings, faults and request statistics."""
+"""State shared by the route modules: the world, settings, faults and request statistics."""
 
 from __future__ import annotations
 
@@ -92,7 +92,11 @@ def context(request: web.Request) -> SandboxContext:
 
 
 def json_response(
-    payload: Any, status: int = 200, *, indent: int | None = None, headers: dict[str, str] | None = None
+    payload: Any,
+    status: int = 200,
+    *,
+    indent: int | None = None,
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     """Serialise deterministically (same payload → same bytes) as UTF-8 JSON."""
     sep = (",", ": ") if indent else (",", ":")

@@ -1,4 +1,4 @@
-"""Optional fault injection: rate limits, server errors, truncated bodies and latency, decided by seed."""
+"""Optional fault injection: rate limits, server errors, truncated bodies, latency; seeded."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from hhs_platform.sandbox import ids
 
@@ -82,9 +83,12 @@ class FaultProfile:
 
 
 def fault_middleware(
-    platform: str, profile: Callable[[], FaultProfile | None], counter: Callable[[], int],
-    error: ErrorFactory, on_fault: Callable[[str], None],
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:  # fmt: skip
+    platform: str,
+    profile: Callable[[], FaultProfile | None],
+    counter: Callable[[], int],
+    error: ErrorFactory,
+    on_fault: Callable[[str], None],
+) -> Middleware:
     """An aiohttp middleware applying ``profile()`` to a platform's requests.
 
     Args:

@@ -1,4 +1,4 @@
-"""Stable seeded randomness and the platforms' identifier formats (DIDs, TIDs, CIDs, YouTube ids)."""
+"""Stable seeded randomness and the platforms' id formats (DIDs, TIDs, CIDs, YouTube ids)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Plausible health-agency post text with hashtags, mentions and links, and their byte-offset facets."""
+"""Plausible health-agency post text with hashtags, mentions, links and byte-offset facets."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ TOPICS: dict[str, Topic] = {
                 "Vaccines are one of the safest ways to protect your health. Talk to your doctor "
                 "about the vaccines recommended for you 💉",
                 "Measles cases are rising. Two doses of MMR vaccine are about 97% effective.",
-                "RSV can be serious for older adults and infants. Protection is available this fall.",
+                "RSV can be serious for older adults and infants. Protection is available "
+                "this fall.",
             ),
             ("VaccinesWork", "Measles", "RSV"),
             "/vaccines/index.html",
@@ -64,7 +65,8 @@ TOPICS: dict[str, Topic] = {
                 "Naloxone can reverse an opioid overdose. Learn how to recognize the signs and "
                 "carry it with you.",
                 "Fentanyl is driving overdose deaths. Test strips and naloxone save lives.",
-                "Recovery is possible. Treatment and support services are available in every state.",
+                "Recovery is possible. Treatment and support services are available in every "
+                "state.",
             ),
             ("Naloxone", "StopOverdose", "Recovery"),
             "/overdose-prevention/index.html",
@@ -380,10 +382,11 @@ def compose_video(
         title = f"{title} | {channel_title}"[:100]
     link = f"https://www.{domain}{topic.path}"
     tags = rng.sample(topic.tags, 2)
+    first, second = rng.sample(topic.sentences, 2)
     lines = [
-        rng.choice(topic.sentences),
+        first,
         "",
-        rng.choice(topic.sentences),
+        second,
         "",
         f"Learn more → {link}",
         f"Subscribe to {channel_title} → https://www.youtube.com/@{channel_handle}",

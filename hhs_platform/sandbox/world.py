@@ -1,4 +1,4 @@
-"""The deterministic simulated world: accounts, posts, counters over simulated time, ground truth."""
+"""The deterministic simulated world: accounts, posts, counters over time, ground truth."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ RegistryInput = pl.DataFrame | Iterable[Mapping[str, Any]]
 
 
 def round_3_significant(n: int) -> int:
-    """Round down to 3 significant figures, as YouTube serves subscriberCount (1,927,873 → 1,920,000)."""
+    """Round down to 3 significant figures as YouTube serves subscriberCount (1927873 → 1920000)."""
     if n < 1000:
         return n
     factor = 10 ** (len(str(n)) - 3)
@@ -147,7 +147,9 @@ class World:
 
     def account(self, platform: str, key: str, by: str = "id") -> Account | None:
         """Find an account by ``id`` (DID / channel id), ``handle`` or ``username`` (YouTube)."""
-        return self._lookup.get((platform, by, key.lower().lstrip("@") if by != "id" else key.lower()))
+        return self._lookup.get(
+            (platform, by, key.lower().lstrip("@") if by != "id" else key.lower())
+        )
 
     def account_by_id(self, account_id: str) -> Account:
         """The account with this DID / channel id (KeyError if none)."""
@@ -226,7 +228,7 @@ class World:
     # -- ground truth ----------------------------------------------------------------------------
 
     def truth(self, at: datetime | None = None) -> dict[str, pl.DataFrame]:
-        """What the platforms serve at ``at`` (default: now), as ``accounts`` and ``posts`` tables."""
+        """What the platforms serve at ``at`` (default now): ``accounts`` and ``posts`` tables."""
         at = at or self.now()
         acc_rows = []
         post_rows = []
@@ -290,10 +292,7 @@ def truth_from_json(payload: Mapping[str, Any]) -> dict[str, pl.DataFrame]:
     """Rebuild the ``World.truth()`` tables, with their exact dtypes, from the endpoint's JSON."""
     accounts = pl.DataFrame(payload["accounts"], schema=ACCOUNTS_SCHEMA, orient="row")
     posts = pl.DataFrame(
-        [
-            {**r, "created_at": datetime.fromisoformat(r["created_at"])}
-            for r in payload["posts"]
-        ],
+        [{**r, "created_at": datetime.fromisoformat(r["created_at"])} for r in payload["posts"]],
         schema=POSTS_SCHEMA,
         orient="row",
     )

@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from hhs_platform.connectors import get_connector
+from hhs_platform.errors import ConfigurationError
 from hhs_platform.quality.contracts import quarantine_frame, validate
 from schemas import table_spec
 
@@ -55,7 +56,7 @@ def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> 
         parsed += 1
         try:
             connector = get_connector(rec["platform"])
-        except KeyError:
+        except ConfigurationError:
             problems.append(_problem(rec, f"no connector for platform {rec['platform']!r}"))
             continue
         try:

@@ -24,7 +24,7 @@ from hhs_platform.connectors.base import AccountRef, Connector, ParsedRows, RawR
 from hhs_platform.errors import ConfigurationError, NotFoundError
 from hhs_platform.http import HttpClient
 from hhs_platform.settings import Settings
-from schemas.tables import AccountSnapshots, Accounts, PostMetrics, Posts
+from schemas.tables import Accounts, AccountSnapshots, PostMetrics, Posts
 
 T0 = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 N_ITEMS = 10
@@ -129,7 +129,11 @@ class BlueskyFake(Fake):
             post["embed"] = {
                 "$type": "app.bsky.embed.images#view",
                 "images": [
-                    {"thumb": f"https://cdn.example/t{i}.jpg", "fullsize": f"https://cdn.example/f{i}.jpg", "alt": ""}
+                    {
+                        "thumb": f"https://cdn.example/t{i}.jpg",
+                        "fullsize": f"https://cdn.example/f{i}.jpg",
+                        "alt": "",
+                    }
                 ],
             }
         elif kind == "reply":
@@ -295,8 +299,13 @@ class YouTubeFake(Fake):
         path, q = request.path, request.query
         if q.get("key") != FAKE_KEY:
             return web.json_response(
-                {"error": {"code": 400, "message": "Bad Request",
-                           "errors": [{"domain": "usageLimits", "reason": "keyInvalid"}]}},
+                {
+                    "error": {
+                        "code": 400,
+                        "message": "Bad Request",
+                        "errors": [{"domain": "usageLimits", "reason": "keyInvalid"}],
+                    }
+                },
                 status=400,
             )
         if path == "/youtube/youtube/v3/channels":
@@ -321,7 +330,10 @@ class YouTubeFake(Fake):
                                 "publishedAt": "2007-08-23T00:34:43Z",
                             },
                             "contentDetails": {
-                                "relatedPlaylists": {"likes": "", "uploads": "UU" + self.channel[2:]}
+                                "relatedPlaylists": {
+                                    "likes": "",
+                                    "uploads": "UU" + self.channel[2:],
+                                }
                             },
                             "statistics": {
                                 "viewCount": "1000",
@@ -381,10 +393,12 @@ FAKES: dict[str, Callable[[], Fake]] = {"bluesky": BlueskyFake, "youtube": YouTu
 
 
 @contextlib.asynccontextmanager
-async def serve(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> AsyncIterator[str]:
+async def serve(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log=None)  # the fake server's own log is not ours
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -456,9 +470,7 @@ def with_pipeline_columns(
         "tier": None,
     }
     columns = model.to_schema().columns
-    full = [
-        {name: row[name] if name in row else added[name] for name in columns} for row in rows
-    ]
+    full = [{name: row[name] if name in row else added[name] for name in columns} for row in rows]
     extra = {k for row in rows for k in row} - set(columns)
     assert not extra, f"parse produced columns the silver table does not have: {extra}"
     return pl.DataFrame(full, schema={n: c.dtype.type for n, c in columns.items()}, orient="row")
@@ -483,7 +495,9 @@ def test_collect_fetches_every_item_exactly_once(fake: Fake) -> None:
     parsed = parse_all(type(connector), archived)
     posts = [p for rows in parsed for p in rows.posts]
     assert sorted(p["post_id"] for p in posts) == sorted(fake.expected_posts())
-    assert {m["post_id"] for rows in parsed for m in rows.post_metrics} == fake.expected_metric_ids()
+    assert {
+        m["post_id"] for rows in parsed for m in rows.post_metrics
+    } == fake.expected_metric_ids()
     assert all(not rows.problems for rows in parsed), [r.problems for r in parsed]
     assert len([a for rows in parsed for a in rows.accounts]) == 1
 
@@ -559,7 +573,15 @@ def test_missing_account_is_not_found(fake: Fake) -> None:
     assert fake.list_pages == 0
 
 
-GARBAGE = [b"", b"not json at all", b'{"feed": [{"post": {"uri"', b"[]", b"null", b"\xff\xfe\x00", b'{"x": 1}']
+GARBAGE = [
+    b"",
+    b"not json at all",
+    b'{"feed": [{"post": {"uri"',
+    b"[]",
+    b"null",
+    b"\xff\xfe\x00",
+    b'{"x": 1}',
+]
 
 
 def test_garbage_bodies_give_problems_not_exceptions(fake: Fake) -> None:

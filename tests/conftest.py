@@ -1,0 +1,30 @@
+"""Shared fixtures: the real samples folder, a Prefect test server, the simulated platforms."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT.parent / "shared" / "api-samples"
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    """The real recorded API responses in ../shared/api-samples (skip where absent)."""
+    if not SAMPLES.is_dir():
+        pytest.skip(f"real API samples not found at {SAMPLES} (../shared is absent on this machine)")
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect API for the whole session (thread-based Dask workers share it)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
