@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from datetime import UTC, datetime
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,8 @@ def run_demo(opts: DemoOptions) -> DemoResult:
     """Run the whole path once; serve until interrupted when ``opts.serve``; stop all it started."""
     from dask.distributed import LocalCluster
 
+    from hhs_platform.lake import Lake
+    from hhs_platform.quality.accuracy import compare_with_truth
     from hhs_platform.registry import load_registry
     from hhs_platform.sandbox import SandboxThread, SimClock
 
@@ -64,7 +67,8 @@ def run_demo(opts: DemoOptions) -> DemoResult:
             SandboxThread(
                 accounts=registry,
                 seed=opts.seed,
-                clock=SimClock.running(),
+                # Frozen at the real "now": the world is a snapshot, so the audit below is exact.
+                clock=SimClock(datetime.now(UTC), frozen=True),
                 port=free_port(opts.sandbox_port),
             )
         )
@@ -107,8 +111,22 @@ def run_demo(opts: DemoOptions) -> DemoResult:
             f"{time.perf_counter() - t0:.1f} s; lake at {Path(opts.lake_uri).resolve()}"
         )
         for row in summary["per_platform"]:
-            echo(f"  {row['platform']}: {row['posts']} posts, {row['post_metrics']} metric rows, "
-                 f"{row['errors']} account errors, {row['quarantined']} quarantined")
+            echo(
+                f"  {row['platform']}: {row['posts']} posts, {row['post_metrics']} metric rows, "
+                f"{row['errors']} account errors, {row['quarantined']} quarantined"
+            )
+        audit = compare_with_truth(Lake(opts.lake_uri), sandbox.world.truth())
+        echo("silver against the simulated platforms' ground truth:")
+        for r in audit:
+            fields = [k for k in r if k.endswith("_accuracy")]
+            worst = min(r[k] for k in fields)
+            echo(
+                f"  {r['platform']}: {r['posts_found']}/{r['posts_expected']} posts "
+                f"(recall {r['recall']:.2%}, {r['duplicate_keys']} duplicates), "
+                f"{r['accounts_found']}/{r['accounts_expected']} accounts, "
+                f"lowest field accuracy {worst:.2%}"
+            )
+        summary["audit"] = audit
         urls = {"prefect_ui": ui_url, "dask_dashboard": str(cluster.dashboard_link)}
         if opts.serve:
             from hhs_platform.dashboards.server import DASHBOARDS, serve_dashboards

@@ -14,6 +14,7 @@ import pytest
 from hhs_platform.collect import collect_batch, plan_batches
 from hhs_platform.lake import Lake
 from hhs_platform.lake.silver import write_silver
+from hhs_platform.quality.accuracy import compare_with_truth, is_exact
 from hhs_platform.registry import load_registry
 from hhs_platform.sandbox import SandboxThread
 from hhs_platform.settings import Settings
@@ -116,6 +117,13 @@ def test_silver_equals_ground_truth_and_rerun_changes_nothing(sandbox: SandboxTh
     assert latest_day["followers"].sum() == snaps["followers"].sum()
     assert gold["posts_published"].sum() == t_posts.filter(pl.col("post_type") != "repost").height
 
+    # the audit the demo prints agrees: everything found once, every field exact
+    report = compare_with_truth(lake, truth)
+    assert is_exact(report), report
+    assert {r["platform"]: r["posts_found"] for r in report} == {
+        p: t_posts.filter(platform=p).height for p in ("bluesky", "youtube")
+    }
+
     # a second collection of the same world at the same time leaves the same tables
     before = {n: lake.read(n).drop("last_seen_at", "last_observed_at", "run_id", "response_id", strict=False)
               for n in ("silver/accounts", "silver/posts", "silver/account_snapshots", "silver/post_metrics")}
@@ -152,3 +160,34 @@ def test_counters_that_grow_add_observations(sandbox: SandboxThread, tmp_path) -
     series = lake.read("silver/post_metrics").sort("observed_at")
     drops = series.with_columns(d=pl.col("likes").diff().over("platform", "post_id")).filter(pl.col("d") < 0)
     assert drops.height == 0
+
+
+def test_audit_catches_a_wrong_counter_and_a_missing_post(sandbox: SandboxThread, tmp_path) -> None:
+    from datetime import timedelta
+
+    from hhs_platform.quality.accuracy import latest_post_metrics
+
+    lake = Lake(str(tmp_path / "lake"))
+    _collect(sandbox, lake, "run-1")
+    truth = sandbox.world.truth()
+    # a later, wrong observation of one Bluesky post's likes
+    victim = lake.read("silver/post_metrics").filter(platform="bluesky").head(1)
+    wrong = victim.with_columns(
+        likes=pl.col("likes") + 1,
+        observed_at=pl.col("observed_at") + timedelta(minutes=5),
+        last_observed_at=pl.col("observed_at") + timedelta(minutes=5),
+    )
+    lake.merge("silver/post_metrics", wrong)
+    assert latest_post_metrics(lake).filter(post_id=victim["post_id"][0])["likes"][0] == victim["likes"][0] + 1
+    # and one YouTube post lost
+    truth_plus = {
+        "accounts": truth["accounts"],
+        "posts": pl.concat([truth["posts"], truth["posts"].filter(platform="youtube").head(1).with_columns(post_id=pl.lit("missingvid0"))]),
+    }
+    report = {r["platform"]: r for r in compare_with_truth(lake, truth_plus)}
+    assert not is_exact(list(report.values()))
+    n_bsky = truth["posts"].filter(platform="bluesky", post_type="original").height
+    assert report["bluesky"]["likes_accuracy"] < 1.0
+    assert report["bluesky"]["reposts_accuracy"] == 1.0
+    assert report["youtube"]["posts_missing"] == 1 and report["youtube"]["recall"] < 1.0
+    assert n_bsky > 0

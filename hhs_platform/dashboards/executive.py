@@ -14,7 +14,7 @@ import hvplot.pandas  # noqa: F401  (registers .hvplot on pandas frames)
 import panel as pn
 import polars as pl
 from bokeh.models import NumeralTickFormatter
-from bokeh.models.widgets.tables import NumberFormatter
+from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
 
 from hhs_platform.dashboards import figures as fig
 from hhs_platform.lake.reads import (
@@ -26,11 +26,13 @@ from hhs_platform.lake.store import Lake
 
 TITLE = "HHS social media — executive overview"
 
+_SERIES = "Agency · platform"
 _UP, _FLAT, _DOWN = "#15803d", "#334155", "#b91c1c"
 _CHANGE_COLORS = [(-1, _DOWN), (0, _FLAT), (float("inf"), _UP)]
 _COUNT = NumberFormatter(format="0,0")
 _SIGNED = NumberFormatter(format="+0,0")
 _RATE = NumberFormatter(format="0.00%")
+_DATE = DateFormatter(format="%Y-%m-%d")
 _TITLES = {
     "agency": "Agency",
     "platform": "Platform",
@@ -49,6 +51,7 @@ _FORMATTERS = {
     "engagement": _COUNT,
     "posts_published": _COUNT,
     "engagement_rate": _RATE,
+    "date": _DATE,
 }
 
 
@@ -95,26 +98,26 @@ class ExecutiveView:
         platforms = self.rollup["platform"].unique().sort().to_list()
 
         self.agency = pn.widgets.Select(
-            name="Agency", options=[fig.ALL, *agencies], value=fig.ALL, width=220
+            label="Agency", options=[fig.ALL, *agencies], value=fig.ALL, width=220
         )
         self.platform = pn.widgets.Select(
-            name="Platform", options=[fig.ALL, *platforms], value=fig.ALL, width=220
+            label="Platform", options=[fig.ALL, *platforms], value=fig.ALL, width=220
         )
         self.period = pn.widgets.RadioButtonGroup(
-            name="Period", options=list(fig.PERIODS), value=fig.DEFAULT_PERIOD, margin=(26, 10, 10, 10)
+            label="Period", options=list(fig.PERIODS), value=fig.DEFAULT_PERIOD, margin=(26, 10, 10, 10)
         )
 
-        number: dict[str, Any] = {"font_size": "30pt", "title_size": "11pt", "width": 280}
-        self.followers = pn.indicators.Number(name="Followers", format="{value:,.0f}", **number)
+        number: dict[str, Any] = {"font_size": "24pt", "title_size": "11pt", "width": 175}
+        self.followers = pn.indicators.Number(label="Followers", format="{value:,.0f}", **number)
         self.change = pn.indicators.Number(
-            name="Change in followers", format="{value:+,.0f}", colors=_CHANGE_COLORS, **number
+            label="Change in followers", format="{value:+,.0f}", colors=_CHANGE_COLORS, **number
         )
-        self.engagement = pn.indicators.Number(name="Engagement", format="{value:,.0f}", **number)
-        self.posts = pn.indicators.Number(name="Posts published", format="{value:,.0f}", **number)
+        self.engagement = pn.indicators.Number(label="Engagement", format="{value:,.0f}", **number)
+        self.posts = pn.indicators.Number(label="Posts published", format="{value:,.0f}", **number)
         self.status = pn.pane.Markdown(sizing_mode="stretch_width")
 
-        self.followers_chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=360)
-        self.engagement_chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=360)
+        self.followers_chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=440)
+        self.engagement_chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=440)
         self.chart_note = pn.pane.Markdown(sizing_mode="stretch_width")
 
         table: dict[str, Any] = {
@@ -157,7 +160,7 @@ class ExecutiveView:
         daily = fig.select(self.daily, agency=self.agency.value, platform=self.platform.value)
         top = fig.headline(rollup, days)
 
-        self.followers.name = f"Followers on {top.latest_date}"
+        self.followers.label = f"Followers on {top.latest_date}"
         self.followers.value = top.followers
         self.change.value = top.followers_change
         self.engagement.value = top.engagement
@@ -202,16 +205,16 @@ class ExecutiveView:
 def _line(data: Any, column: str, title: str) -> Any:
     if data.empty:
         return None
-    plot = data.hvplot.line(
+    plot = data.rename(columns={"series": _SERIES}).hvplot.line(
         x="date",
         y=column,
-        by="series",
+        by=_SERIES,
         title=title,
         xlabel="",
         ylabel="",
         yformatter=NumeralTickFormatter(format="0,0"),
         responsive=True,
-        height=360,
-        legend="right",
+        height=440,
+        legend="bottom",
     )
-    return plot.opts(legend_cols=1, toolbar="above")
+    return plot.opts(legend_cols=2, toolbar="above")

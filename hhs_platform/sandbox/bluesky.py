@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -13,6 +13,7 @@ from aiohttp.typedefs import Middleware
 from hhs_platform.sandbox import ids
 from hhs_platform.sandbox.context import SandboxContext, context, json_response
 from hhs_platform.sandbox.faults import Handler, fault_middleware
+from hhs_platform.sandbox.formats import iso_ms
 from hhs_platform.sandbox.model import QUOTE, REPLY, Account, Embed, Post, Repost
 from hhs_platform.sandbox.world import World
 
@@ -25,11 +26,6 @@ _FILTERS = (
     "posts_and_author_threads",
     "posts_with_video",
 )
-
-
-def iso_ms(dt: datetime) -> str:
-    """Bluesky's timestamp format: UTC with milliseconds and ``Z``."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def _error(status: int, error: str, message: str) -> web.Response:

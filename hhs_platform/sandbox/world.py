@@ -115,9 +115,9 @@ class World:
         self._by_id = {a.account_id: a for a in self.accounts}
         self._lookup: dict[tuple[str, str, str], Account] = {}
         for a in self.accounts:
-            self._lookup[(a.platform, "id", a.account_id.lower())] = a
+            # Ids are case-sensitive (YouTube's are mixed case); handles and user names are not.
+            self._lookup[(a.platform, "id", a.account_id)] = a
             self._lookup[(a.platform, "handle", a.handle.lower())] = a
-            self._lookup[(a.platform, "handle", a.registry_handle.lower())] = a
             if a.username:
                 self._lookup[(a.platform, "username", a.username.lower())] = a
         self.posts: dict[str, Post] = {}
@@ -147,9 +147,7 @@ class World:
 
     def account(self, platform: str, key: str, by: str = "id") -> Account | None:
         """Find an account by ``id`` (DID / channel id), ``handle`` or ``username`` (YouTube)."""
-        return self._lookup.get(
-            (platform, by, key.lower().lstrip("@") if by != "id" else key.lower())
-        )
+        return self._lookup.get((platform, by, key if by == "id" else key.lower().lstrip("@")))
 
     def account_by_id(self, account_id: str) -> Account:
         """The account with this DID / channel id (KeyError if none)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,6 +14,7 @@ from aiohttp.typedefs import Middleware
 from hhs_platform.sandbox import ids
 from hhs_platform.sandbox.context import SandboxContext, context
 from hhs_platform.sandbox.faults import Handler, fault_middleware
+from hhs_platform.sandbox.formats import iso_duration, iso_s, page_token, parse_page_token
 from hhs_platform.sandbox.model import Account, Post
 from hhs_platform.sandbox.world import World
 
@@ -28,19 +29,6 @@ _QUOTA_MESSAGE = (
     "The request cannot be completed because you have exceeded your "
     '<a href="/youtube/v3/getting-started#quota">quota</a>.'
 )
-
-
-def iso_s(dt: datetime) -> str:
-    """YouTube's timestamp format: UTC to the second with ``Z``."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def iso_duration(seconds: int) -> str:
-    """ISO-8601 duration as contentDetails.duration gives it (``PT3M21S``, ``PT1H``)."""
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    out = "PT" + (f"{h}H" if h else "") + (f"{m}M" if m else "")
-    return out + (f"{s}S" if s or not (h or m) else "")
 
 
 def _respond(payload: Any, status: int = 200) -> web.Response:
@@ -79,37 +67,6 @@ def _quota_exceeded() -> web.Response:
 def _key_invalid() -> web.Response:
     err = {"domain": "usageLimits", "reason": "keyInvalid", "message": "Bad Request"}
     return _respond({"error": {"errors": [err], "code": 400, "message": "Bad Request"}}, 400)
-
-
-def page_token(offset: int, backwards: bool = False) -> str:
-    """A page token in YouTube's format: protobuf {1: offset, 2: direction}, base64 (``CAoQAA``)."""
-    raw = bytearray([0x08])
-    n = offset
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        raw.append(byte | (0x80 if n else 0))
-        if not n:
-            break
-    raw += bytes([0x10, 1 if backwards else 0])
-    return base64.b64encode(bytes(raw)).decode().rstrip("=")
-
-
-def parse_page_token(token: str) -> tuple[int, bool]:
-    """Decode ``page_token``; ValueError if it is not one."""
-    raw = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
-    if len(raw) < 4 or raw[0] != 0x08:
-        raise ValueError(token)
-    offset, shift, i = 0, 0, 1
-    while True:
-        byte = raw[i]
-        offset |= (byte & 0x7F) << shift
-        shift += 7
-        i += 1
-        if not byte & 0x80:
-            break
-    if raw[i:] not in (b"\x10\x00", b"\x10\x01"):
-        raise ValueError(token)
-    return offset, raw[i + 1] == 1
 
 
 # -- payload builders ----------------------------------------------------------------------------

@@ -195,3 +195,14 @@ def test_payloads_are_byte_identical_for_a_seed(
 
     assert payloads(a) == payloads(b)
     assert payloads(a)[1] != payloads(c)[1]
+
+
+def test_include_pins_puts_the_pinned_post_first(
+    sandbox: SandboxThread, fetch: Callable[..., Any]
+) -> None:
+    base = sandbox.url("bluesky")
+    pinned = fetch(base + PROFILE, {"actor": "cdc.gov"}).json()["pinnedPost"]
+    body = fetch(base + FEED, {"actor": "cdc.gov", "limit": 5, "includePins": "true"}).json()
+    assert body["feed"][0]["reason"] == {"$type": "app.bsky.feed.defs#reasonPin"}
+    assert body["feed"][0]["post"]["uri"] == pinned["uri"]
+    assert len(body["feed"]) == 6

@@ -12,8 +12,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from hhs_platform.sandbox import DEFAULT_EPOCH, SimClock, World, round_3_significant
+from hhs_platform.sandbox.formats import iso_duration, page_token, parse_page_token
 from hhs_platform.sandbox.model import Post
-from hhs_platform.sandbox.youtube import iso_duration, page_token, parse_page_token
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +195,9 @@ def test_youtube_formats() -> None:
         "PT45S",
         "PT1H2M5S",
     ]
+
+
+def test_posts_per_day_scales_volume(small_rows: list[dict[str, Any]]) -> None:
+    base = World(small_rows, seed=3).truth()["posts"].height
+    busy = World(small_rows, seed=3, posts_per_day=4.0).truth()["posts"].height
+    assert 3 * base < busy < 5 * base

@@ -65,6 +65,10 @@ def test_channel_lookup_by_id_username_and_handle(sandbox: SandboxThread, fetch:
         base + CHANNELS, {"part": "id", "key": "k", "id": "UC_NQ14VoXhmabaSZ4RWgKWw"}
     )
     assert registered.json()["items"][0]["id"] == "UC_NQ14VoXhmabaSZ4RWgKWw"
+    wrong_case = fetch(
+        base + CHANNELS, {"part": "id", "key": "k", "id": "uc_nq14voxhmabasz4rwgkww"}
+    )
+    assert "items" not in wrong_case.json()  # channel ids are case-sensitive
     none = fetch(base + CHANNELS, {"part": PARTS, "key": "k", "forUsername": "nobody"})
     assert none.status == 200
     assert none.json()["pageInfo"]["totalResults"] == 0 and "items" not in none.json()
@@ -100,8 +104,8 @@ def test_hidden_subscriber_count(make_sandbox: Callable[..., SandboxThread], fet
     sb = make_sandbox()
     acc = sb.world.platform_accounts("youtube")[0]
     acc.hidden_followers = True
-    stats = fetch(sb.url("youtube") + CHANNELS,
-                  {"part": "statistics", "key": "k", "id": acc.account_id}).json()["items"][0]  # fmt: skip
+    query = {"part": "statistics", "key": "k", "id": acc.account_id}
+    stats = fetch(sb.url("youtube") + CHANNELS, query).json()["items"][0]
     assert stats["statistics"]["hiddenSubscriberCount"] is True
     assert "subscriberCount" not in stats["statistics"]
     assert sb.world.truth()["accounts"].filter(account_id=acc.account_id)["followers"][0] is None
@@ -178,8 +182,8 @@ def test_api_keys_and_daily_quota(make_sandbox: Callable[..., SandboxThread], fe
     q = {"part": "id", "forUsername": "CDCstreamingHealth"}
     bad = fetch(url, {**q, "key": "other"})
     assert bad.status == 400
-    assert bad.json() == {"error": {"errors": [{"domain": "usageLimits", "reason": "keyInvalid",
-                          "message": "Bad Request"}], "code": 400, "message": "Bad Request"}}  # fmt: skip
+    err = {"domain": "usageLimits", "reason": "keyInvalid", "message": "Bad Request"}
+    assert bad.json() == {"error": {"errors": [err], "code": 400, "message": "Bad Request"}}
     statuses = [fetch(url, {**q, "key": "good-key"}).status for _ in range(4)]
     assert statuses == [200, 200, 200, 403]
     r = fetch(url, {**q, "key": "good-key"})
