@@ -36,12 +36,23 @@ def task_runner(settings: Settings) -> DaskTaskRunner:
 
 @task(name="collect-batch", retries=1, retry_delay_seconds=5)
 def collect_batch_task(
-    batch: list[dict[str, Any]], run_id: str, batch_id: str, lake_uri: str, accounts_file: str | None, since: datetime | None
+    batch: list[dict[str, Any]],
+    run_id: str,
+    batch_id: str,
+    lake_uri: str,
+    accounts_file: str | None,
+    since: datetime | None,
 ) -> BatchOutcome:
     settings = Settings()
     registry = load_registry(accounts_file or settings.accounts_file)
     outcome = collect_batch(
-        batch, run_id=run_id, batch_id=batch_id, lake=Lake(lake_uri), settings=settings, registry=registry, since=since
+        batch,
+        run_id=run_id,
+        batch_id=batch_id,
+        lake=Lake(lake_uri),
+        settings=settings,
+        registry=registry,
+        since=since,
     )
     get_run_logger().info("batch %s: %s", batch_id, outcome.summary())
     return outcome
@@ -50,7 +61,10 @@ def collect_batch_task(
 @task(name="write-silver", retries=2, retry_delay_seconds=5)
 def write_silver_task(outcomes: list[BatchOutcome], lake_uri: str) -> dict[str, dict[str, int]]:
     results = write_silver(Lake(lake_uri), SilverBatch.concat([o.silver for o in outcomes]))
-    return {name: {"rows": r.rows_in, "inserted": r.inserted, "updated": r.updated} for name, r in results.items()}
+    return {
+        name: {"rows": r.rows_in, "inserted": r.inserted, "updated": r.updated}
+        for name, r in results.items()
+    }
 
 
 @task(name="build-gold", retries=2, retry_delay_seconds=5)
@@ -58,7 +72,9 @@ def build_gold_task(lake_uri: str) -> dict[str, int]:
     return {name: r.rows_in for name, r in build_gold(Lake(lake_uri)).items()}
 
 
-@flow(name="hhs-collect", description="Collect HHS accounts into the lake: bronze, silver and gold.")
+@flow(
+    name="hhs-collect", description="Collect HHS accounts into the lake: bronze, silver and gold."
+)
 def collect_flow(
     platforms: list[str] | None = None,
     accounts_file: str | None = None,
@@ -69,16 +85,26 @@ def collect_flow(
     log = get_run_logger()
     settings = Settings()
     lake_uri = lake_uri or settings.lake_uri
-    accounts_file = accounts_file or (str(settings.accounts_file) if settings.accounts_file else None)
+    accounts_file = accounts_file or (
+        str(settings.accounts_file) if settings.accounts_file else None
+    )
     registry = load_registry(accounts_file, platforms)
     run_id = str(flow_run.get_id() or "local")
     batches = plan_batches(registry, settings.batch_size)
     skipped = uncollectable(registry)
-    log.info("run %s: %d accounts in %d batches into %s", run_id, sum(map(len, batches)), len(batches), lake_uri)
+    log.info(
+        "run %s: %d accounts in %d batches into %s",
+        run_id,
+        sum(map(len, batches)),
+        len(batches),
+        lake_uri,
+    )
     if skipped:
         log.info("no connector yet for: %s", ", ".join(f"{p} ({n})" for p, n in skipped.items()))
     futures = [
-        collect_batch_task.submit(b, run_id, f"{b[0]['platform']}-{i:04d}", lake_uri, accounts_file, since)
+        collect_batch_task.submit(
+            b, run_id, f"{b[0]['platform']}-{i:04d}", lake_uri, accounts_file, since
+        )
         for i, b in enumerate(batches)
     ]
     outcomes = [f.result() for f in futures]
@@ -95,8 +121,12 @@ def collect_flow(
         "skipped_platforms": skipped,
         "per_platform": run_summary_rows(outcomes),
     }
-    create_markdown_artifact(run_summary_markdown(summary), key="collection-summary", description="Collection run")
-    create_table_artifact(summary["per_platform"], key="collection-by-platform", description="Per platform")
+    create_markdown_artifact(
+        run_summary_markdown(summary), key="collection-summary", description="Collection run"
+    )
+    create_table_artifact(
+        summary["per_platform"], key="collection-by-platform", description="Per platform"
+    )
     return summary
 
 
@@ -111,4 +141,6 @@ def run_collect(
     settings = settings or Settings()
     # DaskTaskRunner is a TaskRunner of PrefectDaskFutures; Prefect types the option more narrowly.
     runner_flow = collect_flow.with_options(task_runner=task_runner(settings))  # type: ignore[arg-type]
-    return runner_flow(platforms=platforms, accounts_file=accounts_file, lake_uri=lake_uri, since=since)
+    return runner_flow(
+        platforms=platforms, accounts_file=accounts_file, lake_uri=lake_uri, since=since
+    )

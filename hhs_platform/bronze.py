@@ -16,12 +16,21 @@ from schemas import table_spec
 def response_id(r: RawResponse) -> str:
     """A stable id for one response: the same request at the same fetch time has the same id."""
     material = "|".join(
-        [r.platform, r.endpoint, r.account_key, r.request_url, str(r.page), r.fetched_at.isoformat()]
+        [
+            r.platform,
+            r.endpoint,
+            r.account_key,
+            r.request_url,
+            str(r.page),
+            r.fetched_at.isoformat(),
+        ]
     )
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def to_frame(responses: Sequence[RawResponse], *, run_id: str, connector_versions: dict[str, str]) -> pl.DataFrame:
+def to_frame(
+    responses: Sequence[RawResponse], *, run_id: str, connector_versions: dict[str, str]
+) -> pl.DataFrame:
     """Bronze rows for responses, in the catalogue schema."""
     spec = table_spec("bronze/raw_responses")
     if not responses:

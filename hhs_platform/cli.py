@@ -19,8 +19,12 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-sandbox_app = typer.Typer(help="The simulated platforms.", no_args_is_help=True, rich_markup_mode=None)
-registry_app = typer.Typer(help="The accounts registry.", no_args_is_help=True, rich_markup_mode=None)
+sandbox_app = typer.Typer(
+    help="The simulated platforms.", no_args_is_help=True, rich_markup_mode=None
+)
+registry_app = typer.Typer(
+    help="The accounts registry.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(registry_app, name="registry")
 
@@ -42,7 +46,9 @@ def _parse_since(value: str | None) -> datetime | None:
 
 @app.command()
 def demo(
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the dashboards afterwards.")] = True,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the dashboards afterwards.")
+    ] = True,
     lake: Annotated[str, typer.Option(help="Lake folder or s3:// URI.")] = "./lake",
     seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 7,
     prefect_port: Annotated[int, typer.Option(help="Port of the local Prefect server/UI.")] = 4200,
@@ -71,10 +77,17 @@ def demo(
 
 @app.command()
 def collect(
-    platform: Annotated[list[str] | None, typer.Option("--platform", "-p", help="Only this platform (repeatable).")] = None,
-    accounts_file: Annotated[Path | None, typer.Option(help="Registry CSV (default: HHS_ACCOUNTS_FILE or the shipped one).")] = None,
+    platform: Annotated[
+        list[str] | None, typer.Option("--platform", "-p", help="Only this platform (repeatable).")
+    ] = None,
+    accounts_file: Annotated[
+        Path | None,
+        typer.Option(help="Registry CSV (default: HHS_ACCOUNTS_FILE or the shipped one)."),
+    ] = None,
     lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
-    since: Annotated[str | None, typer.Option(help="Only posts published on or after this ISO date.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only posts published on or after this ISO date.")
+    ] = None,
 ) -> None:
     """Run the collection flow (Prefect on Dask): bronze, silver, gold. Prints the run summary as JSON."""
     from flows.collect import run_collect
@@ -106,7 +119,9 @@ def serve(
 
 
 @app.command()
-def tables(lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None) -> None:
+def tables(
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+) -> None:
     """List the lake's tables with their row counts and Delta versions."""
     from hhs_platform.lake import Lake
     from schemas import CATALOGUE
@@ -124,7 +139,9 @@ def tables(lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS
 
 @registry_app.command("validate")
 def registry_validate(
-    accounts_file: Annotated[Path | None, typer.Option(help="Registry CSV (default: the shipped one).")] = None,
+    accounts_file: Annotated[
+        Path | None, typer.Option(help="Registry CSV (default: the shipped one).")
+    ] = None,
 ) -> None:
     """Check a registry file against its contract and print accounts per platform."""
     from hhs_platform.registry import load_registry
@@ -143,13 +160,19 @@ def sandbox_serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
     seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 7,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    accounts_file: Annotated[Path | None, typer.Option(help="Registry CSV the world is built from.")] = None,
-    frozen: Annotated[bool, typer.Option(help="Freeze the simulated clock (exact ground truth).")] = False,
+    accounts_file: Annotated[
+        Path | None, typer.Option(help="Registry CSV the world is built from.")
+    ] = None,
+    frozen: Annotated[
+        bool, typer.Option(help="Freeze the simulated clock (exact ground truth).")
+    ] = False,
 ) -> None:
     """Serve the simulated platforms (real API paths and shapes) until interrupted."""
     from hhs_platform.sandbox import serve as sandbox_serve_fn
 
-    typer.echo(f"simulated platforms on http://{host}:{port} (seed {seed}); e.g. HHS_BLUESKY_API_BASE=http://{host}:{port}/bluesky")
+    typer.echo(
+        f"simulated platforms on http://{host}:{port} (seed {seed}); e.g. HHS_BLUESKY_API_BASE=http://{host}:{port}/bluesky"
+    )
     sandbox_serve_fn(host=host, port=port, seed=seed, accounts_file=accounts_file, frozen=frozen)
 
 

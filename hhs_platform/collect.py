@@ -62,7 +62,9 @@ def plan_batches(registry: pl.DataFrame, batch_size: int) -> list[list[dict[str,
 
     Accounts on platforms without a connector are left out (see ``uncollectable``).
     """
-    rows = registry.filter(pl.col("platform").is_in(list(CONNECTORS))).sort(["platform", "tier", "handle"])
+    rows = registry.filter(pl.col("platform").is_in(list(CONNECTORS))).sort(
+        ["platform", "tier", "handle"]
+    )
     batches: list[list[dict[str, Any]]] = []
     for (_platform,), group in rows.group_by(["platform"], maintain_order=True):
         recs = group.select("platform", "handle", "platform_id").to_dicts()
@@ -90,7 +92,9 @@ async def fetch_accounts(
                 await connectors[account.platform].collect(account, since=since)
             except HhsError as exc:
                 errors.append(
-                    AccountError(account.key, type(exc).__name__, str(exc), isinstance(exc, TerminalError))
+                    AccountError(
+                        account.key, type(exc).__name__, str(exc), isinstance(exc, TerminalError)
+                    )
                 )
                 log.warning("%s: %s: %s", account.key, type(exc).__name__, exc)
 

@@ -53,7 +53,17 @@ class PrefectServer:
         env.pop("PREFECT_API_URL", None)
         log = (self.home / "server.log").open("ab")
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -65,10 +75,10 @@ class PrefectServer:
                 raise ConfigurationError(
                     f"the Prefect server exited with code {self.process.returncode}; see {self.home / 'server.log'}"
                 )
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as resp:  # noqa: S310
-                    if resp.status == 200:
-                        return self
+            health = f"{self.api_url}/health"
+            with contextlib.suppress(OSError), urllib.request.urlopen(health, timeout=2) as resp:  # noqa: S310
+                if resp.status == 200:
+                    return self
             time.sleep(0.5)
         self.stop()
         raise ConfigurationError(

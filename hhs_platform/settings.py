@@ -37,17 +37,26 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="deltalake storage options as JSON (e.g. AWS_ENDPOINT_URL for S3-compatible servers).",
     )
-    dask_address: str = Field("", description="Scheduler address of an existing Dask cluster; empty starts a LocalCluster.")
+    dask_address: str = Field(
+        "",
+        description="Scheduler address of an existing Dask cluster; empty starts a LocalCluster.",
+    )
     dask_workers: int = Field(2, ge=1, description="Workers of the LocalCluster.")
     dask_threads_per_worker: int = Field(2, ge=1, description="Threads per LocalCluster worker.")
-    dask_processes: bool = Field(True, description="LocalCluster workers as processes (False: threads).")
-    accounts_file: Path | None = Field(None, description="Registry CSV; empty means the shipped registry.")
+    dask_processes: bool = Field(
+        True, description="LocalCluster workers as processes (False: threads)."
+    )
+    accounts_file: Path | None = Field(
+        None, description="Registry CSV; empty means the shipped registry."
+    )
     batch_size: int = Field(10, ge=1, description="Accounts per collection task.")
     max_pages: int = Field(200, ge=1, description="Safety cap on pages per account and endpoint.")
     http_timeout_s: float = Field(30.0, gt=0, description="Total timeout of one request.")
     http_connect_timeout_s: float = Field(10.0, gt=0)
     http_max_retries: int = Field(5, ge=0, description="Retries of a transient failure.")
-    http_concurrency: int = Field(8, ge=1, description="Requests in flight per platform per worker.")
+    http_concurrency: int = Field(
+        8, ge=1, description="Requests in flight per platform per worker."
+    )
 
     bluesky_api_base: str = DEFAULT_API_BASES["bluesky"]
     youtube_api_base: str = DEFAULT_API_BASES["youtube"]
@@ -75,7 +84,9 @@ class Settings(BaseSettings):
     def _strip_slash(cls, v: str) -> str:
         v = v.strip()
         if not v:
-            raise ValueError("HHS_LAKE_URI is empty: set a folder such as ./lake or s3://bucket/prefix")
+            raise ValueError(
+                "HHS_LAKE_URI is empty: set a folder such as ./lake or s3://bucket/prefix"
+            )
         return v.rstrip("/") or "/"
 
     def api_base(self, platform: str) -> str:

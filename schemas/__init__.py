@@ -2,8 +2,8 @@
 
 from schemas.catalogue import CATALOGUE, TableSpec, table_spec
 from schemas.tables import (
-    AccountSnapshots,
     Accounts,
+    AccountSnapshots,
     DailyAccountMetrics,
     PostMetrics,
     Posts,

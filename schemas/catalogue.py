@@ -41,16 +41,49 @@ class TableSpec:
 CATALOGUE: dict[str, TableSpec] = {
     spec.name: spec
     for spec in [
-        TableSpec("bronze/raw_responses", t.RawResponses, ("response_id",), ("platform", "fetched_date"), "append", "bronze"),
+        TableSpec(
+            "bronze/raw_responses",
+            t.RawResponses,
+            ("response_id",),
+            ("platform", "fetched_date"),
+            "append",
+            "bronze",
+        ),
         TableSpec("silver/accounts", t.Accounts, ("platform", "account_id"), (), "merge", "silver"),
         TableSpec(
-            "silver/account_snapshots", t.AccountSnapshots, ("platform", "account_id", "observed_at"), ("platform",), "merge", "silver"
+            "silver/account_snapshots",
+            t.AccountSnapshots,
+            ("platform", "account_id", "observed_at"),
+            ("platform",),
+            "merge",
+            "silver",
         ),
-        TableSpec("silver/posts", t.Posts, ("platform", "post_id"), ("platform",), "merge", "silver"),
-        TableSpec("silver/post_metrics", t.PostMetrics, ("platform", "post_id", "observed_at"), ("platform",), "merge", "silver"),
-        TableSpec("quarantine/rows", t.QuarantineRows, ("table", "row_hash", "run_id"), (), "merge", "quarantine"),
         TableSpec(
-            "gold/daily_account_metrics", t.DailyAccountMetrics, ("date", "platform", "account_id"), ("platform",), "overwrite", "gold"
+            "silver/posts", t.Posts, ("platform", "post_id"), ("platform",), "merge", "silver"
+        ),
+        TableSpec(
+            "silver/post_metrics",
+            t.PostMetrics,
+            ("platform", "post_id", "observed_at"),
+            ("platform",),
+            "merge",
+            "silver",
+        ),
+        TableSpec(
+            "quarantine/rows",
+            t.QuarantineRows,
+            ("table", "row_hash", "run_id"),
+            (),
+            "merge",
+            "quarantine",
+        ),
+        TableSpec(
+            "gold/daily_account_metrics",
+            t.DailyAccountMetrics,
+            ("date", "platform", "account_id"),
+            ("platform",),
+            "overwrite",
+            "gold",
         ),
     ]
 }

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import polars as pl
 import pandera.polars as pa
+import polars as pl
 
 UTC_TS = pl.Datetime(time_unit="us", time_zone="UTC")
 PLATFORMS = [
@@ -44,11 +44,17 @@ class Registry(pa.DataFrameModel):
         nullable=True, description="Code of the parent in the HHS hierarchy (empty for HHS)."
     )
     platform: pl.Utf8 = pa.Field(isin=PLATFORMS, description="Platform slug.")
-    handle: pl.Utf8 = pa.Field(str_length={"min_value": 1}, description="Handle or id on the platform.")
+    handle: pl.Utf8 = pa.Field(
+        str_length={"min_value": 1}, description="Handle or id on the platform."
+    )
     platform_id: pl.Utf8 = pa.Field(nullable=True, description="Stable platform id where known.")
     url: pl.Utf8 = pa.Field(str_startswith="https://", description="Public profile URL.")
-    tier: pl.Int64 = pa.Field(isin=[1, 2, 3], description="Collection priority: 1 hourly, 2 every 6 h, 3 daily.")
-    verified: pl.Boolean = pa.Field(description="True when the handle comes from an official HHS source.")
+    tier: pl.Int64 = pa.Field(
+        isin=[1, 2, 3], description="Collection priority: 1 hourly, 2 every 6 h, 3 daily."
+    )
+    verified: pl.Boolean = pa.Field(
+        description="True when the handle comes from an official HHS source."
+    )
     source: pl.Utf8 = pa.Field(description="Where the fact comes from.")
 
     class Config:
@@ -63,7 +69,9 @@ class RawResponses(pa.DataFrameModel):
     run_id: pl.Utf8 = pa.Field(description="Collection run.")
     platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
     endpoint: pl.Utf8 = pa.Field(description="API method, e.g. app.bsky.feed.getAuthorFeed.")
-    account_key: pl.Utf8 = pa.Field(description="Registry key '<platform>:<handle>' the request served.")
+    account_key: pl.Utf8 = pa.Field(
+        description="Registry key '<platform>:<handle>' the request served."
+    )
     request_url: pl.Utf8 = pa.Field(description="URL requested, secrets removed.")
     status: pl.Int32 = pa.Field(ge=0, le=599, description="HTTP status (0 = no response).")
     headers: pl.Utf8 = pa.Field(description="JSON of the response headers that matter.")
@@ -72,7 +80,9 @@ class RawResponses(pa.DataFrameModel):
     fetched_at: UTC_TS = pa.Field(description="When the response arrived (UTC).")
     fetched_date: pl.Date = pa.Field(description="Partition: UTC date of fetched_at.")
     elapsed_ms: pl.Float64 = pa.Field(ge=0)
-    page: pl.Int32 = pa.Field(ge=0, description="Position of the page within the account's request chain.")
+    page: pl.Int32 = pa.Field(
+        ge=0, description="Position of the page within the account's request chain."
+    )
     connector_version: pl.Utf8 = pa.Field()
 
     class Config:
@@ -126,8 +136,12 @@ class Posts(_Lineage):
 
     platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
     post_id: pl.Utf8 = pa.Field(str_length={"min_value": 1})
-    account_id: pl.Utf8 = pa.Field(str_length={"min_value": 1}, description="Account whose feed holds the post.")
-    author_id: pl.Utf8 = pa.Field(description="Author of the content (differs from account_id for reposts).")
+    account_id: pl.Utf8 = pa.Field(
+        str_length={"min_value": 1}, description="Account whose feed holds the post."
+    )
+    author_id: pl.Utf8 = pa.Field(
+        description="Author of the content (differs from account_id for reposts)."
+    )
     created_at: UTC_TS = pa.Field(description="When the post was published.")
     post_type: pl.Utf8 = pa.Field(isin=POST_TYPES)
     text: pl.Utf8 = pa.Field(nullable=True)
@@ -140,7 +154,9 @@ class Posts(_Lineage):
     hashtags: pl.List(pl.Utf8) = pa.Field(nullable=True)
     mentions: pl.List(pl.Utf8) = pa.Field(nullable=True)
     links: pl.List(pl.Utf8) = pa.Field(nullable=True)
-    media_type: pl.Utf8 = pa.Field(nullable=True, description="image, video, external, gif or null.")
+    media_type: pl.Utf8 = pa.Field(
+        nullable=True, description="image, video, external, gif or null."
+    )
     media_count: pl.Int64 = pa.Field(ge=0)
     media_urls: pl.List(pl.Utf8) = pa.Field(nullable=True)
     duration_s: pl.Float64 = pa.Field(ge=0, nullable=True)
@@ -198,16 +214,24 @@ class DailyAccountMetrics(pa.DataFrameModel):
     handle: pl.Utf8 = pa.Field(nullable=True)
     agency: pl.Utf8 = pa.Field(nullable=True)
     parent_agency: pl.Utf8 = pa.Field(nullable=True)
-    followers: pl.Int64 = pa.Field(ge=0, nullable=True, description="Followers at the day's last observation.")
-    followers_change: pl.Int64 = pa.Field(nullable=True, description="Change against the previous day with data.")
+    followers: pl.Int64 = pa.Field(
+        ge=0, nullable=True, description="Followers at the day's last observation."
+    )
+    followers_change: pl.Int64 = pa.Field(
+        nullable=True, description="Change against the previous day with data."
+    )
     following: pl.Int64 = pa.Field(ge=0, nullable=True)
     posts_count: pl.Int64 = pa.Field(ge=0, nullable=True)
-    posts_published: pl.Int64 = pa.Field(ge=0, description="Posts (not reposts) published that day.")
+    posts_published: pl.Int64 = pa.Field(
+        ge=0, description="Posts (not reposts) published that day."
+    )
     likes: pl.Int64 = pa.Field(ge=0, description="Latest likes of the posts published that day.")
     reposts: pl.Int64 = pa.Field(ge=0)
     replies: pl.Int64 = pa.Field(ge=0)
     quotes: pl.Int64 = pa.Field(ge=0)
-    views: pl.Int64 = pa.Field(ge=0, nullable=True, description="Null where the platform has no views.")
+    views: pl.Int64 = pa.Field(
+        ge=0, nullable=True, description="Null where the platform has no views."
+    )
     engagement: pl.Int64 = pa.Field(ge=0, description="likes + reposts + replies + quotes.")
     engagement_rate: pl.Float64 = pa.Field(
         ge=0, nullable=True, description="engagement / followers (null without followers)."

@@ -16,7 +16,9 @@ SAMPLES = ROOT.parent / "shared" / "api-samples"
 def samples() -> Path:
     """The real recorded API responses in ../shared/api-samples (skip where absent)."""
     if not SAMPLES.is_dir():
-        pytest.skip(f"real API samples not found at {SAMPLES} (../shared is absent on this machine)")
+        pytest.skip(
+            f"real API samples not found at {SAMPLES} (../shared is absent on this machine)"
+        )
     return SAMPLES
 
 

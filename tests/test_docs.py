@@ -10,7 +10,9 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def test_tables_doc_is_current() -> None:
-    assert (DOCS / "tables.md").read_text() == tables_markdown(), "run: python -m hhs_platform.docgen"
+    assert (DOCS / "tables.md").read_text() == tables_markdown(), (
+        "run: python -m hhs_platform.docgen"
+    )
 
 
 def test_settings_doc_is_current() -> None:
@@ -22,5 +24,11 @@ def test_settings_doc_is_current() -> None:
 def test_commands_doc_is_current() -> None:
     text = (DOCS / "commands.md").read_text()
     assert text == commands_markdown(), "run: python -m hhs_platform.docgen"
-    for command in ("hhs demo", "hhs collect", "hhs serve", "hhs sandbox serve", "hhs registry validate"):
+    for command in (
+        "hhs demo",
+        "hhs collect",
+        "hhs serve",
+        "hhs sandbox serve",
+        "hhs registry validate",
+    ):
         assert f"## `{command}`" in text

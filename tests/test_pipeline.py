@@ -45,7 +45,9 @@ def _collect(sandbox: SandboxThread, lake: Lake, run_id: str) -> SilverBatch:
     settings = _settings(sandbox, lake.uri)
     registry = load_registry()
     outcomes = [
-        collect_batch(b, run_id=run_id, batch_id=str(i), lake=lake, settings=settings, registry=registry)
+        collect_batch(
+            b, run_id=run_id, batch_id=str(i), lake=lake, settings=settings, registry=registry
+        )
         for i, b in enumerate(plan_batches(registry, batch_size=10))
     ]
     assert all(not o.errors for o in outcomes), [e for o in outcomes for e in o.errors]
@@ -64,7 +66,9 @@ def _latest_metrics(lake: Lake) -> pl.DataFrame:
     )
 
 
-def test_silver_equals_ground_truth_and_rerun_changes_nothing(sandbox: SandboxThread, tmp_path) -> None:
+def test_silver_equals_ground_truth_and_rerun_changes_nothing(
+    sandbox: SandboxThread, tmp_path
+) -> None:
     lake = Lake(str(tmp_path / "lake"))
     batch = _collect(sandbox, lake, "run-1")
     truth = sandbox.world.truth()
@@ -125,11 +129,22 @@ def test_silver_equals_ground_truth_and_rerun_changes_nothing(sandbox: SandboxTh
     }
 
     # a second collection of the same world at the same time leaves the same tables
-    before = {n: lake.read(n).drop("last_seen_at", "last_observed_at", "run_id", "response_id", strict=False)
-              for n in ("silver/accounts", "silver/posts", "silver/account_snapshots", "silver/post_metrics")}
+    before = {
+        n: lake.read(n).drop(
+            "last_seen_at", "last_observed_at", "run_id", "response_id", strict=False
+        )
+        for n in (
+            "silver/accounts",
+            "silver/posts",
+            "silver/account_snapshots",
+            "silver/post_metrics",
+        )
+    }
     _collect(sandbox, lake, "run-2")
     for name, df in before.items():
-        after = lake.read(name).drop("last_seen_at", "last_observed_at", "run_id", "response_id", strict=False)
+        after = lake.read(name).drop(
+            "last_seen_at", "last_observed_at", "run_id", "response_id", strict=False
+        )
         keys = list(CATALOGUE[name].keys)
         assert after.height == df.height, name
         assert after.sort(keys).equals(df.sort(keys)), name
@@ -158,7 +173,9 @@ def test_counters_that_grow_add_observations(sandbox: SandboxThread, tmp_path) -
     assert lake.read("silver/post_metrics").height > n_before
     # each post's series never goes down
     series = lake.read("silver/post_metrics").sort("observed_at")
-    drops = series.with_columns(d=pl.col("likes").diff().over("platform", "post_id")).filter(pl.col("d") < 0)
+    drops = series.with_columns(d=pl.col("likes").diff().over("platform", "post_id")).filter(
+        pl.col("d") < 0
+    )
     assert drops.height == 0
 
 
@@ -178,11 +195,22 @@ def test_audit_catches_a_wrong_counter_and_a_missing_post(sandbox: SandboxThread
         last_observed_at=pl.col("observed_at") + timedelta(minutes=5),
     )
     lake.merge("silver/post_metrics", wrong)
-    assert latest_post_metrics(lake).filter(post_id=victim["post_id"][0])["likes"][0] == victim["likes"][0] + 1
+    assert (
+        latest_post_metrics(lake).filter(post_id=victim["post_id"][0])["likes"][0]
+        == victim["likes"][0] + 1
+    )
     # and one YouTube post lost
     truth_plus = {
         "accounts": truth["accounts"],
-        "posts": pl.concat([truth["posts"], truth["posts"].filter(platform="youtube").head(1).with_columns(post_id=pl.lit("missingvid0"))]),
+        "posts": pl.concat(
+            [
+                truth["posts"],
+                truth["posts"]
+                .filter(platform="youtube")
+                .head(1)
+                .with_columns(post_id=pl.lit("missingvid0")),
+            ]
+        ),
     }
     report = {r["platform"]: r for r in compare_with_truth(lake, truth_plus)}
     assert not is_exact(list(report.values()))

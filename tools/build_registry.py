@@ -39,7 +39,18 @@ BLUESKY_CANDIDATES = {
     "NIH-NIDA": "nida.nih.gov",
     "NIH-NCI": "cancer.gov",
 }
-FIELDS = ["agency", "agency_name", "parent_agency", "platform", "handle", "platform_id", "url", "tier", "verified", "source"]
+FIELDS = [
+    "agency",
+    "agency_name",
+    "parent_agency",
+    "platform",
+    "handle",
+    "platform_id",
+    "url",
+    "tier",
+    "verified",
+    "source",
+]
 
 
 def parent(code: str) -> str:

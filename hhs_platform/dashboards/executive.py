@@ -104,7 +104,10 @@ class ExecutiveView:
             label="Platform", options=[fig.ALL, *platforms], value=fig.ALL, width=220
         )
         self.period = pn.widgets.RadioButtonGroup(
-            label="Period", options=list(fig.PERIODS), value=fig.DEFAULT_PERIOD, margin=(26, 10, 10, 10)
+            label="Period",
+            options=list(fig.PERIODS),
+            value=fig.DEFAULT_PERIOD,
+            margin=(26, 10, 10, 10),
         )
 
         number: dict[str, Any] = {"font_size": "24pt", "title_size": "11pt", "width": 175}

@@ -23,10 +23,8 @@ def write_silver(lake: Lake, batch: SilverBatch) -> dict[str, WriteResult]:
     """
     results: dict[str, WriteResult] = {}
     for name, df in batch.tables.items():
-        if name in _SERIES_VALUES:
-            df = _fold_series(lake, name, df)
-        else:
-            df = _latest_per_key(name, df)
+        fold = _fold_series if name in _SERIES_VALUES else _latest_per_key_of
+        df = fold(lake, name, df)
         results[name] = lake.merge(name, df)
     results["quarantine/rows"] = lake.merge("quarantine/rows", batch.quarantine)
     return results
@@ -40,6 +38,10 @@ def _latest_per_key(name: str, df: pl.DataFrame) -> pl.DataFrame:
     first = df.group_by(keys).agg(pl.col("first_seen_at").min().alias("_first"))
     latest = df.sort("last_seen_at").unique(subset=keys, keep="last", maintain_order=True)
     return latest.join(first, on=keys).with_columns(first_seen_at=pl.col("_first")).drop("_first")
+
+
+def _latest_per_key_of(lake: Lake, name: str, df: pl.DataFrame) -> pl.DataFrame:
+    return _latest_per_key(name, df)
 
 
 def _fold_series(lake: Lake, name: str, df: pl.DataFrame) -> pl.DataFrame:

@@ -36,7 +36,9 @@ class WriteResult:
 class Lake:
     """The lake at one URI. Tables are addressed by catalogue name (``silver/posts``)."""
 
-    def __init__(self, uri: str | None = None, storage_options: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, uri: str | None = None, storage_options: dict[str, str] | None = None
+    ) -> None:
         if uri is None or storage_options is None:
             from hhs_platform.settings import get_settings
 
@@ -60,7 +62,9 @@ class Lake:
     def delta(self, table: str, version: int | None = None) -> DeltaTable | None:
         """The DeltaTable, or None when the table has not been written yet."""
         try:
-            return DeltaTable(self.path(table), version=version, storage_options=self.storage_options)
+            return DeltaTable(
+                self.path(table), version=version, storage_options=self.storage_options
+            )
         except TableNotFoundError:
             return None
 
@@ -73,9 +77,13 @@ class Lake:
         spec = table_spec(table)
         if not self.exists(table):
             return spec.empty().lazy()
-        return pl.scan_delta(self.path(table), version=version, storage_options=self.storage_options or None)
+        return pl.scan_delta(
+            self.path(table), version=version, storage_options=self.storage_options or None
+        )
 
-    def read(self, table: str, columns: list[str] | None = None, where: pl.Expr | None = None) -> pl.DataFrame:
+    def read(
+        self, table: str, columns: list[str] | None = None, where: pl.Expr | None = None
+    ) -> pl.DataFrame:
         """Collect a table (optionally some columns and rows)."""
         lf = self.scan(table)
         if where is not None:
@@ -85,7 +93,9 @@ class Lake:
         return lf.collect()
 
     # -- writes --------------------------------------------------------------------------
-    def write(self, table: str, df: pl.DataFrame, *, txn: tuple[str, int] | None = None) -> WriteResult:
+    def write(
+        self, table: str, df: pl.DataFrame, *, txn: tuple[str, int] | None = None
+    ) -> WriteResult:
         """Write rows the way the catalogue says (append, merge or overwrite)."""
         spec = table_spec(table)
         if spec.mode == "append":
@@ -94,7 +104,9 @@ class Lake:
             return self.merge(table, df)
         return self.overwrite(table, df)
 
-    def append(self, table: str, df: pl.DataFrame, *, txn: tuple[str, int] | None = None) -> WriteResult:
+    def append(
+        self, table: str, df: pl.DataFrame, *, txn: tuple[str, int] | None = None
+    ) -> WriteResult:
         """Append rows. With ``txn=(app_id, version)`` a retried append of the same batch is a no-op."""
         spec = table_spec(table)
         df = _conform(spec, df)
@@ -177,10 +189,16 @@ class Lake:
             dt = self.delta(table)
             assert dt is not None
             merger = dt.merge(
-                df.to_arrow(), predicate=predicate, source_alias="s", target_alias="t", streamed_exec=False
+                df.to_arrow(),
+                predicate=predicate,
+                source_alias="s",
+                target_alias="t",
+                streamed_exec=False,
             )
             if newer is not None and content:
-                merger = merger.when_matched_update({**content, **stamps}, predicate=f"s.{newer} >= t.{newer}")
+                merger = merger.when_matched_update(
+                    {**content, **stamps}, predicate=f"s.{newer} >= t.{newer}"
+                )
                 merger = merger.when_matched_update(stamps, predicate=f"s.{newer} < t.{newer}")
             else:
                 merger = merger.when_matched_update(updates)

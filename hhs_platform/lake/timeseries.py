@@ -28,10 +28,10 @@ def compact_observations(
     rows = pl.concat(
         [anchors, incoming.with_columns(pl.lit(False).alias("_stored"))], how="vertical_relaxed"
     )
-    rows = rows.sort([*keys, "observed_at", "_stored"], descending=[False] * len(keys) + [False, True])
-    same = pl.all_horizontal(
-        [pl.col(v).eq_missing(pl.col(v).shift(1).over(keys)) for v in values]
+    rows = rows.sort(
+        [*keys, "observed_at", "_stored"], descending=[False] * len(keys) + [False, True]
     )
+    same = pl.all_horizontal([pl.col(v).eq_missing(pl.col(v).shift(1).over(keys)) for v in values])
     rows = rows.with_columns(_run=(~same).cum_sum().over(keys))
     runs = rows.group_by([*keys, "_run"], maintain_order=True).agg(
         pl.col("observed_at").first(),

@@ -58,16 +58,21 @@ def compare_with_truth(lake: Lake, truth: dict[str, pl.DataFrame]) -> list[dict[
         }
         row["recall"] = row["posts_found"] / row["posts_expected"] if want else 1.0
         served = t_posts.filter(pl.col("post_type") != "repost")
-        cmp = served.join(metrics.filter(platform=platform), on=["platform", "post_id"], how="left", suffix="_lake")
+        cmp = served.join(
+            metrics.filter(platform=platform),
+            on=["platform", "post_id"],
+            how="left",
+            suffix="_lake",
+        )
         for m in METRICS:
-            row[f"{m}_accuracy"] = float(cmp[m].eq_missing(cmp[f"{m}_lake"]).mean() or 0.0) if cmp.height else 1.0
+            row[f"{m}_accuracy"] = _rate(cmp[m], cmp[f"{m}_lake"])
         t_acc = truth["accounts"].filter(platform=platform)
         found = snaps.filter(platform=platform).with_columns(_found=pl.lit(True))
         acc = t_acc.join(found, on=["platform", "account_id"], how="left", suffix="_lake")
         row["accounts_expected"] = t_acc.height
         row["accounts_found"] = int(acc["_found"].fill_null(False).sum())
         for f in ACCOUNT_FIGURES:
-            row[f"{f}_accuracy"] = float(acc[f].eq_missing(acc[f"{f}_lake"]).mean() or 0.0) if acc.height else 1.0
+            row[f"{f}_accuracy"] = _rate(acc[f], acc[f"{f}_lake"])
         out.append(row)
     return out
 
@@ -81,3 +86,8 @@ def is_exact(report: list[dict[str, Any]]) -> bool:
         and all(v == 1.0 for k, v in r.items() if k.endswith("_accuracy"))
         for r in report
     )
+
+
+def _rate(expected: pl.Series, found: pl.Series) -> float:
+    """Share of values that match exactly (nulls match nulls); 1.0 for nothing to compare."""
+    return int(expected.eq_missing(found).sum()) / len(expected) if len(expected) else 1.0

@@ -61,7 +61,8 @@ def validate(table: str, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     # Uniqueness failures on the key are reported per row; they are still row problems.
     if not schema_level.is_empty():
         detail = "; ".join(
-            f"{r['column']}: {r['check']} ({r['failure_case']})" for r in schema_level.head(5).iter_rows(named=True)
+            f"{r['column']}: {r['check']} ({r['failure_case']})"
+            for r in schema_level.head(5).iter_rows(named=True)
         )
         raise LakeError(f"{table}: the batch breaks the table's schema: {detail}")
     reasons: dict[int, list[str]] = {}

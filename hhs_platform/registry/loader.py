@@ -27,7 +27,9 @@ _SCHEMA = {
 _REQUIRED = ["agency", "agency_name", "platform", "handle", "url"]
 
 
-def load_registry(path: str | Path | None = None, platforms: list[str] | None = None) -> pl.DataFrame:
+def load_registry(
+    path: str | Path | None = None, platforms: list[str] | None = None
+) -> pl.DataFrame:
     """Load and validate the registry.
 
     Args:
@@ -70,8 +72,12 @@ def load_registry(path: str | Path | None = None, platforms: list[str] | None = 
         raise RegistryError(f"registry file {path} has bad rows:\n  " + "\n  ".join(problems))
     df = raw.with_columns(
         platform=pl.col("platform").str.to_lowercase(),
-        parent_agency=pl.when(pl.col("parent_agency") == "").then(None).otherwise(pl.col("parent_agency")),
-        platform_id=pl.when(pl.col("platform_id") == "").then(None).otherwise(pl.col("platform_id")),
+        parent_agency=pl.when(pl.col("parent_agency") == "")
+        .then(None)
+        .otherwise(pl.col("parent_agency")),
+        platform_id=pl.when(pl.col("platform_id") == "")
+        .then(None)
+        .otherwise(pl.col("platform_id")),
         tier=tier.cast(pl.Int64),
         verified=verified.is_in(["true", "1", "yes"]),
         source=pl.col("source").fill_null(""),
@@ -98,8 +104,12 @@ def _describe(path: Path, df: pl.DataFrame, exc: pandera.errors.SchemaErrors) ->
         idx = rec.get("index")
         where = f"line {int(idx) + 2}" if idx is not None else "file"
         what = rec.get("column") or "row"
-        handle = f" ({df['platform'][int(idx)]}:{df['handle'][int(idx)]})" if idx is not None else ""
-        lines.append(f"{where}{handle}: {what} = {rec.get('failure_case')!r} fails {rec.get('check')}")
+        handle = (
+            f" ({df['platform'][int(idx)]}:{df['handle'][int(idx)]})" if idx is not None else ""
+        )
+        lines.append(
+            f"{where}{handle}: {what} = {rec.get('failure_case')!r} fails {rec.get('check')}"
+        )
     more = f"\n  ... and {fc.height - 20} more" if fc.height > 20 else ""
     return f"registry file {path} has bad rows:\n  " + "\n  ".join(lines) + more
 

@@ -11,8 +11,16 @@ from hhs_platform.collect import BatchOutcome
 def run_summary_rows(outcomes: list[BatchOutcome]) -> list[dict[str, Any]]:
     """One row per platform: accounts, responses, posts, metrics, quarantined, errors, time."""
     acc: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"accounts": 0, "responses": 0, "posts": 0, "post_metrics": 0, "snapshots": 0,
-                 "quarantined": 0, "errors": 0, "seconds": 0.0}
+        lambda: {
+            "accounts": 0,
+            "responses": 0,
+            "posts": 0,
+            "post_metrics": 0,
+            "snapshots": 0,
+            "quarantined": 0,
+            "errors": 0,
+            "seconds": 0.0,
+        }
     )
     for o in outcomes:
         platform = o.batch_id.rsplit("-", 1)[0]
@@ -45,11 +53,23 @@ def run_summary_markdown(summary: dict[str, Any]) -> str:
             f"| {r['platform']} | {r['accounts']} | {r['responses']} | {r['posts']} | {r['post_metrics']} | "
             f"{r['snapshots']} | {r['quarantined']} | {r['errors']} | {r['seconds']} |"
         )
-    lines += ["", "## Silver writes", "", "| table | rows | inserted | updated |", "|---|---:|---:|---:|"]
+    lines += [
+        "",
+        "## Silver writes",
+        "",
+        "| table | rows | inserted | updated |",
+        "|---|---:|---:|---:|",
+    ]
     for name, s in summary["silver"].items():
         lines.append(f"| {name} | {s['rows']} | {s['inserted']} | {s['updated']} |")
     if summary["errors"]:
-        lines += ["", "## Accounts with errors", "", "| account | error | message |", "|---|---|---|"]
+        lines += [
+            "",
+            "## Accounts with errors",
+            "",
+            "| account | error | message |",
+            "|---|---|---|",
+        ]
         for e in summary["errors"][:50]:
             msg = str(e["message"]).replace("|", "\\|")[:200]
             lines.append(f"| {e['account_key']} | {e['error']} | {msg} |")

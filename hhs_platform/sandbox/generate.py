@@ -187,10 +187,9 @@ def bluesky_posts(
             if target is not None:
                 rkey = ids.tid(_ms(ts), rng.randrange(1024))
                 uri = f"at://{acc.account_id}/app.bsky.feed.repost/{rkey}"
-                rp = Repost(uri, ids.record_cid(uri, target.post_id), acc.account_id,
-                            target.post_id, _ms(ts), ts)  # fmt: skip
+                cid = ids.record_cid(uri, target.post_id)
+                out.append(Repost(uri, cid, acc.account_id, target.post_id, _ms(ts), ts))
                 target.refs.setdefault("reposts", []).append(ts)
-                out.append(rp)
                 continue
             kind = ORIGINAL
         if kind == REPLY:

@@ -337,7 +337,10 @@ async def playlist_items(request: web.Request) -> web.Response:
         )
     acc = ctx.world.account(PLATFORM, "UC" + playlist[2:]) if playlist.startswith("UU") else None
     if acc is None:
-        msg = "The playlist identified with the request's <code>playlistId</code> parameter cannot be found."  # noqa: E501
+        msg = (
+            "The playlist identified with the request's <code>playlistId</code> parameter "
+            "cannot be found."
+        )
         return _error(
             404,
             msg,

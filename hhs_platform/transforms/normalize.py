@@ -12,7 +12,12 @@ from hhs_platform.errors import ConfigurationError
 from hhs_platform.quality.contracts import quarantine_frame, validate
 from schemas import table_spec
 
-SILVER_TABLES = ("silver/accounts", "silver/account_snapshots", "silver/posts", "silver/post_metrics")
+SILVER_TABLES = (
+    "silver/accounts",
+    "silver/account_snapshots",
+    "silver/posts",
+    "silver/post_metrics",
+)
 _ATTR = {
     "silver/accounts": "accounts",
     "silver/account_snapshots": "account_snapshots",
@@ -40,7 +45,10 @@ class SilverBatch:
         return out
 
     def counts(self) -> dict[str, int]:
-        return {**{k: v.height for k, v in self.tables.items()}, "quarantine/rows": self.quarantine.height}
+        return {
+            **{k: v.height for k, v in self.tables.items()},
+            "quarantine/rows": self.quarantine.height,
+        }
 
 
 def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> SilverBatch:
@@ -74,7 +82,9 @@ def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> 
         seen = {"first_seen_at": rec["fetched_at"], "last_seen_at": rec["fetched_at"]}
         observed = {"observed_at": rec["fetched_at"], "last_observed_at": rec["fetched_at"]}
         for name, attr in _ATTR.items():
-            extra = observed if name in ("silver/account_snapshots", "silver/post_metrics") else seen
+            extra = (
+                observed if name in ("silver/account_snapshots", "silver/post_metrics") else seen
+            )
             rows[name].extend({**r, **lineage, **extra} for r in getattr(out, attr))
     batch = SilverBatch(responses=parsed)
     quarantined = [quarantine_frame(problems)]

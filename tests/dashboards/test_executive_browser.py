@@ -50,7 +50,9 @@ INJECTED_SCRIPTS = """() => {
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
+    ),
 ]
 
 
@@ -97,9 +99,7 @@ def test_executive_page_shows_gold_figures(base_url: str, rows: list[dict[str, A
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             page.goto(f"{base_url}/executive", wait_until="domcontentloaded")
-            page.wait_for_function(
-                f"() => ({DEEP_TEXT})().includes({everyone!r})", timeout=30_000
-            )
+            page.wait_for_function(f"() => ({DEEP_TEXT})().includes({everyone!r})", timeout=30_000)
             text = page.evaluate(DEEP_TEXT)
             assert everyone in text
             assert f"Followers on {FIRST_DAY + dt.timedelta(days=9)}" in text
@@ -112,7 +112,12 @@ def test_executive_page_shows_gold_figures(base_url: str, rows: list[dict[str, A
             page.screenshot(path=str(ARTIFACTS / "executive-1280.png"), full_page=True)
 
             page.locator("select").first.select_option("CDC")
-            page.wait_for_function(f"() => ({DEEP_TEXT})().includes({cdc!r})", timeout=15_000)
+            # The headline and the accounts table both follow the filter.
+            page.wait_for_function(
+                f"() => {{ const t = ({DEEP_TEXT})(); "
+                f"return t.includes({cdc!r}) && !t.includes({SCRIPT_HANDLE!r}); }}",
+                timeout=15_000,
+            )
             text = page.evaluate(DEEP_TEXT)
             assert cdc in text
             assert everyone not in text

@@ -213,7 +213,9 @@ def test_executive_page_without_gold_tells_to_collect(tmp_path: Path) -> None:
 def test_dashboards_registry() -> None:
     assert set(DASHBOARDS) == {"executive"}
     assert dashboard_urls(port=5010) == {"executive": "http://127.0.0.1:5010/executive"}
-    assert dashboard_urls(port=80, address="0.0.0.0")["executive"] == "http://127.0.0.1:80/executive"
+    assert (
+        dashboard_urls(port=80, address="0.0.0.0")["executive"] == "http://127.0.0.1:80/executive"
+    )
 
 
 def test_rollup_of_accounts_without_followers_is_null() -> None:
@@ -240,5 +242,3 @@ def test_rollup_of_accounts_without_followers_is_null() -> None:
     assert row["engagement"] == 7
     assert row["engagement_rate"] is None
     assert row["accounts"] == 2
-
-

@@ -19,7 +19,15 @@ def test_demo_no_serve_fills_every_table_and_stops_what_it_started(tmp_path) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HHS_"))}
     hhs = Path(sys.executable).with_name("hhs")
     proc = subprocess.run(
-        [str(hhs), "demo", "--no-serve", "--lake", str(tmp_path / "lake"), "--prefect-port", "4391"],
+        [
+            str(hhs),
+            "demo",
+            "--no-serve",
+            "--lake",
+            str(tmp_path / "lake"),
+            "--prefect-port",
+            "4391",
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -15,7 +15,9 @@ KEY = "flow-test-key-93e1d7aa61"
 
 
 @pytest.mark.slow
-def test_flow_fills_every_table_and_publishes_a_summary(prefect_harness, tmp_path, monkeypatch) -> None:
+def test_flow_fills_every_table_and_publishes_a_summary(
+    prefect_harness, tmp_path, monkeypatch
+) -> None:
     from flows.collect import run_collect
     from hhs_platform.settings import Settings
 

@@ -66,7 +66,16 @@ def test_append_with_transaction_is_applied_once(tmp_path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     spec = table_spec("quarantine/rows")
     df = pl.DataFrame(
-        [{"table": "t", "row_hash": "h", "run_id": "r", "rules": ["x: y"], "row": "{}", "quarantined_at": T0}],
+        [
+            {
+                "table": "t",
+                "row_hash": "h",
+                "run_id": "r",
+                "rules": ["x: y"],
+                "row": "{}",
+                "quarantined_at": T0,
+            }
+        ],
         schema=spec.schema,
         strict=False,
     )

@@ -25,7 +25,9 @@ def _obs(rows: list[tuple[str, int, int]]) -> pl.DataFrame:
 
 
 def test_equal_consecutive_observations_fold_into_one_run() -> None:
-    out = compact_observations(_obs([("a", 0, 5), ("a", 1, 5), ("a", 2, 7), ("a", 3, 5)]), _obs([]), KEYS, ["likes"])
+    out = compact_observations(
+        _obs([("a", 0, 5), ("a", 1, 5), ("a", 2, 7), ("a", 3, 5)]), _obs([]), KEYS, ["likes"]
+    )
     out = out.sort("observed_at")
     assert out["likes"].to_list() == [5, 7, 5]
     assert out["observed_at"].to_list() == [T, T + timedelta(hours=2), T + timedelta(hours=3)]

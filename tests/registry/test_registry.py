@@ -31,10 +31,22 @@ def test_platform_filter_and_refs() -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("agency,agency_name,platform,handle,url\nCDC,Centers,myspace,x,https://a\n", r"line 2 \(myspace:x\): platform"),
-        ("agency,agency_name,platform,handle,url\nCDC,Centers,x,,https://a\n", r"line 2 .*handle = None fails not_nullable"),
-        ("agency,agency_name,platform,handle,url\nCDC,Centers,x,a,http://a\n", r"url = 'http://a' fails str_startswith"),
-        ("agency,agency_name,platform,handle,url,tier\nCDC,Centers,x,a,https://a,high\n", r"line 2: tier 'high'"),
+        (
+            "agency,agency_name,platform,handle,url\nCDC,Centers,myspace,x,https://a\n",
+            r"line 2 \(myspace:x\): platform",
+        ),
+        (
+            "agency,agency_name,platform,handle,url\nCDC,Centers,x,,https://a\n",
+            r"line 2 .*handle = None fails not_nullable",
+        ),
+        (
+            "agency,agency_name,platform,handle,url\nCDC,Centers,x,a,http://a\n",
+            r"url = 'http://a' fails str_startswith",
+        ),
+        (
+            "agency,agency_name,platform,handle,url,tier\nCDC,Centers,x,a,https://a,high\n",
+            r"line 2: tier 'high'",
+        ),
         ("agency,platform,handle\nCDC,x,a\n", r"lacks the column\(s\) agency_name, url"),
         (
             "agency,agency_name,platform,handle,url\nCDC,Centers,x,a,https://a\nCDC,Centers,x,a,https://b\n",

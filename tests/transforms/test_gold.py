@@ -14,48 +14,144 @@ D1 = datetime(2026, 11, 1, 9, tzinfo=UTC)
 
 def _frame(table: str, rows: list[dict]) -> pl.DataFrame:
     lineage = {"run_id": "r", "response_id": "x", "connector_version": "t/1"}
-    return pl.DataFrame([{**lineage, **r} for r in rows], schema=table_spec(table).schema, strict=False)
+    return pl.DataFrame(
+        [{**lineage, **r} for r in rows], schema=table_spec(table).schema, strict=False
+    )
 
 
 def test_daily_figures_known_answers() -> None:
     accounts = _frame(
         "silver/accounts",
-        [{"platform": "bluesky", "account_id": "A", "handle": "cdc.gov", "account_key": "bluesky:cdc.gov",
-          "agency": "CDC", "parent_agency": "HHS", "first_seen_at": D1, "last_seen_at": D1}],
+        [
+            {
+                "platform": "bluesky",
+                "account_id": "A",
+                "handle": "cdc.gov",
+                "account_key": "bluesky:cdc.gov",
+                "agency": "CDC",
+                "parent_agency": "HHS",
+                "first_seen_at": D1,
+                "last_seen_at": D1,
+            }
+        ],
     )
     snapshots = _frame(
         "silver/account_snapshots",
         [
             # 100 followers from day 1 09:00 to day 2 09:00, then 110 from day 2 15:00
-            {"platform": "bluesky", "account_id": "A", "observed_at": D1, "last_observed_at": D1 + timedelta(days=1),
-             "followers": 100, "following": 5, "posts_count": 10},
-            {"platform": "bluesky", "account_id": "A", "observed_at": D1 + timedelta(days=1, hours=6),
-             "last_observed_at": D1 + timedelta(days=1, hours=6), "followers": 110, "following": 5, "posts_count": 12},
+            {
+                "platform": "bluesky",
+                "account_id": "A",
+                "observed_at": D1,
+                "last_observed_at": D1 + timedelta(days=1),
+                "followers": 100,
+                "following": 5,
+                "posts_count": 10,
+            },
+            {
+                "platform": "bluesky",
+                "account_id": "A",
+                "observed_at": D1 + timedelta(days=1, hours=6),
+                "last_observed_at": D1 + timedelta(days=1, hours=6),
+                "followers": 110,
+                "following": 5,
+                "posts_count": 12,
+            },
         ],
     )
     posts = _frame(
         "silver/posts",
         [
-            {"platform": "bluesky", "post_id": "p1", "account_id": "A", "created_at": D1, "post_type": "original"},
-            {"platform": "bluesky", "post_id": "p2", "account_id": "A", "created_at": D1 + timedelta(hours=1), "post_type": "reply"},
-            {"platform": "bluesky", "post_id": "r1", "account_id": "A", "created_at": D1, "post_type": "repost"},
-            {"platform": "bluesky", "post_id": "p3", "account_id": "A", "created_at": D1 - timedelta(days=3), "post_type": "original"},
+            {
+                "platform": "bluesky",
+                "post_id": "p1",
+                "account_id": "A",
+                "created_at": D1,
+                "post_type": "original",
+            },
+            {
+                "platform": "bluesky",
+                "post_id": "p2",
+                "account_id": "A",
+                "created_at": D1 + timedelta(hours=1),
+                "post_type": "reply",
+            },
+            {
+                "platform": "bluesky",
+                "post_id": "r1",
+                "account_id": "A",
+                "created_at": D1,
+                "post_type": "repost",
+            },
+            {
+                "platform": "bluesky",
+                "post_id": "p3",
+                "account_id": "A",
+                "created_at": D1 - timedelta(days=3),
+                "post_type": "original",
+            },
         ],
     )
     metrics = _frame(
         "silver/post_metrics",
         [
-            {"platform": "bluesky", "post_id": "p1", "account_id": "A", "observed_at": D1, "last_observed_at": D1, "likes": 1, "reposts": 1, "replies": 0, "quotes": 0},
-            {"platform": "bluesky", "post_id": "p1", "account_id": "A", "observed_at": D1 + timedelta(days=1), "last_observed_at": D1 + timedelta(days=1), "likes": 10, "reposts": 2, "replies": 1, "quotes": 1},
-            {"platform": "bluesky", "post_id": "p2", "account_id": "A", "observed_at": D1, "last_observed_at": D1, "likes": 4, "reposts": 0, "replies": 0, "quotes": 0},
-            {"platform": "bluesky", "post_id": "p3", "account_id": "A", "observed_at": D1, "last_observed_at": D1, "likes": 7, "reposts": 0, "replies": 0, "quotes": 0},
+            {
+                "platform": "bluesky",
+                "post_id": "p1",
+                "account_id": "A",
+                "observed_at": D1,
+                "last_observed_at": D1,
+                "likes": 1,
+                "reposts": 1,
+                "replies": 0,
+                "quotes": 0,
+            },
+            {
+                "platform": "bluesky",
+                "post_id": "p1",
+                "account_id": "A",
+                "observed_at": D1 + timedelta(days=1),
+                "last_observed_at": D1 + timedelta(days=1),
+                "likes": 10,
+                "reposts": 2,
+                "replies": 1,
+                "quotes": 1,
+            },
+            {
+                "platform": "bluesky",
+                "post_id": "p2",
+                "account_id": "A",
+                "observed_at": D1,
+                "last_observed_at": D1,
+                "likes": 4,
+                "reposts": 0,
+                "replies": 0,
+                "quotes": 0,
+            },
+            {
+                "platform": "bluesky",
+                "post_id": "p3",
+                "account_id": "A",
+                "observed_at": D1,
+                "last_observed_at": D1,
+                "likes": 7,
+                "reposts": 0,
+                "replies": 0,
+                "quotes": 0,
+            },
         ],
     )
     gold = daily_account_metrics(accounts, snapshots, posts, metrics).sort("date")
     assert gold["date"].to_list() == [date(2026, 10, 29), date(2026, 11, 1), date(2026, 11, 2)]
     d1 = gold.row(1, named=True)
     # latest counters of p1 (10, 2, 1, 1) + p2 (4, 0, 0, 0); the repost does not count
-    assert (d1["posts_published"], d1["likes"], d1["reposts"], d1["replies"], d1["quotes"]) == (2, 14, 2, 1, 1)
+    assert (d1["posts_published"], d1["likes"], d1["reposts"], d1["replies"], d1["quotes"]) == (
+        2,
+        14,
+        2,
+        1,
+        1,
+    )
     assert d1["engagement"] == 18 and d1["followers"] == 100
     assert d1["engagement_rate"] == 18 / 100
     assert d1["views"] is None and d1["agency"] == "CDC"
