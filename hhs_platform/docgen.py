@@ -101,6 +101,25 @@ def commands_markdown() -> str:
     return "\n".join(out)
 
 
+def capabilities_markdown() -> str:
+    """What each connector's platform can give, from the connectors' capabilities."""
+    from hhs_platform.connectors.capabilities import capabilities_table
+
+    table = capabilities_table()
+    cols = table.columns
+    out = [
+        HEADER,
+        "# Platform capabilities",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|" + "---|" * len(cols),
+    ]
+    for row in table.iter_rows():
+        cells = ["yes" if v is True else "no" if v is False else str(v) for v in row]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
 def write_all(docs: Path = Path("docs")) -> list[Path]:
     docs.mkdir(exist_ok=True)
     written = []

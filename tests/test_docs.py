@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hhs_platform.docgen import commands_markdown, settings_markdown, tables_markdown
+from hhs_platform.docgen import (
+    capabilities_markdown,
+    commands_markdown,
+    settings_markdown,
+    tables_markdown,
+)
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -32,3 +37,9 @@ def test_commands_doc_is_current() -> None:
         "hhs registry validate",
     ):
         assert f"## `{command}`" in text
+
+
+def test_capabilities_doc_is_current() -> None:
+    text = (DOCS / "capabilities.md").read_text()
+    assert text == capabilities_markdown(), "run: python -m hhs_platform.docgen"
+    assert "| bluesky |" in text and "| youtube |" in text

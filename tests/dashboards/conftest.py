@@ -16,6 +16,7 @@ GOLD = "gold/daily_account_metrics"
 FIRST_DAY = dt.date(2026, 3, 1)
 DAYS = 10
 SCRIPT_HANDLE = "<script>alert(1)</script>"
+IMG_HANDLE = "<img src=x onerror=alert(2)>"
 
 # (platform, account_id, handle, agency, followers on day 0, daily follower gain, daily engagement)
 ACCOUNTS: list[tuple[str, str, str, str | None, int, int, int]] = [
@@ -25,6 +26,7 @@ ACCOUNTS: list[tuple[str, str, str, str | None, int, int, int]] = [
     ("x", "fda-x-1", "US_FDA", "FDA", 700_000, -20, 300),
     ("youtube", "nih-yt-1", "NIHod", "NIH", 150_000, 30, 80),
     ("bluesky", "atsdr-bs-1", SCRIPT_HANDLE, "ATSDR", 5_000, 5, 7),
+    ("bluesky", "atsdr-bs-2", IMG_HANDLE, "ATSDR", 10, 0, 1),
     ("mastodon", "orphan-1", "someone", None, 900, 1, 2),
 ]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIRST_DAY, SCRIPT_HANDLE
+from conftest import FIRST_DAY, IMG_HANDLE, SCRIPT_HANDLE
 
 from hhs_platform.dashboards.figures import DEFAULT_PERIOD, PERIODS
 from hhs_platform.dashboards.server import serve_dashboards
@@ -36,11 +36,12 @@ DEEP_TEXT = """() => {
   walk(document.body);
   return out.join(" ");
 }"""
-# Script elements anywhere in the page whose code mentions the injected alert.
+# Elements built from the injected handles anywhere in the page (there must be none).
 INJECTED_SCRIPTS = """() => {
   let found = 0;
   const walk = (node) => {
     if (node.nodeName === "SCRIPT" && node.textContent.includes("alert(1)")) found++;
+    if (node.nodeName === "IMG" && node.getAttribute("onerror")) found++;
     if (node.shadowRoot) walk(node.shadowRoot);
     for (const child of node.childNodes) walk(child);
   };
@@ -108,7 +109,9 @@ def test_executive_page_shows_gold_figures(base_url: str, rows: list[dict[str, A
 
             # Untrusted handle: shown as literal text, never run.
             page.get_by_text(SCRIPT_HANDLE, exact=True).wait_for(state="visible")
+            page.get_by_text(IMG_HANDLE, exact=True).wait_for(state="visible")
             assert page.evaluate(INJECTED_SCRIPTS) == 0
+            page.wait_for_timeout(500)  # give an injected onerror handler time to fire
             page.screenshot(path=str(ARTIFACTS / "executive-1280.png"), full_page=True)
 
             page.locator("select").first.select_option("CDC")
