@@ -127,6 +127,7 @@ def write_all(docs: Path = Path("docs")) -> list[Path]:
         "tables.md": tables_markdown(),
         "settings.md": settings_markdown(),
         "commands.md": commands_markdown(),
+        "capabilities.md": capabilities_markdown(),
     }
     for fname, text in pages.items():
         path = docs / fname
