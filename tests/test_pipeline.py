@@ -219,3 +219,49 @@ def test_audit_catches_a_wrong_counter_and_a_missing_post(sandbox: SandboxThread
     assert report["bluesky"]["reposts_accuracy"] == 1.0
     assert report["youtube"]["posts_missing"] == 1 and report["youtube"]["recall"] < 1.0
     assert n_bsky > 0
+
+
+def test_faults_do_not_change_what_lands(tmp_path) -> None:
+    """429s with the platform's headers, 5xx and truncated bodies: retried, nothing lost or doubled."""
+    from hhs_platform.quality.accuracy import compare_with_truth, is_exact
+    from hhs_platform.sandbox import FaultProfile
+
+    registry = load_registry()
+    accounts = pl.concat(
+        [registry.filter(platform="bluesky").head(4), registry.filter(platform="youtube").head(4)]
+    )
+    faults = FaultProfile(rate_limit=0.1, server_error=0.1, truncated=0.15, seed=5)
+    with SandboxThread(accounts=accounts, seed=13, faults=faults) as sb:
+        lake = Lake(str(tmp_path / "lake"))
+        settings = _settings(sb, lake.uri)
+        outcomes = [
+            collect_batch(
+                b, run_id="chaos", batch_id=str(i), lake=lake, settings=settings, registry=accounts
+            )
+            for i, b in enumerate(plan_batches(accounts, batch_size=10))
+        ]
+        assert all(not o.errors for o in outcomes), [e for o in outcomes for e in o.errors]
+        silver = SilverBatch.concat([o.silver for o in outcomes])
+        write_silver(lake, silver)
+        truth = sb.world.truth()
+        stats = sb.stats
+    report = compare_with_truth(lake, truth)
+    assert is_exact(report), report
+    bronze = lake.read("bronze/raw_responses", columns=["status"])
+    # the failed attempts were archived too
+    assert bronze.filter(pl.col("status") != 200).height > 0, stats
+    # every truncated 200 body in bronze is quarantined with a reason, nothing else is
+    import json
+
+    raw = lake.read("bronze/raw_responses", columns=["response_id", "status", "body"])
+    broken = set()
+    for rid, status, body in raw.iter_rows():
+        if status == 200:
+            try:
+                json.loads(body)
+            except ValueError:
+                broken.add(rid)
+    assert broken, "the fault profile should have truncated some bodies"
+    quarantined = lake.read("quarantine/rows")
+    assert set(quarantined["response_id"].to_list()) == broken
+    assert quarantined["rules"].list.len().min() >= 1

@@ -81,16 +81,16 @@ def period_window(frame: pl.DataFrame, days: int | None) -> tuple[dt.date | None
         days: Length of the period; ``None`` means from the earliest date in the frame.
 
     Returns:
-        ``(start, end)`` (both inclusive), or ``(None, None)`` for an empty frame.
+        ``(start, end)`` (both inclusive; the start is never before the frame's first date), or
+        ``(None, None)`` for an empty frame.
     """
     if frame.is_empty():
         return None, None
     end: dt.date = frame["date"].max()  # type: ignore[assignment]
+    first: dt.date = frame["date"].min()  # type: ignore[assignment]
     if days is None:
-        start: dt.date = frame["date"].min()  # type: ignore[assignment]
-    else:
-        start = end - dt.timedelta(days=days - 1)
-    return start, end
+        return first, end
+    return max(first, end - dt.timedelta(days=days - 1)), end
 
 
 def _in_period(frame: pl.DataFrame, start: dt.date | None, end: dt.date | None) -> pl.DataFrame:

@@ -401,7 +401,14 @@ def _rate_limit_middleware(ctx: SandboxContext, state: dict[str, list[float]]) -
         else:
             response = await handler(request)
             if response.status == 429:
-                headers["RateLimit-Remaining"] = "0"
+                # An injected 429 stands for one of Bluesky's short burst limits: its headers
+                # describe that window (reset in a second or two), not the 5-minute one.
+                headers = {
+                    "RateLimit-Limit": "10",
+                    "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": str(int(now) + 2),
+                    "RateLimit-Policy": "10;w=1",
+                }
                 ctx.stats.rate_limited[PLATFORM] += 1
         for k, v in headers.items():
             response.headers[k] = v

@@ -137,6 +137,7 @@ def test_headline_matches_hand_computed_sums(lake: Lake, rows: list[dict[str, An
 
     everything = fig.headline(rollup, None)
     assert everything.period_start == FIRST_DAY
+    assert fig.headline(rollup, 90).period_start == FIRST_DAY  # clipped to the data
     assert everything.engagement == _sum(rows, "engagement")
 
     cdc = fig.headline(fig.select(rollup, agency="CDC"), 7)
