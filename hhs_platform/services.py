@@ -49,6 +49,8 @@ class PrefectServer:
             "PREFECT_HOME": str(self.home.resolve()),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_UI_ENABLED": "true",
+            # the UI in the browser must call this server, not the default port
+            "PREFECT_UI_API_URL": self.api_url,
         }
         env.pop("PREFECT_API_URL", None)
         log = (self.home / "server.log").open("ab")

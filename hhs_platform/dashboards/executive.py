@@ -208,16 +208,18 @@ class ExecutiveView:
 def _line(data: Any, column: str, title: str) -> Any:
     if data.empty:
         return None
-    plot = data.rename(columns={"series": _SERIES}).hvplot.line(
-        x="date",
-        y=column,
-        by=_SERIES,
-        title=title,
-        xlabel="",
-        ylabel="",
-        yformatter=NumeralTickFormatter(format="0,0"),
-        responsive=True,
-        height=440,
-        legend="bottom",
-    )
+    frame = data.rename(columns={"series": _SERIES}).dropna(subset=[column])
+    style = {
+        "x": "date",
+        "y": column,
+        "by": _SERIES,
+        "xlabel": "",
+        "ylabel": "",
+        "yformatter": NumeralTickFormatter(format="0,0"),
+        "responsive": True,
+        "height": 440,
+        "legend": "bottom",
+    }
+    # Markers keep a series with one observation visible (a line needs two points).
+    plot = frame.hvplot.line(title=title, **style) * frame.hvplot.scatter(size=30, **style)
     return plot.opts(legend_cols=2, toolbar="above")

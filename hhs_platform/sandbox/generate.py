@@ -38,12 +38,18 @@ def _ms(ts: float) -> datetime:
 
 
 def _day_times(
-    rng: random.Random, start: datetime, days: int, per_day: float, whole_seconds: bool
+    stream: tuple[object, ...], start: datetime, days: int, per_day: float, whole_seconds: bool
 ) -> list[float]:
-    """Posting instants: a Poisson count per day, mostly in U.S. working hours (13-23 UTC)."""
+    """Posting instants: a Poisson count per day, mostly in U.S. working hours (13-23 UTC).
+
+    Each calendar day draws from its own stream, so a day's posts are the same whatever window
+    the world covers (a world built tomorrow agrees with today's on the days both hold).
+    """
     out: set[float] = set()
     for d in range(days):
-        day0 = (start + timedelta(days=d)).timestamp()
+        day = start + timedelta(days=d)
+        rng = ids.stable_rng(*stream, day.date().isoformat())
+        day0 = day.timestamp()
         for _ in range(_poisson(rng, per_day)):
             hour = rng.uniform(13, 23) if rng.random() < 0.85 else rng.uniform(0, 24)
             ts = day0 + hour * 3600
@@ -165,10 +171,10 @@ def bluesky_posts(
     """
     plan: list[tuple[float, str, Account]] = []
     for acc in accounts:
-        rng = ids.stable_rng(seed, "bluesky", acc.registry_handle, "timeline")
-        per_day = rng.uniform(1.0, 4.0) * rate
-        for ts in _day_times(rng, start, days, per_day, whole_seconds=False):
-            roll = rng.random()
+        stream = (seed, "bluesky", acc.registry_handle, "timeline")
+        per_day = ids.stable_rng(*stream).uniform(1.0, 4.0) * rate
+        for ts in _day_times(stream, start, days, per_day, whole_seconds=False):
+            roll = ids.unit(*stream, ts, "kind")
             kind = REPLY if roll < 0.10 else QUOTE if roll < 0.18 else REPOST if roll < 0.30 else ""
             plan.append((ts, kind or ORIGINAL, acc))
     plan.sort(key=lambda p: (p[0], p[2].handle))
@@ -264,9 +270,9 @@ def youtube_videos(
     """Generate every channel's uploads (about 2-4 a week each), oldest first."""
     out: list[Post] = []
     for acc in accounts:
-        rng = ids.stable_rng(seed, "youtube", acc.registry_handle, "timeline")
-        per_day = rng.uniform(2.0, 4.0) / 7 * rate
-        for ts in _day_times(rng, start, days, per_day, whole_seconds=True):
+        stream = (seed, "youtube", acc.registry_handle, "timeline")
+        per_day = ids.stable_rng(*stream).uniform(2.0, 4.0) / 7 * rate
+        for ts in _day_times(stream, start, days, per_day, whole_seconds=True):
             vr = ids.stable_rng(seed, "youtube", acc.registry_handle, ts, "item")
             vid = ids.youtube_video_id(vr)
             text = compose_video(vr, acc.agency, acc.domain, acc.display_name, acc.handle)

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 
 from hhs_platform.sandbox import ids
-from hhs_platform.sandbox.clock import SimClock
+from hhs_platform.sandbox.clock import DEFAULT_EPOCH, SimClock
 from hhs_platform.sandbox.generate import GENERATORS, make_account
 from hhs_platform.sandbox.model import REPOST, Account, Post, Repost
 
@@ -45,6 +45,9 @@ _METRICS = {
 }
 
 RegistryInput = pl.DataFrame | Iterable[Mapping[str, Any]]
+
+#: Follower figures grow from this instant (any fixed instant works; it must not move).
+_FIGURES_ANCHOR = DEFAULT_EPOCH.timestamp()
 
 
 def round_3_significant(n: int) -> int:
@@ -106,8 +109,10 @@ class World:
         self.seed = seed
         self.clock = clock or SimClock()
         self.tick_seconds = tick_seconds
-        self.start = self.clock.epoch - timedelta(days=history_days)
-        self.end = self.clock.epoch + timedelta(days=future_days)
+        # Whole days from a midnight, so each calendar day holds the same posts in every world.
+        midnight = self.clock.epoch.replace(hour=0, minute=0, second=0, microsecond=0)
+        self.start = midnight - timedelta(days=history_days)
+        self.end = midnight + timedelta(days=future_days)
         self.accounts: list[Account] = []
         taken: set[str] = set()
         for row in _rows(accounts):
@@ -195,10 +200,11 @@ class World:
     def followers(self, account: Account, at: datetime) -> int:
         """The true follower/subscriber count at ``at`` (slow growth plus small daily noise)."""
         tq = self.tick(at)
-        days = (tq - self.start.timestamp()) / 86400
+        # Anchored to a fixed instant, not the window, so every world agrees on a given time.
+        days = (tq - _FIGURES_ANCHOR) / 86400
         amp = max(1.0, account.followers0 * 0.0004)
         noise = (ids.unit(self.seed, account.account_id, "followers", math.floor(days)) - 0.5) * amp
-        return max(0, int(account.followers0 * (1 + account.growth_per_day * days) + noise))
+        return max(0, int(account.followers0 * math.exp(account.growth_per_day * days) + noise))
 
     def served_followers(self, account: Account, at: datetime) -> int | None:
         """The follower figure the platform serves (YouTube: 3 significant figures or hidden)."""
@@ -212,7 +218,7 @@ class World:
         """Bluesky followsCount at ``at``; None where the platform has no such figure."""
         if account.platform != "bluesky":
             return None
-        days = max(0.0, (self.tick(at) - self.start.timestamp()) / 86400)
+        days = max(0.0, (self.tick(at) - _FIGURES_ANCHOR) / 86400)
         return account.follows0 + int(days * account.follows_per_day)
 
     def posts_count(self, account: Account, at: datetime) -> int:

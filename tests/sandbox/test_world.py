@@ -201,3 +201,30 @@ def test_posts_per_day_scales_volume(small_rows: list[dict[str, Any]]) -> None:
     base = World(small_rows, seed=3).truth()["posts"].height
     busy = World(small_rows, seed=3, posts_per_day=4.0).truth()["posts"].height
     assert 3 * base < busy < 5 * base
+
+
+def test_worlds_built_on_different_days_agree_on_common_days() -> None:
+    """A day's posts do not depend on the window, so demo runs on consecutive days line up."""
+    from datetime import UTC, datetime, timedelta
+
+    import polars as pl
+
+    from hhs_platform.registry import load_registry
+    from hhs_platform.sandbox import SimClock, World
+
+    registry = load_registry(platforms=["bluesky", "youtube"]).head(12)
+    day = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
+    a = World(registry, seed=7, clock=SimClock(day, frozen=True))
+    b = World(registry, seed=7, clock=SimClock(day + timedelta(days=1), frozen=True))
+    lo, hi = day - timedelta(days=40), day  # well inside both windows
+    cols = ["platform", "post_id", "account_id", "created_at"]
+
+    def window(w: World) -> pl.DataFrame:
+        t = w.truth(at=day)["posts"].filter(pl.col("created_at").is_between(lo, hi))
+        return t.filter(pl.col("post_type") == "original").select(cols).sort(cols)
+
+    assert window(a).height > 100
+    assert window(a).equals(window(b))
+    fa = a.truth(at=day)["accounts"].sort("account_id")
+    fb = b.truth(at=day)["accounts"].sort("account_id")
+    assert fa["followers"].equals(fb["followers"])
