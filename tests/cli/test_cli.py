@@ -1,0 +1,118 @@
+"""The `hhs` command as a user types it: real processes, real sockets, a real lake."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+HHS = str(Path(sys.executable).with_name("hhs"))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HHS_")}
+    return {**env, **extra}
+
+
+def test_registry_validate_prints_counts_and_names_bad_rows(tmp_path) -> None:
+    ok = subprocess.run([HHS, "registry", "validate"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert "136 accounts" in ok.stdout and "bluesky      15" in ok.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("agency,agency_name,platform,handle,url\nCDC,Centers,myspace,cdc,https://x\n")
+    res = subprocess.run(
+        [HHS, "registry", "validate", "--accounts-file", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 2
+    assert "line 2 (myspace:cdc): platform = 'myspace'" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+@pytest.fixture
+def sandbox_process():
+    port = _free_port()
+    proc = subprocess.Popen(
+        [HHS, "sandbox", "serve", "--port", str(port), "--seed", "5", "--frozen"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=_clean_env(),
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/_sandbox/health", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("hhs sandbox serve did not start")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_sandbox_serve_then_collect_through_the_cli(
+    sandbox_process, prefect_harness, tmp_path
+) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    base = sandbox_process
+    with urllib.request.urlopen(
+        f"{base}/bluesky/xrpc/app.bsky.actor.getProfile?actor=cdc.gov"
+    ) as r:
+        profile = json.load(r)
+    assert profile["handle"] == "cdc.gov" and profile["followersCount"] > 0
+
+    lake = tmp_path / "lake"
+    env = _clean_env(
+        PREFECT_API_URL=str(PREFECT_API_URL.value()),
+        HHS_BLUESKY_API_BASE=f"{base}/bluesky",
+        HHS_DASK_PROCESSES="false",
+        HHS_DASK_WORKERS="1",
+    )
+    res = subprocess.run(
+        [HHS, "collect", "--platform", "bluesky", "--lake", str(lake)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.loads(res.stdout[res.stdout.index("{") :])
+    assert summary["accounts"] == 15 and summary["errors"] == []
+    with urllib.request.urlopen(f"{base}/_sandbox/truth") as r:
+        truth = json.load(r)
+    served = [p for p in truth["posts"] if p["platform"] == "bluesky"]
+    posts = pl.read_delta(str(lake / "silver" / "posts"))
+    assert posts.height == len(served) == summary["per_platform"][0]["posts"] > 0
+    assert set(posts["post_id"].to_list()) == {p["post_id"] for p in served}
+
+    listing = subprocess.run(
+        [HHS, "tables", "--lake", str(lake)], capture_output=True, text=True, timeout=120
+    )
+    assert listing.returncode == 0, listing.stderr
+    line = next(x for x in listing.stdout.splitlines() if "silver/posts" in x)
+    assert f"{posts.height:,} rows" in line
