@@ -81,6 +81,20 @@ class Capabilities:
     rate_limit: str  # the documented limit, in words
 
 
+@dataclass(frozen=True)
+class ResolvedAccount:
+    """What a platform says about a registry handle today (``hhs registry check``)."""
+
+    platform: str
+    handle: str  # the registry handle that was looked up
+    status: str  # "active" | "not_found" | "suspended" | "error"
+    account_id: str | None = None  # the platform's stable id: the key once resolved
+    current_handle: str | None = None  # differs from ``handle`` after a rename
+    display_name: str | None = None
+    verified: bool | None = None  # the platform's own verification mark, where it has one
+    detail: str = ""  # what went wrong, for "error" / "suspended"
+
+
 class Connector(ABC):
     """One platform. Subclasses set the class variables and implement ``collect`` and ``parse``."""
 
@@ -122,6 +136,18 @@ class Connector(ABC):
             TerminalError: the account cannot be collected (not found, auth, quota).
             TransientError: retries were exhausted.
         """
+
+    async def resolve(self, account: AccountRef) -> ResolvedAccount:
+        """Look the handle up on the platform (one profile request) for ``hhs registry check``.
+
+        The default reports that this connector cannot resolve handles yet.
+        """
+        return ResolvedAccount(
+            self.platform,
+            account.handle,
+            "error",
+            detail=f"{self.platform}: resolve not implemented",
+        )
 
     @staticmethod
     @abstractmethod
