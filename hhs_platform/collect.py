@@ -80,8 +80,12 @@ def uncollectable(registry: pl.DataFrame) -> dict[str, int]:
 
 async def fetch_accounts(
     accounts: list[AccountRef], settings: Settings, since: datetime | None = None
-) -> tuple[list[RawResponse], list[AccountError]]:
-    """Fetch every account; every response is archived in the returned list, errors per account."""
+) -> tuple[list[RawResponse], list[AccountError], set[str]]:
+    """Fetch every account; every response is archived in the returned list, errors per account.
+
+    Also returns the keys of accounts whose feed was read completely (no ``since``, no page cap,
+    no error): only for those can a post that is no longer served be called deleted.
+    """
     responses: list[RawResponse] = []
     errors: list[AccountError] = []
     async with HttpClient(settings, archive=responses.append) as http:
@@ -99,7 +103,19 @@ async def fetch_accounts(
                 log.warning("%s: %s: %s", account.key, type(exc).__name__, exc)
 
         await asyncio.gather(*(one(a) for a in accounts))
-    return responses, errors
+    incomplete = {e.account_key for e in errors}
+    incomplete |= {key for c in connectors.values() for key, _endpoint in c.cap_hits}
+    complete = set() if since is not None else {a.key for a in accounts} - incomplete
+    return responses, errors, complete
+
+
+def complete_feed_ids(silver: SilverBatch, complete_keys: set[str]) -> set[tuple[str, str]]:
+    """(platform, account_id) of the accounts whose feed was read completely."""
+    accounts = silver.tables.get("silver/accounts")
+    if accounts is None or accounts.is_empty() or not complete_keys:
+        return set()
+    rows = accounts.filter(pl.col("account_key").is_in(list(complete_keys)))
+    return set(rows.select("platform", "account_id").iter_rows())
 
 
 def collect_batch(
@@ -119,11 +135,15 @@ def collect_batch(
     """
     started = time.perf_counter()
     refs = [AccountRef(b["platform"], b["handle"], b.get("platform_id")) for b in batch]
-    responses, errors = asyncio.run(fetch_accounts(refs, settings, since))
+    responses, errors, complete = asyncio.run(fetch_accounts(refs, settings, since))
     versions = {p: c.version for p, c in CONNECTORS.items()}
     frame = bronze.to_frame(responses, run_id=run_id, connector_versions=versions)
     lake.append("bronze/raw_responses", frame)
     silver = parse_bronze(frame, registry)
+    # A feed with a quarantined row is not fully known: its missing posts are not called deleted.
+    doubtful = frame.filter(pl.col("response_id").is_in(silver.quarantine["response_id"].to_list()))
+    complete -= set(doubtful["account_key"].to_list())
+    silver.complete_feeds = complete_feed_ids(silver, complete)
     return BatchOutcome(
         batch_id=batch_id,
         accounts=len(batch),

@@ -160,7 +160,8 @@ class Posts(_Lineage):
     media_count: pl.Int64 = pa.Field(ge=0)
     media_urls: pl.List(pl.Utf8) = pa.Field(nullable=True)
     duration_s: pl.Float64 = pa.Field(ge=0, nullable=True)
-    is_deleted: pl.Boolean = pa.Field()
+    is_deleted: pl.Boolean = pa.Field(description="True once a complete read of the feed no longer has it.")
+    deleted_at: UTC_TS = pa.Field(nullable=True, description="When the post was first found gone (tombstone).")
     first_seen_at: UTC_TS = pa.Field()
     last_seen_at: UTC_TS = pa.Field()
 

@@ -22,12 +22,56 @@ def write_silver(lake: Lake, batch: SilverBatch) -> dict[str, WriteResult]:
     other writers are retried by ``Lake``.
     """
     results: dict[str, WriteResult] = {}
-    for name, df in batch.tables.items():
+    tables = dict(batch.tables)
+    if "silver/posts" in tables and batch.complete_feeds:
+        tables["silver/posts"] = pl.concat(
+            [tables["silver/posts"], tombstones(lake, tables["silver/posts"], batch.complete_feeds)]
+        )
+    for name, df in tables.items():
         fold = _fold_series if name in _SERIES_VALUES else _latest_per_key_of
         df = fold(lake, name, df)
         results[name] = lake.merge(name, df)
     results["quarantine/rows"] = lake.merge("quarantine/rows", batch.quarantine)
     return results
+
+
+def tombstones(
+    lake: Lake, posts: pl.DataFrame, complete_feeds: set[tuple[str, str]]
+) -> pl.DataFrame:
+    """Stored posts of completely read feeds that the feed no longer holds, marked deleted.
+
+    The tombstone keeps the post's content and ``last_seen_at`` (when it was last served) and
+    sets ``is_deleted`` and ``deleted_at`` (when its absence was first seen). A post that comes
+    back is simply seen again, which clears both.
+    """
+    spec = table_spec("silver/posts")
+    if not complete_feeds or not lake.exists("silver/posts"):
+        return spec.empty()
+    feeds = pl.DataFrame(
+        list(complete_feeds), schema={"platform": pl.Utf8, "account_id": pl.Utf8}, orient="row"
+    )
+    platforms = feeds["platform"].unique().to_list()
+    accounts = feeds["account_id"].unique().to_list()
+    stored = (
+        lake.scan("silver/posts")
+        .filter(
+            pl.col("platform").is_in(platforms)
+            & pl.col("account_id").is_in(accounts)
+            & ~pl.col("is_deleted")
+        )
+        .collect()
+        .join(feeds, on=["platform", "account_id"], how="semi")
+    )
+    gone = stored.join(posts.select("platform", "post_id"), on=["platform", "post_id"], how="anti")
+    if gone.is_empty():
+        return spec.empty()
+    seen = posts.group_by("platform", "account_id").agg(pl.col("last_seen_at").max().alias("_now"))
+    return (
+        gone.join(seen, on=["platform", "account_id"], how="left")
+        .with_columns(is_deleted=pl.lit(True), deleted_at=pl.col("_now"))
+        .drop("_now")
+        .select(spec.schema.names())
+    )
 
 
 def _latest_per_key(name: str, df: pl.DataFrame) -> pl.DataFrame:

@@ -33,6 +33,8 @@ class SilverBatch:
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     quarantine: pl.DataFrame = field(default_factory=lambda: table_spec("quarantine/rows").empty())
     responses: int = 0
+    #: (platform, account_id) whose whole feed is in this batch: posts missing from it are gone.
+    complete_feeds: set[tuple[str, str]] = field(default_factory=set)
 
     @staticmethod
     def concat(batches: list[SilverBatch]) -> SilverBatch:
@@ -42,6 +44,7 @@ class SilverBatch:
             out.tables[name] = pl.concat(frames) if frames else table_spec(name).empty()
         out.quarantine = pl.concat([b.quarantine for b in batches] or [out.quarantine])
         out.responses = sum(b.responses for b in batches)
+        out.complete_feeds = set().union(*(b.complete_feeds for b in batches))
         return out
 
     def counts(self) -> dict[str, int]:
