@@ -120,6 +120,7 @@ def collect_flow(
         "gold": gold,
         "skipped_platforms": skipped,
         "per_platform": run_summary_rows(outcomes),
+        "drift": [r for o in outcomes for r in o.silver.drift.to_dicts()],
     }
     create_markdown_artifact(
         run_summary_markdown(summary), key="collection-summary", description="Collection run"

@@ -78,6 +78,14 @@ CATALOGUE: dict[str, TableSpec] = {
             "quarantine",
         ),
         TableSpec(
+            "quality/field_drift",
+            t.FieldDrift,
+            ("platform", "endpoint", "run_id", "field"),
+            (),
+            "merge",
+            "quality",
+        ),
+        TableSpec(
             "gold/daily_account_metrics",
             t.DailyAccountMetrics,
             ("date", "platform", "account_id"),

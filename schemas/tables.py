@@ -160,8 +160,12 @@ class Posts(_Lineage):
     media_count: pl.Int64 = pa.Field(ge=0)
     media_urls: pl.List(pl.Utf8) = pa.Field(nullable=True)
     duration_s: pl.Float64 = pa.Field(ge=0, nullable=True)
-    is_deleted: pl.Boolean = pa.Field(description="True once a complete read of the feed no longer has it.")
-    deleted_at: UTC_TS = pa.Field(nullable=True, description="When the post was first found gone (tombstone).")
+    is_deleted: pl.Boolean = pa.Field(
+        description="True once a complete read of the feed no longer has it."
+    )
+    deleted_at: UTC_TS = pa.Field(
+        nullable=True, description="When the post was first found gone (tombstone)."
+    )
     first_seen_at: UTC_TS = pa.Field()
     last_seen_at: UTC_TS = pa.Field()
 
@@ -204,6 +208,28 @@ class QuarantineRows(pa.DataFrameModel):
     class Config:
         strict = True
         unique = ["table", "row_hash", "run_id"]
+
+
+class FieldDrift(pa.DataFrameModel):
+    """quality/field_drift: a field a connector relies on that a run's responses no longer sent."""
+
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    endpoint: pl.Utf8 = pa.Field(description="API method whose responses lacked the field.")
+    run_id: pl.Utf8 = pa.Field()
+    field: pl.Utf8 = pa.Field(description="Path of the field, e.g. feed[].post.likeCount.")
+    responses_missing: pl.Int64 = pa.Field(
+        ge=1, description="Responses (with items) lacking it entirely."
+    )
+    responses_checked: pl.Int64 = pa.Field(
+        ge=1, description="Responses of that endpoint checked in the run."
+    )
+    first_missing_at: UTC_TS = pa.Field()
+    last_missing_at: UTC_TS = pa.Field()
+    example_response_id: pl.Utf8 = pa.Field(description="A bronze response that shows it.")
+
+    class Config:
+        strict = True
+        unique = ["platform", "endpoint", "run_id", "field"]
 
 
 class DailyAccountMetrics(pa.DataFrameModel):

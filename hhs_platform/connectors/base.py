@@ -101,6 +101,9 @@ class Connector(ABC):
     platform: ClassVar[str]
     version: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    #: Per endpoint, the fields ``parse`` relies on (``list[].a.b`` fans out over a list). A field
+    #: missing from every item of a response is reported as drift in ``quality/field_drift``.
+    expected_fields: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, http: HttpClient, settings: Settings) -> None:
         self.http = http

@@ -13,6 +13,7 @@ from hhs_platform.connectors.base import (
     Connector,
     ParsedRows,
     RawResponse,
+    ResolvedAccount,
     as_count,
     as_str,
     decode_json_body,
@@ -27,6 +28,8 @@ AUTHOR_FEED = "app.bsky.feed.getAuthorFeed"
 REASON_REPOST = "app.bsky.feed.defs#reasonRepost"
 REASON_PIN = "app.bsky.feed.defs#reasonPin"
 _NOT_FOUND_ERRORS = {"AccountTakedown", "AccountDeactivated", "ProfileNotFound", "NotFound"}
+#: XRPC error names that mean the account exists but is taken down (``hhs registry check``).
+_SUSPENDED_ERRORS = {"AccountTakedown", "AccountSuspended"}
 _AUTH_ERRORS = {"BlockedActor", "BlockedByActor", "AuthMissing", "ExpiredToken", "InvalidToken"}
 
 
@@ -35,6 +38,19 @@ class BlueskyConnector(Connector):
 
     platform: ClassVar[str] = "bluesky"
     version: ClassVar[str] = "bluesky/1"
+    expected_fields: ClassVar[dict[str, tuple[str, ...]]] = {
+        "app.bsky.actor.getProfile": ("did", "handle", "followersCount", "followsCount", "postsCount"),
+        "app.bsky.feed.getAuthorFeed": (
+            "feed[].post.uri",
+            "feed[].post.author.did",
+            "feed[].post.record.createdAt",
+            "feed[].post.record.text",
+            "feed[].post.likeCount",
+            "feed[].post.repostCount",
+            "feed[].post.replyCount",
+            "feed[].post.quoteCount",
+        ),
+    }
     capabilities: ClassVar[Capabilities] = Capabilities(
         followers=True,
         following=True,
@@ -117,6 +133,52 @@ class BlueskyConnector(Connector):
             seen_cursors.add(next_cursor)
             cursor = next_cursor
 
+    async def resolve(self, account: AccountRef) -> ResolvedAccount:
+        """getProfile by DID when known (it survives renames), else by handle."""
+        actor = account.platform_id or account.handle.lstrip("@")
+        answered: list[RawResponse] = []
+
+        def classify(raw: RawResponse) -> HhsError | None:
+            answered.append(raw)  # kept to tell a takedown from a missing profile
+            return self.classify_error(raw)
+
+        try:
+            _, profile = await self.http.get_json(
+                platform=self.platform,
+                endpoint=PROFILE,
+                url=f"{self.base}/xrpc/{PROFILE}",
+                params={"actor": actor},
+                account_key=account.key,
+                page=0,
+                classify=classify,
+            )
+        except NotFoundError as exc:
+            name, message = _xrpc_error(answered[-1]) if answered else ("", "")
+            suspended = name in _SUSPENDED_ERRORS or "suspended" in message.lower()
+            status = "suspended" if suspended else "not_found"
+            return ResolvedAccount(self.platform, account.handle, status, detail=str(exc))
+        did = as_str(dig(profile, "did"))
+        if did is None:
+            return ResolvedAccount(
+                self.platform, account.handle, "error", detail=f"{PROFILE}: profile without 'did'"
+            )
+        verification = dig(profile, "verification")
+        verified = None
+        if isinstance(verification, Mapping):
+            verified = "valid" in (
+                verification.get("verifiedStatus"),
+                verification.get("trustedVerifierStatus"),
+            )
+        return ResolvedAccount(
+            self.platform,
+            account.handle,
+            "active",
+            account_id=did,
+            current_handle=as_str(dig(profile, "handle")),
+            display_name=as_str(dig(profile, "displayName")),
+            verified=verified,
+        )
+
     @staticmethod
     def parse(record: Mapping[str, Any]) -> ParsedRows:
         rows = ParsedRows()
@@ -137,6 +199,17 @@ class BlueskyConnector(Connector):
         except Exception as exc:  # a parser bug must not lose the payload: quarantine it
             rows.problems.append(f"{endpoint}: parser failed: {exc.__class__.__name__}: {exc}")
         return rows
+
+
+def _xrpc_error(raw: RawResponse) -> tuple[str, str]:
+    """The ``(error, message)`` of an XRPC error body; empty strings when it has none."""
+    try:
+        payload = json.loads(raw.body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "", ""
+    if not isinstance(payload, dict):
+        return "", ""
+    return str(payload.get("error") or ""), str(payload.get("message") or "")
 
 
 def _item_time(item: Any) -> datetime | None:

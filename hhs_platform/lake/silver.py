@@ -21,6 +21,7 @@ def write_silver(lake: Lake, batch: SilverBatch) -> dict[str, WriteResult]:
     One writer per table at a time (the flow runs this in a single task); commit races with
     other writers are retried by ``Lake``.
     """
+    lake.create_missing()
     results: dict[str, WriteResult] = {}
     tables = dict(batch.tables)
     if "silver/posts" in tables and batch.complete_feeds:
@@ -32,6 +33,7 @@ def write_silver(lake: Lake, batch: SilverBatch) -> dict[str, WriteResult]:
         df = fold(lake, name, df)
         results[name] = lake.merge(name, df)
     results["quarantine/rows"] = lake.merge("quarantine/rows", batch.quarantine)
+    results["quality/field_drift"] = lake.merge("quality/field_drift", batch.drift)
     return results
 
 

@@ -212,6 +212,32 @@ class Lake:
             updated=int(metrics.get("num_target_rows_updated", 0)),
         )
 
+    def create_missing(self, tables: list[str] | None = None) -> list[str]:
+        """Create, empty and with their schema, the catalogue tables that do not exist yet.
+
+        So every table reads (``pl.read_delta``) even before it has rows, e.g. a quarantine
+        that has never been needed.
+        """
+        from schemas import CATALOGUE
+
+        created = []
+        for name in tables or list(CATALOGUE):
+            if self.exists(name):
+                continue
+            spec = table_spec(name)
+            try:
+                write_deltalake(
+                    self.path(name),
+                    spec.empty().to_arrow(),
+                    mode="append",
+                    partition_by=list(spec.partition_by) or None,
+                    storage_options=self.storage_options or None,
+                )
+                created.append(name)
+            except CommitFailedError:
+                pass  # another writer created it at the same moment
+        return created
+
     def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The table's commit history (newest first)."""
         dt = self.delta(table)

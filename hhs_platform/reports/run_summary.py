@@ -73,6 +73,17 @@ def run_summary_markdown(summary: dict[str, Any]) -> str:
         for e in summary["errors"][:50]:
             msg = str(e["message"]).replace("|", "\\|")[:200]
             lines.append(f"| {e['account_key']} | {e['error']} | {msg} |")
+    if summary.get("drift"):
+        lines += ["", "## Fields the platforms stopped sending (format drift)", ""]
+        lines += [
+            "| platform | endpoint | field | responses missing / checked |",
+            "|---|---|---|---:|",
+        ]
+        for d in summary["drift"][:50]:
+            lines.append(
+                f"| {d['platform']} | {d['endpoint']} | `{d['field']}` | "
+                f"{d['responses_missing']} / {d['responses_checked']} |"
+            )
     if summary.get("skipped_platforms"):
         skipped = ", ".join(f"{p} ({n})" for p, n in summary["skipped_platforms"].items())
         lines += ["", f"Not collected yet (no connector): {skipped}"]

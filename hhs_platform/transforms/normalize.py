@@ -7,9 +7,10 @@ from typing import Any
 
 import polars as pl
 
-from hhs_platform.connectors import get_connector
+from hhs_platform.connectors import CONNECTORS, get_connector
 from hhs_platform.errors import ConfigurationError
 from hhs_platform.quality.contracts import quarantine_frame, validate
+from hhs_platform.quality.drift import drift_rows
 from schemas import table_spec
 
 SILVER_TABLES = (
@@ -35,6 +36,8 @@ class SilverBatch:
     responses: int = 0
     #: (platform, account_id) whose whole feed is in this batch: posts missing from it are gone.
     complete_feeds: set[tuple[str, str]] = field(default_factory=set)
+    #: quality/field_drift rows: fields the connectors rely on that responses stopped sending.
+    drift: pl.DataFrame = field(default_factory=lambda: table_spec("quality/field_drift").empty())
 
     @staticmethod
     def concat(batches: list[SilverBatch]) -> SilverBatch:
@@ -45,6 +48,7 @@ class SilverBatch:
         out.quarantine = pl.concat([b.quarantine for b in batches] or [out.quarantine])
         out.responses = sum(b.responses for b in batches)
         out.complete_feeds = set().union(*(b.complete_feeds for b in batches))
+        out.drift = pl.concat([b.drift for b in batches] or [out.drift])
         return out
 
     def counts(self) -> dict[str, int]:
@@ -90,6 +94,8 @@ def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> 
             )
             rows[name].extend({**r, **lineage, **extra} for r in getattr(out, attr))
     batch = SilverBatch(responses=parsed)
+    expected = {p: c.expected_fields for p, c in CONNECTORS.items() if c.expected_fields}
+    batch.drift = drift_rows(list(bronze.iter_rows(named=True)), expected)
     quarantined = [quarantine_frame(problems)]
     for name in SILVER_TABLES:
         df = _frame(name, rows[name])

@@ -44,8 +44,9 @@ def test_demo_no_serve_fills_every_table_and_stops_what_it_started(tmp_path) -> 
         assert m and m.group(1) == m.group(2) and int(m.group(1)) > 0, out[-2000:]
     assert "lowest field accuracy 100.00%" in out
     for name in CATALOGUE:
-        if name != "quarantine/rows":
-            assert pl.read_delta(str(tmp_path / "lake" / name)).height > 0, name
+        table = pl.read_delta(str(tmp_path / "lake" / name))  # every table exists, even when empty
+        if name not in ("quarantine/rows", "quality/field_drift"):
+            assert table.height > 0, name
     # the Prefect server it started is gone
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert "prefect server start --host 127.0.0.1 --port 4391" not in ps
