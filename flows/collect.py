@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 from prefect_dask import DaskTaskRunner
 
-from hhs_platform.collect import BatchOutcome, collect_batch, plan_batches, uncollectable
+from hhs_platform.collect import BatchOutcome, collect_batch, plan_batches, skipped_platforms
 from hhs_platform.lake import Lake
 from hhs_platform.lake.silver import write_silver
 from hhs_platform.registry import load_registry
@@ -90,8 +90,8 @@ def collect_flow(
     )
     registry = load_registry(accounts_file, platforms)
     run_id = str(flow_run.get_id() or "local")
-    batches = plan_batches(registry, settings.batch_size)
-    skipped = uncollectable(registry)
+    batches = plan_batches(registry, settings.batch_size, settings)
+    left_out = skipped_platforms(registry, settings)
     log.info(
         "run %s: %d accounts in %d batches into %s",
         run_id,
@@ -99,8 +99,8 @@ def collect_flow(
         len(batches),
         lake_uri,
     )
-    if skipped:
-        log.info("no connector yet for: %s", ", ".join(f"{p} ({n})" for p, n in skipped.items()))
+    for platform, why in left_out.items():
+        log.info("not collected: %s (%d accounts): %s", platform, why["accounts"], why["reason"])
     futures = [
         collect_batch_task.submit(
             b, run_id, f"{b[0]['platform']}-{i:04d}", lake_uri, accounts_file, since
@@ -118,7 +118,7 @@ def collect_flow(
         "errors": [e.__dict__ for o in outcomes for e in o.errors],
         "silver": silver,
         "gold": gold,
-        "skipped_platforms": skipped,
+        "skipped_platforms": left_out,
         "per_platform": run_summary_rows(outcomes),
         "drift": [r for o in outcomes for r in o.silver.drift.to_dicts()],
     }

@@ -155,6 +155,89 @@ def registry_validate(
         typer.echo(f"  {platform:12s} {n}")
 
 
+@registry_app.command("check")
+def registry_check(
+    platform: Annotated[
+        list[str] | None, typer.Option("--platform", "-p", help="Only this platform (repeatable).")
+    ] = None,
+    accounts_file: Annotated[
+        Path | None,
+        typer.Option(help="Registry CSV (default: HHS_ACCOUNTS_FILE or the shipped one)."),
+    ] = None,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write", help="Write learned platform ids and renamed handles back to the CSV."
+        ),
+    ] = False,
+) -> None:
+    """Resolve every handle on its platform (id, current handle, name, state); report changes."""
+    from hhs_platform.registry import DEFAULT_REGISTRY, load_registry, write_registry
+    from hhs_platform.registry.check import apply_check, check_registry
+    from hhs_platform.settings import get_settings
+
+    settings = get_settings()
+    path = accounts_file or settings.accounts_file or DEFAULT_REGISTRY
+    try:
+        registry = load_registry(path, platforms=platform or None)
+        result = check_registry(registry, settings)
+    except HhsError as exc:
+        _fail(exc)
+    typer.echo(result.report(), nl=False)
+    if write:
+        try:
+            full = load_registry(path)
+            updated, notes = apply_check(full, result)
+            changed = sum(
+                a != b for a, b in zip(full.iter_rows(), updated.iter_rows(), strict=True)
+            )
+            write_registry(updated, path)
+        except HhsError as exc:
+            _fail(exc)
+        for note in notes:
+            typer.echo(f"note: {note}")
+        typer.echo(f"wrote {path}: {changed} row(s) updated")
+
+
+@registry_app.command("sync")
+def registry_sync(
+    accounts_file: Annotated[
+        Path | None,
+        typer.Option(help="Registry CSV (default: HHS_ACCOUNTS_FILE or the shipped one)."),
+    ] = None,
+    write: Annotated[
+        Path | None,
+        typer.Option("--write", help="Write the proposed registry to this new file, for review."),
+    ] = None,
+) -> None:
+    """Compare the registry with the U.S. Digital Registry (GSA); print additions, removals, renames."""
+    from hhs_platform.registry import DEFAULT_REGISTRY, load_registry, write_registry
+    from hhs_platform.registry.sync import sync_registry
+    from hhs_platform.settings import get_settings
+
+    settings = get_settings()
+    path = Path(accounts_file or settings.accounts_file or DEFAULT_REGISTRY)
+    if write is not None and write.resolve() in (path.resolve(), DEFAULT_REGISTRY.resolve()):
+        _fail(
+            ValueError(
+                f"--write {write} would overwrite the registry it is compared with; write the "
+                "proposal to another file, review it, then copy it over"
+            )
+        )
+    try:
+        registry = load_registry(path)
+        result = sync_registry(registry, settings, registry_name=path.name)
+    except HhsError as exc:
+        _fail(exc)
+    typer.echo(result.report(), nl=False)
+    if write is not None:
+        try:
+            write_registry(result.proposed, write)
+        except HhsError as exc:
+            _fail(exc)
+        typer.echo(f"wrote the proposed registry to {write} (review it, then copy it over {path})")
+
+
 @sandbox_app.command("serve")
 def sandbox_serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -53,18 +54,30 @@ class BatchOutcome:
             "accounts": self.accounts,
             "responses": self.responses,
             "errors": len(self.errors),
+            # Accounts skipped because their platform's circuit breaker was open (platform down).
+            "circuit_open": sum(e.error == "CircuitOpenError" for e in self.errors),
             **self.silver.counts(),
         }
 
 
-def plan_batches(registry: pl.DataFrame, batch_size: int) -> list[list[dict[str, Any]]]:
+def collectable_platforms(settings: Settings | None = None) -> dict[str, str | None]:
+    """Every platform with a connector, and why it cannot be collected (None when it can)."""
+    return {
+        p: (c.missing_configuration(settings) if settings is not None else None)
+        for p, c in CONNECTORS.items()
+    }
+
+
+def plan_batches(
+    registry: pl.DataFrame, batch_size: int, settings: Settings | None = None
+) -> list[list[dict[str, Any]]]:
     """Split the registry's collectable accounts into batches of one platform each.
 
-    Accounts on platforms without a connector are left out (see ``uncollectable``).
+    Accounts on platforms without a connector, or whose credentials are not configured, are
+    left out (see ``skipped_platforms``).
     """
-    rows = registry.filter(pl.col("platform").is_in(list(CONNECTORS))).sort(
-        ["platform", "tier", "handle"]
-    )
+    ready = [p for p, why in collectable_platforms(settings).items() if why is None]
+    rows = registry.filter(pl.col("platform").is_in(ready)).sort(["platform", "tier", "handle"])
     batches: list[list[dict[str, Any]]] = []
     for (_platform,), group in rows.group_by(["platform"], maintain_order=True):
         recs = group.select("platform", "handle", "platform_id").to_dicts()
@@ -72,10 +85,17 @@ def plan_batches(registry: pl.DataFrame, batch_size: int) -> list[list[dict[str,
     return batches
 
 
-def uncollectable(registry: pl.DataFrame) -> dict[str, int]:
-    """Accounts per platform that no connector collects yet."""
-    rest = registry.filter(~pl.col("platform").is_in(list(CONNECTORS)))
-    return dict(rest.group_by("platform").len().sort("platform").iter_rows())
+def skipped_platforms(
+    registry: pl.DataFrame, settings: Settings | None = None
+) -> dict[str, dict[str, Any]]:
+    """Platforms of the registry that a run leaves out: accounts and the reason (the fix)."""
+    status = collectable_platforms(settings)
+    out: dict[str, dict[str, Any]] = {}
+    for platform, n in registry.group_by("platform").len().sort("platform").iter_rows():
+        reason = status.get(platform, "no connector yet")
+        if reason is not None:
+            out[platform] = {"accounts": n, "reason": reason}
+    return out
 
 
 async def fetch_accounts(
@@ -103,6 +123,13 @@ async def fetch_accounts(
                 log.warning("%s: %s: %s", account.key, type(exc).__name__, exc)
 
         await asyncio.gather(*(one(a) for a in accounts))
+    skipped = Counter(
+        e.account_key.split(":", 1)[0] for e in errors if e.error == "CircuitOpenError"
+    )
+    for platform, n in sorted(skipped.items()):
+        log.warning(
+            "%s is down (circuit open): %d accounts skipped, the rest completed", platform, n
+        )
     incomplete = {e.account_key for e in errors}
     incomplete |= {key for c in connectors.values() for key, _endpoint in c.cap_hits}
     complete = set() if since is not None else {a.key for a in accounts} - incomplete

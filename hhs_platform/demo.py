@@ -13,7 +13,9 @@ from typing import Any
 
 from hhs_platform.services import PrefectServer, free_port
 
-DEMO_YOUTUBE_KEY = "demo-sandbox-key"  # the simulated platforms accept any key; not a credential
+# The simulated platforms accept any key or token; these are not credentials.
+DEMO_YOUTUBE_KEY = "demo-sandbox-key"
+DEMO_X_TOKEN = "demo-sandbox-token"  # noqa: S105 - accepted by the simulated X only
 
 
 @dataclass
@@ -89,6 +91,8 @@ def run_demo(opts: DemoOptions) -> DemoResult:
             "HHS_BLUESKY_API_BASE": sandbox.url("bluesky"),
             "HHS_YOUTUBE_API_BASE": sandbox.url("youtube"),
             "HHS_YOUTUBE_API_KEY": DEMO_YOUTUBE_KEY,
+            "HHS_X_API_BASE": sandbox.url("x"),
+            "HHS_X_BEARER_TOKEN": DEMO_X_TOKEN,
         }
         stack.enter_context(_env(env))
         cluster = stack.enter_context(
@@ -115,6 +119,8 @@ def run_demo(opts: DemoOptions) -> DemoResult:
                 f"  {row['platform']}: {row['posts']} posts, {row['post_metrics']} metric rows, "
                 f"{row['errors']} account errors, {row['quarantined']} quarantined"
             )
+        for platform, why in summary["skipped_platforms"].items():
+            echo(f"  {platform}: not collected ({why['accounts']} accounts): {why['reason']}")
         audit = compare_with_truth(Lake(opts.lake_uri), sandbox.world.truth())
         echo("silver against the simulated platforms' ground truth:")
         for r in audit:

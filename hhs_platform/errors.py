@@ -11,7 +11,8 @@ HhsError
 │   └── TransientError          worth retrying with backoff
 │       ├── RateLimitedError    429 or the platform's own rate-limit signal; carries retry_after
 │       ├── ServerError         5xx
-│       └── NetworkError        timeout, reset connection, truncated body
+│       ├── NetworkError        timeout, reset connection, truncated body
+│       └── CircuitOpenError    the platform's circuit breaker is open: skipped without a request
 ├── ParseError                  a payload could not be turned into rows (goes to quarantine)
 └── LakeError                   a table could not be read or written
 """
@@ -81,6 +82,10 @@ class ServerError(TransientError):
 
 class NetworkError(TransientError):
     """Timeout, reset connection or truncated body."""
+
+
+class CircuitOpenError(TransientError):
+    """The platform failed too often in a row; its requests fail fast until a probe succeeds."""
 
 
 class ParseError(HhsError):

@@ -8,31 +8,37 @@ CollectionError
 ├── TerminalError            raised at once, never retried
 │   ├── AuthError            401, 403 (YouTube keyInvalid/forbidden via the connector's classify)
 │   ├── NotFoundError        404, 410 (Bluesky "Profile not found" via classify)
-│   ├── QuotaExhaustedError  YouTube quotaExceeded (via classify)
+│   ├── QuotaExhaustedError  YouTube quotaExceeded (via classify): the next key is tried; raised
+│   │                        when every key is spent today
 │   └── (TerminalError)      any other 4xx: the request itself is wrong
 └── TransientError           retried up to HHS_HTTP_MAX_RETRIES, full-jitter exponential backoff
     ├── RateLimitedError     429: waits Retry-After (seconds or HTTP date) or the reset header
-    ├── ServerError          5xx
-    └── NetworkError         408, timeout, reset connection, truncated or undecodable 2xx JSON
+    ├── ServerError          5xx                                    } counted by the platform's
+    ├── NetworkError         408, timeout, reset connection,       } circuit breaker
+    │                        truncated or undecodable 2xx JSON
+    └── CircuitOpenError     the breaker is open: raised at once, no request, not retried
 
-Rate limits are respected before they are hit: the platform's own headers (``RateLimit-*``,
-``x-rate-limit-*``, ``X-RateLimit-*``) feed a :class:`Budget` per (platform, credential); when it
-runs out, the next request on it waits for the reset. Secrets never leave this module: archived
-URLs, archived headers, log lines and error messages are redacted.
+Rate limits are respected before they are hit (:mod:`hhs_platform.ratelimit`): every request
+first takes a send time from the token bucket of its (platform, credential hash) - paced by the
+documented limit before the first response, then by the platform's own headers (``RateLimit-*``,
+``x-rate-limit-*``, ``X-RateLimit-*``); unit quotas (YouTube) are charged per key and day to a
+:class:`QuotaLedger` and keys rotate when one is spent; a :class:`CircuitBreaker` per platform
+fails its requests fast while the platform is down. Budgets, ledgers and breakers live in one
+:class:`SharedState`: in-process memory, or a SQLite file shared by every Dask worker
+(:func:`default_state`). Secrets never leave this module: archived URLs, archived headers, log
+lines and error messages are redacted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
-import hashlib
 import json
 import logging
 import random
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -44,16 +50,50 @@ from yarl import URL
 from hhs_platform.connectors.base import RawResponse
 from hhs_platform.errors import (
     AuthError,
+    CircuitOpenError,
     CollectionError,
     HhsError,
     NetworkError,
     NotFoundError,
+    QuotaExhaustedError,
     RateLimitedError,
     ServerError,
     TerminalError,
     TransientError,
 )
+from hhs_platform.ratelimit import (
+    CircuitBreaker,
+    LocalBudget,
+    LocalBudgetStore,
+    QuotaLedger,
+    RateLimitState,
+    SharedBudgetStore,
+    SharedState,
+    credential_id,
+    default_state,
+    unit_cost,
+)
 from hhs_platform.settings import Settings
+
+__all__ = [
+    "REDACTED",
+    "SECRET_HEADERS",
+    "SECRET_PARAMS",
+    "Budget",
+    "BudgetStore",
+    "HttpClient",
+    "LocalBudget",
+    "LocalBudgetStore",
+    "RateLimitState",
+    "backoff_delay",
+    "body_snippet",
+    "classify_response",
+    "default_error",
+    "parse_rate_limit",
+    "parse_retry_after",
+    "redact_text",
+    "redact_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +157,6 @@ def redact_url(url: str, secrets: Iterable[str] = ()) -> str:
 # --- rate-limit budgets ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RateLimitState:
-    """What a platform said of a budget: ``remaining`` requests until ``reset_at`` (epoch s)."""
-
-    remaining: int
-    reset_at: float
-    limit: int | None = None
-
-
 def _number(value: str | None) -> float | None:
     try:
         return float(value) if value is not None else None
@@ -166,13 +197,17 @@ def parse_rate_limit(headers: Mapping[str, str], now: float | None = None) -> Ra
         if remaining is None or reset_at is None:
             continue
         limit = _number(lower.get(prefix + "limit"))
-        if limit is None and prefix == "ratelimit-":
-            policy = lower.get("ratelimit-policy", "")
-            limit = _number(policy.split(";", 1)[0].strip()) if policy else None
+        window: float | None = None
+        policy = lower.get("ratelimit-policy", "") if prefix == "ratelimit-" else ""
+        if policy:  # "3000;w=300": the limit and its window in seconds
+            first, *params = (p.strip() for p in policy.split(",", 1)[0].split(";"))
+            limit = limit if limit is not None else _number(first)
+            window = next((_number(p[2:]) for p in params if p.startswith("w=")), None)
         return RateLimitState(
             remaining=max(int(remaining), 0),
             reset_at=reset_at,
             limit=int(limit) if limit is not None else None,
+            window_s=window,
         )
     return None
 
@@ -181,71 +216,20 @@ class Budget(Protocol):
     """A rate-limit budget shared by every request made with one credential on one platform."""
 
     async def acquire(self) -> None:
-        """Wait, if the budget is spent, until its reset; then take one request from it."""
+        """Wait until the budget allows one more request; then take it."""
 
     def update(self, state: RateLimitState) -> None:
         """Take in what the platform just reported."""
 
 
 class BudgetStore(Protocol):
-    """Hands out budgets; swap the in-process store for a cross-worker one without other changes."""
+    """Hands out budgets (:class:`~hhs_platform.ratelimit.SharedBudgetStore` is the one used)."""
 
-    def budget(self, platform: str, credential: str) -> Budget:
+    def budget(
+        self, platform: str, credential: str, *, endpoint: str = "", path: str = ""
+    ) -> Budget:
         """The budget of ``credential`` (an opaque hash, never the secret) on ``platform``."""
-
-
-class LocalBudget:
-    """In-process budget: counts down between responses, sleeps through a spent window."""
-
-    def __init__(self, name: str, *, reserve: int = 0, max_wait_s: float = 900.0) -> None:
-        self.name = name
-        self.reserve = reserve
-        self.max_wait_s = max_wait_s
-        self.state: RateLimitState | None = None
-        self.waited_s = 0.0
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            state = self.state
-            if state is None:
-                return
-            now = time.time()
-            if now >= state.reset_at:
-                self.state = None
-            elif state.remaining <= self.reserve:
-                wait = min(state.reset_at - now, self.max_wait_s)
-                log.info("rate-limit budget %s spent; waiting %.2fs for its reset", self.name, wait)
-                # Sleeping under the lock makes every other request on this budget wait too.
-                await asyncio.sleep(wait)
-                self.waited_s += wait
-                self.state = None
-            else:
-                self.state = replace(state, remaining=state.remaining - 1)
-
-    def update(self, state: RateLimitState) -> None:
-        current = self.state
-        if current is not None and abs(current.reset_at - state.reset_at) < 1.0:
-            # Same window: concurrent responses arrive out of order; trust the lower count.
-            state = replace(state, remaining=min(state.remaining, current.remaining))
-        self.state = state
-
-
-class LocalBudgetStore:
-    """Budgets shared by the tasks of one process."""
-
-    def __init__(self, *, reserve: int = 0, max_wait_s: float = 900.0) -> None:
-        self.reserve = reserve
-        self.max_wait_s = max_wait_s
-        self._budgets: dict[tuple[str, str], LocalBudget] = {}
-
-    def budget(self, platform: str, credential: str) -> LocalBudget:
-        key = (platform, credential)
-        if key not in self._budgets:
-            self._budgets[key] = LocalBudget(
-                f"{platform}/{credential}", reserve=self.reserve, max_wait_s=self.max_wait_s
-            )
-        return self._budgets[key]
+        ...
 
 
 # --- classification --------------------------------------------------------------------------
@@ -324,12 +308,16 @@ def _kept_headers(headers: Mapping[str, str], secrets: Iterable[str]) -> dict[st
 
 
 class HttpClient:
-    """One aiohttp session for a worker: pooled connections, budgets, retries, archiving.
+    """One aiohttp session for a worker: pooled connections, budgets, quotas, breakers, retries.
 
     Args:
-        settings: timeouts, retries, concurrency and the secrets to redact.
+        settings: timeouts, retries, concurrency, breaker thresholds and the secrets to redact.
         archive: called with every response (and failed attempt) before anything reads it.
-        budgets: where rate-limit budgets live; in-process by default.
+        budgets: where rate-limit budgets live; by default in ``state``, paced by the
+            documented limits (``hhs_platform.ratelimit.DEFAULT_RULES``).
+        state: where budgets, quota ledgers and breakers live; by default
+            :func:`~hhs_platform.ratelimit.default_state` (shared by every Dask worker of a
+            cluster, in-process memory elsewhere).
         backoff_base_s: first backoff step; doubles per retry (full jitter).
         backoff_cap_s: longest backoff step.
         max_wait_s: longest wait for a Retry-After or a budget reset; a longer one is raised.
@@ -341,6 +329,7 @@ class HttpClient:
         archive: Archive,
         *,
         budgets: BudgetStore | None = None,
+        state: SharedState | None = None,
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
         max_wait_s: float = 900.0,
@@ -348,7 +337,10 @@ class HttpClient:
     ) -> None:
         self.settings = settings
         self.archive = archive
-        self.budgets: BudgetStore = budgets or LocalBudgetStore(max_wait_s=max_wait_s)
+        self.state: SharedState = (
+            state if state is not None else default_state(settings.http_state_dir)
+        )
+        self.budgets: BudgetStore = budgets or SharedBudgetStore(self.state, max_wait_s=max_wait_s)
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.max_wait_s = max_wait_s
@@ -356,6 +348,8 @@ class HttpClient:
         self._secrets = list(settings.secret_values())
         self._session: aiohttp.ClientSession | None = None
         self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._ledgers: dict[str, QuotaLedger] = {}
 
     async def __aenter__(self) -> Self:
         timeout = aiohttp.ClientTimeout(
@@ -385,6 +379,40 @@ class HttpClient:
             self._semaphores[platform] = asyncio.Semaphore(self.settings.http_concurrency)
         return self._semaphores[platform]
 
+    def breaker(self, platform: str) -> CircuitBreaker:
+        """The circuit breaker of ``platform`` (its state is shared like the budgets)."""
+        if platform not in self._breakers:
+            self._breakers[platform] = CircuitBreaker(
+                self.state,
+                platform,
+                failures=self.settings.http_breaker_failures,
+                cooldown_s=self.settings.http_breaker_cooldown_s,
+                probe_timeout_s=self.settings.http_timeout_s * 2,
+            )
+        return self._breakers[platform]
+
+    def credential_keys(self, credentials: str) -> dict[str, str]:
+        """The keys of a credential set, by hash, in the order they are used.
+
+        ``"youtube"`` is ``HHS_YOUTUBE_API_KEY`` followed by ``HHS_YOUTUBE_API_KEYS``.
+        """
+        values: list[str] = []
+        single = self.settings.secret(f"{credentials}_api_key")
+        if single:
+            values.append(single)
+        for item in getattr(self.settings, f"{credentials}_api_keys", None) or []:
+            value = item.get_secret_value() if hasattr(item, "get_secret_value") else str(item)
+            if value:
+                values.append(value)
+        return {credential_id(f"{credentials}\n{v}"): v for v in dict.fromkeys(values)}
+
+    def quota(self, credentials: str) -> QuotaLedger:
+        """The unit ledger of a credential set: ``http.quota("youtube").forecast(units)``."""
+        if credentials not in self._ledgers:
+            keys = list(self.credential_keys(credentials))
+            self._ledgers[credentials] = QuotaLedger(self.state, credentials, keys)
+        return self._ledgers[credentials]
+
     async def get(
         self,
         *,
@@ -397,18 +425,36 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         classify: Classifier | None = None,
         expect_json: bool | None = None,
+        credentials: str | None = None,
+        credential_param: str = "key",
     ) -> tuple[RawResponse, bytes]:
         """GET ``url`` with retries; the archived response and its body bytes.
 
         ``expect_json`` checks that a 2xx body is complete JSON (an incomplete one is retried as
         a :class:`NetworkError`); ``None`` checks it when the response says it is JSON.
+        ``credentials`` (e.g. ``"youtube"``) makes the client fill the query parameter
+        ``credential_param`` with a key of that set that has quota units left today, charging
+        the call's units (``hhs_platform.ratelimit.QUOTA_RULES``) and moving to the next key
+        when the platform says one is spent.
 
         Raises:
-            TerminalError: the platform refused (auth, not found, quota, bad request).
-            TransientError: still failing after ``HHS_HTTP_MAX_RETRIES`` retries.
+            TerminalError: the platform refused (auth, not found, bad request); a
+                :class:`QuotaExhaustedError` only once every key of ``credentials`` is spent.
+            TransientError: still failing after ``HHS_HTTP_MAX_RETRIES`` retries, or
+                :class:`CircuitOpenError` at once while the platform's breaker is open.
         """
         raw, body, _ = await self._request(
-            platform, endpoint, url, params, account_key, page, headers, classify, expect_json
+            platform,
+            endpoint,
+            url,
+            params,
+            account_key,
+            page,
+            headers,
+            classify,
+            expect_json,
+            credentials,
+            credential_param,
         )
         return raw, body
 
@@ -423,14 +469,91 @@ class HttpClient:
         page: int,
         headers: Mapping[str, str] | None = None,
         classify: Classifier | None = None,
+        credentials: str | None = None,
+        credential_param: str = "key",
     ) -> tuple[RawResponse, Any]:
         """Like :meth:`get`, returning the decoded JSON body."""
         raw, _, data = await self._request(
-            platform, endpoint, url, params, account_key, page, headers, classify, True
+            platform,
+            endpoint,
+            url,
+            params,
+            account_key,
+            page,
+            headers,
+            classify,
+            True,
+            credentials,
+            credential_param,
         )
         return raw, data
 
     async def _request(
+        self,
+        platform: str,
+        endpoint: str,
+        url: str,
+        params: Mapping[str, str | int] | None,
+        account_key: str,
+        page: int,
+        headers: Mapping[str, str] | None,
+        classify: Classifier | None,
+        expect_json: bool | None,
+        credentials: str | None,
+        credential_param: str,
+    ) -> tuple[RawResponse, bytes, Any]:
+        if credentials is None:
+            return await self._with_retries(
+                platform, endpoint, url, params, account_key, page, headers, classify, expect_json
+            )
+        keys = self.credential_keys(credentials)
+        setting = f"HHS_{credentials.upper()}_API_KEY"
+        if not keys:
+            raise AuthError(
+                f"{platform} {endpoint} for {account_key}: no {credentials} API key configured; "
+                f"set {setting} (or several, comma separated, in {setting}S)",
+                platform=platform,
+            )
+        ledger = self.quota(credentials)
+        units = unit_cost(credentials, URL(url).path)
+        spent: set[str] = set()
+        while True:
+            key_id = ledger.reserve(units, exclude=spent)
+            if key_id is None:
+                resets = ledger.resets_at()
+                raise QuotaExhaustedError(
+                    f"{platform} {endpoint} for {account_key}: every {credentials} key "
+                    f"({len(keys)}) has spent today's quota; it resets at "
+                    f"{resets:%Y-%m-%d %H:%M %Z}; add keys to {setting}S or run after the reset",
+                    platform=platform,
+                )
+            try:
+                return await self._with_retries(
+                    platform,
+                    endpoint,
+                    url,
+                    {**(params or {}), credential_param: keys[key_id]},
+                    account_key,
+                    page,
+                    headers,
+                    classify,
+                    expect_json,
+                )
+            except QuotaExhaustedError:
+                ledger.mark_exhausted(key_id)
+                spent.add(key_id)
+                log.warning(
+                    "%s %s for %s: %s key %s spent for today (%d of %d keys left); rotating",
+                    platform,
+                    endpoint,
+                    account_key,
+                    credentials,
+                    key_id,
+                    len(keys) - len(spent),
+                    len(keys),
+                )
+
+    async def _with_retries(
         self,
         platform: str,
         endpoint: str,
@@ -455,15 +578,17 @@ class HttpClient:
                 secrets.extend(value.split()[1:])  # "Bearer <token>": the token alone too
                 credential_material.append(f"{name.lower()}={value}")
         credential = (
-            hashlib.sha256("\n".join(sorted(credential_material)).encode()).hexdigest()[:12]
+            credential_id("\n".join(sorted(credential_material)))
             if credential_material
             else "anonymous"
         )
         safe_url = redact_url(str(target), secrets)
-        budget = self.budgets.budget(platform, credential)
+        budget = self.budgets.budget(platform, credential, endpoint=endpoint, path=target.path)
+        breaker = self.breaker(platform)
         attempt = 0
         while True:
             try:
+                breaker.before(f"{endpoint} for {account_key}")
                 return await self._attempt(
                     platform,
                     endpoint,
@@ -476,7 +601,11 @@ class HttpClient:
                     classify,
                     expect_json,
                     budget,
+                    breaker,
                 )
+            except CircuitOpenError as exc:
+                log.warning("%s", exc)
+                raise
             except TransientError as exc:
                 if attempt >= self.settings.http_max_retries:
                     log.warning(
@@ -527,6 +656,7 @@ class HttpClient:
         classify: Classifier | None,
         expect_json: bool | None,
         budget: Budget,
+        breaker: CircuitBreaker,
     ) -> tuple[RawResponse, bytes, Any]:
         if self._session is None:
             raise RuntimeError("HttpClient is not open: use 'async with HttpClient(...)'")
@@ -582,6 +712,7 @@ class HttpClient:
         )
         self.archive(raw)
         if failure is not None:
+            breaker.failure(f"{type(failure).__name__}: {str(failure)[-120:]}")
             raise failure
         now = time.time()
         state = parse_rate_limit(resp_headers, now)
@@ -592,11 +723,16 @@ class HttpClient:
             error.args = tuple(
                 redact_text(a, secrets) if isinstance(a, str) else a for a in error.args
             )
+            if isinstance(error, ServerError | NetworkError):
+                breaker.failure(f"{type(error).__name__} HTTP {status}")
+            else:
+                breaker.success()
             if isinstance(error, TransientError) and error.retry_after is None:
                 error.retry_after = parse_retry_after(resp_headers.get("Retry-After"), now)
                 if error.retry_after is None and isinstance(error, RateLimitedError) and state:
                     error.retry_after = max(state.reset_at - now, 0.0)
             raise error
+        breaker.success()
         data: Any = None
         if expect_json is None:
             expect_json = "json" in resp_headers.get("Content-Type", "").lower()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: The origin each platform documents; ``HHS_<PLATFORM>_API_BASE`` replaces it (it may carry a
 #: path prefix, e.g. ``http://127.0.0.1:8765/bluesky``), the documented paths stay after it.
@@ -57,27 +59,66 @@ class Settings(BaseSettings):
     http_concurrency: int = Field(
         8, ge=1, description="Requests in flight per platform per worker."
     )
+    http_state_dir: Path | None = Field(
+        None,
+        description="Folder of the shared rate-limit/quota/breaker state (SQLite); empty: per cluster.",
+    )
+    http_breaker_failures: int = Field(
+        8, ge=1, description="Consecutive transient failures that open a platform's circuit."
+    )
+    http_breaker_cooldown_s: float = Field(
+        60.0, gt=0, description="Seconds an open circuit fails fast before one probe request."
+    )
 
     bluesky_api_base: str = DEFAULT_API_BASES["bluesky"]
     youtube_api_base: str = DEFAULT_API_BASES["youtube"]
+    youtube_rss_base: str = Field("https://www.youtube.com", description="Keyless RSS feed origin.")
     x_api_base: str = DEFAULT_API_BASES["x"]
     facebook_api_base: str = DEFAULT_API_BASES["facebook"]
     instagram_api_base: str = DEFAULT_API_BASES["instagram"]
+    instagram_business_account_id: str = Field("", description="Own IG business account id.")
     threads_api_base: str = DEFAULT_API_BASES["threads"]
     linkedin_api_base: str = DEFAULT_API_BASES["linkedin"]
     mastodon_api_base: str = DEFAULT_API_BASES["mastodon"]
     truthsocial_api_base: str = DEFAULT_API_BASES["truthsocial"]
     reddit_api_base: str = DEFAULT_API_BASES["reddit"]
     flickr_api_base: str = DEFAULT_API_BASES["flickr"]
+    usdr_api_base: str = Field(
+        "https://api.gsa.gov/technology/digital-registry/v1",
+        description="U.S. Digital Registry API (GSA) base, read by `hhs registry sync`.",
+    )
 
     youtube_api_key: SecretStr | None = Field(None, description="YouTube Data API v3 key.")
+    youtube_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="More YouTube keys (comma separated or a JSON list), rotated when one's daily quota is spent.",
+    )
     x_bearer_token: SecretStr | None = None
     facebook_access_token: SecretStr | None = None
     instagram_access_token: SecretStr | None = None
     threads_access_token: SecretStr | None = None
     linkedin_access_token: SecretStr | None = None
     reddit_access_token: SecretStr | None = None
+    mastodon_access_token: SecretStr | None = Field(
+        None, description="Optional Mastodon bearer token (public accounts need none)."
+    )
+    truthsocial_access_token: SecretStr | None = Field(
+        None, description="Truth Social bearer token (its API often refuses anonymous calls)."
+    )
     flickr_api_key: SecretStr | None = None
+    usdr_api_key: SecretStr | None = Field(
+        None, description="api.data.gov key for the U.S. Digital Registry (sent as API_KEY)."
+    )
+
+    @field_validator("youtube_api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [k.strip() for k in text.split(",") if k.strip()]
+        return v
 
     @field_validator("lake_uri")
     @classmethod
@@ -103,11 +144,13 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for redaction."""
-        return [
-            v.get_secret_value()
-            for v in (getattr(self, n) for n in type(self).model_fields)
-            if isinstance(v, SecretStr) and v.get_secret_value()
-        ]
+        values: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, SecretStr) and item.get_secret_value():
+                    values.append(item.get_secret_value())
+        return values
 
 
 @lru_cache(maxsize=1)

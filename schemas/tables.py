@@ -47,7 +47,14 @@ class Registry(pa.DataFrameModel):
     handle: pl.Utf8 = pa.Field(
         str_length={"min_value": 1}, description="Handle or id on the platform."
     )
-    platform_id: pl.Utf8 = pa.Field(nullable=True, description="Stable platform id where known.")
+    platform_id: pl.Utf8 = pa.Field(
+        nullable=True,
+        description="Stable platform id where known; the account's key once resolved.",
+    )
+    previous_handles: pl.Utf8 = pa.Field(
+        nullable=True,
+        description="Earlier handles of the account, oldest first, separated by '|'.",
+    )
     url: pl.Utf8 = pa.Field(str_startswith="https://", description="Public profile URL.")
     tier: pl.Int64 = pa.Field(
         isin=[1, 2, 3], description="Collection priority: 1 hourly, 2 every 6 h, 3 daily."

@@ -23,10 +23,12 @@ from hhs_platform.transforms.normalize import SilverBatch
 from schemas import CATALOGUE
 
 KEY = "pipeline-test-key-5b1f0c9e"
+X_TOKEN = "pipeline-test-x-token-77d02c"
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxThread]:
+    # the platforms this pipeline collects (the sandbox also serves X, Mastodon, Truth Social)
     with SandboxThread(accounts=load_registry(), seed=11) as sb:
         yield sb
 
@@ -38,6 +40,8 @@ def _settings(sandbox: SandboxThread, lake: str) -> Settings:
         bluesky_api_base=sandbox.url("bluesky"),
         youtube_api_base=sandbox.url("youtube"),
         youtube_api_key=KEY,
+        x_api_base=sandbox.url("x"),
+        x_bearer_token=X_TOKEN,
     )
 
 
@@ -48,7 +52,7 @@ def _collect(sandbox: SandboxThread, lake: Lake, run_id: str) -> SilverBatch:
         collect_batch(
             b, run_id=run_id, batch_id=str(i), lake=lake, settings=settings, registry=registry
         )
-        for i, b in enumerate(plan_batches(registry, batch_size=10))
+        for i, b in enumerate(plan_batches(registry, 10, settings))
     ]
     assert all(not o.errors for o in outcomes), [e for o in outcomes for e in o.errors]
     batch = SilverBatch.concat([o.silver for o in outcomes])
@@ -86,7 +90,7 @@ def test_silver_equals_ground_truth_and_rerun_changes_nothing(
     t_posts = truth["posts"]
     assert posts.height == t_posts.height
     assert posts.select("platform", "post_id").is_duplicated().sum() == 0
-    for platform in ("bluesky", "youtube"):
+    for platform in ("bluesky", "x", "youtube"):
         got = set(posts.filter(platform=platform)["post_id"].to_list())
         want = set(t_posts.filter(platform=platform)["post_id"].to_list())
         assert got == want, platform
@@ -127,7 +131,7 @@ def test_silver_equals_ground_truth_and_rerun_changes_nothing(
     report = compare_with_truth(lake, truth)
     assert is_exact(report), report
     assert {r["platform"]: r["posts_found"] for r in report} == {
-        p: t_posts.filter(platform=p).height for p in ("bluesky", "youtube")
+        p: t_posts.filter(platform=p).height for p in ("bluesky", "x", "youtube")
     }
 
     # a second collection of the same world at the same time leaves the same tables
@@ -240,7 +244,7 @@ def test_faults_do_not_change_what_lands(tmp_path) -> None:
             collect_batch(
                 b, run_id="chaos", batch_id=str(i), lake=lake, settings=settings, registry=accounts
             )
-            for i, b in enumerate(plan_batches(accounts, batch_size=10))
+            for i, b in enumerate(plan_batches(accounts, 10, settings))
         ]
         assert all(not o.errors for o in outcomes), [e for o in outcomes for e in o.errors]
         silver = SilverBatch.concat([o.silver for o in outcomes])
@@ -267,3 +271,56 @@ def test_faults_do_not_change_what_lands(tmp_path) -> None:
     quarantined = lake.read("quarantine/rows")
     assert set(quarantined["response_id"].to_list()) == broken
     assert quarantined["rules"].list.len().min() >= 1
+
+
+def test_mastodon_and_truth_social_land_exactly(tmp_path) -> None:
+    """Platforms with no shipped registry rows yet: the same path, from a registry of our own."""
+    from hhs_platform.quality.accuracy import compare_with_truth, is_exact
+
+    rows = [
+        ("HHS", "U.S. Department of Health and Human Services", None, "mastodon", "hhs"),
+        ("CDC", "Centers for Disease Control and Prevention", "HHS", "mastodon", "cdc"),
+        ("HHS", "U.S. Department of Health and Human Services", None, "truthsocial", "seckennedy"),
+    ]
+    registry = pl.DataFrame(
+        [
+            {
+                "agency": a,
+                "agency_name": n,
+                "parent_agency": parent,
+                "platform": p,
+                "handle": h,
+                "platform_id": None,
+                "url": f"https://example.org/@{h}",
+                "tier": 1,
+                "verified": False,
+                "source": "test",
+            }
+            for a, n, parent, p, h in rows
+        ]
+    )
+    with SandboxThread(accounts=registry, seed=21) as sb:
+        lake = Lake(str(tmp_path / "lake"))
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            lake_uri=lake.uri,
+            mastodon_api_base=sb.url("mastodon"),
+            truthsocial_api_base=sb.url("truthsocial"),
+        )
+        outcomes = [
+            collect_batch(
+                b, run_id="m1", batch_id=str(i), lake=lake, settings=settings, registry=registry
+            )
+            for i, b in enumerate(plan_batches(registry, 10, settings))
+        ]
+        assert all(not o.errors for o in outcomes), [e for o in outcomes for e in o.errors]
+        write_silver(lake, SilverBatch.concat([o.silver for o in outcomes]))
+        truth = sb.world.truth()
+    report = compare_with_truth(lake, truth)
+    assert {r["platform"] for r in report} == {"mastodon", "truthsocial"}
+    assert is_exact(report), report
+    assert all(
+        r["posts_found"] > 0 and r["accounts_found"] == r["accounts_expected"] for r in report
+    )
+    accounts = lake.read("silver/accounts")
+    assert sorted(accounts["agency"].to_list()) == ["CDC", "HHS", "HHS"]

@@ -10,6 +10,14 @@ from hhs_platform.connectors.base import (
     RawResponse,
 )
 from hhs_platform.connectors.bluesky import BlueskyConnector
+from hhs_platform.connectors.facebook import FacebookConnector
+from hhs_platform.connectors.flickr import FlickrConnector
+from hhs_platform.connectors.instagram import InstagramConnector
+from hhs_platform.connectors.linkedin import LinkedInConnector
+from hhs_platform.connectors.mastodon import MastodonConnector, TruthSocialConnector
+from hhs_platform.connectors.reddit import RedditConnector
+from hhs_platform.connectors.threads import ThreadsConnector
+from hhs_platform.connectors.x import XConnector
 from hhs_platform.connectors.youtube import YouTubeConnector
 from hhs_platform.errors import ConfigurationError
 
@@ -17,6 +25,15 @@ from hhs_platform.errors import ConfigurationError
 CONNECTORS: dict[str, type[Connector]] = {
     c.platform: c for c in (BlueskyConnector, YouTubeConnector)
 }
+CONNECTORS[XConnector.platform] = XConnector
+CONNECTORS[FacebookConnector.platform] = FacebookConnector
+CONNECTORS[InstagramConnector.platform] = InstagramConnector
+CONNECTORS[MastodonConnector.platform] = MastodonConnector
+CONNECTORS[TruthSocialConnector.platform] = TruthSocialConnector
+CONNECTORS[RedditConnector.platform] = RedditConnector
+CONNECTORS[ThreadsConnector.platform] = ThreadsConnector
+CONNECTORS[LinkedInConnector.platform] = LinkedInConnector
+CONNECTORS[FlickrConnector.platform] = FlickrConnector
 
 
 def get_connector(platform: str) -> type[Connector]:

@@ -104,6 +104,18 @@ class Connector(ABC):
     #: Per endpoint, the fields ``parse`` relies on (``list[].a.b`` fans out over a list). A field
     #: missing from every item of a response is reported as drift in ``quality/field_drift``.
     expected_fields: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: Settings (secret names) without which the platform cannot be collected at all.
+    required_settings: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def missing_configuration(cls, settings: Settings) -> str | None:
+        """Why the platform cannot be collected with these settings, or None when it can."""
+        missing = [
+            f"HHS_{name.upper()}"
+            for name in cls.required_settings
+            if not (settings.secret(name) or (getattr(settings, name, None) or None))
+        ]
+        return f"set {' and '.join(missing)}" if missing else None
 
     def __init__(self, http: HttpClient, settings: Settings) -> None:
         self.http = http

@@ -39,7 +39,13 @@ class BlueskyConnector(Connector):
     platform: ClassVar[str] = "bluesky"
     version: ClassVar[str] = "bluesky/1"
     expected_fields: ClassVar[dict[str, tuple[str, ...]]] = {
-        "app.bsky.actor.getProfile": ("did", "handle", "followersCount", "followsCount", "postsCount"),
+        "app.bsky.actor.getProfile": (
+            "did",
+            "handle",
+            "followersCount",
+            "followsCount",
+            "postsCount",
+        ),
         "app.bsky.feed.getAuthorFeed": (
             "feed[].post.uri",
             "feed[].post.author.did",

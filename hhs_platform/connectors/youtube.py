@@ -1,10 +1,11 @@
-"""YouTube Data API v3: channels.list, then the uploads playlist page by page, then videos.list."""
+"""YouTube: the Data API v3 (channels, uploads playlist, videos), or the keyless RSS feed."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ from hhs_platform.connectors.base import (
     Connector,
     ParsedRows,
     RawResponse,
+    ResolvedAccount,
     as_count,
     as_str,
     decode_json_body,
@@ -35,6 +37,13 @@ log = logging.getLogger(__name__)
 CHANNELS = "youtube.channels.list"
 PLAYLIST_ITEMS = "youtube.playlistItems.list"
 VIDEOS = "youtube.videos.list"
+FEED = "youtube.feeds.videos"
+#: The Atom feed's namespaces (``https://www.youtube.com/feeds/videos.xml``).
+NS = {
+    "atom": "http://www.w3.org/2005/Atom",
+    "yt": "http://www.youtube.com/xml/schemas/2015",
+    "media": "http://search.yahoo.com/mrss/",
+}
 _QUOTA_REASONS = {"quotaExceeded", "dailyLimitExceeded", "dailyLimitExceededUnreg"}
 _RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 _AUTH_REASONS = {
@@ -88,7 +97,10 @@ class YouTubeConnector(Connector):
         quotes=False,
         views=True,
         history="every public upload, through the channel's uploads playlist",
-        auth="API key (HHS_YOUTUBE_API_KEY)",
+        auth=(
+            "API key (HHS_YOUTUBE_API_KEY); without one, the keyless RSS feed "
+            "(latest 15 videos, likes and views only, no subscribers)"
+        ),
         rate_limit="10,000 quota units per day (1 unit per list call); no rate-limit headers",
     )
 
@@ -124,15 +136,9 @@ class YouTubeConnector(Connector):
             return NotFoundError(f"{where}; check the handle/platform_id in the registry", **kw)
         return None
 
-    def _api_key(self) -> str:
-        key = self.settings.secret("youtube_api_key")
-        if not key:
-            raise AuthError(
-                "youtube: no API key configured; "
-                "set HHS_YOUTUBE_API_KEY to a YouTube Data API v3 key",
-                platform="youtube",
-            )
-        return key
+    def _has_key(self) -> bool:
+        """A Data API key is configured (HttpClient fills and rotates it: ``credentials=``)."""
+        return bool(self.settings.secret("youtube_api_key") or self.settings.youtube_api_keys)
 
     async def _get(
         self, endpoint: str, path: str, params: dict[str, str | int], account: AccountRef, page: int
@@ -145,12 +151,15 @@ class YouTubeConnector(Connector):
             account_key=account.key,
             page=page,
             classify=self.classify_error,
+            credentials="youtube",
         )
         return data
 
     async def collect(self, account: AccountRef, since: datetime | None = None) -> None:
         since = parse_timestamp(since) if since is not None else None  # naive means UTC
-        key = self._api_key()
+        if not self._has_key():
+            await self._collect_feed(account)
+            return
         params: dict[str, str | int] = {"part": "snippet,statistics,contentDetails"}
         handle = account.handle.strip()
         if account.platform_id and account.platform_id.startswith("UC"):
@@ -161,7 +170,7 @@ class YouTubeConnector(Connector):
             params["forHandle"] = handle
         else:
             params["forUsername"] = handle
-        data = await self._get(CHANNELS, "channels", {**params, "key": key}, account, 0)
+        data = await self._get(CHANNELS, "channels", params, account, 0)
         items = dig(data, "items")
         channel = items[0] if isinstance(items, list) and items else None
         channel_id = as_str(dig(channel, "id"))
@@ -186,7 +195,6 @@ class YouTubeConnector(Connector):
                 "part": "snippet,contentDetails",
                 "playlistId": uploads,
                 "maxResults": 50,
-                "key": key,
             }
             if token:
                 list_params["pageToken"] = token
@@ -224,7 +232,6 @@ class YouTubeConnector(Connector):
                 video_params: dict[str, str | int] = {
                     "part": "snippet,statistics,contentDetails",
                     "id": ",".join(fresh[start : start + 50]),
-                    "key": key,
                 }
                 await self._get(VIDEOS, "videos", video_params, account, page_no)
                 page_no += 1
@@ -238,6 +245,72 @@ class YouTubeConnector(Connector):
                 return
             seen_tokens.add(token)
 
+    async def resolve(self, account: AccountRef) -> ResolvedAccount:
+        """channels.list (1 unit) by channel id when known, else by @handle or legacy username."""
+        handle = account.handle.strip()
+        params: dict[str, str | int] = {"part": "snippet"}
+        if account.platform_id and account.platform_id.startswith("UC"):
+            params["id"] = account.platform_id
+        elif handle.startswith("UC") and len(handle) == 24:
+            params["id"] = handle
+        elif handle.startswith("@"):
+            params["forHandle"] = handle
+        else:
+            params["forUsername"] = handle
+        try:
+            data = await self._get(CHANNELS, "channels", params, account, 0)
+        except NotFoundError as exc:
+            return ResolvedAccount(self.platform, account.handle, "not_found", detail=str(exc))
+        items = dig(data, "items")
+        channel = items[0] if isinstance(items, list) and items else None
+        channel_id = as_str(dig(channel, "id"))
+        if channel_id is None:  # a missing or terminated channel: no items at all
+            asked = ", ".join(f"{k}={v}" for k, v in params.items() if k != "part")
+            detail = f"youtube: no channel for {asked}"
+            return ResolvedAccount(self.platform, account.handle, "not_found", detail=detail)
+        return ResolvedAccount(
+            self.platform,
+            account.handle,
+            "active",
+            account_id=channel_id,
+            current_handle=as_str(dig(channel, "snippet", "customUrl")),
+            display_name=as_str(dig(channel, "snippet", "title")),
+        )
+
+    async def _collect_feed(self, account: AccountRef) -> None:
+        """Keyless fallback: the channel's Atom feed (its latest 15 videos, one request).
+
+        Raises:
+            AuthError: the registry has no ``UC...`` channel id, which the feed needs.
+        """
+        channel_id = next(
+            (
+                c
+                for c in (account.platform_id, account.handle)
+                if c and c.strip().startswith("UC") and len(c.strip()) == 24
+            ),
+            None,
+        )
+        if channel_id is None:
+            raise AuthError(
+                f"youtube: {account.key} has no channel id (UC...) for the keyless RSS feed; "
+                "set HHS_YOUTUBE_API_KEY, or put the channel id in the registry's platform_id",
+                platform="youtube",
+            )
+        await self.http.get(
+            platform=self.platform,
+            endpoint=FEED,
+            url=f"{self.settings.youtube_rss_base.rstrip('/')}/feeds/videos.xml",
+            params={"channel_id": channel_id.strip()},
+            account_key=account.key,
+            page=0,
+            classify=self.classify_error,
+            expect_json=False,
+        )
+        # 15 videos are not the whole channel: never let this read tombstone older videos.
+        self.cap_hits.append((account.key, FEED))
+        log.info("youtube %s: read through the keyless RSS feed (latest 15 videos)", account.key)
+
     @staticmethod
     def parse(record: Mapping[str, Any]) -> ParsedRows:
         rows = ParsedRows()
@@ -246,6 +319,12 @@ class YouTubeConnector(Connector):
         endpoint = record.get("endpoint")
         if endpoint == PLAYLIST_ITEMS:
             return rows  # it only drives pagination; videos.list carries the rows
+        if endpoint == FEED:
+            try:
+                _parse_feed(record, rows)
+            except Exception as exc:  # a parser bug must not lose the payload: quarantine it
+                rows.problems.append(f"{FEED}: parser failed: {exc.__class__.__name__}: {exc}")
+            return rows
         data, problem = decode_json_body(record)
         if problem:
             rows.problems.append(f"{endpoint}: {problem}")
@@ -364,3 +443,134 @@ def _parse_video(item: Any, rows: ParsedRows) -> None:
             "views": as_count(dig(stats, "viewCount")),
         }
     )
+
+
+# --- the keyless RSS (Atom) feed ---------------------------------------------------------------
+
+
+def _xml_text(node: ET.Element | None, path: str) -> str | None:
+    found = node.find(path, NS) if node is not None else None
+    text = found.text.strip() if found is not None and found.text else ""
+    return text or None
+
+
+def _xml_attr(node: ET.Element | None, path: str, name: str) -> str | None:
+    found = node.find(path, NS) if node is not None else None
+    return as_str(found.get(name)) if found is not None else None
+
+
+def _channel_id(value: str | None) -> str | None:
+    """A channel id with its ``UC`` prefix, which the feed-level ``yt:channelId`` drops."""
+    if value is None:
+        return None
+    value = value.strip().rsplit("/", 1)[-1]
+    if len(value) == 22 and not value.startswith("UC"):
+        return "UC" + value
+    return value if value.startswith("UC") and len(value) == 24 else None
+
+
+def _parse_feed(record: Mapping[str, Any], rows: ParsedRows) -> None:
+    body = record.get("body")
+    if isinstance(body, memoryview | bytearray):
+        body = bytes(body)
+    if isinstance(body, str):
+        body = body.encode("utf-8", "replace")
+    if not isinstance(body, bytes) or not body.strip():
+        rows.problems.append(f"{FEED}: empty body")
+        return
+    if b"<!DOCTYPE" in body[:2048].upper() or b"<!ENTITY" in body.upper():
+        # Atom feeds carry no DTD; an HTML page (a consent wall) or entity tricks are refused.
+        rows.problems.append(f"{FEED}: body has a DOCTYPE/ENTITY: not the Atom feed")
+        return
+    try:
+        feed = ET.fromstring(body)  # noqa: S314 -- no DTD/entities (checked above), expat 2.4+
+    except ET.ParseError as exc:
+        rows.problems.append(f"{FEED}: body is not valid XML ({exc}; {len(body)} bytes)")
+        return
+    if feed.tag != f"{{{NS['atom']}}}feed":
+        rows.problems.append(f"{FEED}: expected an Atom <feed>, got <{feed.tag}>")
+        return
+    account_key = str(record.get("account_key") or "")
+    channel = (
+        _channel_id(_xml_text(feed, "yt:channelId"))
+        or _channel_id(_xml_text(feed, "atom:author/atom:uri"))
+        or _channel_id(_xml_attr(feed, "atom:link[@rel='alternate']", "href"))
+    )
+    if channel is None:
+        rows.problems.append(f"{FEED}: feed without a channel id")
+    else:
+        registry_handle = account_key.split(":", 1)[1] if ":" in account_key else None
+        rows.accounts.append(
+            {
+                "account_id": channel,
+                "handle": registry_handle or channel,
+                "display_name": _xml_text(feed, "atom:title"),
+                "description": None,  # the feed has none; the API's channels.list does
+                "account_created_at": parse_timestamp(_xml_text(feed, "atom:published")),
+                "account_key": account_key,
+            }
+        )
+        # No account_snapshots row: the feed has no subscriber, video or view count at all.
+    seen: set[str] = set()
+    for index, entry in enumerate(feed.findall("atom:entry", NS)):
+        try:
+            post, metrics = _parse_feed_entry(entry, channel)
+        except ValueError as exc:
+            rows.problems.append(f"{FEED}: entry[{index}] skipped: {exc}")
+            continue
+        if post["post_id"] in seen:
+            continue
+        seen.add(post["post_id"])
+        rows.posts.append(post)
+        rows.post_metrics.append(metrics)
+
+
+def _parse_feed_entry(
+    entry: ET.Element, feed_channel: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    video_id = _xml_text(entry, "yt:videoId")
+    if video_id is None:
+        raise ValueError("entry without 'yt:videoId' (video id)")
+    created = parse_timestamp(_xml_text(entry, "atom:published"))
+    if created is None:
+        raise ValueError(f"video {video_id} without a valid 'published' (publishedAt)")
+    channel_id = _channel_id(_xml_text(entry, "yt:channelId")) or feed_channel
+    if channel_id is None:
+        raise ValueError(f"video {video_id} without 'yt:channelId'")
+    group = entry.find("media:group", NS)
+    description = _xml_text(group, "media:description") or ""
+    thumb = _xml_attr(group, "media:thumbnail", "url")
+    rows = {
+        "post_id": video_id,
+        "account_id": channel_id,
+        "author_id": channel_id,
+        "created_at": created,
+        "post_type": "original",
+        "text": description or None,
+        "title": _xml_text(entry, "atom:title") or _xml_text(group, "media:title"),
+        "url": _xml_attr(entry, "atom:link[@rel='alternate']", "href")
+        or f"https://www.youtube.com/watch?v={video_id}",
+        "lang": None,
+        "reply_to_post_id": None,
+        "quoted_post_id": None,
+        "reposted_post_id": None,
+        "hashtags": _hashtags(description),
+        "mentions": [],
+        "links": _links(description),
+        "media_type": "video",
+        "media_count": 1,
+        "media_urls": [thumb] if thumb else [],
+        "duration_s": None,  # not in the feed
+        "is_deleted": False,
+    }
+    metrics = {
+        "post_id": video_id,
+        "account_id": channel_id,
+        # starRating's count is the like count (average/min/max are fixed at 5.00/1/5).
+        "likes": as_count(_xml_attr(group, "media:community/media:starRating", "count")),
+        "reposts": None,
+        "replies": None,  # the feed has no comment count
+        "quotes": None,
+        "views": as_count(_xml_attr(group, "media:community/media:statistics", "views")),
+    }
+    return rows, metrics

@@ -13,13 +13,17 @@ from schemas import table_spec
 
 
 def _values(node: Any, path: Sequence[str]) -> list[Any]:
-    """Every value at ``path`` below ``node``; a segment ending in ``[]`` fans out over a list."""
+    """Every value at ``path`` below ``node``; a segment ending in ``[]`` fans out over a list
+    (``[]`` alone fans out over the node itself, for APIs that answer with a bare array)."""
     nodes = [node]
     for seg in path:
         nxt: list[Any] = []
         fan = seg.endswith("[]")
         key = seg[:-2] if fan else seg
         for n in nodes:
+            if fan and not key:  # "[]" alone: the node itself is the list (a bare JSON array)
+                nxt.extend(n if isinstance(n, list) else [])
+                continue
             if not isinstance(n, Mapping) or key not in n:
                 continue
             v = n[key]

@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
-from hhs_platform.registry.loader import DEFAULT_REGISTRY, account_refs, load_registry
+from hhs_platform.registry.loader import (
+    COLUMNS,
+    DEFAULT_REGISTRY,
+    account_refs,
+    load_registry,
+    registry_csv,
+    write_registry,
+)
 
-__all__ = ["DEFAULT_REGISTRY", "account_refs", "load_registry"]
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_REGISTRY",
+    "account_refs",
+    "load_registry",
+    "registry_csv",
+    "write_registry",
+]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pandera.errors
@@ -19,11 +21,14 @@ _SCHEMA = {
     "platform": pl.Utf8,
     "handle": pl.Utf8,
     "platform_id": pl.Utf8,
+    "previous_handles": pl.Utf8,
     "url": pl.Utf8,
     "tier": pl.Utf8,
     "verified": pl.Utf8,
     "source": pl.Utf8,
 }
+#: Column order of a registry file, as written by ``registry_csv`` and tools/build_registry.py.
+COLUMNS = list(_SCHEMA)
 _REQUIRED = ["agency", "agency_name", "platform", "handle", "url"]
 
 
@@ -78,6 +83,9 @@ def load_registry(
         platform_id=pl.when(pl.col("platform_id") == "")
         .then(None)
         .otherwise(pl.col("platform_id")),
+        previous_handles=pl.when(pl.col("previous_handles") == "")
+        .then(None)
+        .otherwise(pl.col("previous_handles")),
         tier=tier.cast(pl.Int64),
         verified=verified.is_in(["true", "1", "yes"]),
         source=pl.col("source").fill_null(""),
@@ -120,3 +128,37 @@ def account_refs(registry: pl.DataFrame) -> list[AccountRef]:
         AccountRef(platform=r["platform"], handle=r["handle"], platform_id=r["platform_id"])
         for r in registry.select("platform", "handle", "platform_id").iter_rows(named=True)
     ]
+
+
+def registry_csv(registry: pl.DataFrame) -> str:
+    """The registry as CSV text in the shipped file's layout (so a write shows a minimal diff)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in registry.iter_rows(named=True):
+        out: dict[str, str] = {}
+        for col in COLUMNS:
+            value = row.get(col)
+            if isinstance(value, bool):
+                out[col] = "true" if value else "false"
+            else:
+                out[col] = "" if value is None else str(value)
+        writer.writerow(out)
+    return buf.getvalue()
+
+
+def write_registry(registry: pl.DataFrame, path: str | Path) -> Path:
+    """Check ``registry`` against its contract, then write it as a registry CSV at ``path``.
+
+    Raises:
+        RegistryError: a row breaks the contract (nothing is written).
+    """
+    path = Path(path)
+    try:
+        Registry.validate(registry.select(COLUMNS), lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        raise RegistryError(_describe(path, registry, exc)) from None
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(registry_csv(registry), encoding="utf-8")
+    tmp.replace(path)  # atomic: a reader never sees half a registry
+    return path

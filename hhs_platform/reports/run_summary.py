@@ -85,6 +85,7 @@ def run_summary_markdown(summary: dict[str, Any]) -> str:
                 f"{d['responses_missing']} / {d['responses_checked']} |"
             )
     if summary.get("skipped_platforms"):
-        skipped = ", ".join(f"{p} ({n})" for p, n in summary["skipped_platforms"].items())
-        lines += ["", f"Not collected yet (no connector): {skipped}"]
+        lines += ["", "## Not collected", "", "| platform | accounts | why |", "|---|---:|---|"]
+        for p, why in summary["skipped_platforms"].items():
+            lines.append(f"| {p} | {why['accounts']} | {why['reason']} |")
     return "\n".join(lines)

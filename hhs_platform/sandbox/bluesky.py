@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -15,7 +15,9 @@ from hhs_platform.sandbox.context import SandboxContext, context, json_response
 from hhs_platform.sandbox.faults import Handler, fault_middleware
 from hhs_platform.sandbox.formats import iso_ms
 from hhs_platform.sandbox.model import QUOTE, REPLY, Account, Embed, Post, Repost
-from hhs_platform.sandbox.world import World
+
+if TYPE_CHECKING:
+    from hhs_platform.sandbox.world import World
 
 PLATFORM = "bluesky"
 _CDN = "https://cdn.bsky.app/img"

@@ -4,31 +4,72 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from hhs_platform.sandbox.clock import SimClock
 from hhs_platform.sandbox.faults import FaultProfile
-from hhs_platform.sandbox.world import World
+
+if TYPE_CHECKING:
+    from hhs_platform.sandbox.world import World
 
 
-@dataclass(frozen=True)
 class SandboxConfig:
-    """Platform limits the sandbox enforces.
+    """Platform limits the sandbox enforces: every platform's settings, read as attributes.
 
-    Attributes:
-        bluesky_rate_limit: requests per client IP per window (the AppView's 3000 / 5 min).
-        bluesky_rate_window: the window in (real) seconds.
-        youtube_api_keys: accepted keys; empty accepts any non-empty key.
-        youtube_daily_quota: units per key per Pacific day (simulated clock).
+    Each platform module declares its settings and defaults (``Platform.config``), named
+    ``<platform>_<setting>``: ``bluesky_rate_limit`` (3000 per 5 min per IP),
+    ``youtube_api_keys`` (empty: any key), ``youtube_daily_quota``, ``x_bearer_tokens``,
+    ``x_rate_limits``, ``mastodon_rate_limit``, ... ``SandboxConfig(bluesky_rate_limit=10)``
+    overrides one; an unknown name is a TypeError listing the known ones. Immutable.
     """
 
-    bluesky_rate_limit: int = 3000
-    bluesky_rate_window: int = 300
-    youtube_api_keys: frozenset[str] = frozenset()
-    youtube_daily_quota: int = 10_000
+    __slots__ = ("_values",)
+    _values: Mapping[str, Any]
+
+    def __init__(self, **settings: Any) -> None:
+        """Every platform's defaults, overridden by ``settings``."""
+        from hhs_platform.sandbox.platforms import config_defaults
+
+        defaults = config_defaults()
+        unknown = sorted(set(settings) - set(defaults))
+        if unknown:
+            raise TypeError(
+                f"unknown sandbox setting(s) {unknown}; the platforms accept {sorted(defaults)}"
+            )
+        values = {**defaults, **settings}
+        for k, default in defaults.items():
+            if isinstance(default, frozenset):  # sets of keys or tokens: accept any iterable
+                values[k] = frozenset(values[k])
+            elif isinstance(default, Mapping):
+                values[k] = MappingProxyType({**default, **values[k]})
+        object.__setattr__(self, "_values", MappingProxyType(values))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"SandboxConfig has no setting {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("SandboxConfig is immutable; build a new one")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SandboxConfig) and dict(self._values) == dict(other._values)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted((k, repr(v)) for k, v in self._values.items())))
+
+    def __repr__(self) -> str:
+        return f"SandboxConfig({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every setting and its value."""
+        return dict(self._values)
 
 
 @dataclass

@@ -1,9 +1,17 @@
-"""Wire formats the platforms use: timestamps, ISO-8601 durations, YouTube page tokens."""
+"""Wire formats the platforms use: timestamps, durations, rounded figures, page tokens."""
 
 from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+
+
+def round_3_significant(n: int) -> int:
+    """Round down to 3 significant figures as YouTube serves subscriberCount (1927873 → 1920000)."""
+    if n < 1000:
+        return n
+    factor = 10 ** (len(str(n)) - 3)
+    return n // factor * factor
 
 
 def iso_ms(dt: datetime) -> str:

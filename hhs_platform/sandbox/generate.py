@@ -1,4 +1,4 @@
-"""Build the simulated accounts and their posts deterministically from registry rows and a seed."""
+"""Shared generation helpers: seeded posting instants, account basics, a microblog timeline."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 from hhs_platform.sandbox import ids
 from hhs_platform.sandbox.model import ORIGINAL, QUOTE, REPLY, REPOST, Account, Embed, Post, Repost
-from hhs_platform.sandbox.text import agency_domain, compose_post, compose_video
+from hhs_platform.sandbox.text import compose_post
 
 Row = dict[str, str | None]
 
-_UC_ID = re.compile(r"^UC[A-Za-z0-9_-]{22}$")
-_DAY = 86400.0
+DAY = 86400.0
 
 
 def clean_name(agency_name: str) -> str:
@@ -23,8 +22,8 @@ def clean_name(agency_name: str) -> str:
     return re.sub(r"\s*\([^)]*\)\s*$", "", agency_name).strip()[:64] or agency_name[:64]
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
-    # Knuth's method is fine for the small daily rates used here.
+def poisson(rng: random.Random, lam: float) -> int:
+    """A Poisson draw (Knuth's method is fine for the small daily rates used here)."""
     limit, k, p = math.exp(-lam), 0, 1.0
     while True:
         p *= rng.random()
@@ -33,11 +32,17 @@ def _poisson(rng: random.Random, lam: float) -> int:
         k += 1
 
 
-def _ms(ts: float) -> datetime:
+def ms(ts: float) -> datetime:
+    """The UTC instant of a unix timestamp, rounded to the millisecond."""
     return datetime.fromtimestamp(round(ts * 1000) / 1000, UTC)
 
 
-def _day_times(
+def pick(rng: random.Random, items: Sequence[Post]) -> Post | None:
+    """A random item, or None from an empty sequence."""
+    return rng.choice(items) if items else None
+
+
+def day_times(
     stream: tuple[object, ...], start: datetime, days: int, per_day: float, whole_seconds: bool
 ) -> list[float]:
     """Posting instants: a Poisson count per day, mostly in U.S. working hours (13-23 UTC).
@@ -50,7 +55,7 @@ def _day_times(
         day = start + timedelta(days=d)
         rng = ids.stable_rng(*stream, day.date().isoformat())
         day0 = day.timestamp()
-        for _ in range(_poisson(rng, per_day)):
+        for _ in range(poisson(rng, per_day)):
             hour = rng.uniform(13, 23) if rng.random() < 0.85 else rng.uniform(0, 24)
             ts = day0 + hour * 3600
             ts = float(int(ts)) if whole_seconds else round(ts * 1000) / 1000
@@ -60,86 +65,29 @@ def _day_times(
     return sorted(out)
 
 
-def make_account(row: Row, seed: int, taken_handles: set[str]) -> Account:
-    """Build one account (Bluesky or YouTube) from a registry row."""
+def account_basics(row: Row, seed: int) -> tuple[str, str, random.Random, datetime]:
+    """Agency code, agency name, the account's own random stream and a 2023-24 creation time."""
     platform = str(row["platform"]).lower()
     handle = str(row["handle"])
     agency = str(row.get("agency") or "HHS")
     agency_name = str(row.get("agency_name") or agency)
     rng = ids.stable_rng(seed, platform, handle, "account")
-    name = clean_name(agency_name)
-    domain = agency_domain(agency, handle if platform == "bluesky" else None)
     created = datetime(2023, 4, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 600 * 86400))
-    if platform == "bluesky":
-        pid = row.get("platform_id") or ""
-        return Account(
-            platform="bluesky",
-            registry_handle=handle,
-            handle=handle.lower().lstrip("@"),
-            account_id=pid if pid.startswith("did:") else ids.did_plc(rng),
-            agency=agency,
-            agency_name=agency_name,
-            display_name=name,
-            description=f"Official account of the {name}. Follow for news and health updates.\n"
-            f"https://www.{domain}",
-            domain=domain,
-            created_at=created.replace(microsecond=rng.randint(0, 999) * 1000),
-            followers0=int(rng.lognormvariate(math.log(25_000), 1.0)) + 500,
-            growth_per_day=rng.uniform(0.0005, 0.004),
-            follows0=rng.randint(3, 250),
-            follows_per_day=rng.uniform(0.0, 0.3),
-            avatar_cid=ids.blob_cid(seed, handle, "avatar"),
-            banner_cid=ids.blob_cid(seed, handle, "banner"),
-        )
-    pid = row.get("platform_id") or ""
-    is_uc = bool(_UC_ID.match(pid)) or bool(_UC_ID.match(handle))
-    channel_id = pid if _UC_ID.match(pid) else handle if _UC_ID.match(handle) else ""
-    username = None if is_uc else handle
-    base = (username or re.sub(r"[^a-z0-9]", "", agency.lower()) or "channel").lower()
-    custom, n = base, 1
-    while custom in taken_handles:
-        n += 1
-        custom = f"{base}{n}"
-    taken_handles.add(custom)
-    created = datetime(2006, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 3300 * 86400))
-    return Account(
-        platform="youtube",
-        registry_handle=handle,
-        handle=custom,
-        account_id=channel_id or ids.youtube_channel_id(rng),
-        agency=agency,
-        agency_name=agency_name,
-        display_name=name,
-        description=f"The official YouTube channel of the {name}. Videos on health, science "
-        f"and the programs we run.\n\nComment policy: https://www.hhs.gov/web/social-media/",
-        domain=domain,
-        created_at=created,
-        followers0=int(rng.lognormvariate(math.log(40_000), 1.3)) + 200,
-        growth_per_day=rng.uniform(0.0003, 0.003),
-        hidden_followers=rng.random() < 0.08,
-        username=username,
-        avatar_cid=ids.blob_cid(seed, handle, "avatar"),
-        banner_cid=ids.blob_cid(seed, handle, "banner"),
-    )
+    return agency, agency_name, rng, created
 
 
-def _bluesky_embed(rng: random.Random, seed: int, uri: str, text_link: str | None) -> Embed | None:
+#: ``(rng, seed, post_id, link) -> media or a link card``.
+EmbedMaker = Callable[[random.Random, int, str, "str | None"], "Embed | None"]
+
+
+def media_embed(rng: random.Random, seed: int, post_id: str, link: str | None) -> Embed | None:
+    """Photos (about a fifth of posts), a video (one in twenty) or nothing."""
     roll = rng.random()
-    if text_link and roll < 0.45:
-        return Embed(
-            "external",
-            (ids.blob_cid(seed, uri, "thumb"),),
-            (rng.randint(40_000, 400_000),),
-            (1200, 630),
-            uri=text_link,
-            title=text_link.split("/")[2].removeprefix("www.").upper() + " | Health information",
-            description="Official information and resources from the U.S. government.",
-        )
-    if roll < 0.25:
+    if roll < 0.2:
         n = rng.choice((1, 1, 1, 2, 4))
         return Embed(
             "images",
-            tuple(ids.blob_cid(seed, uri, "img", i) for i in range(n)),
+            tuple(ids.blob_cid(seed, post_id, "img", i) for i in range(n)),
             tuple(rng.randint(80_000, 950_000) for _ in range(n)),
             rng.choice(((1200, 675), (1080, 1080), (1080, 1350))),
             alts=tuple(
@@ -147,99 +95,116 @@ def _bluesky_embed(rng: random.Random, seed: int, uri: str, text_link: str | Non
                 for _ in range(n)
             ),
         )
-    if roll < 0.31:
+    if roll < 0.25:
         return Embed(
             "video",
-            (ids.blob_cid(seed, uri, "video"),),
-            (rng.randint(1_000_000, 40_000_000),),
+            (ids.blob_cid(seed, post_id, "video"),),
+            (rng.randint(15_000, 180_000),),  # duration in ms
             rng.choice(((1920, 1080), (1080, 1920))),
         )
     return None
 
 
-def _pick(rng: random.Random, items: Sequence[Post]) -> Post | None:
-    return rng.choice(items) if items else None
-
-
-def bluesky_posts(
-    accounts: Sequence[Account], seed: int, start: datetime, days: int, rate: float
+def microblog(
+    platform: str,
+    accounts: Sequence[Account],
+    seed: int,
+    start: datetime,
+    days: int,
+    rate: float,
+    *,
+    new_id: Callable[[datetime, random.Random], str],
+    shares: tuple[float, float, float] = (0.10, 0.08, 0.12),
+    per_day: tuple[float, float] = (1.0, 4.0),
+    whole_seconds: bool = False,
 ) -> list[Post | Repost]:
-    """Generate every Bluesky account's originals, replies, quotes and reposts, oldest first.
+    """Originals, replies, quotes and reposts of every account on one platform, oldest first.
 
-    Replies, quotes and reposts point at posts created earlier, so the whole world is
-    generated in one time-ordered pass; each item's choices come from its own seeded stream.
+    Args:
+        platform: the slug written on every post.
+        accounts: the platform's accounts.
+        seed: the world's seed.
+        start: the first day of the window.
+        days: days in the window.
+        rate: multiplier on every account's posting rate.
+        new_id: ``(created, rng) -> id`` for posts and reposts (time-ordered ids).
+        shares: the share of replies, quotes and reposts among an account's items.
+        per_day: the range of an account's items per day.
+        whole_seconds: post instants on whole seconds (X) instead of milliseconds.
+
+    Replies, quotes and reposts point at earlier posts of the same platform; reposts carry their
+    own id (a retweet's tweet id, a reblog's status id) in ``Repost.uri``.
     """
+    reply_share, quote_share, repost_share = shares
     plan: list[tuple[float, str, Account]] = []
     for acc in accounts:
-        stream = (seed, "bluesky", acc.registry_handle, "timeline")
-        per_day = ids.stable_rng(*stream).uniform(1.0, 4.0) * rate
-        for ts in _day_times(stream, start, days, per_day, whole_seconds=False):
+        stream = (seed, platform, acc.registry_handle, "timeline")
+        daily = ids.stable_rng(*stream).uniform(*per_day) * rate
+        for ts in day_times(stream, start, days, daily, whole_seconds=whole_seconds):
             roll = ids.unit(*stream, ts, "kind")
-            kind = REPLY if roll < 0.10 else QUOTE if roll < 0.18 else REPOST if roll < 0.30 else ""
-            plan.append((ts, kind or ORIGINAL, acc))
+            kind = (
+                REPLY if roll < reply_share
+                else QUOTE if roll < reply_share + quote_share
+                else REPOST if roll < reply_share + quote_share + repost_share
+                else ORIGINAL
+            )  # fmt: skip
+            plan.append((ts, kind, acc))
     plan.sort(key=lambda p: (p[0], p[2].handle))
-    by_did = {a.account_id: a for a in accounts}
-    mentions = [(a.handle, a.account_id) for a in accounts]
+    by_id = {a.account_id: a for a in accounts}
+    mentions = {a.account_id: [(b.handle, b.account_id) for b in accounts if b is not a]
+                for a in accounts}  # fmt: skip
     pool: list[Post] = []
     out: list[Post | Repost] = []
     for ts, kind, acc in plan:
-        rng = ids.stable_rng(seed, "bluesky", acc.registry_handle, ts, "item")
-        recent = pool[-300:]
+        rng = ids.stable_rng(seed, platform, acc.registry_handle, ts, "item")
+        created = ms(ts)
+        recent = pool[-300:] if kind != ORIGINAL else []
         others = [p for p in recent if p.account_id != acc.account_id]
         target: Post | None = None
         if kind == REPOST:
-            fresh = [p for p in others if ts - p.ts < 3 * _DAY]
-            target = _pick(rng, fresh or others)
+            target = pick(rng, [p for p in others if ts - p.ts < 3 * DAY] or others)
             if target is not None:
-                rkey = ids.tid(_ms(ts), rng.randrange(1024))
-                uri = f"at://{acc.account_id}/app.bsky.feed.repost/{rkey}"
-                cid = ids.record_cid(uri, target.post_id)
-                out.append(Repost(uri, cid, acc.account_id, target.post_id, _ms(ts), ts))
+                rid = new_id(created, rng)
+                out.append(Repost(rid, "", acc.account_id, target.post_id, created, ts))
                 target.refs.setdefault("reposts", []).append(ts)
                 continue
             kind = ORIGINAL
         if kind == REPLY:
             own = [p for p in recent if p.account_id == acc.account_id][-20:]
-            target = _pick(rng, own) if own and rng.random() < 0.6 else _pick(rng, others)
-            if target is None:
-                kind = ORIGINAL
+            target = pick(rng, own) if own and rng.random() < 0.6 else pick(rng, others)
         elif kind == QUOTE:
-            target = _pick(rng, others)
-            if target is None:
-                kind = ORIGINAL
-        others_m = [m for m in mentions if m[1] != acc.account_id]
-        quoted_author = by_did[target.account_id] if kind == QUOTE and target else None
+            target = pick(rng, others)
+        if target is None:
+            kind = ORIGINAL
+        quoted = by_id[target.account_id] if kind == QUOTE and target else None
         text = compose_post(
             rng,
             acc.agency,
             acc.domain,
             kind,
-            [(quoted_author.handle, quoted_author.account_id)] if quoted_author else others_m,
+            [(quoted.handle, quoted.account_id)] if quoted else mentions[acc.account_id],
         )
-        created = _ms(ts)
-        rkey = ids.tid(created, rng.randrange(1024))
-        uri = f"at://{acc.account_id}/app.bsky.feed.post/{rkey}"
+        post_id = new_id(created, rng)
         likes = int(acc.followers0 * rng.uniform(0.001, 0.012) * rng.lognormvariate(0, 0.7))
         if kind == REPLY:
             likes //= 5
         post = Post(
-            platform="bluesky",
-            post_id=uri,
+            platform=platform,
+            post_id=post_id,
             account_id=acc.account_id,
             created_at=created,
             ts=ts,
             kind=kind,
             text=text.text,
-            cid=ids.record_cid(uri, text.text),
             facets=text.facets,
-            embed=None if kind == QUOTE else _bluesky_embed(rng, seed, uri, text.link),
-            indexed_delay_ms=rng.randint(150, 2500),
+            embed=None if kind == QUOTE else media_embed(rng, seed, post_id, text.link),
             finals={
                 "likes": likes,
                 "reposts": int(likes * rng.uniform(0.08, 0.4)),
                 "replies": int(likes * rng.uniform(0.01, 0.12)),
                 "quotes": int(likes * rng.uniform(0.0, 0.05)),
                 "bookmarks": int(likes * rng.uniform(0.0, 0.08)),
+                "views": int(likes * rng.uniform(40, 160)),
             },
             tau=rng.uniform(4, 36) * 3600,
         )
@@ -253,58 +218,3 @@ def bluesky_posts(
         pool.append(post)
         out.append(post)
     return out
-
-
-def _duration(rng: random.Random) -> int:
-    roll = rng.random()
-    if roll < 0.2:
-        return rng.randint(15, 59)  # Shorts
-    if roll < 0.8:
-        return rng.randint(60, 600)
-    return rng.randint(1200, 5400)  # webinars and briefings
-
-
-def youtube_videos(
-    accounts: Sequence[Account], seed: int, start: datetime, days: int, rate: float
-) -> list[Post]:
-    """Generate every channel's uploads (about 2-4 a week each), oldest first."""
-    out: list[Post] = []
-    for acc in accounts:
-        stream = (seed, "youtube", acc.registry_handle, "timeline")
-        per_day = ids.stable_rng(*stream).uniform(2.0, 4.0) / 7 * rate
-        for ts in _day_times(stream, start, days, per_day, whole_seconds=True):
-            vr = ids.stable_rng(seed, "youtube", acc.registry_handle, ts, "item")
-            vid = ids.youtube_video_id(vr)
-            text = compose_video(vr, acc.agency, acc.domain, acc.display_name, acc.handle)
-            views = int(acc.followers0 * vr.uniform(0.005, 0.15) * vr.lognormvariate(0, 0.8))
-            out.append(
-                Post(
-                    platform="youtube",
-                    post_id=vid,
-                    account_id=acc.account_id,
-                    created_at=datetime.fromtimestamp(ts, UTC),
-                    ts=ts,
-                    kind=ORIGINAL,
-                    text=text.description,
-                    title=text.title,
-                    tags=text.tags,
-                    duration_s=_duration(vr),
-                    definition="hd" if vr.random() < 0.9 else "sd",
-                    caption=vr.random() < 0.8,
-                    category_id=vr.choice(("27", "25", "28", "22")),
-                    finals={
-                        "views": views,
-                        "likes": int(views * vr.uniform(0.005, 0.04)),
-                        "replies": int(views * vr.uniform(0.0, 0.004)),
-                    },
-                    tau=vr.uniform(1, 6) * _DAY,
-                )
-            )
-    return out
-
-
-# A new platform adds its generator here: (accounts, seed, start, days, rate) -> posts.
-GENERATORS: dict[str, Callable[..., Sequence[Post | Repost]]] = {
-    "bluesky": bluesky_posts,
-    "youtube": youtube_videos,
-}

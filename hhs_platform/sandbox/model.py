@@ -13,7 +13,7 @@ ORIGINAL, REPLY, QUOTE, REPOST = "original", "reply", "quote", "repost"
 
 @dataclass
 class Account:
-    """One simulated account; ``account_id`` is the DID (Bluesky) or UC channel id (YouTube)."""
+    """One simulated account; ``account_id`` is the platform's id (DID, UC channel id, user id)."""
 
     platform: str
     registry_handle: str
@@ -31,6 +31,8 @@ class Account:
     follows_per_day: float = 0.0
     hidden_followers: bool = False
     username: str | None = None
+    # Mastodon and Truth Social: the instance serving the account.
+    instance: str = ""
     avatar_cid: str = ""
     banner_cid: str = ""
     # Filled in by the generators: own posts and the feed (own posts + reposts), both oldest first.
@@ -95,7 +97,11 @@ class Post:
 
 @dataclass
 class Repost:
-    """A repost record: ``account_id`` reposted ``subject`` (a post id) at ``created_at``."""
+    """A repost: ``account_id`` reposted ``subject`` (a post id) at ``created_at``.
+
+    ``uri`` is the repost's own id: the repost record's at:// URI (Bluesky), the retweet's tweet
+    id (X), the reblog's wrapper status id (Mastodon); it is the truth row's ``post_id``.
+    """
 
     uri: str
     cid: str

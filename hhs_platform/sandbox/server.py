@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hhs_platform.sandbox import bluesky, youtube
+from hhs_platform.sandbox import usdr
 from hhs_platform.sandbox.clock import SimClock
 from hhs_platform.sandbox.context import (
     CONTEXT,
@@ -27,13 +27,14 @@ from hhs_platform.sandbox.context import (
     json_response,
 )
 from hhs_platform.sandbox.faults import FaultProfile
+from hhs_platform.sandbox.platforms import PLATFORMS
 from hhs_platform.sandbox.world import RegistryInput, World, truth_to_json
 
-# A new platform adds its sub-application here; it is mounted at /<platform>.
+# Every registered platform's sub-application, mounted at /<platform> (see platforms/).
 PLATFORM_APPS: dict[str, Callable[[SandboxContext], web.Application]] = {
-    bluesky.PLATFORM: bluesky.create_subapp,
-    youtube.PLATFORM: youtube.create_subapp,
+    name: p.create_subapp for name, p in PLATFORMS.items()
 }
+PLATFORM_APPS[usdr.PLATFORM] = usdr.create_subapp  # U.S. Digital Registry: `hhs registry sync`
 
 
 def _bad(message: str) -> web.Response:
@@ -124,12 +125,10 @@ def create_app(
     Args:
         world: the simulated world to serve.
         faults: fault injection (default: none).
-        config: platform limits; or pass ``SandboxConfig`` fields as keywords
-            (``bluesky_rate_limit=10``, ``youtube_daily_quota=5``, ``youtube_api_keys={...}``).
+        config: platform limits; or pass ``SandboxConfig`` settings as keywords
+            (``bluesky_rate_limit=10``, ``youtube_daily_quota=5``, ``x_bearer_tokens={...}``).
     """
     if config is None:
-        if "youtube_api_keys" in limits:
-            limits["youtube_api_keys"] = frozenset(limits["youtube_api_keys"])
         config = SandboxConfig(**limits)
     elif limits:
         raise TypeError("pass either config= or limit keywords, not both")

@@ -13,10 +13,21 @@ import polars as pl
 
 from hhs_platform.sandbox import ids
 from hhs_platform.sandbox.clock import DEFAULT_EPOCH, SimClock
-from hhs_platform.sandbox.generate import GENERATORS, make_account
+from hhs_platform.sandbox.formats import round_3_significant
 from hhs_platform.sandbox.model import REPOST, Account, Post, Repost
+from hhs_platform.sandbox.platforms import ALL_METRICS, PLATFORMS
 
-SUPPORTED_PLATFORMS = tuple(GENERATORS)
+SUPPORTED_PLATFORMS = tuple(PLATFORMS)
+__all__ = [
+    "ACCOUNTS_SCHEMA",
+    "POSTS_SCHEMA",
+    "SUPPORTED_PLATFORMS",
+    "RegistryInput",
+    "World",
+    "round_3_significant",
+    "truth_from_json",
+    "truth_to_json",
+]
 
 ACCOUNTS_SCHEMA: dict[str, Any] = {
     "platform": pl.Utf8,
@@ -38,34 +49,20 @@ POSTS_SCHEMA: dict[str, Any] = {
     "quotes": pl.Int64,
     "views": pl.Int64,
 }
-# Which counters each platform serves; the rest are null in the truth.
-_METRICS = {
-    "bluesky": ("likes", "reposts", "replies", "quotes"),
-    "youtube": ("likes", "replies", "views"),
-}
-
 RegistryInput = pl.DataFrame | Iterable[Mapping[str, Any]]
 
 #: Follower figures grow from this instant (any fixed instant works; it must not move).
 _FIGURES_ANCHOR = DEFAULT_EPOCH.timestamp()
 
 
-def round_3_significant(n: int) -> int:
-    """Round down to 3 significant figures as YouTube serves subscriberCount (1927873 → 1920000)."""
-    if n < 1000:
-        return n
-    factor = 10 ** (len(str(n)) - 3)
-    return n // factor * factor
-
-
-def _rows(accounts: RegistryInput) -> list[dict[str, str | None]]:
+def _rows(accounts: RegistryInput, platforms: Iterable[str]) -> list[dict[str, str | None]]:
     raw = accounts.to_dicts() if isinstance(accounts, pl.DataFrame) else list(accounts)
     seen: set[tuple[str, str]] = set()
     rows: list[dict[str, str | None]] = []
     for r in raw:
         platform = str(r.get("platform") or "").lower()
         handle = str(r.get("handle") or "")
-        if platform not in SUPPORTED_PLATFORMS or not handle or (platform, handle) in seen:
+        if platform not in platforms or not handle or (platform, handle) in seen:
             continue
         seen.add((platform, handle))
         rows.append({k: (None if v is None else str(v)) for k, v in r.items()})
@@ -91,18 +88,22 @@ class World:
         future_days: int = 30,
         tick_seconds: int = 3600,
         posts_per_day: float = 1.0,
+        platforms: Iterable[str] | None = None,
     ) -> None:
         """Build the world.
 
         Args:
             accounts: registry rows (the ``load_registry()`` DataFrame or dicts with at least
-                platform, handle, platform_id, agency); rows on other platforms are ignored.
+                platform, handle, platform_id, agency); rows on platforms the sandbox does not
+                serve are ignored.
             seed: the world's seed.
             clock: the simulated clock (default: frozen at ``DEFAULT_EPOCH``).
             history_days: days of posts before the clock's epoch.
             future_days: days of posts after the epoch, appearing as the clock moves.
             tick_seconds: counters are constant within a tick of this length.
             posts_per_day: multiplier on every account's posting rate (for benchmarks).
+            platforms: build only these platforms' accounts (default: every platform the
+                sandbox serves, ``SUPPORTED_PLATFORMS``); e.g. the ones a pipeline collects.
         """
         if tick_seconds <= 0:
             raise ValueError(f"tick_seconds must be positive, got {tick_seconds}")
@@ -114,9 +115,17 @@ class World:
         self.start = midnight - timedelta(days=history_days)
         self.end = midnight + timedelta(days=future_days)
         self.accounts: list[Account] = []
-        taken: set[str] = set()
-        for row in _rows(accounts):
-            self.accounts.append(make_account(row, seed, taken))
+        taken: dict[str, set[str]] = {p: set() for p in PLATFORMS}
+        chosen = set(SUPPORTED_PLATFORMS if platforms is None else platforms)
+        unknown = chosen - set(SUPPORTED_PLATFORMS)
+        if unknown:
+            raise ValueError(
+                f"the sandbox has no platform(s) {sorted(unknown)}; it serves {SUPPORTED_PLATFORMS}"
+            )
+        for row in _rows(accounts, chosen):
+            platform = str(row["platform"])
+            make = PLATFORMS[platform].make_account
+            self.accounts.append(make(row, seed, taken[platform]))
         self._by_id = {a.account_id: a for a in self.accounts}
         self._lookup: dict[tuple[str, str, str], Account] = {}
         for a in self.accounts:
@@ -128,9 +137,9 @@ class World:
         self.posts: dict[str, Post] = {}
         self.reposts: dict[str, Repost] = {}
         days = history_days + future_days
-        for platform, generate in GENERATORS.items():
+        for platform, spec in PLATFORMS.items():
             accs = [a for a in self.accounts if a.platform == platform]
-            for item in generate(accs, seed, self.start, days, posts_per_day) if accs else ():
+            for item in spec.generate(accs, seed, self.start, days, posts_per_day) if accs else ():
                 owner = self._by_id[item.account_id]
                 owner.feed.append(item)
                 if isinstance(item, Repost):
@@ -208,21 +217,22 @@ class World:
 
     def served_followers(self, account: Account, at: datetime) -> int | None:
         """The follower figure the platform serves (YouTube: 3 significant figures or hidden)."""
-        if account.platform == "youtube":
-            if account.hidden_followers:
-                return None
-            return round_3_significant(self.followers(account, at))
-        return self.followers(account, at)
+        return PLATFORMS[account.platform].served_followers(self, account, at)
 
     def following(self, account: Account, at: datetime) -> int | None:
-        """Bluesky followsCount at ``at``; None where the platform has no such figure."""
-        if account.platform != "bluesky":
-            return None
+        """The following figure the platform serves at ``at``; None where it has none."""
+        return PLATFORMS[account.platform].following(self, account, at)
+
+    def growing_following(self, account: Account, at: datetime) -> int:
+        """``follows0`` plus slow growth since a fixed instant (Bluesky, X, Mastodon)."""
         days = max(0.0, (self.tick(at) - _FIGURES_ANCHOR) / 86400)
         return account.follows0 + int(days * account.follows_per_day)
 
     def posts_count(self, account: Account, at: datetime) -> int:
-        """Own posts (replies and quotes included, reposts not) or videos visible at ``at``."""
+        """The served post count at ``at``: own posts (replies and quotes included), or videos;
+        reposts too where the platform counts them (X ``tweet_count``, Mastodon)."""
+        if PLATFORMS[account.platform].reposts_in_posts_count:
+            return bisect.bisect_right(account.feed_ts, at.timestamp())
         return bisect.bisect_right(account.post_ts, at.timestamp())
 
     def channel_views(self, account: Account, at: datetime) -> int:
@@ -247,7 +257,7 @@ class World:
                     "posts_count": self.posts_count(a, at),
                 }
             )
-            metrics = _METRICS[a.platform]
+            metrics = PLATFORMS[a.platform].metrics
             for e in self.visible_feed(a, at):
                 if isinstance(e, Repost):
                     post_rows.append(
@@ -257,7 +267,7 @@ class World:
                             "account_id": a.account_id,
                             "created_at": e.created_at,
                             "post_type": REPOST,
-                            **dict.fromkeys(("likes", "reposts", "replies", "quotes", "views")),
+                            **dict.fromkeys(ALL_METRICS),
                         }
                     )
                     continue
@@ -268,7 +278,7 @@ class World:
                     "created_at": e.created_at,
                     "post_type": e.kind,
                 }
-                for m in ("likes", "reposts", "replies", "quotes", "views"):
+                for m in ALL_METRICS:
                     row[m] = self.counter(e, m, at) if m in metrics else None
                 post_rows.append(row)
         accounts = pl.DataFrame(acc_rows, schema=ACCOUNTS_SCHEMA, orient="row")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -16,7 +16,9 @@ from hhs_platform.sandbox.context import SandboxContext, context
 from hhs_platform.sandbox.faults import Handler, fault_middleware
 from hhs_platform.sandbox.formats import iso_duration, iso_s, page_token, parse_page_token
 from hhs_platform.sandbox.model import Account, Post
-from hhs_platform.sandbox.world import World
+
+if TYPE_CHECKING:
+    from hhs_platform.sandbox.world import World
 
 PLATFORM = "youtube"
 _PACIFIC = ZoneInfo("America/Los_Angeles")

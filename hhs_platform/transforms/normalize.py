@@ -137,6 +137,12 @@ def _frame(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
 def _join_registry(accounts: pl.DataFrame, registry: pl.DataFrame | None) -> pl.DataFrame:
     if registry is None or accounts.is_empty():
         return accounts
+    # A registry built in code may have all-null columns; give them the registry's types.
+    types = {"agency": pl.Utf8, "agency_name": pl.Utf8, "parent_agency": pl.Utf8, "tier": pl.Int64}
+    types |= {"platform": pl.Utf8, "handle": pl.Utf8, "platform_id": pl.Utf8}
+    registry = registry.with_columns(
+        pl.col(c).cast(t) for c, t in types.items() if c in registry.columns
+    )
     reg = registry.select(
         (pl.col("platform") + ":" + pl.col("handle")).alias("account_key"),
         pl.col("agency").alias("_agency"),
@@ -145,9 +151,21 @@ def _join_registry(accounts: pl.DataFrame, registry: pl.DataFrame | None) -> pl.
         pl.col("tier").alias("_tier"),
     ).unique("account_key")
     joined = accounts.join(reg, on="account_key", how="left")
-    return joined.with_columns(
-        agency=pl.coalesce("agency", "_agency"),
-        agency_name=pl.coalesce("agency_name", "_agency_name"),
-        parent_agency=pl.coalesce("parent_agency", "_parent_agency"),
-        tier=pl.coalesce("tier", "_tier"),
-    ).select(accounts.columns)
+    facts = ("agency", "agency_name", "parent_agency", "tier")
+    if "platform_id" in registry.columns:
+        # Ids outlive handles: a row whose handle was renamed since the response was archived
+        # (a replay of old bronze) still finds its registry row through the platform id.
+        by_id = (
+            registry.filter(pl.col("platform_id").is_not_null())
+            .select(
+                "platform",
+                pl.col("platform_id").alias("account_id"),
+                *(pl.col(c).alias(f"_id_{c}") for c in facts),
+            )
+            .unique(["platform", "account_id"])
+        )
+        joined = joined.join(by_id, on=["platform", "account_id"], how="left")
+        joined = joined.with_columns(pl.coalesce(f"_id_{c}", f"_{c}").alias(f"_{c}") for c in facts)
+    return joined.with_columns(pl.coalesce(c, f"_{c}").alias(c) for c in facts).select(
+        accounts.columns
+    )

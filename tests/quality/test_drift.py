@@ -77,3 +77,10 @@ def test_drifted_field_is_recorded_and_posts_still_land() -> None:
     assert row["field"] == "feed[].post.likeCount"
     assert row["responses_missing"] == 1 and row["responses_checked"] == 1
     assert row["example_response_id"] == frame["response_id"][0]
+
+
+def test_bare_array_payloads_fan_out_at_the_root() -> None:
+    body = json.dumps([{"id": "1", "favourites_count": 3}, {"id": "2"}]).encode()
+    assert missing_fields(body, ("[].id", "[].favourites_count", "[].reblogs_count")) == [
+        "[].reblogs_count"
+    ]

@@ -34,7 +34,7 @@ SMALL_ROWS: list[dict[str, Any]] = [
 
 @dataclass
 class Reply:
-    """A response read to the end."""
+    """A response read to the end (header names as sent; see ``header``)."""
 
     status: int
     headers: dict[str, str]
@@ -44,11 +44,17 @@ class Reply:
         return json.loads(self.body)
 
 
-def _fetch(url: str, params: dict[str, Any] | None = None, *, post: Any = None) -> Reply:
+def _fetch(
+    url: str,
+    params: dict[str, Any] | None = None,
+    *,
+    post: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
     """One request over a real socket with aiohttp (POST with a JSON body when ``post`` is set)."""
 
     async def go() -> Reply:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=headers) as session:
             if post is not None:
                 ctx = session.post(url, json=post)
             else:
@@ -64,13 +70,13 @@ Fetch = Callable[..., Reply]
 
 @pytest.fixture(scope="session")
 def fetch() -> Fetch:
-    """``fetch(url, params=None, *, post=None) -> Reply``: one real aiohttp request."""
+    """``fetch(url, params=None, *, post=None, headers=None) -> Reply``: one real request."""
     return _fetch
 
 
 @pytest.fixture
 def small_rows() -> list[dict[str, Any]]:
-    """Three Bluesky and two YouTube accounts, plus an X row the sandbox must ignore."""
+    """Three Bluesky, two YouTube accounts and one X account."""
     return [dict(r) for r in SMALL_ROWS]
 
 

@@ -14,6 +14,7 @@ from polars.testing import assert_frame_equal
 from hhs_platform.sandbox import DEFAULT_EPOCH, SimClock, World, round_3_significant
 from hhs_platform.sandbox.formats import iso_duration, page_token, parse_page_token
 from hhs_platform.sandbox.model import Post
+from hhs_platform.sandbox.world import SUPPORTED_PLATFORMS
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def test_full_world_builds_quickly_and_has_every_sandbox_account(registry: pl.Da
     t0 = time.perf_counter()
     w = World(registry, seed=11)
     assert time.perf_counter() - t0 < 2.0
-    expected = registry.filter(pl.col("platform").is_in(["bluesky", "youtube"]))
+    expected = registry.filter(pl.col("platform").is_in(SUPPORTED_PLATFORMS))
     assert len(w.accounts) == expected.height
     assert {(a.platform, a.registry_handle) for a in w.accounts} == set(
         expected.select("platform", "handle").iter_rows()
@@ -46,10 +47,11 @@ def test_same_seed_same_truth_and_different_seed_differs(
 def test_row_order_does_not_matter_and_other_platforms_are_ignored(
     small_rows: list[dict[str, Any]],
 ) -> None:
-    a = World(small_rows, seed=3).truth()
-    b = World(list(reversed(small_rows)), seed=3).truth()
+    rows = [*small_rows, {"platform": "myspace", "handle": "cdc", "agency": "CDC"}]
+    a = World(rows, seed=3).truth()
+    b = World(list(reversed(rows)), seed=3).truth()
     assert_frame_equal(a["posts"], b["posts"])
-    assert set(a["accounts"]["platform"]) == {"bluesky", "youtube"}
+    assert set(a["accounts"]["platform"]) == {"bluesky", "youtube", "x"}
 
 
 def test_identifiers_have_the_platform_formats(world: World) -> None:
@@ -65,10 +67,18 @@ def test_identifiers_have_the_platform_formats(world: World) -> None:
                 r"at://did:plc:[a-z2-7]{24}/app\.bsky\.feed\.post/[2-7a-z]{13}", p.post_id
             )
             assert p.cid.startswith("bafyrei") and len(p.cid) == 59
-        else:
+        elif p.platform == "youtube":
             assert re.fullmatch(r"[A-Za-z0-9_-]{11}", p.post_id)
+        else:
+            assert re.fullmatch(r"[1-9][0-9]{17,18}", p.post_id)  # X snowflakes
+    for a in world.platform_accounts("x"):
+        assert a.account_id.isdigit()
     for r in world.reposts.values():
-        assert r.uri.startswith(f"at://{r.account_id}/app.bsky.feed.repost/")
+        owner = world.account_by_id(r.account_id)
+        if owner.platform == "bluesky":
+            assert r.uri.startswith(f"at://{r.account_id}/app.bsky.feed.repost/")
+        else:
+            assert r.uri.isdigit() and r.uri not in world.posts
 
 
 def test_post_mix_and_references_point_back_in_time(world: World) -> None:
@@ -90,6 +100,8 @@ def test_facets_carry_correct_utf8_byte_offsets(world: World) -> None:
     kinds = set()
     multibyte = 0
     for p in world.posts.values():
+        if p.platform != "bluesky":
+            continue
         raw = p.text.encode()
         multibyte += len(raw) != len(p.text)
         for f in p.facets:
@@ -228,3 +240,19 @@ def test_worlds_built_on_different_days_agree_on_common_days() -> None:
     fa = a.truth(at=day)["accounts"].sort("account_id")
     fb = b.truth(at=day)["accounts"].sort("account_id")
     assert fa["followers"].equals(fb["followers"])
+
+
+def test_platforms_option_and_settings(small_rows: list[dict[str, Any]]) -> None:
+    from hhs_platform.sandbox import SandboxConfig
+    from hhs_platform.sandbox.platforms import PLATFORMS
+
+    only = World(small_rows, seed=3, platforms=["bluesky"]).truth()
+    assert set(only["accounts"]["platform"]) == {"bluesky"}
+    with pytest.raises(ValueError, match="no platform"):
+        World(small_rows, platforms=["myspace"])
+    assert set(PLATFORMS) == {"bluesky", "youtube", "x", "mastodon", "truthsocial"}
+    config = SandboxConfig(bluesky_rate_limit=10, youtube_api_keys=["k"])
+    assert config.bluesky_rate_limit == 10 and config.youtube_api_keys == frozenset({"k"})
+    assert config.x_rate_limits["users_tweets"] == 1500 and config.mastodon_rate_limit == 300
+    with pytest.raises(TypeError, match="bluesky_rate_limit"):
+        SandboxConfig(bluesky_rate_limt=10)
