@@ -21,6 +21,17 @@ PLATFORMS = [
     "youtube",
 ]
 POST_TYPES = ["original", "reply", "quote", "repost"]
+#: One media attachment of a post; fields a platform does not give are null.
+MEDIA = pl.Struct(
+    {
+        "type": pl.Utf8,
+        "url": pl.Utf8,
+        "width": pl.Int64,
+        "height": pl.Int64,
+        "duration_s": pl.Float64,
+        "alt_text": pl.Utf8,
+    }
+)
 
 
 class _Lineage(pa.DataFrameModel):
@@ -167,6 +178,10 @@ class Posts(_Lineage):
     media_count: pl.Int64 = pa.Field(ge=0)
     media_urls: pl.List(pl.Utf8) = pa.Field(nullable=True)
     duration_s: pl.Float64 = pa.Field(ge=0, nullable=True)
+    media: pl.List(MEDIA) = pa.Field(
+        nullable=True,
+        description="Each attachment: type, url, width, height, duration_s, alt_text.",
+    )
     is_deleted: pl.Boolean = pa.Field(
         description="True once a complete read of the feed no longer has it."
     )

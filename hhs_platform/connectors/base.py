@@ -178,6 +178,35 @@ class Connector(ABC):
 # --- small pure helpers shared by the parse functions -------------------------------------------
 
 
+def media_item(
+    kind: str | None,
+    url: str | None,
+    *,
+    width: Any = None,
+    height: Any = None,
+    duration_s: Any = None,
+    alt_text: Any = None,
+) -> dict[str, Any]:
+    """One entry of a post's ``media`` list (silver/posts), with numbers checked."""
+
+    def count(v: Any) -> int | None:
+        return int(v) if isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 else None
+
+    seconds = (
+        duration_s
+        if isinstance(duration_s, int | float) and not isinstance(duration_s, bool)
+        else None
+    )
+    return {
+        "type": kind,
+        "url": url,
+        "width": count(width),
+        "height": count(height),
+        "duration_s": float(seconds) if seconds is not None and seconds >= 0 else None,
+        "alt_text": alt_text if isinstance(alt_text, str) and alt_text else None,
+    }
+
+
 def decode_json_body(record: Mapping[str, Any]) -> tuple[Any, str | None]:
     """The record's body decoded as JSON, or ``(None, problem)`` when it is empty or not JSON."""
     body = record.get("body")

@@ -19,6 +19,7 @@ from hhs_platform.connectors.base import (
     decode_json_body,
     dig,
     is_success,
+    media_item,
     parse_timestamp,
 )
 from hhs_platform.errors import AuthError, HhsError, NotFoundError
@@ -341,6 +342,49 @@ def _media(post: Mapping[str, Any]) -> tuple[str | None, int, list[str]]:
     return None, 0, []
 
 
+def _media_items(post: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each attachment of the post's embed with its size and alt text (``aspectRatio``, ``alt``)."""
+    embed = post.get("embed")
+    if isinstance(embed, Mapping) and str(embed.get("$type", "")).startswith(
+        "app.bsky.embed.recordWithMedia"
+    ):
+        embed = embed.get("media")
+    if not isinstance(embed, Mapping):
+        return []
+    kind = str(embed.get("$type", "")).split("#", 1)[0]
+    if kind == "app.bsky.embed.images":
+        return [
+            media_item(
+                "image",
+                as_str(i.get("fullsize")) or as_str(i.get("thumb")),
+                width=dig(i, "aspectRatio", "width"),
+                height=dig(i, "aspectRatio", "height"),
+                alt_text=i.get("alt"),
+            )
+            for i in embed.get("images") or []
+            if isinstance(i, Mapping)
+        ]
+    if kind == "app.bsky.embed.video":
+        return [
+            media_item(
+                "video",
+                as_str(embed.get("playlist")),
+                width=dig(embed, "aspectRatio", "width"),
+                height=dig(embed, "aspectRatio", "height"),
+                alt_text=embed.get("alt"),
+            )
+        ]
+    if kind == "app.bsky.embed.external":
+        return [
+            media_item(
+                "external",
+                as_str(dig(embed, "external", "uri")),
+                alt_text=dig(embed, "external", "title"),
+            )
+        ]
+    return []
+
+
 def _facets(record: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
     """(hashtags, mentions, links) from the record's rich-text facets and tags."""
     tags: list[str] = []
@@ -404,6 +448,7 @@ def _parse_feed_item(item: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
             "media_count": 0,
             "media_urls": empty,
             "duration_s": None,
+            "media": [],
             "is_deleted": False,
         }
         return row, None  # engagement belongs to the original post
@@ -438,6 +483,7 @@ def _parse_feed_item(item: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
         "media_count": media_count,
         "media_urls": media_urls,
         "duration_s": None,
+        "media": _media_items(post),
         "is_deleted": False,
     }
     metrics = {

@@ -22,6 +22,7 @@ from hhs_platform.connectors.base import (
     decode_json_body,
     dig,
     is_success,
+    media_item,
     parse_timestamp,
 )
 from hhs_platform.errors import (
@@ -167,6 +168,27 @@ def _media(status: Mapping[str, Any]) -> tuple[str | None, int, list[str], float
     return None, 0, [], None
 
 
+def _media_items(status: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each attachment with ``meta.original`` size and duration and its ``description`` (alt text)."""
+    out = []
+    for a in status.get("media_attachments") or []:
+        if not isinstance(a, Mapping):
+            continue
+        out.append(
+            media_item(
+                _MEDIA_KIND.get(str(a.get("type")), str(a.get("type") or "")) or None,
+                as_str(a.get("url")) or as_str(a.get("remote_url")),
+                width=dig(a, "meta", "original", "width"),
+                height=dig(a, "meta", "original", "height"),
+                duration_s=_duration(a.get("meta")),
+                alt_text=a.get("description"),
+            )
+        )
+    if not out and (card_url := as_str(dig(status, "card", "url"))):
+        out.append(media_item("external", card_url, alt_text=dig(status, "card", "title")))
+    return out
+
+
 def _quoted_id(status: Mapping[str, Any]) -> str | None:
     """The quoted status: Mastodon 4.5 ``Quote``/``ShallowQuote``, or Truth Social's ``quote_id``."""
     quote_obj = status.get("quote")
@@ -227,6 +249,7 @@ def _parse_status(status: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
             "media_type": None,
             "media_count": 0,
             "media_urls": empty,
+            "media": [],
             "duration_s": None,
             "is_deleted": False,
         }
@@ -260,6 +283,7 @@ def _parse_status(status: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
         "media_type": media_type,
         "media_count": media_count,
         "media_urls": media_urls,
+        "media": _media_items(status),
         "duration_s": duration,
         "is_deleted": False,
     }

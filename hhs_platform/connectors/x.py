@@ -22,6 +22,7 @@ from hhs_platform.connectors.base import (
     decode_json_body,
     dig,
     is_success,
+    media_item,
     parse_timestamp,
 )
 from hhs_platform.errors import (
@@ -434,6 +435,29 @@ def _media(
     return kind, len(keys), urls, (durations[0] / 1000.0 if durations else None)
 
 
+def _media_items(
+    tweet: Mapping[str, Any], media: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each attachment found in ``includes.media``: size, duration and alt text."""
+    out = []
+    for key in dig(tweet, "attachments", "media_keys") or []:
+        m = media.get(key) if isinstance(key, str) else None
+        if not isinstance(m, Mapping):
+            continue
+        ms = as_count(m.get("duration_ms"))
+        out.append(
+            media_item(
+                _MEDIA_TYPES.get(str(m.get("type")), "image"),
+                as_str(m.get("url")) or as_str(m.get("preview_image_url")),
+                width=m.get("width"),
+                height=m.get("height"),
+                duration_s=ms / 1000.0 if ms is not None else None,
+                alt_text=m.get("alt_text"),
+            )
+        )
+    return out
+
+
 def _parse_tweet(
     tweet: Any,
     owner: str | None,
@@ -491,6 +515,7 @@ def _parse_tweet(
             "media_type": None,
             "media_count": 0,
             "media_urls": empty,
+            "media": [],
             "duration_s": None,
             "is_deleted": False,
         }
@@ -520,6 +545,7 @@ def _parse_tweet(
         "media_type": media_type,
         "media_count": media_count,
         "media_urls": media_urls,
+        "media": _media_items(tweet, media),
         "duration_s": duration_s,
         "is_deleted": False,
     }

@@ -22,6 +22,7 @@ from hhs_platform.connectors.base import (
     decode_json_body,
     dig,
     is_success,
+    media_item,
     parse_timestamp,
 )
 from hhs_platform.errors import (
@@ -63,6 +64,11 @@ _DURATION_RE = re.compile(
 _HASHTAG_RE = re.compile(r"(?<![\w#&/])#(\w+)")
 _LINK_RE = re.compile(r"https?://[^\s<>\"']+")
 _THUMB_ORDER = ("maxres", "standard", "high", "medium", "default")
+
+
+def _largest_thumb(thumbs: Mapping[str, Any]) -> str:
+    """The key of the largest thumbnail (its size stands for the video's frame size)."""
+    return next((k for k in _THUMB_ORDER if isinstance(thumbs.get(k), Mapping)), "default")
 
 
 def iso_duration_seconds(value: Any) -> float | None:
@@ -404,7 +410,8 @@ def _parse_video(item: Any, rows: ParsedRows) -> None:
     if channel_id is None:
         raise ValueError(f"video {video_id} without 'snippet.channelId'")
     description = as_str(snippet.get("description")) or ""
-    thumbs = snippet.get("thumbnails") if isinstance(snippet.get("thumbnails"), Mapping) else {}
+    raw_thumbs = snippet.get("thumbnails")
+    thumbs: Mapping[str, Any] = raw_thumbs if isinstance(raw_thumbs, Mapping) else {}
     thumb = next((u for k in _THUMB_ORDER if (u := as_str(dig(thumbs, k, "url")))), None)
     stats = dig(item, "statistics") or {}
     rows.posts.append(
@@ -429,6 +436,15 @@ def _parse_video(item: Any, rows: ParsedRows) -> None:
             "media_count": 1,
             "media_urls": [thumb] if thumb else [],
             "duration_s": iso_duration_seconds(dig(item, "contentDetails", "duration")),
+            "media": [
+                media_item(
+                    "video",
+                    f"https://www.youtube.com/watch?v={video_id}",
+                    width=dig(thumbs, _largest_thumb(thumbs), "width"),
+                    height=dig(thumbs, _largest_thumb(thumbs), "height"),
+                    duration_s=iso_duration_seconds(dig(item, "contentDetails", "duration")),
+                )
+            ],
             "is_deleted": False,
         }
     )

@@ -1755,6 +1755,7 @@ def with_pipeline_columns(
         "parent_agency": None,
         "tier": None,
         "deleted_at": None,  # set by the silver merge, never by parse
+        "media": None,  # optional: connectors that know attachment details fill it
     }
     columns = model.to_schema().columns
     full = [{name: row[name] if name in row else added[name] for name in columns} for row in rows]

@@ -170,6 +170,7 @@ def test_recorded_statuses_page() -> None:
         "media_type": None,
         "media_count": 0,
         "media_urls": [],
+        "media": [],
         "duration_s": None,
         "is_deleted": False,
     }
