@@ -94,15 +94,22 @@ def test_flow_fills_every_table_and_publishes_a_summary(
     assert "batch youtube-" in logged and KEY not in logged and X_TOKEN not in logged
 
     # the run and its summary artifact are recorded by Prefect
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
 
     async def artifacts() -> list:
         async with get_client() as client:
             return await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["collection-summary"]))
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=["collection-summary"]),
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(summary["run_id"])]),
+                )
             )
 
     found = asyncio.run(artifacts())
-    assert found, "no collection-summary artifact"
+    assert len(found) == 1, "one collection-summary artifact for the run"
     assert f"responses archived: **{summary['responses']}**" in str(found[-1].data)
     assert all(KEY not in str(a.data) and X_TOKEN not in str(a.data) for a in found)
