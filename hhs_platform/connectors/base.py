@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -176,6 +176,35 @@ class Connector(ABC):
 
 
 # --- small pure helpers shared by the parse functions -------------------------------------------
+
+
+def add_posts(
+    rows: ParsedRows,
+    items: Sequence[Any],
+    parse_one: Callable[[Any], tuple[dict[str, Any], dict[str, Any] | None]],
+    where: str,
+) -> None:
+    """Parse each item into a posts row and (unless None) a post_metrics row.
+
+    One odd item becomes a problem (``<where>[i] skipped: ...``) and costs none of the others; an
+    id listed twice in one payload (a pinned post also in its place) is kept once.
+    """
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        try:
+            post, metrics = parse_one(item)
+        except ValueError as exc:
+            rows.problems.append(f"{where}[{index}] skipped: {exc}")
+            continue
+        except Exception as exc:  # an odd shape in one item must not cost the others
+            rows.problems.append(f"{where}[{index}] skipped: {exc.__class__.__name__}: {exc}")
+            continue
+        if post["post_id"] in seen:
+            continue
+        seen.add(post["post_id"])
+        rows.posts.append(post)
+        if metrics is not None:
+            rows.post_metrics.append(metrics)
 
 
 def media_item(

@@ -14,6 +14,7 @@ from hhs_platform.connectors.base import (
     ParsedRows,
     RawResponse,
     ResolvedAccount,
+    add_posts,
     as_count,
     as_str,
     decode_json_body,
@@ -269,24 +270,7 @@ def _parse_feed(data: Any, rows: ParsedRows) -> None:
         got = type(data).__name__ if not isinstance(data, dict) else "no 'feed' list"
         rows.problems.append(f"{AUTHOR_FEED}: expected {{'feed': [...]}}, got {got}")
         return
-    seen: set[str] = set()
-    for index, item in enumerate(feed):
-        try:
-            post, metrics = _parse_feed_item(item)
-        except ValueError as exc:
-            rows.problems.append(f"{AUTHOR_FEED}: feed[{index}] skipped: {exc}")
-            continue
-        except Exception as exc:  # an odd shape in one item must not cost the others
-            rows.problems.append(
-                f"{AUTHOR_FEED}: feed[{index}] skipped: {exc.__class__.__name__}: {exc}"
-            )
-            continue
-        if post["post_id"] in seen:  # a pinned post also listed in its place
-            continue
-        seen.add(post["post_id"])
-        rows.posts.append(post)
-        if metrics is not None:
-            rows.post_metrics.append(metrics)
+    add_posts(rows, feed, _parse_feed_item, f"{AUTHOR_FEED}: feed")
 
 
 def _rkey(uri: str) -> str:

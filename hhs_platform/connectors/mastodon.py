@@ -17,6 +17,7 @@ from hhs_platform.connectors.base import (
     ParsedRows,
     RawResponse,
     ResolvedAccount,
+    add_posts,
     as_count,
     as_str,
     decode_json_body,
@@ -335,24 +336,7 @@ def _parse_statuses(data: Any, rows: ParsedRows) -> None:
         got = type(data).__name__ if not isinstance(data, Mapping) else "an object"
         rows.problems.append(f"{STATUSES}: expected a JSON array of statuses, got {got}")
         return
-    seen: set[str] = set()
-    for index, status in enumerate(data):
-        try:
-            post, metrics = _parse_status(status)
-        except ValueError as exc:
-            rows.problems.append(f"{STATUSES}: status[{index}] skipped: {exc}")
-            continue
-        except Exception as exc:  # an odd shape in one status must not cost the others
-            rows.problems.append(
-                f"{STATUSES}: status[{index}] skipped: {exc.__class__.__name__}: {exc}"
-            )
-            continue
-        if post["post_id"] in seen:
-            continue
-        seen.add(post["post_id"])
-        rows.posts.append(post)
-        if metrics is not None:
-            rows.post_metrics.append(metrics)
+    add_posts(rows, data, _parse_status, f"{STATUSES}: status")
 
 
 # --- the connectors --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from hhs_platform.connectors.base import (
     ParsedRows,
     RawResponse,
     ResolvedAccount,
+    add_posts,
     as_count,
     as_str,
     decode_json_body,
@@ -378,24 +379,12 @@ def _parse_timeline(data: Any, request_url: str, rows: ParsedRows) -> None:
         str(u.get("username") or "").lower(): i
         for i, u in _by_key(dig(includes, "users"), "id").items()
     }
-    seen: set[str] = set()
-    for index, tweet in enumerate(tweets):
-        try:
-            post, metrics = _parse_tweet(tweet, owner, media, referenced, users)
-        except ValueError as exc:
-            rows.problems.append(f"{USER_TWEETS}: data[{index}] skipped: {exc}")
-            continue
-        except Exception as exc:  # an odd shape in one post must not cost the others
-            rows.problems.append(
-                f"{USER_TWEETS}: data[{index}] skipped: {exc.__class__.__name__}: {exc}"
-            )
-            continue
-        if post["post_id"] in seen:
-            continue
-        seen.add(post["post_id"])
-        rows.posts.append(post)
-        if metrics is not None:
-            rows.post_metrics.append(metrics)
+    add_posts(
+        rows,
+        tweets,
+        lambda tweet: _parse_tweet(tweet, owner, media, referenced, users),
+        f"{USER_TWEETS}: data",
+    )
 
 
 def _entities(tweet: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
