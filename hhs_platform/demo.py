@@ -15,7 +15,7 @@ from hhs_platform.services import PrefectServer, free_port
 
 # The simulated platforms accept any key or token; these are not credentials.
 DEMO_YOUTUBE_KEY = "demo-sandbox-key"
-DEMO_X_TOKEN = "demo-sandbox-token"  # noqa: S105 - accepted by the simulated X only
+DEMO_TOKEN = "demo-sandbox-token"  # noqa: S105 - accepted by the simulated platforms only
 
 
 @dataclass
@@ -92,7 +92,16 @@ def run_demo(opts: DemoOptions) -> DemoResult:
             "HHS_YOUTUBE_API_BASE": sandbox.url("youtube"),
             "HHS_YOUTUBE_API_KEY": DEMO_YOUTUBE_KEY,
             "HHS_X_API_BASE": sandbox.url("x"),
-            "HHS_X_BEARER_TOKEN": DEMO_X_TOKEN,
+            "HHS_X_BEARER_TOKEN": DEMO_TOKEN,
+            "HHS_FACEBOOK_API_BASE": sandbox.url("facebook"),
+            "HHS_FACEBOOK_ACCESS_TOKEN": DEMO_TOKEN,
+            "HHS_INSTAGRAM_API_BASE": sandbox.url("instagram"),
+            "HHS_INSTAGRAM_ACCESS_TOKEN": DEMO_TOKEN,
+            "HHS_INSTAGRAM_BUSINESS_ACCOUNT_ID": "17841400000000001",
+            "HHS_LINKEDIN_API_BASE": sandbox.url("linkedin"),
+            "HHS_LINKEDIN_ACCESS_TOKEN": DEMO_TOKEN,
+            "HHS_FLICKR_API_BASE": sandbox.url("flickr"),
+            "HHS_FLICKR_API_KEY": DEMO_TOKEN,
         }
         stack.enter_context(_env(env))
         cluster = stack.enter_context(

@@ -21,8 +21,10 @@ CollectionError
 Rate limits are respected before they are hit (:mod:`hhs_platform.ratelimit`): every request
 first takes a send time from the token bucket of its (platform, credential hash) - paced by the
 documented limit before the first response, then by the platform's own headers (``RateLimit-*``,
-``x-rate-limit-*``, ``X-RateLimit-*``); unit quotas (YouTube) are charged per key and day to a
-:class:`QuotaLedger` and keys rotate when one is spent; a :class:`CircuitBreaker` per platform
+``x-rate-limit-*``, ``X-RateLimit-*``; Meta's usage percentages space requests out as they near
+100 % and hold them at the top, see :func:`parse_usage_rate_limit`); unit quotas (YouTube) are
+charged per key and day to a :class:`QuotaLedger` and keys rotate when one is spent; a
+:class:`CircuitBreaker` per platform
 fails its requests fast while the platform is down. Budgets, ledgers and breakers live in one
 :class:`SharedState`: in-process memory, or a SQLite file shared by every Dask worker
 (:func:`default_state`). Secrets never leave this module: archived URLs, archived headers, log
@@ -91,6 +93,7 @@ __all__ = [
     "default_error",
     "parse_rate_limit",
     "parse_retry_after",
+    "parse_usage_rate_limit",
     "redact_text",
     "redact_url",
 ]
@@ -122,7 +125,19 @@ SECRET_PARAMS = frozenset(
 #: Request headers that carry credentials: never archived, their values redacted everywhere.
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "cookie"})
 #: Response headers kept in bronze (plus every rate-limit header).
-KEPT_HEADERS = frozenset({"content-type", "retry-after", "link", "date", "etag"})
+KEPT_HEADERS = frozenset(
+    {
+        "content-type",
+        "retry-after",
+        "link",
+        "date",
+        "etag",
+        # Meta's budget signal: JSON percentages of the app's, page's or business's limit used.
+        "x-app-usage",
+        "x-page-usage",
+        "x-business-use-case-usage",
+    }
+)
 _RATE_LIMIT_PREFIXES = ("ratelimit", "x-ratelimit-", "x-rate-limit-")
 _SECRET_PARAM_RE = re.compile(
     r"([?&;](?:" + "|".join(sorted(SECRET_PARAMS, key=len, reverse=True)) + r")=)[^&#;]*",
@@ -210,6 +225,50 @@ def parse_rate_limit(headers: Mapping[str, str], now: float | None = None) -> Ra
             window_s=window,
         )
     return None
+
+
+#: Meta's usage percentages (``X-App-Usage``, ``X-Page-Usage``, ``X-Business-Use-Case-Usage``):
+#: full speed below ``USAGE_SLOWDOWN_PCT``; from there requests are spaced further apart as the
+#: share used grows (quadratically, up to ``USAGE_MAX_PACE_S``); at ``USAGE_HOLD_PCT`` (or when
+#: Meta gives an ``estimated_time_to_regain_access``) the budget holds every request.
+USAGE_SLOWDOWN_PCT = 50.0
+USAGE_HOLD_PCT = 95.0
+USAGE_MAX_PACE_S = 30.0
+#: How long a budget holds at ``USAGE_HOLD_PCT`` when Meta gives no regain estimate (its
+#: windows roll over an hour, so usage falls slowly).
+USAGE_HOLD_S = 300.0
+
+
+def usage_pace(pct: float) -> float:
+    """Seconds between requests when Meta reports ``pct`` percent of a budget used."""
+    if pct <= USAGE_SLOWDOWN_PCT:
+        return 0.0
+    share = min(1.0, (pct - USAGE_SLOWDOWN_PCT) / (USAGE_HOLD_PCT - USAGE_SLOWDOWN_PCT))
+    return round(USAGE_MAX_PACE_S * share * share, 3)
+
+
+def parse_usage_rate_limit(
+    headers: Mapping[str, str], now: float | None = None
+) -> RateLimitState | None:
+    """Meta's usage headers as a budget update; None when the response carries none.
+
+    Meta reports the highest share of a rolling budget used, not a request count, so the
+    budget gets a pace (``pace_s``, 0 below ``USAGE_SLOWDOWN_PCT``) and no count; at
+    ``USAGE_HOLD_PCT`` or with a regain estimate it is spent (``remaining=0``) until then
+    (``hhs_platform.connectors.graph.usage_rate_limit_state``).
+    """
+    from hhs_platform.connectors.graph import parse_usage_headers, usage_rate_limit_state
+
+    now = time.time() if now is None else now
+    usage = parse_usage_headers(headers)
+    if usage is None:
+        return None
+    held = usage_rate_limit_state(
+        headers, now, threshold_pct=USAGE_HOLD_PCT, cooldown_s=USAGE_HOLD_S
+    )
+    if held is not None:
+        return RateLimitState(remaining=0, reset_at=held.reset_at)
+    return RateLimitState(remaining=None, reset_at=now, pace_s=usage_pace(usage.max_pct))
 
 
 class Budget(Protocol):
@@ -565,7 +624,11 @@ class HttpClient:
         classify: Classifier | None,
         expect_json: bool | None,
     ) -> tuple[RawResponse, bytes, Any]:
-        target = URL(url).extend_query(dict(params)) if params else URL(url)
+        # A URL that already carries %-escapes is sent as is: yarl would decode %3A back to ':'
+        # (LinkedIn's Rest.li 2.0 needs URNs encoded in paths and inside List(...)).
+        encoded = "%" in url and url.isascii() and " " not in url
+        base_url = URL(url, encoded=encoded)
+        target = base_url.extend_query(dict(params)) if params else base_url
         secrets = [*self._secrets]
         credential_material: list[str] = []
         for name, value in (params or {}).items():
@@ -715,7 +778,7 @@ class HttpClient:
             breaker.failure(f"{type(failure).__name__}: {str(failure)[-120:]}")
             raise failure
         now = time.time()
-        state = parse_rate_limit(resp_headers, now)
+        state = parse_rate_limit(resp_headers, now) or parse_usage_rate_limit(resp_headers, now)
         if state is not None:
             budget.update(state)
         error = classify_response(raw, classify)
@@ -729,7 +792,12 @@ class HttpClient:
                 breaker.success()
             if isinstance(error, TransientError) and error.retry_after is None:
                 error.retry_after = parse_retry_after(resp_headers.get("Retry-After"), now)
-                if error.retry_after is None and isinstance(error, RateLimitedError) and state:
+                if (
+                    error.retry_after is None
+                    and isinstance(error, RateLimitedError)
+                    and state is not None
+                    and state.remaining is not None  # a pace alone says nothing of when
+                ):
                     error.retry_after = max(state.reset_at - now, 0.0)
             raise error
         breaker.success()

@@ -95,6 +95,11 @@ class ResolvedAccount:
     detail: str = ""  # what went wrong, for "error" / "suspended"
 
 
+#: How many times a page that repeats the previous one (its next cursor is the cursor just
+#: asked for: a stale cache or proxy) is asked for again before the listing is given up.
+PAGE_REPEATS = 3
+
+
 class Connector(ABC):
     """One platform. Subclasses set the class variables and implement ``collect`` and ``parse``."""
 
@@ -133,6 +138,20 @@ class Connector(ABC):
             endpoint,
             account.key,
             self.settings.max_pages,
+        )
+
+    def note_cursor_loop(self, account: AccountRef, endpoint: str, cursor: str) -> None:
+        """Record (and warn) that pagination stopped on a cursor seen before: the listing was
+        not read to its end, so its missing posts must not be taken as deleted."""
+        self.cap_hits.append((account.key, endpoint))
+        log.warning(
+            "%s %s for %s: the cursor %s came back again after %d repeats; stopped, the feed "
+            "is incomplete this run",
+            self.platform,
+            endpoint,
+            account.key,
+            cursor,
+            PAGE_REPEATS,
         )
 
     @staticmethod

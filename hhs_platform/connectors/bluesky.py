@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from hhs_platform.connectors.base import (
+    PAGE_REPEATS,
     AccountRef,
     Capabilities,
     Connector,
@@ -108,7 +109,7 @@ class BlueskyConnector(Connector):
         did = as_str(dig(profile, "did")) or actor
         cursor: str | None = None
         seen_cursors: set[str] = set()
-        pages = 0
+        pages = repeats = 0
         while True:
             params: dict[str, str | int] = {
                 "actor": did,
@@ -133,13 +134,18 @@ class BlueskyConnector(Connector):
             if since is not None and _all_older(feed, since):
                 return
             next_cursor = as_str(dig(data, "cursor"))
+            if next_cursor is not None and next_cursor == cursor and repeats < PAGE_REPEATS:
+                repeats += 1  # the page before, served again: ask for this one again
+                continue
             if next_cursor is None or next_cursor in seen_cursors:
+                if next_cursor is not None:
+                    self.note_cursor_loop(account, AUTHOR_FEED, next_cursor)
                 return
             if pages >= self.settings.max_pages:
                 self.note_cap_hit(account, AUTHOR_FEED)
                 return
             seen_cursors.add(next_cursor)
-            cursor = next_cursor
+            cursor, repeats = next_cursor, 0
 
     async def resolve(self, account: AccountRef) -> ResolvedAccount:
         """getProfile by DID when known (it survives renames), else by handle."""

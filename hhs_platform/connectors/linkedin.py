@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from hhs_platform.connectors.base import (
     AccountRef,
@@ -187,7 +188,7 @@ class LinkedInConnector(Connector):
         urn = _ORG_PREFIX + str(_org_id(org.get("id")))
         await self._get(
             NETWORK_SIZES,
-            f"/rest/networkSizes/{urn}",
+            f"/rest/networkSizes/{quote(urn, safe='')}",
             {"edgeType": "COMPANY_FOLLOWED_BY_MEMBER"},
             account,
             0,
@@ -254,14 +255,15 @@ class LinkedInConnector(Connector):
             ids = [p for p in post_ids if p.startswith(prefix)]
             if not ids:
                 continue
+            # Rest.li 2.0: URNs inside List(...) are percent-encoded (':' is its syntax).
+            encoded = ",".join(quote(i, safe="") for i in ids)
             params: dict[str, str | int] = {
                 "q": "organizationalEntity",
                 "organizationalEntity": urn,
-                param: f"List({','.join(ids)})",
             }
             await self._get(
                 SHARE_STATS,
-                "/rest/organizationalEntityShareStatistics",
+                f"/rest/organizationalEntityShareStatistics?{param}=List({encoded})",
                 params,
                 account,
                 page + calls,

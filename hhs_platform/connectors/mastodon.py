@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, urlsplit
 
 from hhs_platform.connectors.base import (
+    PAGE_REPEATS,
     AccountRef,
     Capabilities,
     Connector,
@@ -457,7 +458,7 @@ class MastodonConnector(Connector):
             )
         max_id: str | None = None
         seen: set[str] = set()
-        pages = 0
+        pages = repeats = 0
         while True:
             params: dict[str, str | int] = {"limit": PAGE_LIMIT}
             if max_id:
@@ -484,13 +485,18 @@ class MastodonConnector(Connector):
             if next_id is None and link is None and len(data) >= PAGE_LIMIT:
                 # A compatible server without Link headers: page by the last id seen.
                 next_id = as_str(dig(data[-1], "id"))
+            if next_id is not None and next_id == max_id and repeats < PAGE_REPEATS:
+                repeats += 1  # the page before, served again: ask for this one again
+                continue
             if next_id is None or next_id in seen:
+                if next_id is not None:
+                    self.note_cursor_loop(account, STATUSES, next_id)
                 return
             if pages >= self.settings.max_pages:
                 self.note_cap_hit(account, STATUSES)
                 return
             seen.add(next_id)
-            max_id = next_id
+            max_id, repeats = next_id, 0
 
     async def resolve(self, account: AccountRef) -> ResolvedAccount:
         """One profile request: active, suspended (flag or 410), not found (404), or error."""

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from hhs_platform.connectors.base import (
+    PAGE_REPEATS,
     AccountRef,
     Capabilities,
     Connector,
@@ -160,7 +161,7 @@ class XConnector(Connector):
             )
         token: str | None = None
         seen_tokens: set[str] = set()
-        pages = 0
+        pages = repeats = 0
         while True:
             params: dict[str, str | int] = {
                 "max_results": 100,
@@ -188,13 +189,19 @@ class XConnector(Connector):
             if since is not None and isinstance(tweets, list) and _all_older(tweets, since):
                 return  # the server ignored start_time: stop at the watermark ourselves
             next_token = as_str(dig(data, "meta", "next_token"))
+            if next_token is not None and next_token == token and repeats < PAGE_REPEATS:
+                repeats += 1  # the page before, served again: ask for this one again
+                continue
             if next_token is None or next_token in seen_tokens:
+                if next_token is not None:
+                    self.note_cursor_loop(account, USER_TWEETS, next_token)
+                    return
                 break
             if pages >= self.settings.max_pages:
                 self.note_cap_hit(account, USER_TWEETS)
                 return
             seen_tokens.add(next_token)
-            token = next_token
+            token, repeats = next_token, 0
         posted = as_count(dig(profile, "data", "public_metrics", "tweet_count"))
         if since is None and posted is not None and posted > TIMELINE_DEPTH:
             # The end of the timeline is not the end of the account: older posts exist but are

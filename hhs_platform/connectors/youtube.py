@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from hhs_platform.connectors.base import (
+    PAGE_REPEATS,
     AccountRef,
     Capabilities,
     Connector,
@@ -196,6 +197,7 @@ class YouTubeConnector(Connector):
         token: str | None = None
         seen_tokens: set[str] = set()
         seen_videos: set[str] = set()
+        repeats = 0
         while True:
             list_params: dict[str, str | int] = {
                 "part": "snippet,contentDetails",
@@ -243,13 +245,19 @@ class YouTubeConnector(Connector):
                 page_no += 1
             if since is not None and dated and all(t < since for t in dated):
                 return
-            token = as_str(dig(page, "nextPageToken"))
+            asked, token = token, as_str(dig(page, "nextPageToken"))
+            if token is not None and token == asked and repeats < PAGE_REPEATS:
+                repeats += 1  # the page before, served again: ask for this one again
+                continue
             if token is None or token in seen_tokens:
+                if token is not None:
+                    self.note_cursor_loop(account, PLAYLIST_ITEMS, token)
                 return
             if pages >= self.settings.max_pages:
                 self.note_cap_hit(account, PLAYLIST_ITEMS)
                 return
             seen_tokens.add(token)
+            repeats = 0
 
     async def resolve(self, account: AccountRef) -> ResolvedAccount:
         """channels.list (1 unit) by channel id when known, else by @handle or legacy username."""

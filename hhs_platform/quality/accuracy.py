@@ -38,9 +38,19 @@ def compare_with_truth(lake: Lake, truth: dict[str, pl.DataFrame]) -> list[dict[
     """Per platform: posts expected/found/missing/extra/duplicated and exact-match rates per field.
 
     ``truth`` has ``posts`` (platform, post_id, account_id, post_type, created_at and the counters)
-    and ``accounts`` (platform, account_id and the figures), as served at collection time.
+    and ``accounts`` (platform, account_id and the figures), as served at collection time; and
+    optionally ``deleted`` (platform, post_id: posts deleted by then).
+
+    Tombstones (``is_deleted``) are not served content: they count as neither found nor extra.
+    ``tombstones`` counts them and, when ``truth`` has ``deleted``, ``tombstones_wrong`` counts
+    those the truth does not call deleted (a post wrongly marked gone).
     """
-    posts = lake.read("silver/posts", columns=["platform", "post_id", "post_type", "account_id"])
+    stored = lake.read(
+        "silver/posts", columns=["platform", "post_id", "post_type", "account_id", "is_deleted"]
+    )
+    posts = stored.filter(~pl.col("is_deleted"))
+    gone = stored.filter(pl.col("is_deleted"))
+    deleted = truth.get("deleted")
     metrics = latest_post_metrics(lake)
     snaps = latest_snapshots(lake)
     out = []
@@ -56,6 +66,12 @@ def compare_with_truth(lake: Lake, truth: dict[str, pl.DataFrame]) -> list[dict[
             "posts_extra": len(got - want),
             "duplicate_keys": int(l_posts.select("post_id").is_duplicated().sum()),
         }
+        l_gone = set(gone.filter(platform=platform)["post_id"])
+        row["tombstones"] = len(l_gone)
+        if deleted is not None:
+            row["tombstones_wrong"] = len(
+                l_gone - set(deleted.filter(platform=platform)["post_id"])
+            )
         row["recall"] = row["posts_found"] / row["posts_expected"] if want else 1.0
         served = t_posts.filter(pl.col("post_type") != "repost")
         cmp = served.join(
@@ -83,6 +99,7 @@ def is_exact(report: list[dict[str, Any]]) -> bool:
         r["posts_missing"] == 0
         and r["posts_extra"] == 0
         and r["duplicate_keys"] == 0
+        and r.get("tombstones_wrong", 0) == 0
         and all(v == 1.0 for k, v in r.items() if k.endswith("_accuracy"))
         for r in report
     )

@@ -18,6 +18,7 @@ from hhs_platform.sandbox.server import (
 )
 from hhs_platform.sandbox.world import (
     ACCOUNTS_SCHEMA,
+    DELETED_SCHEMA,
     POSTS_SCHEMA,
     World,
     round_3_significant,
@@ -28,6 +29,7 @@ from hhs_platform.sandbox.world import (
 __all__ = [
     "ACCOUNTS_SCHEMA",
     "DEFAULT_EPOCH",
+    "DELETED_SCHEMA",
     "PLATFORM_APPS",
     "POSTS_SCHEMA",
     "FaultDecision",

@@ -1,10 +1,13 @@
-"""Optional fault injection: rate limits, server errors, truncated bodies, latency; seeded."""
+"""Optional fault injection: rate limits, server errors, truncated bodies, dropped connections,
+repeated pages, schema drift and latency; seeded."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -16,6 +19,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ErrorFactory = Callable[[int], web.Response]
 
 RATE_LIMIT, SERVER_ERROR, TRUNCATED = "rate_limit", "server_error", "truncated"
+DROPPED_CONNECTION, DUPLICATE_PAGE, DRIFT = "dropped_connection", "duplicate_page", "drift"
+#: Query parameters that move through a listing; the rest name the listing (account, filters).
+CURSOR_PARAMS = frozenset(
+    {"cursor", "pagination_token", "pageToken", "max_id", "min_id", "since_id", "until_id",
+     "after", "before", "page", "offset"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,8 @@ class FaultDecision:
     kind: str | None = None
     status: int = 200
     delay_ms: int = 0
+    #: Field paths to remove (``a.b``) or rename (``a.b->c``) in the JSON body.
+    drift: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -41,7 +52,16 @@ class FaultProfile:
         latency: probability of an extra delay drawn from ``latency_ms``.
         latency_ms: (low, high) delay in milliseconds.
         seed: the fault stream's seed.
-        platforms: the platforms affected (None: all).
+        platforms: the platforms affected (None: all); ``drift`` names its own platforms.
+        dropped_connection: probability that the connection closes mid-body (the headers
+            announce the whole length, half of it arrives).
+        duplicate_page: probability that a request for a later page of a listing (it carries
+            a cursor: ``cursor``, ``pagination_token``, ``pageToken``, ``max_id``...) is
+            answered with the previous page again, cursor included, as a stale cache would.
+        drift: per platform, JSON field paths its responses lose: ``feed[].post.likeCount``
+            (``[]`` fans out over a list; a leading ``[]`` is a bare JSON array), or rename:
+            ``data[].public_metrics.impression_count->impressions``.
+        drift_rate: share of a drifting platform's responses that drift (1.0: all of them).
     """
 
     rate_limit: float = 0.0
@@ -51,10 +71,32 @@ class FaultProfile:
     latency_ms: tuple[int, int] = (0, 0)
     seed: int = 0
     platforms: frozenset[str] | None = None
+    dropped_connection: float = 0.0
+    duplicate_page: float = 0.0
+    drift: Mapping[str, Sequence[str]] = field(default_factory=dict, hash=False)
+    drift_rate: float = 1.0
 
     def __post_init__(self) -> None:
-        total = self.rate_limit + self.server_error + self.truncated
-        for name in ("rate_limit", "server_error", "truncated", "latency"):
+        # Normalised to tuples so the profile is comparable and JSON-ready (``/_sandbox/faults``).
+        object.__setattr__(
+            self, "drift", {p: tuple(paths) for p, paths in dict(self.drift or {}).items()}
+        )
+        total = (
+            self.rate_limit
+            + self.server_error
+            + self.truncated
+            + self.dropped_connection
+            + self.duplicate_page
+        )
+        for name in (
+            "rate_limit",
+            "server_error",
+            "truncated",
+            "latency",
+            "dropped_connection",
+            "duplicate_page",
+            "drift_rate",
+        ):
             p = getattr(self, name)
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"FaultProfile.{name} must be a probability in [0, 1], got {p}")
@@ -63,8 +105,11 @@ class FaultProfile:
 
     def decide(self, platform: str, n: int) -> FaultDecision:
         """The fault for the ``n``-th platform request (counted from 0 across the server)."""
+        drift: tuple[str, ...] = tuple(self.drift.get(platform, ()))
+        if drift and ids.unit(self.seed, n, "drift") >= self.drift_rate:
+            drift = ()
         if self.platforms is not None and platform not in self.platforms:
-            return FaultDecision()
+            return FaultDecision(drift=drift)
         delay = 0
         if self.latency and ids.unit(self.seed, n, "latency") < self.latency:
             lo, hi = self.latency_ms
@@ -78,8 +123,65 @@ class FaultProfile:
             return FaultDecision(SERVER_ERROR, status, delay)
         u -= self.server_error
         if u < self.truncated:
-            return FaultDecision(TRUNCATED, 200, delay)
-        return FaultDecision(None, 200, delay)
+            return FaultDecision(TRUNCATED, 200, delay, drift)
+        u -= self.truncated
+        if u < self.dropped_connection:
+            return FaultDecision(DROPPED_CONNECTION, 200, delay, drift)
+        u -= self.dropped_connection
+        if u < self.duplicate_page:
+            return FaultDecision(DUPLICATE_PAGE, 200, delay, drift)
+        return FaultDecision(None, 200, delay, drift)
+
+
+def listing_key(request: web.Request) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    """The listing a request pages through (path and non-cursor parameters), or None when it
+    carries no cursor (a first page or a lookup)."""
+    query = request.query
+    if not any(k in CURSOR_PARAMS for k in query):
+        return None
+    return request.path, tuple(sorted((k, v) for k, v in query.items() if k not in CURSOR_PARAMS))
+
+
+def _first_page_key(request: web.Request) -> tuple[str, tuple[tuple[str, str], ...]]:
+    query = request.query
+    return request.path, tuple(sorted((k, v) for k, v in query.items() if k not in CURSOR_PARAMS))
+
+
+def apply_drift(body: bytes, paths: Sequence[str]) -> bytes:
+    """``body`` without (or with renamed) the fields at ``paths``; non-JSON bodies unchanged."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body
+    for path in paths:
+        target, _, new_name = path.partition("->")
+        _drop(payload, target.split("."), new_name or None)
+    if body[:2] in (b"{\n", b"[\n"):  # pretty-printed (YouTube): keep the look
+        return json.dumps(payload, ensure_ascii=False, indent=2).encode()
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _drop(node: Any, parts: list[str], new_name: str | None) -> None:
+    seg, rest = parts[0], parts[1:]
+    fan = seg.endswith("[]")
+    key = seg[:-2] if fan else seg
+    if not rest and not fan:
+        if isinstance(node, dict) and key in node:
+            value = node.pop(key)
+            if new_name:
+                node[new_name] = value
+        return
+    if fan and not key:
+        children = node if isinstance(node, list) else []
+    elif not isinstance(node, dict) or key not in node:
+        return
+    elif fan:
+        children = node[key] if isinstance(node[key], list) else []
+    else:
+        children = [node[key]]
+    for child in children:
+        if rest:
+            _drop(child, rest, new_name)
 
 
 def fault_middleware(
@@ -99,6 +201,9 @@ def fault_middleware(
         on_fault: called with the fault kind, for the stats.
     """
 
+    # The last page served per listing, for repeats (``duplicate_page``).
+    last_page: dict[tuple[str, tuple[tuple[str, str], ...]], web.Response] = {}
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         prof = profile()
@@ -110,15 +215,55 @@ def fault_middleware(
         if decision.kind in (RATE_LIMIT, SERVER_ERROR):
             on_fault(decision.kind or "")
             return error(decision.status)
-        response = await handler(request)
-        if decision.kind == TRUNCATED and isinstance(response, web.Response) and response.body:
+        listing = listing_key(request)
+        if decision.kind == DUPLICATE_PAGE and listing is not None and listing in last_page:
+            on_fault(DUPLICATE_PAGE)
+            response: web.StreamResponse = _copy(last_page[listing])
+        else:
+            response = await handler(request)
+            if isinstance(response, web.Response) and response.status == 200 and response.body:
+                if prof.duplicate_page:
+                    last_page[_first_page_key(request)] = _copy(response)
+                if decision.drift:
+                    body = bytes(response.body)  # type: ignore[arg-type]
+                    drifted = apply_drift(body, decision.drift)
+                    if drifted != body:
+                        on_fault(DRIFT)
+                        response = _copy(response, drifted)
+        if not isinstance(response, web.Response) or not response.body:
+            return response
+        if decision.kind == TRUNCATED:
             on_fault(TRUNCATED)
             body = bytes(response.body)  # type: ignore[arg-type]
-            cut = web.Response(body=body[: len(body) // 2], status=response.status)
-            for k, v in response.headers.items():
-                if k.lower() != "content-length":
-                    cut.headers[k] = v
-            return cut
+            return _copy(response, body[: len(body) // 2])
+        if decision.kind == DROPPED_CONNECTION:
+            on_fault(DROPPED_CONNECTION)
+            return await _drop_connection(request, response)
         return response
 
     return middleware
+
+
+def _copy(response: web.Response, body: bytes | None = None) -> web.Response:
+    """A fresh response with the same status and headers (``body``: a replacement body)."""
+    raw = bytes(response.body) if body is None else body  # type: ignore[arg-type]
+    out = web.Response(body=raw, status=response.status)
+    for k, v in response.headers.items():
+        if k.lower() != "content-length":
+            out.headers[k] = v
+    return out
+
+
+async def _drop_connection(request: web.Request, response: web.Response) -> web.StreamResponse:
+    """Send the headers (announcing the whole body) and half the body, then hang up."""
+    body = bytes(response.body)  # type: ignore[arg-type]
+    stream = web.StreamResponse(status=response.status)
+    for k, v in response.headers.items():
+        if k.lower() not in ("content-length", "transfer-encoding"):
+            stream.headers[k] = v
+    stream.content_length = len(body)
+    await stream.prepare(request)
+    await stream.write(body[: len(body) // 2])
+    if request.transport is not None:
+        request.transport.close()
+    return stream

@@ -102,9 +102,11 @@ def account_entity(world: World, acc: Account, at: datetime) -> dict[str, Any]:
     }
 
 
-def content_html(world: World, post: Post, acc: Account) -> tuple[str, list[Any], list[Any]]:
-    """The status's HTML ``content``, its ``mentions`` and its ``tags``."""
-    raw = post.text.encode()
+def content_html(
+    world: World, post: Post, acc: Account, at: datetime | None = None
+) -> tuple[str, list[Any], list[Any]]:
+    """The status's HTML ``content``, its ``mentions`` and its ``tags`` (as edited by ``at``)."""
+    raw = (post.text if at is None else world.text(post, at)).encode()
     parts: list[str] = []
     mentions: list[dict[str, str]] = []
     tags: list[dict[str, str]] = []
@@ -189,7 +191,8 @@ def media_attachments(acc: Account, post: Post) -> list[dict[str, Any]]:
 def status(world: World, post: Post, at: datetime) -> dict[str, Any]:
     """A Status entity with the counters served at ``at``."""
     acc = world.account_by_id(post.account_id)
-    content, mentions, tags = content_html(world, post, acc)
+    content, mentions, tags = content_html(world, post, acc, at)
+    edited = world.edited_at(post, at)
     parent = world.posts[post.reply_parent] if post.kind == REPLY and post.reply_parent else None
     return {
         "id": post.post_id,
@@ -206,7 +209,7 @@ def status(world: World, post: Post, at: datetime) -> dict[str, Any]:
         "reblogs_count": world.counter(post, "reposts", at),
         "favourites_count": world.counter(post, "likes", at),
         "quotes_count": world.counter(post, "quotes", at),
-        "edited_at": None,
+        "edited_at": iso_ms(edited) if edited is not None else None,
         "favourited": False,
         "reblogged": False,
         "muted": False,

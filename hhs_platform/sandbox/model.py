@@ -93,6 +93,10 @@ class Post:
     definition: str = "hd"
     caption: bool = False
     category_id: str = "27"
+    # Changes over time (set by the world; None: never). See ``World`` deletion_rate/edit_rate.
+    deleted_ts: float | None = None
+    edited_ts: float | None = None
+    edited_text: str = ""
 
 
 @dataclass

@@ -365,7 +365,8 @@ def serve(
         frozen: freeze the clock at the default epoch instead of following real time.
         faults: fault injection.
         config: platform limits.
-        **world_kwargs: World options (history_days, future_days, tick_seconds, posts_per_day).
+        **world_kwargs: World options (history_days, future_days, tick_seconds, posts_per_day,
+            deletion_rate, edit_rate).
     """
     clock = SimClock(frozen=frozen)
     world = build_world(seed=seed, accounts_file=accounts_file, clock=clock, **world_kwargs)
@@ -393,6 +394,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--frozen", action="store_true", help="freeze the clock at the epoch")
     parser.add_argument("--history-days", type=int, default=60)
     parser.add_argument("--posts-per-day", type=float, default=1.0, help="rate multiplier")
+    parser.add_argument(
+        "--deletion-rate", type=float, default=0.0, help="share of posts deleted (e.g. 0.01)"
+    )
+    parser.add_argument(
+        "--edit-rate", type=float, default=0.0, help="share of posts edited (e.g. 0.02)"
+    )
     args = parser.parse_args(argv)
     serve(
         args.host,
@@ -402,4 +409,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.frozen,
         history_days=args.history_days,
         posts_per_day=args.posts_per_day,
+        deletion_rate=args.deletion_rate,
+        edit_rate=args.edit_rate,
     )

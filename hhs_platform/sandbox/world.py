@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from hhs_platform.sandbox.platforms import ALL_METRICS, PLATFORMS
 SUPPORTED_PLATFORMS = tuple(PLATFORMS)
 __all__ = [
     "ACCOUNTS_SCHEMA",
+    "DELETED_SCHEMA",
     "POSTS_SCHEMA",
     "SUPPORTED_PLATFORMS",
     "RegistryInput",
@@ -49,10 +50,27 @@ POSTS_SCHEMA: dict[str, Any] = {
     "quotes": pl.Int64,
     "views": pl.Int64,
 }
+#: Posts deleted by the truth's instant (``World.truth()["deleted"]``); never in ``posts``.
+DELETED_SCHEMA: dict[str, Any] = {
+    "platform": pl.Utf8,
+    "post_id": pl.Utf8,
+    "account_id": pl.Utf8,
+    "created_at": pl.Datetime("us", "UTC"),
+    "deleted_at": pl.Datetime("us", "UTC"),
+}
 RegistryInput = pl.DataFrame | Iterable[Mapping[str, Any]]
 
 #: Follower figures grow from this instant (any fixed instant works; it must not move).
 _FIGURES_ANCHOR = DEFAULT_EPOCH.timestamp()
+#: Deletions happen between these many seconds after publication (most of them early).
+_DELETE_MIN_S, _DELETE_SPAN_S = 600.0, 14 * 86400.0
+#: What an edit appends (appending keeps the text's facets and byte offsets valid).
+_EDIT_NOTES = (
+    "\n\nUpdate: this post has been corrected.",
+    "\n\nUpdated with the latest guidance.",
+    "\n\nEdit: link fixed.",
+    " (updated)",
+)
 
 
 def _rows(accounts: RegistryInput, platforms: Iterable[str]) -> list[dict[str, str | None]]:
@@ -89,6 +107,8 @@ class World:
         tick_seconds: int = 3600,
         posts_per_day: float = 1.0,
         platforms: Iterable[str] | None = None,
+        deletion_rate: float = 0.0,
+        edit_rate: float = 0.0,
     ) -> None:
         """Build the world.
 
@@ -104,9 +124,20 @@ class World:
             posts_per_day: multiplier on every account's posting rate (for benchmarks).
             platforms: build only these platforms' accounts (default: every platform the
                 sandbox serves, ``SUPPORTED_PLATFORMS``); e.g. the ones a pipeline collects.
+            deletion_rate: share of posts their author deletes, between 10 minutes and 14 days
+                after publication (default 0: the world never changes, payloads as before).
+                Posts that other posts reply to, quote or repost are never deleted, so no
+                served payload refers to a deleted post.
+            edit_rate: share of posts edited within the platform's ``edit_window_s`` (X: an
+                hour; none on Bluesky); an edit appends a note to the text.
         """
         if tick_seconds <= 0:
             raise ValueError(f"tick_seconds must be positive, got {tick_seconds}")
+        for name, rate in (("deletion_rate", deletion_rate), ("edit_rate", edit_rate)):
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must be a share in [0, 1], got {rate}")
+        self.deletion_rate = deletion_rate
+        self.edit_rate = edit_rate
         self.seed = seed
         self.clock = clock or SimClock()
         self.tick_seconds = tick_seconds
@@ -149,6 +180,34 @@ class World:
                     owner.posts.append(item)
         for a in self.accounts:
             a.index()
+        #: Accounts with at least one deleted post (their feeds are filtered, others sliced).
+        self._deleting: set[str] = set()
+        self._change_posts()
+
+    def _change_posts(self) -> None:
+        """Choose, from stable hashes, the posts that get deleted or edited and when."""
+        if not self.deletion_rate and not self.edit_rate:
+            return
+        referenced: set[str] = set()
+        for post in self.posts.values():
+            referenced.update(r for r in (post.reply_parent, post.reply_root, post.quote_of) if r)
+        referenced.update(r.subject for r in self.reposts.values())
+        for post in self.posts.values():
+            window = PLATFORMS[post.platform].edit_window_s
+            if window and ids.unit(self.seed, post.post_id, "edit") < self.edit_rate:
+                # Whole seconds, so that the instant round-trips through datetime exactly.
+                offset = 60 + ids.unit(self.seed, post.post_id, "edit-at") * max(0.0, window - 120)
+                post.edited_ts = float(math.ceil(post.ts + offset))
+                note = _EDIT_NOTES[int(ids.unit(self.seed, post.post_id, "note") * 4)]
+                post.edited_text = post.text + note
+            if post.post_id in referenced:
+                continue
+            if ids.unit(self.seed, post.post_id, "delete") < self.deletion_rate:
+                delay = _DELETE_MIN_S + ids.unit(self.seed, post.post_id, "delete-at") ** 2 * (
+                    _DELETE_SPAN_S
+                )
+                post.deleted_ts = float(math.ceil(post.ts + delay))
+                self._deleting.add(post.account_id)
 
     @classmethod
     def from_registry(cls, path: str | Path | None = None, **kwargs: Any) -> World:
@@ -176,16 +235,45 @@ class World:
         return self.clock.now()
 
     def visible_feed(self, account: Account, at: datetime) -> list[Post | Repost]:
-        """The account's own posts and reposts created by ``at``, oldest first."""
-        return account.feed[: bisect.bisect_right(account.feed_ts, at.timestamp())]
+        """The account's own posts and reposts created by ``at`` and not deleted, oldest first."""
+        ts = at.timestamp()
+        feed = account.feed[: bisect.bisect_right(account.feed_ts, ts)]
+        if account.account_id not in self._deleting:
+            return feed
+        return [e for e in feed if isinstance(e, Repost) or not _deleted(e, ts)]
 
     def visible_posts(self, account: Account, at: datetime) -> list[Post]:
-        """The account's own posts (no reposts) created by ``at``, oldest first."""
-        return account.posts[: bisect.bisect_right(account.post_ts, at.timestamp())]
+        """The account's own posts (no reposts) created by ``at`` and not deleted, oldest first."""
+        ts = at.timestamp()
+        posts = account.posts[: bisect.bisect_right(account.post_ts, ts)]
+        if account.account_id not in self._deleting:
+            return posts
+        return [p for p in posts if not _deleted(p, ts)]
 
     def is_visible(self, post: Post, at: datetime) -> bool:
-        """Whether ``post`` exists at ``at``."""
-        return post.ts <= at.timestamp()
+        """Whether ``post`` exists at ``at`` (published and not deleted)."""
+        ts = at.timestamp()
+        return post.ts <= ts and not _deleted(post, ts)
+
+    def is_deleted(self, post: Post, at: datetime) -> bool:
+        """Whether ``post`` was deleted by ``at`` (its lookups answer as for a deleted item)."""
+        return _deleted(post, at.timestamp())
+
+    def deleted_at(self, post: Post) -> datetime | None:
+        """When ``post`` is (or will be) deleted; None if never."""
+        return None if post.deleted_ts is None else datetime.fromtimestamp(post.deleted_ts, UTC)
+
+    def text(self, post: Post, at: datetime) -> str:
+        """The post's text (YouTube: description) as served at ``at``: edited once edited."""
+        if post.edited_ts is not None and post.edited_ts <= at.timestamp():
+            return post.edited_text
+        return post.text
+
+    def edited_at(self, post: Post, at: datetime) -> datetime | None:
+        """When ``post`` was last edited, if by ``at``; None otherwise."""
+        if post.edited_ts is None or post.edited_ts > at.timestamp():
+            return None
+        return datetime.fromtimestamp(post.edited_ts, UTC)
 
     # -- counters --------------------------------------------------------------------------------
 
@@ -231,7 +319,11 @@ class World:
     def posts_count(self, account: Account, at: datetime) -> int:
         """The served post count at ``at``: own posts (replies and quotes included), or videos;
         reposts too where the platform counts them (X ``tweet_count``, Mastodon)."""
-        if PLATFORMS[account.platform].reposts_in_posts_count:
+        with_reposts = PLATFORMS[account.platform].reposts_in_posts_count
+        if account.account_id in self._deleting:
+            visible = self.visible_feed if with_reposts else self.visible_posts
+            return len(visible(account, at))
+        if with_reposts:
             return bisect.bisect_right(account.feed_ts, at.timestamp())
         return bisect.bisect_right(account.post_ts, at.timestamp())
 
@@ -242,10 +334,28 @@ class World:
     # -- ground truth ----------------------------------------------------------------------------
 
     def truth(self, at: datetime | None = None) -> dict[str, pl.DataFrame]:
-        """What the platforms serve at ``at`` (default now): ``accounts`` and ``posts`` tables."""
+        """What the platforms serve at ``at`` (default now): ``accounts``, ``posts``, ``deleted``.
+
+        ``posts`` holds only what is served (deleted posts are gone from it); ``deleted`` lists
+        the posts deleted by ``at`` (platform, post_id, account_id, created_at, deleted_at),
+        empty unless the world was built with a ``deletion_rate``.
+        """
         at = at or self.now()
         acc_rows = []
         post_rows = []
+        deleted_rows = []
+        ts = at.timestamp()
+        for post in self.posts.values():
+            if post.deleted_ts is not None and post.ts <= ts and _deleted(post, ts):
+                deleted_rows.append(
+                    {
+                        "platform": post.platform,
+                        "post_id": post.post_id,
+                        "account_id": post.account_id,
+                        "created_at": post.created_at,
+                        "deleted_at": self.deleted_at(post),
+                    }
+                )
         for a in self.accounts:
             acc_rows.append(
                 {
@@ -254,7 +364,9 @@ class World:
                     "handle": a.registry_handle,
                     "followers": self.served_followers(a, at),
                     "following": self.following(a, at),
-                    "posts_count": self.posts_count(a, at),
+                    "posts_count": self.posts_count(a, at)
+                    if PLATFORMS[a.platform].serves_posts_count
+                    else None,
                 }
             )
             metrics = PLATFORMS[a.platform].metrics
@@ -278,15 +390,23 @@ class World:
                     "created_at": e.created_at,
                     "post_type": e.kind,
                 }
+                hidden = PLATFORMS[a.platform].hidden_metric
                 for m in ALL_METRICS:
-                    row[m] = self.counter(e, m, at) if m in metrics else None
+                    served = m in metrics and not (hidden and hidden(e.post_id, m))
+                    row[m] = self.counter(e, m, at) if served else None
                 post_rows.append(row)
         accounts = pl.DataFrame(acc_rows, schema=ACCOUNTS_SCHEMA, orient="row")
         posts = pl.DataFrame(post_rows, schema=POSTS_SCHEMA, orient="row")
+        deleted = pl.DataFrame(deleted_rows, schema=DELETED_SCHEMA, orient="row")
         return {
             "accounts": accounts.sort("platform", "account_id"),
             "posts": posts.sort("platform", "account_id", "created_at", "post_id"),
+            "deleted": deleted.sort("platform", "account_id", "deleted_at", "post_id"),
         }
+
+
+def _deleted(post: Post, ts: float) -> bool:
+    return post.deleted_ts is not None and post.deleted_ts <= ts
 
 
 def truth_to_json(truth: Mapping[str, pl.DataFrame], at: datetime) -> dict[str, Any]:
@@ -310,4 +430,16 @@ def truth_from_json(payload: Mapping[str, Any]) -> dict[str, pl.DataFrame]:
         schema=POSTS_SCHEMA,
         orient="row",
     )
-    return {"accounts": accounts, "posts": posts}
+    deleted = pl.DataFrame(
+        [
+            {
+                **r,
+                "created_at": datetime.fromisoformat(r["created_at"]),
+                "deleted_at": datetime.fromisoformat(r["deleted_at"]),
+            }
+            for r in payload.get("deleted", [])
+        ],
+        schema=DELETED_SCHEMA,
+        orient="row",
+    )
+    return {"accounts": accounts, "posts": posts, "deleted": deleted}

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 PLATFORM = "x"
 _PROBLEMS = "https://api.twitter.com/2/problems"
 _TOKEN_PREFIX = "7140dibdnow9c7btw"  # noqa: S105 - a page token's look, not a secret
+_TWEPOCH_MS = 1_288_834_974_657  # the snowflake epoch (2010-11-04T01:42:54.657Z)
 _MAX_TIMELINE = 3200  # users/:id/tweets reaches back this many posts
 
 TWEET_FIELDS = (
@@ -140,9 +141,9 @@ def _tco(*parts: object) -> str:
     return "https://t.co/" + "".join(alphabet[(h >> (6 * i)) % 62] for i in range(10))
 
 
-def _text_and_entities(world: World, post: Post) -> tuple[str, dict[str, Any]]:
+def _text_and_entities(world: World, post: Post, at: datetime) -> tuple[str, dict[str, Any]]:
     """The tweet text (links as t.co URLs) and its entities, offsets in code points."""
-    raw = post.text.encode()
+    raw = world.text(post, at).encode()
     out, pos = "", 0
     entities: dict[str, list[dict[str, Any]]] = {}
     for f in sorted(post.facets, key=lambda f: f.byte_start):
@@ -217,6 +218,13 @@ def media_objects(post: Post, fields: set[str], at_views: int) -> list[dict[str,
     return out
 
 
+def edit_id(post: Post) -> str:
+    """The id of the edited version of ``post``: a snowflake of the edit's instant."""
+    assert post.edited_ts is not None
+    millis = round(post.edited_ts * 1000) - _TWEPOCH_MS
+    return str((millis << 22) | (ids.stable_hash(post.post_id, "edit") >> 42))
+
+
 def _metrics(world: World, post: Post, at: datetime) -> dict[str, int]:
     return {
         "retweet_count": world.counter(post, "reposts", at),
@@ -234,7 +242,7 @@ def tweet(world: World, entry: Post | Repost, fields: set[str], at: datetime) ->
     if isinstance(entry, Repost):
         orig = world.posts[entry.subject]
         author = world.account_by_id(orig.account_id)
-        text, _ = _text_and_entities(world, orig)
+        text, _ = _text_and_entities(world, orig, at)
         prefix = f"RT @{author.username}: "
         body = text if len(text) <= 140 - len(prefix) else text[: 139 - len(prefix)] + "…"
         full = {
@@ -255,11 +263,15 @@ def tweet(world: World, entry: Post | Repost, fields: set[str], at: datetime) ->
                                "retweet_count": world.counter(orig, "reposts", at)},
         }  # fmt: skip
     else:
-        text, entities = _text_and_entities(world, entry)
+        text, entities = _text_and_entities(world, entry, at)
+        history = [entry.post_id]
+        if world.edited_at(entry, at) is not None:
+            history.append(edit_id(entry))
         full = {
-            "id": entry.post_id,
+            # An edit is a new tweet: the timeline serves the newest version under its own id.
+            "id": history[-1],
             "text": text,
-            "edit_history_tweet_ids": [entry.post_id],
+            "edit_history_tweet_ids": history,
             "author_id": entry.account_id,
             "conversation_id": entry.reply_root or entry.post_id,
             "created_at": iso_ms(entry.created_at),

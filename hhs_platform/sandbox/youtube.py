@@ -148,8 +148,10 @@ def _video_thumbs(video_id: str) -> dict[str, Any]:
     }
 
 
-def playlist_item(acc: Account, video: Post, position: int, parts: set[str]) -> dict[str, Any]:
-    """A youtube#playlistItem of the uploads playlist."""
+def playlist_item(
+    acc: Account, video: Post, position: int, parts: set[str], description: str | None = None
+) -> dict[str, Any]:
+    """A youtube#playlistItem of the uploads playlist (``description``: the edited one)."""
     playlist = uploads_playlist(acc)
     body: dict[str, Any] = {}
     if "snippet" in parts:
@@ -157,7 +159,7 @@ def playlist_item(acc: Account, video: Post, position: int, parts: set[str]) -> 
             "publishedAt": iso_s(video.created_at),
             "channelId": acc.account_id,
             "title": video.title,
-            "description": video.text,
+            "description": video.text if description is None else description,
             "thumbnails": _video_thumbs(video.post_id),
             "channelTitle": acc.display_name,
             "playlistId": playlist,
@@ -181,20 +183,21 @@ def playlist_item(acc: Account, video: Post, position: int, parts: set[str]) -> 
 def video_item(world: World, video: Post, parts: set[str], at: datetime) -> dict[str, Any]:
     """A youtube#video resource; statistics counts are strings, as the API serves them."""
     acc = world.account_by_id(video.account_id)
+    description = world.text(video, at)
     body: dict[str, Any] = {}
     if "snippet" in parts:
         body["snippet"] = {
             "publishedAt": iso_s(video.created_at),
             "channelId": acc.account_id,
             "title": video.title,
-            "description": video.text,
+            "description": description,
             "thumbnails": _video_thumbs(video.post_id),
             "channelTitle": acc.display_name,
             "tags": list(video.tags),
             "categoryId": video.category_id,
             "liveBroadcastContent": "none",
             "defaultLanguage": "en",
-            "localized": {"title": video.title, "description": video.text},
+            "localized": {"title": video.title, "description": description},
             "defaultAudioLanguage": "en",
         }
     if "contentDetails" in parts:
@@ -368,7 +371,9 @@ async def playlist_items(request: web.Request) -> web.Response:
             )
         start = max(0, offset - per_page) if backwards else offset
     page = videos[start : start + per_page]
-    items = [playlist_item(acc, v, start + i, parts) for i, v in enumerate(page)]
+    items = [
+        playlist_item(acc, v, start + i, parts, ctx.world.text(v, now)) for i, v in enumerate(page)
+    ]
     tokens: dict[str, str] = {}
     if per_page and start + per_page < len(videos):
         tokens["nextPageToken"] = page_token(start + per_page)

@@ -98,7 +98,7 @@ def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> 
     batch.drift = drift_rows(list(bronze.iter_rows(named=True)), expected)
     quarantined = [quarantine_frame(problems)]
     for name in SILVER_TABLES:
-        df = _frame(name, rows[name])
+        df = _one_per_key(name, _frame(name, rows[name]))
         if name == "silver/accounts":
             df = _join_registry(df, registry)
         valid, bad = validate(name, df)
@@ -122,6 +122,27 @@ def _problem(rec: dict[str, Any], reason: str) -> dict[str, Any]:
             "reason": reason,
         },
     }
+
+
+def _one_per_key(name: str, df: pl.DataFrame) -> pl.DataFrame:
+    """One row per natural key: the same item served twice in a batch (a page repeated by the
+    platform, a listing that shifted while it was read) is one item seen twice, not two rows
+    breaking the table's uniqueness. The latest sighting wins; ``first_seen_at`` is the earliest.
+    """
+    keys = list(table_spec(name).keys)
+    if df.height < 2 or not df.select(keys).is_duplicated().any():
+        return df
+    order = next((c for c in ("last_seen_at", "last_observed_at") if c in df.columns), None)
+    latest = df.sort(order, maintain_order=True) if order else df
+    latest = latest.unique(subset=keys, keep="last", maintain_order=True)
+    if "first_seen_at" not in df.columns:
+        return latest
+    first = df.group_by(keys).agg(pl.col("first_seen_at").min().alias("_first"))
+    return (
+        latest.join(first, on=keys, how="left", nulls_equal=True)
+        .with_columns(first_seen_at=pl.col("_first"))
+        .drop("_first")
+    )
 
 
 def _frame(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:

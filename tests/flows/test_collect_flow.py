@@ -26,7 +26,9 @@ def test_flow_fills_every_table_and_publishes_a_summary(
 
     caplog.set_level(logging.DEBUG)
     lake_uri = str(tmp_path / "lake")
-    with SandboxThread(accounts=load_registry(), seed=3) as sb:
+    with SandboxThread(
+        accounts=load_registry(), seed=3, platforms=("bluesky", "x", "youtube")
+    ) as sb:
         for k, v in {
             "HHS_BLUESKY_API_BASE": sb.url("bluesky"),
             "HHS_YOUTUBE_API_BASE": sb.url("youtube"),

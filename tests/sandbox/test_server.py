@@ -166,5 +166,5 @@ def _is_json(body: bytes) -> bool:
 
 def test_truth_tables_are_polars(sandbox: SandboxThread) -> None:
     truth = sandbox.world.truth()
-    assert set(truth) == {"accounts", "posts"}
+    assert set(truth) == {"accounts", "posts", "deleted"}
     assert all(isinstance(df, pl.DataFrame) for df in truth.values())

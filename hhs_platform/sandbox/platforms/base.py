@@ -59,6 +59,13 @@ class Platform:
         reposts_in_posts_count: whether the served post count includes reposts (X's
             ``tweet_count`` and Mastodon's ``statuses_count`` do, Bluesky's ``postsCount``
             does not).
+        hidden_metric: ``(post_id, metric) -> True`` where the owner hid that counter and the
+            API omits it (Instagram's hidden like counts): the truth then has null too.
+        serves_posts_count: False where the API serves no post count (Reddit, Facebook pages,
+            Threads, LinkedIn): the truth then has none either.
+        edit_window_s: how long after publication a post can be edited (X: one hour); None
+            when the platform has no edits (Bluesky). The world edits a share of posts within
+            it (``World(edit_rate=...)``); every platform can delete posts.
     """
 
     name: str
@@ -70,6 +77,9 @@ class Platform:
     served_followers: FigureRule = exact_followers
     following: FigureRule = no_following
     reposts_in_posts_count: bool = False
+    edit_window_s: float | None = None
+    serves_posts_count: bool = True
+    hidden_metric: Callable[[str, str], bool] | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.metrics) - set(ALL_METRICS)

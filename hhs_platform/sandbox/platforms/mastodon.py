@@ -82,6 +82,7 @@ def _platform(name: str) -> Platform:
         },
         following=growing_following,
         reposts_in_posts_count=True,
+        edit_window_s=7 * 86400.0,  # no limit on Mastodon; the world edits within a week
     )
 
 

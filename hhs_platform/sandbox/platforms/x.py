@@ -87,4 +87,5 @@ PLATFORM = Platform(
     },
     following=growing_following,
     reposts_in_posts_count=True,
+    edit_window_s=3600.0,  # X: edits within an hour of posting
 )

@@ -131,4 +131,5 @@ PLATFORM = Platform(
         "youtube_daily_quota": 10_000,
     },
     served_followers=served_followers,
+    edit_window_s=7 * 86400.0,  # descriptions can be edited any time; the world edits in a week
 )
