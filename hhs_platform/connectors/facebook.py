@@ -19,6 +19,7 @@ from hhs_platform.connectors.base import (
     decode_json_body,
     dig,
     is_success,
+    media_item,
     parse_timestamp,
 )
 from hhs_platform.connectors.graph import (
@@ -298,6 +299,41 @@ def _media(post: Mapping[str, Any]) -> tuple[str | None, int, list[str]]:
     return media_type, count, list(dict.fromkeys(urls))
 
 
+def _media_items(post: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each attachment (albums: each subattachment) with the size of ``media.image``.
+
+    Graph gives no alt text and no video duration in ``attachments``; a link share keeps its
+    ``title`` as the entry's text, as the other connectors do for link cards.
+    """
+    attachments = dig(post, "attachments", "data")
+    if not isinstance(attachments, list):
+        return []
+    out = []
+    for att in attachments:
+        if not isinstance(att, Mapping):
+            continue
+        subs = dig(att, "subattachments", "data")
+        parts = [s for s in subs if isinstance(s, Mapping)] if isinstance(subs, list) else []
+        for part in parts or [att]:
+            kind, found = _attachment_media(part)
+            if kind is None:
+                continue
+            if kind == "external":
+                out.append(
+                    media_item(kind, found[0] if found else None, alt_text=part.get("title"))
+                )
+                continue
+            out.append(
+                media_item(
+                    kind,
+                    found[0] if found else None,
+                    width=dig(part, "media", "image", "width"),
+                    height=dig(part, "media", "image", "height"),
+                )
+            )
+    return out
+
+
 def _post_type(post: Mapping[str, Any]) -> tuple[str, str | None]:
     """(post_type, reposted_post_id).
 
@@ -352,6 +388,7 @@ def _parse_post(item: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
         "media_type": media_type,
         "media_count": media_count,
         "media_urls": media_urls,
+        "media": [] if post_type == "repost" else _media_items(item),
         "duration_s": None,
         "is_deleted": False,
     }

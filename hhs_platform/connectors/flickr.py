@@ -20,6 +20,7 @@ from hhs_platform.connectors.base import (
     decode_json_body,
     dig,
     is_success,
+    media_item,
     parse_timestamp,
 )
 from hhs_platform.errors import (
@@ -309,6 +310,34 @@ def _parse_photos(data: Any, rows: ParsedRows) -> None:
         rows.post_metrics.append(metrics)
 
 
+def _media_items(photo: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The photo (or video) itself as the post's one attachment.
+
+    The URL is ``url_o`` (sized by ``width_o``/``height_o``, or ``o_width``/``o_height`` from
+    the ``o_dims`` extra) else ``url_l`` (``width_l``/``height_l``); for a video it is its still
+    frame. The API has no alt text, so the title stands in for it (None when empty).
+    """
+    if as_str(photo.get("url_o")):
+        url = as_str(photo.get("url_o"))
+        width = as_count(photo.get("width_o"))
+        height = as_count(photo.get("height_o"))
+        if width is None or height is None:
+            width, height = as_count(photo.get("o_width")), as_count(photo.get("o_height"))
+    else:
+        url = as_str(photo.get("url_l"))
+        width, height = as_count(photo.get("width_l")), as_count(photo.get("height_l"))
+    title = as_str(photo.get("title"))
+    return [
+        media_item(
+            "video" if photo.get("media") == "video" else "image",
+            url,
+            width=width if url else None,
+            height=height if url else None,
+            alt_text=title.strip() if title else None,
+        )
+    ]
+
+
 def _parse_photo(photo: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(photo, Mapping):
         raise ValueError(f"expected an object, got {type(photo).__name__}")
@@ -345,6 +374,7 @@ def _parse_photo(photo: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         "media_count": 1,
         # For a video, url_o/url_l are its still frame: still the best public picture of it.
         "media_urls": [image] if image else [],
+        "media": _media_items(photo),
         "duration_s": None,  # only photos.getInfo has a video's duration: one call per video
         "is_deleted": False,
     }

@@ -19,6 +19,7 @@ from hhs_platform.connectors.base import (
     decode_json_body,
     dig,
     is_success,
+    media_item,
     parse_timestamp,
 )
 from hhs_platform.connectors.graph import (
@@ -296,6 +297,33 @@ def _media(item: Mapping[str, Any]) -> tuple[str | None, int, list[str]]:
     return single, 1, [url] if url else []
 
 
+def _media_items(item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each image or video (a carousel: each child) as type and url only.
+
+    business_discovery gives no sizes, durations or alt text for media, so those stay None.
+    """
+    kind = str(item.get("media_type") or "").upper()
+    if kind == "CAROUSEL_ALBUM":
+        children = dig(item, "children", "data")
+        parts = (
+            [c for c in children if isinstance(c, Mapping)] if isinstance(children, list) else []
+        )
+        if not parts:  # children not granted: the album's cover is all there is
+            return [media_item("image", as_str(item.get("media_url")))]
+        return [
+            media_item(
+                _MEDIA_TYPES.get(str(c.get("media_type") or "").upper(), "image"),
+                as_str(c.get("media_url")) or as_str(c.get("thumbnail_url")),
+            )
+            for c in parts
+        ]
+    single = _MEDIA_TYPES.get(kind)
+    if single is None:
+        return []
+    url = as_str(item.get("media_url")) or as_str(item.get("thumbnail_url"))
+    return [media_item(single, url)]
+
+
 def _parse_media(item: Any, user_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(item, Mapping):
         raise ValueError(f"expected an object, got {type(item).__name__}")
@@ -327,6 +355,7 @@ def _parse_media(item: Any, user_id: str) -> tuple[dict[str, Any], dict[str, Any
         "media_type": media_type,
         "media_count": media_count,
         "media_urls": media_urls,
+        "media": _media_items(item),
         "duration_s": None,
         "is_deleted": False,
     }

@@ -21,6 +21,7 @@ from hhs_platform.connectors.base import (
     decode_json_body,
     dig,
     is_success,
+    media_item,
     parse_timestamp,
 )
 from hhs_platform.errors import (
@@ -442,6 +443,36 @@ def _media(content: Any) -> tuple[str | None, int, list[str]]:
     return None, 0, []
 
 
+def _media_items(content: Any) -> list[dict[str, Any]]:
+    """Each attachment of a post's ``content`` (same cases as :func:`_media`), with alt text.
+
+    Images and videos are URNs (``urn:li:image:...``): no URL without one more API call per
+    asset, so ``url`` stays None unless the payload carries one; an article keeps its source.
+    """
+    if not isinstance(content, Mapping):
+        return []
+    if isinstance(content.get("multiImage"), Mapping):
+        return [
+            media_item("image", as_str(i.get("url")), alt_text=i.get("altText"))
+            for i in dig(content, "multiImage", "images") or []
+            if isinstance(i, Mapping)
+        ]
+    if isinstance(content.get("article"), Mapping):
+        return [media_item("external", as_str(dig(content, "article", "source")))]
+    media = content.get("media")
+    media_id = str(dig(media, "id") or "")
+    if not isinstance(media, Mapping) or not media_id:
+        return []
+    kind = (
+        "video"
+        if media_id.startswith("urn:li:video:")
+        else "image"
+        if media_id.startswith("urn:li:image:")
+        else None  # a document
+    )
+    return [media_item(kind, as_str(media.get("url")), alt_text=media.get("altText"))]
+
+
 def _parse_post(post: Any) -> dict[str, Any] | None:
     """One Posts API object as a posts row; None for posts that are not in the public feed."""
     if not isinstance(post, Mapping):
@@ -486,6 +517,7 @@ def _parse_post(post: Any) -> dict[str, Any] | None:
         "media_type": media_type,
         "media_count": media_count,
         "media_urls": media_urls,
+        "media": [] if reshared else _media_items(post.get("content")),
         "duration_s": None,
         "is_deleted": False,
     }

@@ -21,6 +21,7 @@ from hhs_platform.connectors.base import (
     decode_json_body,
     dig,
     is_success,
+    media_item,
     parse_timestamp,
 )
 from hhs_platform.errors import (
@@ -105,6 +106,67 @@ def _media(post: Mapping[str, Any]) -> tuple[str | None, int, list[str], float |
     return None, 0, [], None
 
 
+def _unescaped(value: Any) -> str | None:
+    """A URL from a listing: without ``raw_json=1`` Reddit HTML-escapes ``&`` as ``&amp;``."""
+    url = as_str(value)
+    return url.replace("&amp;", "&") if url else None
+
+
+def _preview_source(post: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``preview.images[0].source`` ({url, width, height}) of a submission, else {}."""
+    images = dig(post, "preview", "images")
+    source = dig(images[0], "source") if isinstance(images, list) and images else None
+    return source if isinstance(source, Mapping) else {}
+
+
+def _media_items(post: Mapping[str, Any], media_type: str | None) -> list[dict[str, Any]]:
+    """Each attachment of a submission (same cases as :func:`_media`): url, size, duration."""
+    if media_type is None:
+        return []  # a self post: a preview there is only the thumbnail of a link in its text
+    source = _preview_source(post)
+    video = dig(post, "media", "reddit_video") or dig(post, "secure_media", "reddit_video")
+    if isinstance(video, Mapping) or post.get("is_video") is True:
+        video = video if isinstance(video, Mapping) else {}
+        return [
+            media_item(
+                "video",
+                _unescaped(video.get("fallback_url")) or _unescaped(post.get("url")),
+                width=video.get("width", source.get("width")),
+                height=video.get("height", source.get("height")),
+                duration_s=video.get("duration"),
+            )
+        ]
+    if post.get("is_gallery") is True:
+        meta = post.get("media_metadata") if isinstance(post.get("media_metadata"), Mapping) else {}
+        out = []
+        for item in dig(post, "gallery_data", "items") or []:
+            entry = dig(meta, str(dig(item, "media_id")))
+            if not isinstance(entry, Mapping):
+                continue
+            s: Mapping[str, Any] = entry["s"] if isinstance(entry.get("s"), Mapping) else {}
+            animated = entry.get("e") == "AnimatedImage" or "gif" in s
+            out.append(
+                media_item(
+                    "gif" if animated else "image",
+                    _unescaped(s.get("u")) or _unescaped(s.get("gif")),
+                    width=s.get("x"),
+                    height=s.get("y"),
+                )
+            )
+        return out
+    url = _unescaped(post.get("url"))
+    if media_type == "external":
+        return [media_item("external", url)]
+    return [
+        media_item(
+            media_type,
+            url or _unescaped(source.get("url")),
+            width=source.get("width"),
+            height=source.get("height"),
+        )
+    ]
+
+
 def _parse_submission(child: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """One t3 listing child as a posts row and a post_metrics row."""
     post = dig(child, "data")
@@ -150,6 +212,7 @@ def _parse_submission(child: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         "media_type": media_type,
         "media_count": media_count,
         "media_urls": media_urls,
+        "media": _media_items(post, media_type),
         "duration_s": duration,
         "is_deleted": False,
     }

@@ -23,6 +23,7 @@ from hhs_platform.connectors.base import (
     decode_json_body,
     dig,
     is_success,
+    media_item,
     parse_timestamp,
 )
 from hhs_platform.errors import (
@@ -47,7 +48,7 @@ PROFILE_FIELDS = "id,username,name,threads_profile_picture_url,threads_biography
 POST_FIELDS = (
     "id,media_product_type,media_type,media_url,permalink,owner,username,text,timestamp,"
     "shortcode,thumbnail_url,children,is_quote_post,quoted_post,reposted_post,topic_tag,"
-    "link_attachment_url,is_reply,replied_to"
+    "link_attachment_url,is_reply,replied_to,alt_text"
 )
 PUBLIC_POST_FIELDS = (
     "id,media_product_type,media_type,media_url,permalink,username,text,timestamp,shortcode,"
@@ -563,6 +564,34 @@ def _media(item: Mapping[str, Any]) -> tuple[str | None, int, list[str]]:
     return None, 0, []
 
 
+def _media_items(item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each image or video (a carousel: each child) with its ``alt_text``; a link attachment.
+
+    Threads gives no sizes or durations; children come back as bare ids unless their fields
+    were asked for, and then their entries carry no url.
+    """
+    kind = item.get("media_type")
+    if kind == "CAROUSEL_ALBUM":
+        children = [c for c in dig(item, "children", "data") or [] if isinstance(c, Mapping)]
+        return [
+            media_item(
+                "video" if c.get("media_type") == "VIDEO" else "image",
+                as_str(c.get("media_url")) or as_str(c.get("thumbnail_url")),
+                alt_text=c.get("alt_text"),
+            )
+            for c in children
+        ]
+    if kind == "IMAGE":
+        return [media_item("image", as_str(item.get("media_url")), alt_text=item.get("alt_text"))]
+    if kind == "VIDEO":
+        url = as_str(item.get("media_url")) or as_str(item.get("thumbnail_url"))
+        return [media_item("video", url, alt_text=item.get("alt_text"))]
+    link = as_str(item.get("link_attachment_url"))
+    if link:
+        return [media_item("external", link)]
+    return []
+
+
 def _parse_thread(item: Any, feed_owner: str | None, public: bool) -> dict[str, Any]:
     """One Threads media object as a posts row (counters come from its insights)."""
     if not isinstance(item, Mapping):
@@ -612,6 +641,7 @@ def _parse_thread(item: Any, feed_owner: str | None, public: bool) -> dict[str, 
         "media_type": media_type,
         "media_count": media_count,
         "media_urls": media_urls,
+        "media": [] if repost else _media_items(item),
         "duration_s": None,
         "is_deleted": False,
     }

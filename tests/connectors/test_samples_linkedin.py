@@ -91,6 +91,16 @@ def test_recorded_post_fields_when_in_the_feed() -> None:
             "media_type": "video",
             "media_count": 1,
             "media_urls": [],
+            "media": [
+                {
+                    "type": "video",
+                    "url": None,
+                    "width": None,
+                    "height": None,
+                    "duration_s": None,
+                    "alt_text": None,
+                }
+            ],
             "duration_s": None,
             "is_deleted": False,
         }

@@ -94,6 +94,7 @@ def test_me_threads_example() -> None:
             "media_type": None,
             "media_count": 0,
             "media_urls": [],
+            "media": [],
             "duration_s": None,
             "is_deleted": False,
         }
