@@ -120,6 +120,29 @@ def capabilities_markdown() -> str:
     return "\n".join(out) + "\n"
 
 
+def metrics_markdown() -> str:
+    """The metric model: canonical metrics and the native fields that feed them."""
+    from hhs_platform.metrics import CANONICAL_METRICS, METRIC_SOURCES
+
+    out = [HEADER, "# Metrics", "", "| metric | definition |", "|---|---|"]
+    out += [f"| `{m}` | {d} |" for m, d in CANONICAL_METRICS.items()]
+    out += [
+        "",
+        "## Native sources",
+        "",
+        "A parser takes the first source present (current before fallback) and each run records",
+        "which one fed every metric in `quality/metric_sources`, so a definition change is visible.",
+        "",
+        "| platform | metric | native field | status | note |",
+        "|---|---|---|---|---|",
+    ]
+    out += [
+        f"| {s.platform} | `{s.metric}` | `{s.field}` | {s.status} | {s.note} |"
+        for s in METRIC_SOURCES
+    ]
+    return "\n".join(out) + "\n"
+
+
 def write_all(docs: Path = Path("docs")) -> list[Path]:
     docs.mkdir(exist_ok=True)
     written = []
@@ -128,6 +151,7 @@ def write_all(docs: Path = Path("docs")) -> list[Path]:
         "settings.md": settings_markdown(),
         "commands.md": commands_markdown(),
         "capabilities.md": capabilities_markdown(),
+        "metrics.md": metrics_markdown(),
     }
     for fname, text in pages.items():
         path = docs / fname

@@ -86,6 +86,14 @@ CATALOGUE: dict[str, TableSpec] = {
             "quality",
         ),
         TableSpec(
+            "quality/metric_sources",
+            t.MetricSources,
+            ("platform", "endpoint", "run_id", "metric", "field"),
+            (),
+            "merge",
+            "quality",
+        ),
+        TableSpec(
             "gold/daily_account_metrics",
             t.DailyAccountMetrics,
             ("date", "platform", "account_id"),

@@ -254,6 +254,29 @@ class FieldDrift(pa.DataFrameModel):
         unique = ["platform", "endpoint", "run_id", "field"]
 
 
+class MetricSources(pa.DataFrameModel):
+    """quality/metric_sources: which native field fed a canonical metric, per run (metric model)."""
+
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    endpoint: pl.Utf8 = pa.Field()
+    run_id: pl.Utf8 = pa.Field()
+    metric: pl.Utf8 = pa.Field(description="Canonical metric, e.g. views.")
+    field: pl.Utf8 = pa.Field(
+        description="Native field that fed it, e.g. public_metrics.impression_count."
+    )
+    status: pl.Utf8 = pa.Field(
+        isin=["current", "fallback", "unknown"],
+        description="The field's place in the metric model: current, an older fallback, or unknown.",
+    )
+    rows: pl.Int64 = pa.Field(ge=1, description="Rows of the run the field fed.")
+    first_seen_at: UTC_TS = pa.Field()
+    last_seen_at: UTC_TS = pa.Field()
+
+    class Config:
+        strict = True
+        unique = ["platform", "endpoint", "run_id", "metric", "field"]
+
+
 class DailyAccountMetrics(pa.DataFrameModel):
     """gold/daily_account_metrics: one account's figures for one UTC day."""
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from hhs_platform.docgen import (
     capabilities_markdown,
     commands_markdown,
+    metrics_markdown,
     settings_markdown,
     tables_markdown,
 )
@@ -43,3 +44,9 @@ def test_capabilities_doc_is_current() -> None:
     text = (DOCS / "capabilities.md").read_text()
     assert text == capabilities_markdown(), "run: python -m hhs_platform.docgen"
     assert "| bluesky |" in text and "| youtube |" in text
+
+
+def test_metrics_doc_is_current() -> None:
+    text = (DOCS / "metrics.md").read_text()
+    assert text == metrics_markdown(), "run: python -m hhs_platform.docgen"
+    assert "`public_metrics.impression_count`" in text

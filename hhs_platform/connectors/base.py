@@ -62,6 +62,14 @@ class ParsedRows:
     post_metrics: list[dict[str, Any]] = field(default_factory=list)
     #: Reasons the payload (or a part of it) could not be read; each becomes a quarantine row.
     problems: list[str] = field(default_factory=list)
+    #: metric → native field → rows it fed (the metric model's record; see hhs_platform.metrics).
+    metric_fields: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def used(self, metric: str, native_field: str | None) -> None:
+        """Record that ``native_field`` fed ``metric`` in one row (nothing when it was absent)."""
+        if native_field is not None:
+            counts = self.metric_fields.setdefault(metric, {})
+            counts[native_field] = counts.get(native_field, 0) + 1
 
 
 @dataclass(frozen=True)

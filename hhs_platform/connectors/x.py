@@ -35,6 +35,7 @@ from hhs_platform.errors import (
     QuotaExhaustedError,
     TerminalError,
 )
+from hhs_platform.metrics import first_present
 
 log = logging.getLogger(__name__)
 
@@ -389,7 +390,7 @@ def _parse_timeline(data: Any, request_url: str, rows: ParsedRows) -> None:
     add_posts(
         rows,
         tweets,
-        lambda tweet: _parse_tweet(tweet, owner, media, referenced, users),
+        lambda tweet: _recorded(rows, _parse_tweet(tweet, owner, media, referenced, users)),
         f"{USER_TWEETS}: data",
     )
 
@@ -452,6 +453,16 @@ def _media_items(
             )
         )
     return out
+
+
+def _recorded(
+    rows: ParsedRows, parsed: tuple[dict[str, Any], dict[str, Any] | None]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Move the native field behind ``views`` from the metrics row into the rows' record."""
+    post, metrics = parsed
+    if metrics is not None:
+        rows.used("views", metrics.pop("_views_field", None))
+    return post, metrics
 
 
 def _parse_tweet(
@@ -546,6 +557,23 @@ def _parse_tweet(
         "is_deleted": False,
     }
     pm = tweet.get("public_metrics")
+    # Impressions are the current views; plays of the attached media are what X showed before.
+    plays = [
+        as_count(dig(media.get(k), "public_metrics", "view_count"))
+        for k in dig(tweet, "attachments", "media_keys") or []
+        if isinstance(k, str)
+    ]
+    views, views_field = first_present(
+        [
+            ("public_metrics.impression_count", as_count(dig(pm, "impression_count"))),
+            (
+                "includes.media[].public_metrics.view_count",
+                sum(p for p in plays if p is not None)
+                if any(p is not None for p in plays)
+                else None,
+            ),
+        ]
+    )
     metrics = {
         "post_id": post_id,
         "account_id": account_id,
@@ -553,6 +581,7 @@ def _parse_tweet(
         "reposts": as_count(dig(pm, "retweet_count")),
         "replies": as_count(dig(pm, "reply_count")),
         "quotes": as_count(dig(pm, "quote_count")),
-        "views": as_count(dig(pm, "impression_count")),
+        "views": views,
+        "_views_field": views_field,  # taken out by the caller into the metric model's record
     }
     return row, metrics

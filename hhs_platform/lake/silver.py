@@ -34,6 +34,7 @@ def write_silver(lake: Lake, batch: SilverBatch) -> dict[str, WriteResult]:
         results[name] = lake.merge(name, df)
     results["quarantine/rows"] = lake.merge("quarantine/rows", batch.quarantine)
     results["quality/field_drift"] = lake.merge("quality/field_drift", batch.drift)
+    results["quality/metric_sources"] = lake.merge("quality/metric_sources", batch.metric_sources)
     return results
 
 

@@ -9,6 +9,7 @@ import polars as pl
 
 from hhs_platform.connectors import CONNECTORS, get_connector
 from hhs_platform.errors import ConfigurationError
+from hhs_platform.metrics import METRIC_SOURCES
 from hhs_platform.quality.contracts import quarantine_frame, validate
 from hhs_platform.quality.drift import drift_rows
 from schemas import table_spec
@@ -38,6 +39,10 @@ class SilverBatch:
     complete_feeds: set[tuple[str, str]] = field(default_factory=set)
     #: quality/field_drift rows: fields the connectors rely on that responses stopped sending.
     drift: pl.DataFrame = field(default_factory=lambda: table_spec("quality/field_drift").empty())
+    #: quality/metric_sources rows: the native field behind each canonical metric.
+    metric_sources: pl.DataFrame = field(
+        default_factory=lambda: table_spec("quality/metric_sources").empty()
+    )
 
     @staticmethod
     def concat(batches: list[SilverBatch]) -> SilverBatch:
@@ -49,6 +54,7 @@ class SilverBatch:
         out.responses = sum(b.responses for b in batches)
         out.complete_feeds = set().union(*(b.complete_feeds for b in batches))
         out.drift = pl.concat([b.drift for b in batches] or [out.drift])
+        out.metric_sources = pl.concat([b.metric_sources for b in batches] or [out.metric_sources])
         return out
 
     def counts(self) -> dict[str, int]:
@@ -66,6 +72,7 @@ def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> 
     """
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in SILVER_TABLES}
     problems: list[dict[str, Any]] = []
+    used: list[tuple[Any, ...]] = []
     parsed = 0
     for rec in bronze.filter(pl.col("status").is_between(200, 299)).iter_rows(named=True):
         parsed += 1
@@ -80,6 +87,19 @@ def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> 
             problems.append(_problem(rec, f"parser crashed: {type(exc).__name__}: {exc}"))
             continue
         problems.extend(_problem(rec, p) for p in out.problems)
+        for metric, fields in out.metric_fields.items():
+            for native, n in fields.items():
+                used.append(
+                    (
+                        rec["platform"],
+                        rec["endpoint"],
+                        rec["run_id"],
+                        metric,
+                        native,
+                        n,
+                        rec["fetched_at"],
+                    )
+                )
         lineage = {
             "platform": rec["platform"],
             "run_id": rec["run_id"],
@@ -96,6 +116,7 @@ def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> 
     batch = SilverBatch(responses=parsed)
     expected = {p: c.expected_fields for p, c in CONNECTORS.items() if c.expected_fields}
     batch.drift = drift_rows(list(bronze.iter_rows(named=True)), expected)
+    batch.metric_sources = metric_source_rows(used)
     quarantined = [quarantine_frame(problems)]
     for name in SILVER_TABLES:
         df = _one_per_key(name, _frame(name, rows[name]))
@@ -106,6 +127,32 @@ def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> 
         quarantined.append(bad)
     batch.quarantine = pl.concat(quarantined)
     return batch
+
+
+def metric_source_rows(used: list[tuple[Any, ...]]) -> pl.DataFrame:
+    """quality/metric_sources rows from (platform, endpoint, run, metric, field, rows, time)."""
+    spec = table_spec("quality/metric_sources")
+    if not used:
+        return spec.empty()
+    status = {(s.platform, s.metric, s.field): s.status for s in METRIC_SOURCES}
+    frame = pl.DataFrame(
+        used,
+        schema=["platform", "endpoint", "run_id", "metric", "field", "rows", "seen_at"],
+        orient="row",
+    )
+    keys = ["platform", "endpoint", "run_id", "metric", "field"]
+    out = frame.group_by(keys).agg(
+        pl.col("rows").sum().cast(pl.Int64),
+        pl.col("seen_at").min().alias("first_seen_at"),
+        pl.col("seen_at").max().alias("last_seen_at"),
+    )
+    out = out.with_columns(
+        status=pl.struct("platform", "metric", "field").map_elements(
+            lambda r: status.get((r["platform"], r["metric"], r["field"]), "unknown"),
+            return_dtype=pl.Utf8,
+        )
+    )
+    return out.select([pl.col(c).cast(t) for c, t in spec.schema.items()])
 
 
 def _problem(rec: dict[str, Any], reason: str) -> dict[str, Any]:
