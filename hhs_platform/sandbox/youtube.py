@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
+from html import escape
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -444,6 +445,8 @@ def pacific_day(at: datetime) -> str:
 def _key_middleware(ctx: SandboxContext) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.endswith("/feeds/videos.xml"):  # the public feed needs no key or quota
+            return await handler(request)
         key = request.query.get("key", "")
         if not key:
             msg = "The request is missing a valid API key."
@@ -458,6 +461,68 @@ def _key_middleware(ctx: SandboxContext) -> Middleware:
         return await handler(request)
 
     return middleware
+
+
+#: How many of the newest uploads the channel feed lists (the real feed has no paging).
+FEED_ENTRIES = 15
+
+
+async def feed(request: web.Request) -> web.Response:
+    """GET /feeds/videos.xml?channel_id=UC...: the channel's Atom feed (the 15 newest uploads).
+
+    As on youtube.com: ``media:starRating@count`` is the like count, ``media:statistics@views``
+    the view count, and the feed-level ``yt:channelId`` drops the "UC" prefix.
+    """
+    ctx = context(request)
+    channel_id = request.query.get("channel_id", "")
+    acc = ctx.world.account(PLATFORM, channel_id) if channel_id else None
+    if acc is None:
+        return web.Response(status=404, text="<!DOCTYPE html><html><body>404 Not Found</body></html>",
+                            content_type="text/html")  # fmt: skip
+    now = ctx.clock.now()
+    newest = ctx.world.visible_posts(acc, now)[::-1][:FEED_ENTRIES]
+    channel_url = f"https://www.youtube.com/channel/{acc.account_id}"
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<feed xmlns:yt="http://www.youtube.com/xml/schemas/2015" '
+        'xmlns:media="http://search.yahoo.com/mrss/" xmlns="http://www.w3.org/2005/Atom">',
+        f' <link rel="self" href="http://www.youtube.com/feeds/videos.xml?channel_id={acc.account_id}"/>',
+        f" <id>yt:channel:{acc.account_id[2:]}</id>",
+        f" <yt:channelId>{acc.account_id[2:]}</yt:channelId>",
+        f" <title>{escape(acc.display_name)}</title>",
+        f' <link rel="alternate" href="{channel_url}"/>',
+        f" <author><name>{escape(acc.display_name)}</name><uri>{channel_url}</uri></author>",
+        f" <published>{acc.created_at.isoformat()}</published>",
+    ]
+    for video in newest:
+        thumb = f"https://i1.ytimg.com/vi/{video.post_id}/hqdefault.jpg"
+        title = escape(video.title or "")
+        lines += [
+            " <entry>",
+            f"  <id>yt:video:{video.post_id}</id>",
+            f"  <yt:videoId>{video.post_id}</yt:videoId>",
+            f"  <yt:channelId>{acc.account_id}</yt:channelId>",
+            f"  <title>{title}</title>",
+            f'  <link rel="alternate" href="https://www.youtube.com/watch?v={video.post_id}"/>',
+            f"  <author><name>{escape(acc.display_name)}</name><uri>{channel_url}</uri></author>",
+            f"  <published>{video.created_at.isoformat()}</published>",
+            f"  <updated>{now.isoformat()}</updated>",
+            "  <media:group>",
+            f"   <media:title>{title}</media:title>",
+            f'   <media:content url="https://www.youtube.com/v/{video.post_id}?version=3" '
+            'type="application/x-shockwave-flash" width="640" height="390"/>',
+            f'   <media:thumbnail url="{thumb}" width="480" height="360"/>',
+            f"   <media:description>{escape(ctx.world.text(video, now))}</media:description>",
+            "   <media:community>",
+            f'    <media:starRating count="{ctx.world.counter(video, "likes", now)}" '
+            'average="5.00" min="1" max="5"/>',
+            f'    <media:statistics views="{ctx.world.counter(video, "views", now)}"/>',
+            "   </media:community>",
+            "  </media:group>",
+            " </entry>",
+        ]
+    lines.append("</feed>")
+    return web.Response(text="\n".join(lines), content_type="application/atom+xml", charset="utf-8")
 
 
 def create_subapp(ctx: SandboxContext) -> web.Application:
@@ -483,4 +548,5 @@ def create_subapp(ctx: SandboxContext) -> web.Application:
     app.router.add_get("/youtube/v3/channels", channels)
     app.router.add_get("/youtube/v3/playlistItems", playlist_items)
     app.router.add_get("/youtube/v3/videos", videos)
+    app.router.add_get("/feeds/videos.xml", feed)
     return app
