@@ -39,3 +39,9 @@ def test_makefile_help_lists_every_target() -> None:
     documented = set(re.findall(r"^([a-zA-Z][\w-]*):.*?## ", text, flags=re.M))
     assert {"demo", "test", "help"} <= documented
     assert targets - documented == set(), f"targets without a ## help text: {targets - documented}"
+
+
+def test_test_modules_have_unique_names() -> None:
+    """Test folders are not packages, so two test files with one basename break collection."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted({n for n in names if names.count(n) > 1})
