@@ -14,6 +14,7 @@ from hhs_platform.connectors.base import (
     ParsedRows,
     RawResponse,
     ResolvedAccount,
+    add_posts,
     as_count,
     as_str,
     decode_json_body,
@@ -237,22 +238,7 @@ def _parse_posts(data: Any, rows: ParsedRows) -> None:
         got = type(data).__name__ if not isinstance(data, Mapping) else "no 'data' list"
         rows.problems.append(f"{POSTS}: expected {{'data': [...]}}, got {got}")
         return
-    seen: set[str] = set()
-    for index, item in enumerate(items):
-        try:
-            post, metrics = _parse_post(item)
-        except ValueError as exc:
-            rows.problems.append(f"{POSTS}: data[{index}] skipped: {exc}")
-            continue
-        except Exception as exc:  # one odd item must not cost the others
-            rows.problems.append(f"{POSTS}: data[{index}] skipped: {exc.__class__.__name__}: {exc}")
-            continue
-        if post["post_id"] in seen:
-            continue
-        seen.add(post["post_id"])
-        rows.posts.append(post)
-        if metrics is not None:
-            rows.post_metrics.append(metrics)
+    add_posts(rows, items, _parse_post, f"{POSTS}: data")
 
 
 def _attachment_media(att: Mapping[str, Any]) -> tuple[str | None, list[str]]:

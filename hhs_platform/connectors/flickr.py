@@ -15,6 +15,7 @@ from hhs_platform.connectors.base import (
     ParsedRows,
     RawResponse,
     ResolvedAccount,
+    add_posts,
     as_count,
     as_str,
     decode_json_body,
@@ -291,23 +292,7 @@ def _parse_photos(data: Any, rows: ParsedRows) -> None:
             f"{PUBLIC_PHOTOS}: expected {{'photos': {{'photo': [...]}}}}, got {got}"
         )
         return
-    seen: set[str] = set()
-    for index, photo in enumerate(photos):
-        try:
-            post, metrics = _parse_photo(photo)
-        except ValueError as exc:
-            rows.problems.append(f"{PUBLIC_PHOTOS}: photo[{index}] skipped: {exc}")
-            continue
-        except Exception as exc:  # one odd item must not cost the others
-            rows.problems.append(
-                f"{PUBLIC_PHOTOS}: photo[{index}] skipped: {exc.__class__.__name__}: {exc}"
-            )
-            continue
-        if post["post_id"] in seen:
-            continue
-        seen.add(post["post_id"])
-        rows.posts.append(post)
-        rows.post_metrics.append(metrics)
+    add_posts(rows, photos, _parse_photo, f"{PUBLIC_PHOTOS}: photo")
 
 
 def _media_items(photo: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from hhs_platform.connectors.base import (
     ParsedRows,
     RawResponse,
     ResolvedAccount,
+    add_posts,
     as_count,
     as_str,
     decode_json_body,
@@ -258,23 +259,7 @@ def _parse_discovery(data: Any, account_key: str, rows: ParsedRows) -> None:
     if not isinstance(items, list):
         rows.problems.append(f"{DISCOVERY}: business_discovery.media without a 'data' list")
         return
-    seen: set[str] = set()
-    for index, item in enumerate(items):
-        try:
-            post, metrics = _parse_media(item, user_id)
-        except ValueError as exc:
-            rows.problems.append(f"{DISCOVERY}: media.data[{index}] skipped: {exc}")
-            continue
-        except Exception as exc:  # one odd item must not cost the others
-            rows.problems.append(
-                f"{DISCOVERY}: media.data[{index}] skipped: {exc.__class__.__name__}: {exc}"
-            )
-            continue
-        if post["post_id"] in seen:
-            continue
-        seen.add(post["post_id"])
-        rows.posts.append(post)
-        rows.post_metrics.append(metrics)
+    add_posts(rows, items, lambda item: _parse_media(item, user_id), f"{DISCOVERY}: media.data")
 
 
 def _media(item: Mapping[str, Any]) -> tuple[str | None, int, list[str]]:

@@ -18,6 +18,7 @@ from hhs_platform.connectors.base import (
     ParsedRows,
     RawResponse,
     ResolvedAccount,
+    add_posts,
     as_count,
     as_str,
     decode_json_body,
@@ -535,18 +536,8 @@ def _parse_feed(record: Mapping[str, Any], rows: ParsedRows) -> None:
             }
         )
         # No account_snapshots row: the feed has no subscriber, video or view count at all.
-    seen: set[str] = set()
-    for index, entry in enumerate(feed.findall("atom:entry", NS)):
-        try:
-            post, metrics = _parse_feed_entry(entry, channel)
-        except ValueError as exc:
-            rows.problems.append(f"{FEED}: entry[{index}] skipped: {exc}")
-            continue
-        if post["post_id"] in seen:
-            continue
-        seen.add(post["post_id"])
-        rows.posts.append(post)
-        rows.post_metrics.append(metrics)
+    entries = feed.findall("atom:entry", NS)
+    add_posts(rows, entries, lambda entry: _parse_feed_entry(entry, channel), f"{FEED}: entry")
 
 
 def _parse_feed_entry(
