@@ -232,12 +232,12 @@ class FlickrConnector(Connector):
         if not is_success(record):
             return rows
         endpoint = record.get("endpoint")
-        if endpoint == LOOKUP_USER:
-            return rows  # it only finds the NSID; getInfo carries the account
         data, problem = decode_json_body(record)
         if problem:
             rows.problems.append(f"{endpoint}: {problem}")
             return rows
+        if endpoint == LOOKUP_USER:
+            return rows  # it only finds the NSID; getInfo carries the account
         if isinstance(data, dict) and data.get("stat") == "fail":
             return rows  # an error answer sent with HTTP 200: nothing to read, nothing lost
         try:

@@ -333,7 +333,12 @@ class YouTubeConnector(Connector):
             return rows
         endpoint = record.get("endpoint")
         if endpoint == PLAYLIST_ITEMS:
-            return rows  # it only drives pagination; videos.list carries the rows
+            # It only drives pagination (videos.list carries the rows), but a broken page is
+            # still quarantined so that no archived response fails silently.
+            _, problem = decode_json_body(record)
+            if problem:
+                rows.problems.append(f"{endpoint}: {problem}")
+            return rows
         if endpoint == FEED:
             try:
                 _parse_feed(record, rows)

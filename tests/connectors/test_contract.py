@@ -1899,6 +1899,20 @@ def test_garbage_bodies_give_problems_not_exceptions(fake: Fake) -> None:
             assert cls.parse({**record, "status": 503}) == ParsedRows()
 
 
+def test_every_endpoint_quarantines_a_truncated_body(fake: Fake) -> None:
+    """Endpoints that only drive pagination or lookups carry no rows, but a cut body on any of
+    them is still a problem to quarantine: no archived response fails silently."""
+    _, archived = run_collect(fake)
+    cls = CONNECTORS[fake.platform]
+    pages = {r.endpoint: r for r in archived if r.status == 200 and len(r.body or b"") > 2}
+    assert pages, "the fake served no 200 pages"
+    for endpoint, page in pages.items():
+        cut = page.body[: len(page.body) // 2]
+        rows = cls.parse({**record_of(page), "body": cut})
+        assert rows.problems, (endpoint, cut[:80])
+        assert not (rows.accounts or rows.account_snapshots or rows.posts or rows.post_metrics)
+
+
 def test_drifted_items_are_reported_and_the_rest_parsed(fake: Fake) -> None:
     _, archived = run_collect(fake)
     cls = CONNECTORS[fake.platform]
