@@ -80,8 +80,12 @@ def collect_flow(
     accounts_file: str | None = None,
     lake_uri: str | None = None,
     since: datetime | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Collect every account of the registry (or of some platforms) and rebuild gold."""
+    """Collect every account of the registry (or of some platforms) and rebuild gold.
+
+    ``run_id`` resumes an interrupted run: accounts it already archived are not fetched again.
+    """
     log = get_run_logger()
     settings = Settings()
     lake_uri = lake_uri or settings.lake_uri
@@ -89,15 +93,18 @@ def collect_flow(
         str(settings.accounts_file) if settings.accounts_file else None
     )
     registry = load_registry(accounts_file, platforms)
-    run_id = str(flow_run.get_id() or "local")
+    resumed = run_id is not None
+    run_id = run_id or str(flow_run.get_id() or "local")
     batches = plan_batches(registry, settings.batch_size, settings)
     left_out = skipped_platforms(registry, settings)
     log.info(
-        "run %s: %d accounts in %d batches into %s",
+        "%s run %s: %d accounts in %d batches into %s (if interrupted: hhs collect --resume %s)",
+        "resuming" if resumed else "starting",
         run_id,
         sum(map(len, batches)),
         len(batches),
         lake_uri,
+        run_id,
     )
     for platform, why in left_out.items():
         log.info("not collected: %s (%d accounts): %s", platform, why["accounts"], why["reason"])
@@ -117,6 +124,7 @@ def collect_flow(
         "lake_uri": lake_uri,
         "accounts": sum(o.accounts for o in outcomes),
         "responses": sum(o.responses for o in outcomes),
+        "fetched_accounts": sum(o.fetched for o in outcomes),
         "errors": [e.__dict__ for o in outcomes for e in o.errors],
         "silver": silver,
         "gold": gold,
@@ -139,11 +147,16 @@ def run_collect(
     lake_uri: str | None = None,
     since: datetime | None = None,
     settings: Settings | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     """Run the flow on the configured Dask cluster (what ``hhs collect`` calls)."""
     settings = settings or Settings()
     # DaskTaskRunner is a TaskRunner of PrefectDaskFutures; Prefect types the option more narrowly.
     runner_flow = collect_flow.with_options(task_runner=task_runner(settings))  # type: ignore[arg-type]
     return runner_flow(
-        platforms=platforms, accounts_file=accounts_file, lake_uri=lake_uri, since=since
+        platforms=platforms,
+        accounts_file=accounts_file,
+        lake_uri=lake_uri,
+        since=since,
+        run_id=run_id,
     )

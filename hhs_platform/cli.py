@@ -88,8 +88,19 @@ def collect(
     since: Annotated[
         str | None, typer.Option(help="Only posts published on or after this ISO date.")
     ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Finish an interrupted run: its ID (printed when a run starts). Accounts it "
+            "already archived are parsed from bronze, not fetched again."
+        ),
+    ] = None,
 ) -> None:
-    """Run the collection flow (Prefect on Dask): bronze, silver, gold. Prints the run summary as JSON."""
+    """Run the collection flow (Prefect on Dask): bronze, silver, gold. Prints the run summary as JSON.
+
+    A run killed at any point can be finished with --resume RUN_ID: the result equals an
+    uninterrupted run's, and no account already in bronze is requested again.
+    """
     from flows.collect import run_collect
 
     try:
@@ -98,10 +109,61 @@ def collect(
             accounts_file=str(accounts_file) if accounts_file else None,
             lake_uri=lake,
             since=_parse_since(since),
+            run_id=resume,
         )
     except HhsError as exc:
         _fail(exc)
     typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+@app.command()
+def replay(
+    run: Annotated[
+        list[str] | None, typer.Option("--run", help="Only this run (repeatable).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only runs started on or after this ISO date or time.")
+    ] = None,
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+    accounts_file: Annotated[
+        Path | None,
+        typer.Option(help="Registry CSV (default: HHS_ACCOUNTS_FILE or the shipped one)."),
+    ] = None,
+) -> None:
+    """Rebuild silver (and gold) from bronze without a single request.
+
+    With no option every run is replayed into emptied silver tables (the previous version stays
+    readable by Delta time travel): how a parser fix reaches history. With --run or --since the
+    chosen runs are merged into silver as it stands; replaying twice changes nothing.
+    """
+    from hhs_platform.lake import Lake
+    from hhs_platform.registry import load_registry
+    from hhs_platform.replay import replay as run_replay
+
+    try:
+        registry = load_registry(str(accounts_file) if accounts_file else None)
+        target = Lake(lake)
+        typer.echo(f"replaying bronze of {target.uri}")
+        report = run_replay(
+            target,
+            run_ids=run or None,
+            since=_parse_since(since),
+            registry=registry,
+            progress=typer.echo,
+        )
+    except HhsError as exc:
+        _fail(exc)
+    if report.runs:
+        rows = ", ".join(f"{name} {n}" for name, n in sorted(report.rows.items()))
+        typer.echo(
+            f"{len(report.runs)} runs, {report.responses} responses replayed"
+            f"{' (full rebuild)' if report.full else ''}: {rows}"
+        )
+        if report.skipped_responses:
+            typer.echo(
+                f"{report.skipped_responses} responses of interrupted or failed attempts kept in "
+                "bronze but not parsed (their accounts were fetched again)"
+            )
 
 
 @app.command()

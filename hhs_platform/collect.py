@@ -10,7 +10,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -23,6 +23,7 @@ from hhs_platform.http import HttpClient
 from hhs_platform.lake.store import Lake
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.normalize import SilverBatch, parse_bronze
+from schemas import table_spec
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class BatchOutcome:
     silver: SilverBatch
     errors: list[AccountError] = field(default_factory=list)
     elapsed_s: float = 0.0
+    #: Accounts fetched by this call; the others were already in bronze (a resumed run).
+    fetched: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,7 @@ class BatchOutcome:
             "accounts": self.accounts,
             "responses": self.responses,
             "errors": len(self.errors),
+            "fetched": self.fetched,
             # Accounts skipped because their platform's circuit breaker was open (platform down).
             "circuit_open": sum(e.error == "CircuitOpenError" for e in self.errors),
             **self.silver.counts(),
@@ -157,20 +161,43 @@ def collect_batch(
 ) -> BatchOutcome:
     """Fetch a batch, append its responses to bronze (before parsing), parse them into silver rows.
 
-    A retried task archives the responses it received again: bronze keeps every response as
-    received, and silver's MERGEs make the repeat harmless.
+    Resumable: accounts this run already fetched (a row in ``bronze/fetch_log``) are not fetched
+    again; their archived responses are parsed instead, so a run killed at any point and started
+    again with the same ``run_id`` ends with the tables an uninterrupted run gives. Accounts whose
+    fetch failed (not terminally) are fetched again.
     """
     started = time.perf_counter()
-    refs = [AccountRef(b["platform"], b["handle"], b.get("platform_id")) for b in batch]
-    responses, errors, complete = asyncio.run(fetch_accounts(refs, settings, since))
-    versions = {p: c.version for p, c in CONNECTORS.items()}
-    frame = bronze.to_frame(responses, run_id=run_id, connector_versions=versions)
-    lake.append("bronze/raw_responses", frame)
-    silver = parse_bronze(frame, registry)
-    # A feed with a quarantined row is not fully known: its missing posts are not called deleted.
-    doubtful = frame.filter(pl.col("response_id").is_in(silver.quarantine["response_id"].to_list()))
-    complete -= set(doubtful["account_key"].to_list())
-    silver.complete_feeds = complete_feed_ids(silver, complete)
+    keys = [f"{b['platform']}:{b['handle']}" for b in batch]
+    done = logged_fetches(lake, run_id, keys)
+    done = done.filter((pl.col("status") != "failed") | pl.col("terminal"))
+    todo = [b for b, k in zip(batch, keys, strict=True) if k not in set(done["account_key"])]
+    errors = [
+        AccountError(r["account_key"], r["error_type"], r["error"] or "", r["terminal"])
+        for r in done.filter(pl.col("status") == "failed").iter_rows(named=True)
+    ]
+    frames = [archived_responses(lake, done)] if not done.is_empty() else []
+    logs = [done]
+    if todo:
+        refs = [AccountRef(b["platform"], b["handle"], b.get("platform_id")) for b in todo]
+        window_start = datetime.now(UTC)
+        responses, new_errors, complete = asyncio.run(fetch_accounts(refs, settings, since))
+        window_end = datetime.now(UTC)
+        versions = {p: c.version for p, c in CONNECTORS.items()}
+        frame = bronze.to_frame(responses, run_id=run_id, connector_versions=versions)
+        log_rows = fetch_log_rows(
+            refs, frame, new_errors, complete, since, run_id, batch_id, window_start, window_end
+        )
+        lake.append("bronze/raw_responses", frame)
+        lake.append("bronze/fetch_log", log_rows)  # the checkpoint: these accounts are archived
+        frames.append(frame)
+        logs.append(log_rows)
+        errors += new_errors
+    else:
+        log.info(
+            "batch %s of run %s: every account already fetched; parsing bronze", batch_id, run_id
+        )
+    frame = pl.concat(frames) if frames else table_spec("bronze/raw_responses").empty()
+    silver = silver_from_bronze(frame, pl.concat(logs), registry)
     return BatchOutcome(
         batch_id=batch_id,
         accounts=len(batch),
@@ -178,4 +205,102 @@ def collect_batch(
         silver=silver,
         errors=errors,
         elapsed_s=time.perf_counter() - started,
+        fetched=len(todo),
+    )
+
+
+def silver_from_bronze(
+    frame: pl.DataFrame, fetch_log: pl.DataFrame, registry: pl.DataFrame | None
+) -> SilverBatch:
+    """Parse archived responses into silver rows; feeds the log calls complete may get tombstones.
+
+    The one path from bronze to silver, for collection, resume and replay alike.
+    """
+    silver = parse_bronze(frame, registry)
+    complete = set(fetch_log.filter(pl.col("status") == "complete")["account_key"].to_list())
+    # A feed with a quarantined row is not fully known: its missing posts are not called deleted.
+    doubtful = frame.filter(pl.col("response_id").is_in(silver.quarantine["response_id"].to_list()))
+    complete -= set(doubtful["account_key"].to_list())
+    silver.complete_feeds = complete_feed_ids(silver, complete)
+    return silver
+
+
+def fetch_log_rows(
+    refs: list[AccountRef],
+    frame: pl.DataFrame,
+    errors: list[AccountError],
+    complete: set[str],
+    since: datetime | None,
+    run_id: str,
+    batch_id: str,
+    started_at: datetime,
+    finished_at: datetime,
+) -> pl.DataFrame:
+    """``bronze/fetch_log`` rows: how each account's fetch ended and its responses' window."""
+    failed = {e.account_key: e for e in errors}
+    counts = dict(frame.group_by("account_key").len().iter_rows()) if frame.height else {}
+    rows = []
+    for ref in refs:
+        err = failed.get(ref.key)
+        status = "failed" if err else "complete" if ref.key in complete else "partial"
+        rows.append(
+            {
+                "run_id": run_id,
+                "batch_id": batch_id,
+                "platform": ref.platform,
+                "account_key": ref.key,
+                "status": status,
+                "error_type": err.error if err else None,
+                "error": err.message if err else None,
+                "terminal": bool(err and err.terminal),
+                "responses": int(counts.get(ref.key, 0)),
+                "started_at": started_at,
+                "finished_at": finished_at,
+            }
+        )
+    return pl.DataFrame(rows, schema=table_spec("bronze/fetch_log").schema)
+
+
+def logged_fetches(lake: Lake, run_id: str, account_keys: list[str] | None = None) -> pl.DataFrame:
+    """The latest ``bronze/fetch_log`` row per account of a run (optionally of some accounts)."""
+    spec = table_spec("bronze/fetch_log")
+    if not lake.exists("bronze/fetch_log"):
+        return spec.empty()
+    scan = lake.scan("bronze/fetch_log").filter(pl.col("run_id") == run_id)
+    if account_keys is not None:
+        scan = scan.filter(pl.col("account_key").is_in(account_keys))
+    return (
+        scan.sort("started_at")
+        .group_by("account_key", maintain_order=True)
+        .last()
+        .select(spec.schema.names())
+        .collect()
+    )
+
+
+def archived_responses(lake: Lake, fetches: pl.DataFrame) -> pl.DataFrame:
+    """The bronze rows of logged fetches: same run, same account, inside the fetch's window.
+
+    Responses of an attempt that was killed before its log row was written fall outside every
+    window: they stay in bronze but are not parsed (the account was fetched again).
+    """
+    spec = table_spec("bronze/raw_responses")
+    if fetches.is_empty() or not lake.exists("bronze/raw_responses"):
+        return spec.empty()
+    windows = fetches.select("run_id", "account_key", "started_at", "finished_at")
+    platforms = fetches["platform"].unique().to_list()
+    runs = fetches["run_id"].unique().to_list()
+    lo = fetches["started_at"].min()
+    return (
+        lake.scan("bronze/raw_responses")
+        .filter(
+            pl.col("platform").is_in(platforms)
+            & pl.col("run_id").is_in(runs)
+            & (pl.col("fetched_date") >= lo.date())  # type: ignore[union-attr]
+        )
+        .join(windows.lazy(), on=["run_id", "account_key"])
+        .filter(pl.col("fetched_at").is_between(pl.col("started_at"), pl.col("finished_at")))
+        .select(spec.schema.names())
+        .sort("fetched_at", "response_id")
+        .collect()
     )

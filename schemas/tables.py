@@ -107,6 +107,34 @@ class RawResponses(pa.DataFrameModel):
         strict = True
 
 
+class FetchLog(pa.DataFrameModel):
+    """bronze/fetch_log: one account fetched in one run: how it ended and the window of its responses.
+
+    Appended right after the responses it describes. A resumed run skips accounts already logged,
+    and ``hhs replay`` re-parses exactly the responses each logged fetch parsed.
+    """
+
+    run_id: pl.Utf8 = pa.Field(description="Collection run.")
+    batch_id: pl.Utf8 = pa.Field(description="Batch of the run that fetched the account.")
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    account_key: pl.Utf8 = pa.Field(description="Registry key '<platform>:<handle>'.")
+    status: pl.Utf8 = pa.Field(
+        isin=["complete", "partial", "failed"],
+        description="complete: the whole feed was read; partial: read up to --since or the page "
+        "cap; failed: an error stopped it (see error).",
+    )
+    error_type: pl.Utf8 = pa.Field(nullable=True, description="e.g. NotFoundError.")
+    error: pl.Utf8 = pa.Field(nullable=True, description="The error message (secrets removed).")
+    terminal: pl.Boolean = pa.Field(description="True when retrying cannot help (e.g. not found).")
+    responses: pl.Int64 = pa.Field(ge=0, description="Responses archived for the account.")
+    started_at: UTC_TS = pa.Field(description="Fetch window start: no response of it is older.")
+    finished_at: UTC_TS = pa.Field(description="Fetch window end: no response of it is newer.")
+
+    class Config:
+        strict = True
+        unique = ["run_id", "account_key", "started_at"]
+
+
 class Accounts(_Lineage):
     """silver/accounts: one account on one platform, registry facts joined with platform facts."""
 
@@ -275,6 +303,82 @@ class MetricSources(pa.DataFrameModel):
     class Config:
         strict = True
         unique = ["platform", "endpoint", "run_id", "metric", "field"]
+
+
+class QualityFlags(pa.DataFrameModel):
+    """quality/flags: an observation kept in silver but implausible by a soft rule (docs/quality.md)."""
+
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    account_id: pl.Utf8 = pa.Field(description="Account the entity belongs to.")
+    entity: pl.Utf8 = pa.Field(isin=["account", "post"], description="What was observed.")
+    entity_id: pl.Utf8 = pa.Field(description="account_id or post_id.")
+    rule: pl.Utf8 = pa.Field(
+        isin=["counter_fall", "day_change", "engagement_bound"], description="Soft rule broken."
+    )
+    metric: pl.Utf8 = pa.Field(
+        description="Figure checked: a counter (followers, likes...) or engagement."
+    )
+    severity: pl.Utf8 = pa.Field(
+        isin=["warning", "critical"],
+        description="critical when the rule's relative threshold is exceeded tenfold.",
+    )
+    observed_at: UTC_TS = pa.Field(description="Observation that broke the rule.")
+    value: pl.Int64 = pa.Field(description="The figure observed.")
+    reference: pl.Int64 = pa.Field(
+        description="What it was compared with: the previous observation (counter_fall, "
+        "day_change) or the account's followers (engagement_bound)."
+    )
+    detail: pl.Utf8 = pa.Field(description="The comparison in words, with the threshold.")
+    run_id: pl.Utf8 = pa.Field(description="Run whose quality check first raised the flag.")
+
+    class Config:
+        strict = True
+        unique = ["platform", "entity", "entity_id", "rule", "metric", "observed_at"]
+
+
+class QualityScorecard(pa.DataFrameModel):
+    """quality/scorecard: one account's data quality on one UTC day, each score in [0, 1].
+
+    Formulas in docs/quality.md; a null score means it cannot be judged and is left out of
+    ``overall``.
+    """
+
+    date: pl.Date = pa.Field(description="UTC day scored.")
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    account_id: pl.Utf8 = pa.Field()
+    account_key: pl.Utf8 = pa.Field(description="Registry key '<platform>:<handle>'.")
+    agency: pl.Utf8 = pa.Field(nullable=True)
+    tier: pl.Int64 = pa.Field(nullable=True, description="Registry tier (sets the cadence).")
+    posts_expected: pl.Int64 = pa.Field(
+        ge=0, nullable=True, description="Posts the platform's own count says exist (reachable)."
+    )
+    posts_collected: pl.Int64 = pa.Field(ge=0, description="Matching live posts in silver.")
+    completeness_basis: pl.Utf8 = pa.Field(
+        isin=["posts_count", "full_read", "unknown"],
+        description="What completeness is measured against.",
+    )
+    completeness: pl.Float64 = pa.Field(ge=0, le=1, nullable=True)
+    newest_observation_at: UTC_TS = pa.Field(
+        nullable=True, description="Newest known observation of the account at scoring time."
+    )
+    age_hours: pl.Float64 = pa.Field(ge=0, nullable=True)
+    cadence_hours: pl.Float64 = pa.Field(gt=0, description="Expected collection interval.")
+    freshness: pl.Float64 = pa.Field(ge=0, le=1, nullable=True)
+    rows_valid: pl.Int64 = pa.Field(ge=0, description="Rows of the day that met every rule.")
+    rows_quarantined: pl.Int64 = pa.Field(ge=0, description="Rows of the day rejected.")
+    validity: pl.Float64 = pa.Field(ge=0, le=1, nullable=True)
+    fields_expected: pl.Int64 = pa.Field(ge=0, description="Fields the connector relies on.")
+    fields_missing: pl.Int64 = pa.Field(ge=0, description="Of those, reported as drift that day.")
+    drift: pl.Float64 = pa.Field(ge=0, le=1, nullable=True)
+    flags: pl.Int64 = pa.Field(ge=0, description="quality/flags rows of the day.")
+    overall: pl.Float64 = pa.Field(
+        ge=0, le=1, nullable=True, description="Weighted mean of the scores that are not null."
+    )
+    computed_at: UTC_TS = pa.Field(description="Scoring time (end of day, or now for today).")
+
+    class Config:
+        strict = True
+        unique = ["date", "platform", "account_id"]
 
 
 class DailyAccountMetrics(pa.DataFrameModel):
