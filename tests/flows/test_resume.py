@@ -182,3 +182,48 @@ def test_killed_run_resumes_to_the_uninterrupted_result(world, tmp_path, kill_po
     truth = sb.world.truth()
     assert is_exact(compare_with_truth(lake, truth))
     assert is_exact(compare_with_truth(whole, truth))
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_collection_loses_nothing(world, tmp_path, monkeypatch) -> None:
+    """A Dask worker process dies (SIGKILL) while it runs a batch: Dask runs the batch again on
+    the other worker, and the run completes with the uninterrupted run's tables."""
+    from distributed import Client, LocalCluster
+
+    sb, env, whole, _ = world
+    for k, v in env.items():  # the workers are spawned from this process and read it
+        monkeypatch.setenv(k, v)
+    lake_dir = tmp_path / "lake"
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        proc = _collect(lake_dir, {**env, "HHS_DASK_ADDRESS": cluster.scheduler_address})
+        victim: list[int] = []
+
+        def busy_worker_found() -> bool:
+            if _commits(lake_dir / "bronze" / "fetch_log") < 1:
+                return False
+            busy = [addr for addr, keys in client.processing().items() if keys]
+            if busy:
+                victim.append(client.run(os.getpid, workers=[busy[0]])[busy[0]])
+            return bool(busy)
+
+        deadline = time.monotonic() + 240
+        while not busy_worker_found():
+            assert proc.poll() is None, "the run ended before a worker could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.kill(victim[0], signal.SIGKILL)
+        summary = _finish(proc)
+        assert victim[0] not in client.run(os.getpid).values()  # that process is gone
+
+    assert summary["errors"] == []
+    assert summary["accounts"] == 12
+    lake = Lake(str(lake_dir))
+    got, want = _content(lake), _content(whole)
+    for name, df in want.items():
+        assert got[name].equals(df), name
+    assert is_exact(compare_with_truth(lake, sb.world.truth()))
