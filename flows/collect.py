@@ -13,6 +13,7 @@ from prefect_dask import DaskTaskRunner
 from hhs_platform.collect import BatchOutcome, collect_batch, plan_batches, skipped_platforms
 from hhs_platform.lake import Lake
 from hhs_platform.lake.silver import write_silver
+from hhs_platform.quality.scorecard import build_quality
 from hhs_platform.registry import load_registry
 from hhs_platform.reports.run_summary import run_summary_markdown, run_summary_rows
 from hhs_platform.settings import Settings
@@ -72,6 +73,11 @@ def build_gold_task(lake_uri: str) -> dict[str, int]:
     return {name: r.rows_in for name, r in build_gold(Lake(lake_uri)).items()}
 
 
+@task(name="build-quality", retries=2, retry_delay_seconds=5)
+def build_quality_task(lake_uri: str, run_id: str) -> dict[str, int]:
+    return {name: r.inserted + r.updated for name, r in build_quality(Lake(lake_uri), run_id).items()}
+
+
 @flow(
     name="hhs-collect", description="Collect HHS accounts into the lake: bronze, silver and gold."
 )
@@ -119,6 +125,7 @@ def collect_flow(
     silver = write_silver_task.submit(futures, lake_uri).result()  # type: ignore[arg-type]
     outcomes = [f.result() for f in futures]
     gold = build_gold_task.submit(lake_uri).result()
+    quality = build_quality_task.submit(lake_uri, run_id).result()
     summary: dict[str, Any] = {
         "run_id": run_id,
         "lake_uri": lake_uri,
@@ -128,6 +135,7 @@ def collect_flow(
         "errors": [e.__dict__ for o in outcomes for e in o.errors],
         "silver": silver,
         "gold": gold,
+        "quality": quality,
         "skipped_platforms": left_out,
         "per_platform": run_summary_rows(outcomes),
         "drift": [r for o in outcomes for r in o.silver.drift.to_dicts()],

@@ -19,6 +19,7 @@ from hhs_platform.collect import archived_responses, silver_from_bronze
 from hhs_platform.errors import LakeError
 from hhs_platform.lake.silver import write_silver
 from hhs_platform.lake.store import Lake
+from hhs_platform.quality.scorecard import build_quality
 from hhs_platform.transforms.gold import build_gold
 from schemas import CATALOGUE, table_spec
 
@@ -117,6 +118,7 @@ def replay(
             report.add(silver.counts())
         report.responses += covered
         report.skipped_responses += _responses_of(lake, run_id) - covered
+        build_quality(lake, run_id)  # the run's flags, and today's scorecard
         report.runs.append(run_id)
         progress(
             f"[{i}/{plan.height}] run {run_id} (started {started:%Y-%m-%d %H:%M:%S}Z) replayed"

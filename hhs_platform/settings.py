@@ -69,6 +69,47 @@ class Settings(BaseSettings):
     http_breaker_cooldown_s: float = Field(
         60.0, gt=0, description="Seconds an open circuit fails fast before one probe request."
     )
+    # Data quality rules and scorecard (docs/quality.md).
+    quality_clock_skew_s: float = Field(
+        300.0,
+        ge=0,
+        description="Clock skew tolerated before a timestamp counts as in the future (hard rule).",
+    )
+    quality_fall_tolerance_pct: float = Field(
+        1.0, ge=0, description="A counter may fall by this % of its previous value unflagged."
+    )
+    quality_fall_tolerance_units: int = Field(
+        10,
+        ge=0,
+        description="A counter may fall by this many units unflagged (both must be exceeded).",
+    )
+    quality_day_change_pct: float = Field(
+        25.0,
+        gt=0,
+        description="Followers or posts_count changing by more than this % a day is flagged.",
+    )
+    quality_day_change_min_units: int = Field(
+        100, ge=0, description="Day-over-day changes of at most this many units are never flagged."
+    )
+    quality_engagement_max_ratio: float = Field(
+        50.0,
+        gt=0,
+        description="A post's engagement above this many times the followers is flagged.",
+    )
+    quality_engagement_min_units: int = Field(
+        1000, ge=0, description="Engagement of at most this many is never flagged as implausible."
+    )
+    quality_cadence_hours: dict[int, float] = Field(
+        {1: 1.0, 2: 6.0, 3: 24.0},
+        description="Expected hours between observations per registry tier (JSON), for freshness.",
+    )
+    quality_freshness_grace_hours: float = Field(
+        1.0, ge=0, description="Hours past the cadence before freshness starts to decay."
+    )
+    quality_weights: dict[str, float] = Field(
+        {"completeness": 0.3, "freshness": 0.3, "validity": 0.25, "drift": 0.15},
+        description="Weights of the scorecard's overall score (JSON); null scores are left out.",
+    )
 
     bluesky_api_base: str = DEFAULT_API_BASES["bluesky"]
     youtube_api_base: str = DEFAULT_API_BASES["youtube"]
@@ -129,6 +170,27 @@ class Settings(BaseSettings):
                 "HHS_LAKE_URI is empty: set a folder such as ./lake or s3://bucket/prefix"
             )
         return v.rstrip("/") or "/"
+
+    @field_validator("quality_weights")
+    @classmethod
+    def _known_weights(cls, v: dict[str, float]) -> dict[str, float]:
+        known = {"completeness", "freshness", "validity", "drift"}
+        if set(v) - known or any(w < 0 for w in v.values()) or not sum(v.values()) > 0:
+            raise ValueError(
+                f"HHS_QUALITY_WEIGHTS must map some of {', '.join(sorted(known))} to weights >= 0 "
+                f"with a positive sum, got {v}"
+            )
+        return v
+
+    @field_validator("quality_cadence_hours")
+    @classmethod
+    def _positive_cadence(cls, v: dict[int, float]) -> dict[int, float]:
+        if not v or any(h <= 0 for h in v.values()):
+            raise ValueError(
+                f"HHS_QUALITY_CADENCE_HOURS must map tiers to hours > 0, e.g. "
+                f'{{"1": 1, "2": 6, "3": 24}}, got {v}'
+            )
+        return v
 
     def api_base(self, platform: str) -> str:
         """The base URL for a platform, without a trailing slash."""

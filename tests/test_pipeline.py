@@ -15,6 +15,7 @@ from hhs_platform.collect import collect_batch, plan_batches
 from hhs_platform.lake import Lake
 from hhs_platform.lake.silver import write_silver
 from hhs_platform.quality.accuracy import compare_with_truth, is_exact
+from hhs_platform.quality.scorecard import build_quality
 from hhs_platform.registry import load_registry
 from hhs_platform.sandbox import SandboxThread
 from hhs_platform.settings import Settings
@@ -62,6 +63,7 @@ def _collect(sandbox: SandboxThread, lake: Lake, run_id: str) -> SilverBatch:
     batch = SilverBatch.concat([o.silver for o in outcomes])
     write_silver(lake, batch)
     build_gold(lake)
+    build_quality(lake, run_id)
     return batch
 
 
@@ -85,8 +87,9 @@ def test_silver_equals_ground_truth_and_rerun_changes_nothing(
     for name in CATALOGUE:
         table = pl.read_delta(lake.path(name))  # every table exists, even when empty
         assert table.schema == CATALOGUE[name].schema, name
-        if name not in ("quarantine/rows", "quality/field_drift"):
+        if name not in ("quarantine/rows", "quality/field_drift", "quality/flags"):
             assert table.height > 0, name
+    assert lake.read("quality/flags").height == 0  # clean data raises no flag
     assert batch.quarantine.height == 0
     assert batch.drift.height == 0  # the simulated platforms send every field the parsers use
 

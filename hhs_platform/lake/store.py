@@ -114,22 +114,27 @@ class Lake:
             return WriteResult(table, 0)
         props = None
         if txn is not None:
-            app_id, version = txn
-            dt = self.delta(table)
-            if dt is not None and (dt.transaction_version(app_id) or -1) >= version:
-                return WriteResult(table, df.height, skipped=True)
-            props = CommitProperties(app_transactions=[Transaction(app_id, version)])
-        self._retry(
-            table,
-            lambda: write_deltalake(
+            props = CommitProperties(app_transactions=[Transaction(txn[0], txn[1])])
+
+        def run() -> bool:
+            # Checked inside the retried commit: a writer that lost the race to the same
+            # transaction sees it applied on its next attempt instead of appending again.
+            if txn is not None:
+                dt = self.delta(table)
+                if dt is not None and (dt.transaction_version(txn[0]) or -1) >= txn[1]:
+                    return False
+            write_deltalake(
                 self.path(table),
                 df.to_arrow(),
                 mode="append",
                 partition_by=list(spec.partition_by) or None,
                 storage_options=self.storage_options or None,
                 commit_properties=props,
-            ),
-        )
+            )
+            return True
+
+        if not self._retry(table, run):
+            return WriteResult(table, df.height, skipped=True)
         return WriteResult(table, df.height, inserted=df.height)
 
     def overwrite(self, table: str, df: pl.DataFrame) -> WriteResult:
@@ -161,10 +166,9 @@ class Lake:
             return WriteResult(table, 0)
         df = df.unique(subset=list(spec.keys), keep="last", maintain_order=True)
         if not self.exists(table):
-            try:
-                return self.append(table, df)
-            except LakeError:
-                pass  # another writer created it first: fall through to a MERGE
+            # Created empty, then merged: two writers appending the first rows at once would both
+            # succeed and double every key they share; two MERGEs conflict and one retries.
+            self.create_missing([table])
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
         for col in spec.partition_by:  # a literal partition filter prunes the files the MERGE reads
             values = df[col].unique().to_list()

@@ -12,6 +12,7 @@ from hhs_platform.errors import ConfigurationError
 from hhs_platform.metrics import METRIC_SOURCES
 from hhs_platform.quality.contracts import quarantine_frame, validate
 from hhs_platform.quality.drift import drift_rows
+from hhs_platform.quality.rules import apply_row_rules
 from schemas import table_spec
 
 SILVER_TABLES = (
@@ -118,13 +119,15 @@ def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> 
     batch.drift = drift_rows(list(bronze.iter_rows(named=True)), expected)
     batch.metric_sources = metric_source_rows(used)
     quarantined = [quarantine_frame(problems)]
+    fetched = bronze.select("response_id", "fetched_at")
     for name in SILVER_TABLES:
         df = _one_per_key(name, _frame(name, rows[name]))
         if name == "silver/accounts":
             df = _join_registry(df, registry)
         valid, bad = validate(name, df)
+        valid, broken = apply_row_rules(name, valid, fetched)  # social-data rules (quality.md)
         batch.tables[name] = valid
-        quarantined.append(bad)
+        quarantined += [bad, broken]
     batch.quarantine = pl.concat(quarantined)
     return batch
 
