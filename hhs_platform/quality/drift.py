@@ -64,6 +64,20 @@ def missing_fields(body: bytes | None, expected: Sequence[str]) -> list[str]:
     return out
 
 
+def drift_totals(
+    records: Sequence[Mapping[str, Any]], expected: Mapping[str, Mapping[str, Sequence[str]]]
+) -> dict[tuple[str, str, str], int]:
+    """Responses checked for drift per (platform, endpoint, run): the denominator of a run's
+    drift, which batches of one run add up (``SilverBatch.concat``)."""
+    totals: dict[tuple[str, str, str], int] = {}
+    for rec in records:
+        fields = expected.get(rec["platform"], {}).get(rec["endpoint"])
+        if fields and 200 <= int(rec["status"]) < 300:
+            key3 = (rec["platform"], rec["endpoint"], rec["run_id"])
+            totals[key3] = totals.get(key3, 0) + 1
+    return totals
+
+
 def drift_rows(
     records: Sequence[Mapping[str, Any]], expected: Mapping[str, Mapping[str, Sequence[str]]]
 ) -> pl.DataFrame:

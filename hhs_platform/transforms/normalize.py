@@ -11,7 +11,7 @@ from hhs_platform.connectors import CONNECTORS, get_connector
 from hhs_platform.errors import ConfigurationError
 from hhs_platform.metrics import METRIC_SOURCES
 from hhs_platform.quality.contracts import quarantine_frame, validate
-from hhs_platform.quality.drift import drift_rows
+from hhs_platform.quality.drift import drift_rows, drift_totals
 from hhs_platform.quality.rules import apply_row_rules
 from schemas import table_spec
 
@@ -44,6 +44,8 @@ class SilverBatch:
     metric_sources: pl.DataFrame = field(
         default_factory=lambda: table_spec("quality/metric_sources").empty()
     )
+    #: Responses checked for drift per (platform, endpoint, run), so batches can be added up.
+    drift_checked: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     @staticmethod
     def concat(batches: list[SilverBatch]) -> SilverBatch:
@@ -54,8 +56,14 @@ class SilverBatch:
         out.quarantine = pl.concat([b.quarantine for b in batches] or [out.quarantine])
         out.responses = sum(b.responses for b in batches)
         out.complete_feeds = set().union(*(b.complete_feeds for b in batches))
-        out.drift = pl.concat([b.drift for b in batches] or [out.drift])
-        out.metric_sources = pl.concat([b.metric_sources for b in batches] or [out.metric_sources])
+        # One run's batches add up: a (run, field) row is the sum over them, not the last one.
+        for b in batches:
+            for key, n in b.drift_checked.items():
+                out.drift_checked[key] = out.drift_checked.get(key, 0) + n
+        out.drift = _sum_drift(pl.concat([b.drift for b in batches] or [out.drift]), out)
+        out.metric_sources = _sum_sources(
+            pl.concat([b.metric_sources for b in batches] or [out.metric_sources])
+        )
         return out
 
     def counts(self) -> dict[str, int]:
@@ -63,6 +71,49 @@ class SilverBatch:
             **{k: v.height for k, v in self.tables.items()},
             "quarantine/rows": self.quarantine.height,
         }
+
+
+def _sum_sources(df: pl.DataFrame) -> pl.DataFrame:
+    """quality/metric_sources rows of several batches, one per key: rows summed."""
+    keys = list(table_spec("quality/metric_sources").keys)
+    if df.height < 2 or not df.select(keys).is_duplicated().any():
+        return df
+    return (
+        df.group_by(keys, maintain_order=True)
+        .agg(
+            pl.col("status").first(),
+            pl.col("rows").sum(),
+            pl.col("first_seen_at").min(),
+            pl.col("last_seen_at").max(),
+        )
+        .select(df.columns)
+    )
+
+
+def _sum_drift(df: pl.DataFrame, batch: SilverBatch) -> pl.DataFrame:
+    """quality/field_drift rows of several batches, one per key: missing and checked summed."""
+    keys = list(table_spec("quality/field_drift").keys)
+    if df.is_empty():
+        return df
+    checked = pl.DataFrame(
+        [(*k, n) for k, n in batch.drift_checked.items()],
+        schema={"platform": pl.Utf8, "endpoint": pl.Utf8, "run_id": pl.Utf8, "_checked": pl.Int64},
+        orient="row",
+    )
+    summed = df.group_by(keys, maintain_order=True).agg(
+        pl.col("responses_missing").sum(),
+        pl.col("responses_checked").max(),
+        pl.col("first_missing_at").min(),
+        pl.col("last_missing_at").max(),
+        pl.col("example_response_id").first(),
+    )
+    return (
+        summed.join(checked, on=["platform", "endpoint", "run_id"], how="left")
+        .with_columns(
+            responses_checked=pl.max_horizontal("responses_checked", "_checked").cast(pl.Int64)
+        )
+        .select(df.columns)
+    )
 
 
 def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> SilverBatch:
@@ -116,7 +167,9 @@ def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> 
             rows[name].extend({**r, **lineage, **extra} for r in getattr(out, attr))
     batch = SilverBatch(responses=parsed)
     expected = {p: c.expected_fields for p, c in CONNECTORS.items() if c.expected_fields}
-    batch.drift = drift_rows(list(bronze.iter_rows(named=True)), expected)
+    records = list(bronze.iter_rows(named=True))
+    batch.drift = drift_rows(records, expected)
+    batch.drift_checked = drift_totals(records, expected)
     batch.metric_sources = metric_source_rows(used)
     quarantined = [quarantine_frame(problems)]
     fetched = bronze.select("response_id", "fetched_at")

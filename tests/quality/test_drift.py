@@ -84,3 +84,21 @@ def test_bare_array_payloads_fan_out_at_the_root() -> None:
     assert missing_fields(body, ("[].id", "[].favourites_count", "[].reblogs_count")) == [
         "[].reblogs_count"
     ]
+
+
+def test_drift_of_one_run_adds_up_over_its_batches() -> None:
+    """Batch 1 drifts in one response of two, batch 2 in none of three: the run says 1 of 5."""
+    from hhs_platform.transforms.normalize import SilverBatch
+
+    def batch(items: list[list[dict]]) -> SilverBatch:
+        frame = bronze.to_frame(
+            [_response(i) for i in items], run_id="r1", connector_versions={"bluesky": "bluesky/1"}
+        )
+        return parse_bronze(frame)
+
+    one = batch([[_item(1, False)], [_item(2, True)]])
+    two = batch([[_item(3, True)], [_item(4, True)], [_item(5, True)]])
+    run = SilverBatch.concat([one, two])
+    assert run.drift.height == 1
+    row = run.drift.row(0, named=True)
+    assert (row["responses_missing"], row["responses_checked"]) == (1, 5)

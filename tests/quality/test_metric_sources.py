@@ -72,3 +72,24 @@ def test_views_fall_back_to_media_plays_and_the_run_records_the_field() -> None:
 def test_the_model_speaks_only_of_canonical_metrics() -> None:
     assert {s.metric for s in METRIC_SOURCES} <= set(CANONICAL_METRICS)
     assert [s.status for s in sources("x", "views")] == ["current", "fallback"]
+
+
+def test_batches_of_one_run_add_up() -> None:
+    """A run's platform split over batches records the sum, not the last batch (a MERGE on the
+    run's key would otherwise keep one batch's count)."""
+    from hhs_platform.transforms.normalize import SilverBatch
+
+    batches = [
+        parse_bronze(_frame([_tweet(0, 5000), _tweet(1, None)])),  # type: ignore[arg-type]
+        parse_bronze(_frame([_tweet(2, None), _tweet(3, 8), _tweet(4, 9)])),  # type: ignore[arg-type]
+    ]
+    run = SilverBatch.concat(batches)
+    used = {
+        (r["field"], r["status"]): r["rows"]
+        for r in run.metric_sources.filter(metric="views").iter_rows(named=True)
+    }
+    assert used == {
+        ("public_metrics.impression_count", "current"): 3,
+        ("includes.media[].public_metrics.view_count", "fallback"): 2,
+    }
+    assert run.metric_sources.select("metric", "field").is_unique().all()
