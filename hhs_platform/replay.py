@@ -123,7 +123,7 @@ def replay(
         progress(
             f"[{i}/{plan.height}] run {run_id} (started {started:%Y-%m-%d %H:%M:%S}Z) replayed"
         )
-    build_gold(lake)
+    build_gold(lake, full=True)  # replayed rows carry their old times: no watermark applies
     return report
 
 

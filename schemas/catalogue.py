@@ -118,6 +118,23 @@ CATALOGUE: dict[str, TableSpec] = {
             "quality",
         ),
         TableSpec(
+            "gold/weekly_account_metrics",
+            t.WeeklyAccountMetrics,
+            ("week", "platform", "account_id"),
+            ("platform",),
+            "overwrite",
+            "gold",
+        ),
+        TableSpec(
+            "gold/agency_metrics",
+            t.AgencyMetrics,
+            ("period", "period_start", "agency", "platform"),
+            (),
+            "overwrite",
+            "gold",
+        ),
+        TableSpec("gold/builds", t.GoldBuilds, ("built_at",), (), "append", "gold"),
+        TableSpec(
             "gold/daily_account_metrics",
             t.DailyAccountMetrics,
             ("date", "platform", "account_id"),

@@ -416,3 +416,75 @@ class DailyAccountMetrics(pa.DataFrameModel):
     class Config:
         strict = True
         unique = ["date", "platform", "account_id"]
+
+
+class WeeklyAccountMetrics(pa.DataFrameModel):
+    """gold/weekly_account_metrics: one account's figures for one ISO week (Monday start)."""
+
+    week: pl.Date = pa.Field(description="Monday of the week (UTC).")
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    account_id: pl.Utf8 = pa.Field()
+    handle: pl.Utf8 = pa.Field(nullable=True)
+    agency: pl.Utf8 = pa.Field(nullable=True)
+    parent_agency: pl.Utf8 = pa.Field(nullable=True)
+    followers: pl.Int64 = pa.Field(
+        ge=0, nullable=True, description="Followers at the week's last observation."
+    )
+    followers_change: pl.Int64 = pa.Field(nullable=True, description="Sum of the daily changes.")
+    days_observed: pl.Int64 = pa.Field(ge=0, description="Days of the week with a follower figure.")
+    posts_published: pl.Int64 = pa.Field(ge=0)
+    likes: pl.Int64 = pa.Field(ge=0, description="Latest likes of the posts published that week.")
+    reposts: pl.Int64 = pa.Field(ge=0)
+    replies: pl.Int64 = pa.Field(ge=0)
+    quotes: pl.Int64 = pa.Field(ge=0)
+    views: pl.Int64 = pa.Field(ge=0, nullable=True)
+    engagement: pl.Int64 = pa.Field(ge=0)
+    engagement_rate: pl.Float64 = pa.Field(
+        ge=0, nullable=True, description="engagement / followers at the week's end."
+    )
+
+    class Config:
+        strict = True
+        unique = ["week", "platform", "account_id"]
+
+
+class AgencyMetrics(pa.DataFrameModel):
+    """gold/agency_metrics: an agency with every agency below it, per day or week and platform."""
+
+    period: pl.Utf8 = pa.Field(isin=["day", "week"])
+    period_start: pl.Date = pa.Field(description="The day, or the Monday of the week.")
+    agency: pl.Utf8 = pa.Field(description="Agency; its figures include the agencies below it.")
+    level: pl.Int64 = pa.Field(ge=0, description="Depth in the hierarchy: 0 = HHS.")
+    platform: pl.Utf8 = pa.Field(isin=[*PLATFORMS, "all"], description="A platform, or all.")
+    accounts: pl.Int64 = pa.Field(ge=0, description="Accounts with figures in the period.")
+    followers: pl.Int64 = pa.Field(
+        ge=0, nullable=True, description="Sum of the accounts' followers at the period's end."
+    )
+    followers_change: pl.Int64 = pa.Field(nullable=True)
+    posts_published: pl.Int64 = pa.Field(ge=0)
+    likes: pl.Int64 = pa.Field(ge=0)
+    reposts: pl.Int64 = pa.Field(ge=0)
+    replies: pl.Int64 = pa.Field(ge=0)
+    quotes: pl.Int64 = pa.Field(ge=0)
+    views: pl.Int64 = pa.Field(ge=0, nullable=True)
+    engagement: pl.Int64 = pa.Field(ge=0)
+    engagement_rate: pl.Float64 = pa.Field(ge=0, nullable=True)
+
+    class Config:
+        strict = True
+        unique = ["period", "period_start", "agency", "platform"]
+
+
+class GoldBuilds(pa.DataFrameModel):
+    """gold/builds: one gold build: when, up to which silver time, full or incremental."""
+
+    built_at: UTC_TS = pa.Field()
+    watermark: UTC_TS = pa.Field(
+        nullable=True, description="Newest silver sighting the build took into account."
+    )
+    full: pl.Boolean = pa.Field(description="Full rebuild (else only changed accounts).")
+    accounts: pl.Int64 = pa.Field(ge=0, description="Accounts recomputed.")
+
+    class Config:
+        strict = True
+        unique = ["built_at"]

@@ -154,6 +154,36 @@ class Lake:
         )
         return WriteResult(table, df.height, inserted=df.height)
 
+    def replace(self, table: str, df: pl.DataFrame, where: dict[str, list[str]]) -> WriteResult:
+        """Atomically replace the rows of some entities with ``df`` (one commit).
+
+        ``where`` maps a string column to the values whose rows are replaced, e.g.
+        ``{"platform": ["x"], "account_id": ["1", "2"]}``: rows matching every column are
+        deleted and ``df`` (which must lie inside the same set) is written in their place.
+        """
+        spec = table_spec(table)
+        df = _conform(spec, df)
+        if not where or any(not v for v in where.values()):
+            return WriteResult(table, 0)
+        if not self.exists(table):
+            return self.append(table, df) if df.height else WriteResult(table, 0)
+        predicate = " AND ".join(
+            f"{col} IN ({', '.join(repr_sql(v) for v in sorted(set(values)))})"
+            for col, values in where.items()
+        )
+        self._retry(
+            table,
+            lambda: write_deltalake(
+                self.path(table),
+                df.to_arrow(),
+                mode="overwrite",
+                predicate=predicate,
+                partition_by=list(spec.partition_by) or None,
+                storage_options=self.storage_options or None,
+            ),
+        )
+        return WriteResult(table, df.height, inserted=df.height)
+
     def merge(self, table: str, df: pl.DataFrame) -> WriteResult:
         """Upsert on the table's natural keys: insert new keys, refresh existing ones.
 
@@ -264,6 +294,11 @@ class Lake:
             except OSError as exc:
                 raise LakeError(f"writing {table} at {self.uri} failed: {exc}") from exc
         raise AssertionError("unreachable")
+
+
+def repr_sql(value: str) -> str:
+    """A SQL string literal."""
+    return f"'{_sql_str(value)}'"
 
 
 def _sql_str(value: str) -> str:

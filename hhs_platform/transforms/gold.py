@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import polars as pl
 
 from hhs_platform.lake.store import Lake, WriteResult
+from hhs_platform.transforms.rollups import build_rollups
 from schemas import table_spec
 
 _METRICS = ["likes", "reposts", "replies", "quotes", "views"]
@@ -107,17 +110,128 @@ def _daily_snapshots(snapshots: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def build_gold(lake: Lake) -> dict[str, WriteResult]:
-    """Rebuild every gold table from silver."""
-    df = daily_account_metrics(
-        lake.read("silver/accounts"),
-        lake.read("silver/account_snapshots"),
-        lake.read(
-            "silver/posts", columns=["platform", "post_id", "account_id", "created_at", "post_type"]
+def changed_accounts(lake: Lake, since: datetime) -> pl.DataFrame:
+    """(platform, account_id) with silver rows written or refreshed after ``since``."""
+    parts = [
+        lake.scan("silver/accounts")
+        .filter(pl.col("last_seen_at") > since)
+        .select("platform", "account_id"),
+        lake.scan("silver/account_snapshots")
+        .filter(pl.col("last_observed_at") > since)
+        .select("platform", "account_id"),
+        lake.scan("silver/posts")
+        .filter((pl.col("last_seen_at") > since) | (pl.col("deleted_at") > since))
+        .select("platform", "account_id"),
+        lake.scan("silver/post_metrics")
+        .filter(pl.col("last_observed_at") > since)
+        .select("platform", "post_id")
+        .join(
+            lake.scan("silver/posts").select("platform", "post_id", "account_id"),
+            on=["platform", "post_id"],
+        )
+        .select("platform", "account_id"),
+    ]
+    return pl.concat([p.collect() for p in parts]).unique().sort("platform", "account_id")
+
+
+def silver_watermark(lake: Lake) -> datetime | None:
+    """The newest time any silver row was seen: what a gold build has taken into account."""
+    stamps = [
+        lake.scan("silver/accounts").select(pl.col("last_seen_at").max()),
+        lake.scan("silver/account_snapshots").select(pl.col("last_observed_at").max()),
+        lake.scan("silver/posts").select(
+            pl.max_horizontal(pl.col("last_seen_at").max(), pl.col("deleted_at").max())
         ),
-        lake.read("silver/post_metrics", columns=["platform", "post_id", "observed_at", *_METRICS]),
+        lake.scan("silver/post_metrics").select(pl.col("last_observed_at").max()),
+    ]
+    values = [v for p in stamps if (v := p.collect().item()) is not None]
+    return max(values) if values else None
+
+
+def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
+    """Bring every gold table up to date with silver.
+
+    Incremental by default: only the accounts whose silver rows changed since the last build
+    (its watermark in ``gold/builds``) are recomputed, and their rows replaced in one commit per
+    platform; the result equals a full rebuild. ``full=True`` (or no previous build) rebuilds all.
+    """
+    lake.create_missing(["gold/builds", *_SILVER])
+    last = _last_build(lake)
+    watermark = silver_watermark(lake)
+    started = datetime.now(UTC)
+    accounts = lake.read("silver/accounts")
+    if full or last is None or not lake.exists("gold/daily_account_metrics"):
+        scope = None
+        result = lake.overwrite("gold/daily_account_metrics", _daily_for(lake, accounts, None))
+    else:
+        scope = changed_accounts(lake, last)
+        result = WriteResult("gold/daily_account_metrics", 0)
+        for (platform,), ids in scope.group_by(["platform"], maintain_order=True):
+            daily = _daily_for(lake, accounts, ids)
+            r = lake.replace(
+                "gold/daily_account_metrics",
+                daily,
+                {"platform": [str(platform)], "account_id": ids["account_id"].to_list()},
+            )
+            result = WriteResult(
+                result.table, result.rows_in + r.rows_in, inserted=result.inserted + r.inserted
+            )
+    results = {"gold/daily_account_metrics": result}
+    results.update(build_rollups(lake, accounts))
+    lake.append(
+        "gold/builds",
+        pl.DataFrame(
+            [
+                {
+                    "built_at": started,
+                    "watermark": watermark,
+                    "full": scope is None,
+                    "accounts": accounts.height if scope is None else scope.height,
+                }
+            ],
+            schema=table_spec("gold/builds").schema,
+        ),
     )
-    return {"gold/daily_account_metrics": lake.overwrite("gold/daily_account_metrics", df)}
+    return results
+
+
+_SILVER = ["silver/accounts", "silver/account_snapshots", "silver/posts", "silver/post_metrics"]
+
+
+def _last_build(lake: Lake) -> datetime | None:
+    builds = lake.read("gold/builds")
+    marks = builds["watermark"].drop_nulls()
+    return marks.max() if marks.len() else None  # type: ignore[return-value]
+
+
+def _daily_for(lake: Lake, accounts: pl.DataFrame, ids: pl.DataFrame | None) -> pl.DataFrame:
+    """gold/daily_account_metrics rows of some accounts (``ids``: platform, account_id) or all."""
+
+    def only(scan: pl.LazyFrame) -> pl.LazyFrame:
+        return (
+            scan
+            if ids is None
+            else scan.join(ids.lazy(), on=["platform", "account_id"], how="semi")
+        )
+
+    posts = only(
+        lake.scan("silver/posts").select(
+            "platform", "post_id", "account_id", "created_at", "post_type"
+        )
+    ).collect()
+    metrics = lake.scan("silver/post_metrics").select(
+        "platform", "post_id", "observed_at", *_METRICS
+    )
+    if ids is not None:
+        metrics = metrics.join(
+            posts.lazy().select("platform", "post_id"), on=["platform", "post_id"], how="semi"
+        )
+    return daily_account_metrics(
+        accounts if ids is None else accounts.join(ids, on=["platform", "account_id"], how="semi"),
+        only(lake.scan("silver/account_snapshots")).collect(),
+        posts,
+        metrics.collect(),
+    )
 
 
 __all__ = ["build_gold", "daily_account_metrics"]
