@@ -133,6 +133,14 @@ CATALOGUE: dict[str, TableSpec] = {
             "overwrite",
             "gold",
         ),
+        TableSpec(
+            "gold/post_curves",
+            t.PostCurves,
+            ("platform", "post_id", "age_hours"),
+            ("platform",),
+            "overwrite",
+            "gold",
+        ),
         TableSpec("gold/builds", t.GoldBuilds, ("built_at",), (), "append", "gold"),
         TableSpec(
             "gold/daily_account_metrics",

@@ -475,6 +475,39 @@ class AgencyMetrics(pa.DataFrameModel):
         unique = ["period", "period_start", "agency", "platform"]
 
 
+class PostCurves(pa.DataFrameModel):
+    """gold/post_curves: a post's counters at fixed ages and its overperformance at each."""
+
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    post_id: pl.Utf8 = pa.Field()
+    account_id: pl.Utf8 = pa.Field()
+    post_type: pl.Utf8 = pa.Field()
+    created_at: UTC_TS = pa.Field()
+    age_hours: pl.Int64 = pa.Field(isin=[1, 6, 24, 72, 168, 672])
+    observed_at: UTC_TS = pa.Field(description="The observation standing for that age.")
+    offset_minutes: pl.Int64 = pa.Field(
+        description="observed_at minus the exact age's instant (0 inside an observation run)."
+    )
+    likes: pl.Int64 = pa.Field(ge=0, nullable=True)
+    reposts: pl.Int64 = pa.Field(ge=0, nullable=True)
+    replies: pl.Int64 = pa.Field(ge=0, nullable=True)
+    quotes: pl.Int64 = pa.Field(ge=0, nullable=True)
+    views: pl.Int64 = pa.Field(ge=0, nullable=True)
+    engagement: pl.Int64 = pa.Field(ge=0, description="likes + reposts + replies + quotes.")
+    baseline: pl.Float64 = pa.Field(
+        nullable=True,
+        description="Median engagement at that age of the account's previous 20 posts of the "
+        "same type (null with fewer than 5).",
+    )
+    overperformance: pl.Float64 = pa.Field(
+        ge=0, nullable=True, description="engagement / baseline: 2.0 is twice the usual."
+    )
+
+    class Config:
+        strict = True
+        unique = ["platform", "post_id", "age_hours"]
+
+
 class GoldBuilds(pa.DataFrameModel):
     """gold/builds: one gold build: when, up to which silver time, full or incremental."""
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from hhs_platform.lake.store import Lake, WriteResult
+from hhs_platform.transforms.curves import post_curves
 from hhs_platform.transforms.rollups import build_rollups
 from schemas import table_spec
 
@@ -162,21 +163,27 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
     accounts = lake.read("silver/accounts")
     if full or last is None or not lake.exists("gold/daily_account_metrics"):
         scope = None
-        result = lake.overwrite("gold/daily_account_metrics", _daily_for(lake, accounts, None))
+        daily, curves = _gold_for(lake, accounts, None)
+        result = lake.overwrite("gold/daily_account_metrics", daily)
+        curve_result = lake.overwrite("gold/post_curves", curves)
     else:
         scope = changed_accounts(lake, last)
         result = WriteResult("gold/daily_account_metrics", 0)
+        curve_result = WriteResult("gold/post_curves", 0)
         for (platform,), ids in scope.group_by(["platform"], maintain_order=True):
-            daily = _daily_for(lake, accounts, ids)
-            r = lake.replace(
-                "gold/daily_account_metrics",
-                daily,
-                {"platform": [str(platform)], "account_id": ids["account_id"].to_list()},
+            daily, curves = _gold_for(lake, accounts, ids)
+            where = {"platform": [str(platform)], "account_id": ids["account_id"].to_list()}
+            r = lake.replace("gold/daily_account_metrics", daily, where)
+            c = lake.replace("gold/post_curves", curves, where)
+            curve_result = WriteResult(
+                c.table,
+                curve_result.rows_in + c.rows_in,
+                inserted=curve_result.inserted + c.inserted,
             )
             result = WriteResult(
                 result.table, result.rows_in + r.rows_in, inserted=result.inserted + r.inserted
             )
-    results = {"gold/daily_account_metrics": result}
+    results = {"gold/daily_account_metrics": result, "gold/post_curves": curve_result}
     results.update(build_rollups(lake, accounts))
     lake.append(
         "gold/builds",
@@ -204,8 +211,11 @@ def _last_build(lake: Lake) -> datetime | None:
     return marks.max() if marks.len() else None  # type: ignore[return-value]
 
 
-def _daily_for(lake: Lake, accounts: pl.DataFrame, ids: pl.DataFrame | None) -> pl.DataFrame:
-    """gold/daily_account_metrics rows of some accounts (``ids``: platform, account_id) or all."""
+def _gold_for(
+    lake: Lake, accounts: pl.DataFrame, ids: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """gold/daily_account_metrics and gold/post_curves rows of some accounts (``ids``: platform,
+    account_id) or of all."""
 
     def only(scan: pl.LazyFrame) -> pl.LazyFrame:
         return (
@@ -220,18 +230,20 @@ def _daily_for(lake: Lake, accounts: pl.DataFrame, ids: pl.DataFrame | None) -> 
         )
     ).collect()
     metrics = lake.scan("silver/post_metrics").select(
-        "platform", "post_id", "observed_at", *_METRICS
+        "platform", "post_id", "observed_at", "last_observed_at", *_METRICS
     )
     if ids is not None:
         metrics = metrics.join(
             posts.lazy().select("platform", "post_id"), on=["platform", "post_id"], how="semi"
         )
-    return daily_account_metrics(
+    series = metrics.collect()
+    daily = daily_account_metrics(
         accounts if ids is None else accounts.join(ids, on=["platform", "account_id"], how="semi"),
         only(lake.scan("silver/account_snapshots")).collect(),
         posts,
-        metrics.collect(),
+        series,
     )
+    return daily, post_curves(posts, series)
 
 
 __all__ = ["build_gold", "daily_account_metrics"]

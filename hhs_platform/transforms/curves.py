@@ -1,0 +1,108 @@
+"""Engagement curves: each post's counters at fixed ages, and how it did against its account.
+
+A post's counters are observed whenever a collection run reads it (``silver/post_metrics``, run
+length encoded: a run of equal values spans ``observed_at``..``last_observed_at``). Its value at
+age A (1 h, 6 h, 24 h, 72 h, 7 d, 28 d after publication) is the value in force at
+``created_at + A`` when an observation run covers that instant; otherwise the nearest observation
+within the tolerance (a tenth of the age, at least 30 minutes); otherwise the age is missing
+(never guessed). ``overperformance`` is the post's engagement at that age divided by the median of
+the same account's previous 20 posts of the same type at the same age (at least 5 needed): 2.0
+means twice its usual.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+
+from schemas import table_spec
+
+AGES_H = (1, 6, 24, 72, 168, 672)
+_METRICS = ["likes", "reposts", "replies", "quotes", "views"]
+BASELINE_POSTS = 20
+MIN_BASELINE = 5
+
+
+def tolerance(age_h: int) -> timedelta:
+    """How far from the exact age an observation may be and still stand for it."""
+    return max(timedelta(minutes=30), timedelta(hours=age_h) / 10)
+
+
+def post_curves(posts: pl.DataFrame, metrics: pl.DataFrame) -> pl.DataFrame:
+    """``gold/post_curves`` rows from silver posts (non-reposts) and their metric series."""
+    spec = table_spec("gold/post_curves")
+    own = posts.filter(pl.col("post_type") != "repost").select(
+        "platform", "post_id", "account_id", "post_type", "created_at"
+    )
+    if own.is_empty() or metrics.is_empty():
+        return spec.empty()
+    ages = pl.DataFrame({"age_hours": list(AGES_H)}, schema={"age_hours": pl.Int64})
+    targets = (
+        own.join(ages, how="cross")
+        .with_columns(target=pl.col("created_at") + pl.duration(hours=pl.col("age_hours")))
+        .with_columns(
+            _tol=pl.max_horizontal(
+                pl.duration(minutes=30), pl.duration(minutes=pl.col("age_hours") * 6)
+            )
+        )
+        .sort("target")
+    )
+    series = metrics.select(
+        "platform", "post_id", "observed_at", "last_observed_at", *_METRICS
+    ).sort("observed_at")
+    before = targets.join_asof(
+        series, left_on="target", right_on="observed_at", by=["platform", "post_id"],
+        strategy="backward", check_sortedness=False,  # sorted by target, so within groups
+    )  # fmt: skip
+    after = targets.join_asof(
+        series.rename({c: f"{c}_next" for c in ["observed_at", "last_observed_at", *_METRICS]}),
+        left_on="target", right_on="observed_at_next", by=["platform", "post_id"],
+        strategy="forward", check_sortedness=False,
+    ).select("platform", "post_id", "age_hours", *[f"{c}_next" for c in ["observed_at", *_METRICS]])  # fmt: skip
+    both = before.join(after, on=["platform", "post_id", "age_hours"], how="left")
+    # distance from the target to the run before (0 inside it) and to the next observation
+    gap_before = pl.col("target") - pl.col("last_observed_at")
+    gap_after = pl.col("observed_at_next") - pl.col("target")
+    use_before = pl.col("observed_at").is_not_null() & (
+        (gap_before <= pl.duration(seconds=0))
+        | ((gap_before <= pl.col("_tol")) & (gap_after.is_null() | (gap_before <= gap_after)))
+    )
+    use_after = (
+        ~use_before & pl.col("observed_at_next").is_not_null() & (gap_after <= pl.col("_tol"))
+    )
+    picked = both.with_columns(
+        observed_at=pl.when(use_before)
+        .then(pl.min_horizontal("target", "last_observed_at"))
+        .when(use_after)
+        .then(pl.col("observed_at_next")),
+        **{
+            m: pl.when(use_before).then(pl.col(m)).when(use_after).then(pl.col(f"{m}_next"))
+            for m in _METRICS
+        },
+    ).filter(pl.col("observed_at").is_not_null())
+    out = (
+        picked.with_columns(
+            offset_minutes=((pl.col("observed_at") - pl.col("target")).dt.total_seconds() / 60)
+            .round(0)
+            .cast(pl.Int64),
+            engagement=pl.sum_horizontal(
+                *[pl.col(m).fill_null(0) for m in ("likes", "reposts", "replies", "quotes")]
+            ).cast(pl.Int64),
+        )
+        .sort("created_at", "post_id")
+        .with_columns(
+            baseline=pl.col("engagement")
+            .cast(pl.Float64)
+            .shift(1)
+            .rolling_median(window_size=BASELINE_POSTS, min_samples=MIN_BASELINE)
+            .over(["platform", "account_id", "post_type", "age_hours"])
+        )
+        .with_columns(
+            overperformance=pl.when(pl.col("baseline") > 0).then(
+                pl.col("engagement") / pl.col("baseline")
+            )
+        )
+        .sort("platform", "account_id", "post_id", "age_hours")
+    )
+    return out.select([pl.col(c).cast(t) for c, t in spec.schema.items()])

@@ -1,0 +1,71 @@
+"""Engagement curves on hand-made observation series with known answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from hhs_platform.transforms.curves import post_curves
+
+T0 = datetime(2026, 10, 1, 12, tzinfo=UTC)
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+
+
+def _posts(rows: list[tuple[str, datetime, str]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {"platform": "x", "post_id": p, "account_id": "a1", "post_type": t, "created_at": c}
+            for p, c, t in rows
+        ]
+    )
+
+
+def _obs(post: str, start: datetime, end: datetime, likes: int, replies: int = 0) -> dict:
+    return {
+        "platform": "x",
+        "post_id": post,
+        "observed_at": start,
+        "last_observed_at": end,
+        "likes": likes,
+        "reposts": 0,
+        "replies": replies,
+        "quotes": 0,
+        "views": None,
+    }
+
+
+def test_value_at_each_age_is_observed_or_missing_never_guessed() -> None:
+    posts = _posts([("p1", T0, "post")])
+    metrics = pl.DataFrame(
+        [
+            _obs("p1", T0 + 40 * M, T0 + 80 * M, likes=5),  # covers the 1 h instant
+            _obs("p1", T0 + 6 * H + 20 * M, T0 + 6 * H + 20 * M, likes=9),  # 20 min after 6 h
+            _obs("p1", T0 + 70 * H, T0 + 75 * H, likes=20, replies=2),  # covers 72 h
+        ]
+    )
+    curves = post_curves(posts, metrics)
+    got = {r["age_hours"]: r for r in curves.iter_rows(named=True)}
+    assert sorted(got) == [1, 6, 72]  # 24 h, 7 d, 28 d: nothing near enough
+    assert (got[1]["likes"], got[1]["offset_minutes"], got[1]["observed_at"]) == (5, 0, T0 + H)
+    assert (got[6]["likes"], got[6]["offset_minutes"]) == (9, 20)
+    assert (got[72]["likes"], got[72]["engagement"], got[72]["offset_minutes"]) == (20, 22, 0)
+    assert got[1]["baseline"] is None and got[1]["overperformance"] is None
+
+
+def test_overperformance_against_the_accounts_previous_posts_at_the_same_age() -> None:
+    rows = [(f"p{i}", T0 + i * 10 * H, "post") for i in range(7)]
+    rows.append(("v1", T0 + 75 * H, "video"))  # another type: not a comparable
+    posts = _posts(rows)
+    likes = [10, 12, 8, 10, 11, 9, 30]
+    metrics = pl.DataFrame(
+        [_obs(p, c + 50 * M, c + 70 * M, likes=n) for (p, c, _), n in zip(rows, [*likes, 99])]
+    )
+    curves = post_curves(posts, metrics).filter(age_hours=1).sort("created_at")
+    by = {r["post_id"]: r for r in curves.iter_rows(named=True)}
+    assert by["p4"]["baseline"] is None  # 4 previous posts: fewer than 5
+    assert by["p5"]["baseline"] == 10.0  # median of 10, 12, 8, 10, 11
+    assert by["p6"]["baseline"] == 10.0  # median of 10, 12, 8, 10, 11, 9
+    assert by["p6"]["overperformance"] == 3.0
+    assert by["v1"]["baseline"] is None
