@@ -60,7 +60,10 @@ def test_overperformance_against_the_accounts_previous_posts_at_the_same_age() -
     posts = _posts(rows)
     likes = [10, 12, 8, 10, 11, 9, 30]
     metrics = pl.DataFrame(
-        [_obs(p, c + 50 * M, c + 70 * M, likes=n) for (p, c, _), n in zip(rows, [*likes, 99])]
+        [
+            _obs(p, c + 50 * M, c + 70 * M, likes=n)
+            for (p, c, _), n in zip(rows, [*likes, 99], strict=True)
+        ]
     )
     curves = post_curves(posts, metrics).filter(age_hours=1).sort("created_at")
     by = {r["post_id"]: r for r in curves.iter_rows(named=True)}
