@@ -141,6 +141,17 @@ CATALOGUE: dict[str, TableSpec] = {
             "overwrite",
             "gold",
         ),
+        TableSpec(
+            "gold/trends", t.Trends, ("date", "agency", "kind", "term"), (), "overwrite", "gold"
+        ),
+        TableSpec(
+            "gold/leaderboards",
+            t.Leaderboards,
+            ("period_start", "entity_type", "entity", "platform", "board"),
+            (),
+            "overwrite",
+            "gold",
+        ),
         TableSpec("gold/builds", t.GoldBuilds, ("built_at",), (), "append", "gold"),
         TableSpec(
             "gold/daily_account_metrics",

@@ -508,6 +508,43 @@ class PostCurves(pa.DataFrameModel):
         unique = ["platform", "post_id", "age_hours"]
 
 
+class Trends(pa.DataFrameModel):
+    """gold/trends: a hashtag or topic's use per day and agency, against the 7 days before."""
+
+    date: pl.Date = pa.Field()
+    agency: pl.Utf8 = pa.Field(description="Agency; includes the agencies below it.")
+    kind: pl.Utf8 = pa.Field(isin=["hashtag", "topic"])
+    term: pl.Utf8 = pa.Field(description="Hashtag (lowercase, no '#') or topic name.")
+    posts: pl.Int64 = pa.Field(ge=1, description="Posts using the term that day.")
+    platforms: pl.Int64 = pa.Field(ge=1, description="Platforms those posts are on.")
+    baseline: pl.Float64 = pa.Field(ge=0, description="Mean posts per day over the 7 days before.")
+    lift: pl.Float64 = pa.Field(gt=0, description="(posts + 1) / (baseline + 1).")
+    rank: pl.Int64 = pa.Field(ge=1, description="By lift then posts, within day, agency, kind.")
+
+    class Config:
+        strict = True
+        unique = ["date", "agency", "kind", "term"]
+
+
+class Leaderboards(pa.DataFrameModel):
+    """gold/leaderboards: accounts and agencies ranked per ISO week on growth, engagement rate
+    and overperformance."""
+
+    period_start: pl.Date = pa.Field(description="Monday of the week.")
+    entity_type: pl.Utf8 = pa.Field(isin=["account", "agency"])
+    entity: pl.Utf8 = pa.Field(description="account_id, or agency.")
+    label: pl.Utf8 = pa.Field(nullable=True, description="Handle, or agency.")
+    platform: pl.Utf8 = pa.Field(isin=[*PLATFORMS, "all"])
+    agency: pl.Utf8 = pa.Field(nullable=True)
+    board: pl.Utf8 = pa.Field(isin=["growth", "engagement_rate", "overperformance"])
+    value: pl.Float64 = pa.Field()
+    rank: pl.Int64 = pa.Field(ge=1, description="1 is the best; ties share the lower rank.")
+
+    class Config:
+        strict = True
+        unique = ["period_start", "entity_type", "entity", "platform", "board"]
+
+
 class GoldBuilds(pa.DataFrameModel):
     """gold/builds: one gold build: when, up to which silver time, full or incremental."""
 

@@ -9,6 +9,7 @@ import polars as pl
 from hhs_platform.lake.store import Lake, WriteResult
 from hhs_platform.transforms.curves import post_curves
 from hhs_platform.transforms.rollups import build_rollups
+from hhs_platform.transforms.trends import build_trends
 from schemas import table_spec
 
 _METRICS = ["likes", "reposts", "replies", "quotes", "views"]
@@ -185,6 +186,7 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
             )
     results = {"gold/daily_account_metrics": result, "gold/post_curves": curve_result}
     results.update(build_rollups(lake, accounts))
+    results.update(build_trends(lake, accounts))
     lake.append(
         "gold/builds",
         pl.DataFrame(
