@@ -75,7 +75,9 @@ def build_gold_task(lake_uri: str) -> dict[str, int]:
 
 @task(name="build-quality", retries=2, retry_delay_seconds=5)
 def build_quality_task(lake_uri: str, run_id: str) -> dict[str, int]:
-    return {name: r.inserted + r.updated for name, r in build_quality(Lake(lake_uri), run_id).items()}
+    return {
+        name: r.inserted + r.updated for name, r in build_quality(Lake(lake_uri), run_id).items()
+    }
 
 
 @flow(

@@ -27,6 +27,12 @@ registry_app = typer.Typer(
 )
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(registry_app, name="registry")
+quality_app = typer.Typer(
+    help="Data quality: the lake against the ground truth.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(quality_app, name="quality")
 
 
 def _fail(exc: Exception) -> None:
@@ -53,13 +59,24 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 7,
     prefect_port: Annotated[int, typer.Option(help="Port of the local Prefect server/UI.")] = 4200,
     dashboard_port: Annotated[int, typer.Option(help="Port of the dashboards.")] = 5006,
+    faults: Annotated[
+        str | None,
+        typer.Option(help="Inject faults into the simulated platforms: a named profile (chaos)."),
+    ] = None,
 ) -> None:
     """Start the simulated platforms, a Prefect server and a Dask cluster; collect; serve dashboards.
 
-    With --no-serve it runs once and stops everything it started (for scripts and CI).
+    With --no-serve it runs once and stops everything it started (for scripts and CI). The truth
+    it served is saved to .hhs/truth.json for `hhs quality audit`.
     """
     from hhs_platform.demo import DemoOptions, run_demo
+    from hhs_platform.sandbox.faults import FaultProfile
 
+    if faults:
+        try:
+            FaultProfile.named(faults)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--faults") from None
     try:
         run_demo(
             DemoOptions(
@@ -69,6 +86,7 @@ def demo(
                 prefect_port=prefect_port,
                 dashboard_port=dashboard_port,
                 echo=typer.echo,
+                faults=faults,
             )
         )
     except HhsError as exc:
@@ -311,14 +329,81 @@ def sandbox_serve(
     frozen: Annotated[
         bool, typer.Option(help="Freeze the simulated clock (exact ground truth).")
     ] = False,
+    faults: Annotated[
+        str | None,
+        typer.Option(help="Inject faults: a named profile (chaos); see docs/quality-audit.md."),
+    ] = None,
 ) -> None:
     """Serve the simulated platforms (real API paths and shapes) until interrupted."""
+    from hhs_platform.sandbox import SandboxConfig
     from hhs_platform.sandbox import serve as sandbox_serve_fn
+    from hhs_platform.sandbox.faults import CHAOS_LIMITS, FaultProfile
 
+    try:
+        profile = FaultProfile.named(faults, seed) if faults else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--faults") from None
     typer.echo(
         f"simulated platforms on http://{host}:{port} (seed {seed}); e.g. HHS_BLUESKY_API_BASE=http://{host}:{port}/bluesky"
     )
-    sandbox_serve_fn(host=host, port=port, seed=seed, accounts_file=accounts_file, frozen=frozen)
+    sandbox_serve_fn(
+        host=host,
+        port=port,
+        seed=seed,
+        accounts_file=accounts_file,
+        frozen=frozen,
+        faults=profile,
+        config=SandboxConfig(**CHAOS_LIMITS) if profile else None,
+    )
+
+
+@quality_app.command("audit")
+def quality_audit(
+    lake: Annotated[
+        str | None,
+        typer.Option(
+            help="Lake URI (default: the demo's lake noted in the truth file, else HHS_LAKE_URI)."
+        ),
+    ] = None,
+    sandbox: Annotated[
+        str | None,
+        typer.Option(help="Base URL of a running sandbox: read its /_sandbox/truth."),
+    ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(help="Ground truth JSON (truth_to_json); default .hhs/truth.json."),
+    ] = None,
+    min_recall: Annotated[float, typer.Option(help="Lowest acceptable recall.")] = 1.0,
+    min_accuracy: Annotated[float, typer.Option(help="Lowest acceptable field accuracy.")] = 1.0,
+    max_duplicates: Annotated[int, typer.Option(help="Most duplicated post rows accepted.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Compare the lake with the simulated platforms' ground truth: recall, duplicates, accuracy.
+
+    Prints, per platform, recall, duplicate rate and the share of served values that landed
+    exactly for every counter and account figure, then the quarantine's rows by reason class.
+    Exits 1 when recall, duplicates or accuracy miss the thresholds (default: exact).
+    """
+    from hhs_platform.lake import Lake
+    from hhs_platform.quality.audit import audit, load_truth, render
+
+    if sandbox and truth:
+        raise typer.BadParameter("pass --sandbox or --truth, not both")
+    try:
+        tables, payload = load_truth(sandbox=sandbox, truth_file=truth)
+        lake_uri = lake or (None if sandbox else payload.get("lake_uri"))
+        report = audit(Lake(lake_uri), tables)
+    except HhsError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        typer.echo(render(report), nl=False)
+    failures = report.failures(min_recall, min_accuracy, max_duplicates)
+    if failures:
+        for line in failures:
+            typer.secho(f"below threshold: {line}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
 
 
 def main() -> None:

@@ -30,6 +30,8 @@ class DemoOptions:
     workers: int = 2
     state_dir: Path = Path(".hhs")
     echo: Callable[[str], None] = print
+    #: A named fault profile for the simulated platforms (``chaos``), or None for none.
+    faults: str | None = None
 
 
 @dataclass
@@ -52,6 +54,30 @@ def _env(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def save_truth(truth: Any, at: datetime, lake_uri: str, state_dir: Path) -> Path:
+    """Write the truth served (``truth_to_json`` plus the lake's URI) to ``state_dir/truth.json``,
+    where ``hhs quality audit`` reads it by default."""
+    import json
+
+    from hhs_platform.sandbox import truth_to_json
+
+    path = state_dir / "truth.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    local = "://" not in lake_uri
+    payload = truth_to_json(truth, at) | {
+        "lake_uri": str(Path(lake_uri).resolve()) if local else lake_uri
+    }
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    return path
+
+
+def _by_kind(faults: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for (_platform, kind), n in faults.items():
+        out[kind] = out.get(kind, 0) + n
+    return dict(sorted(out.items()))
+
+
 def run_demo(opts: DemoOptions) -> DemoResult:
     """Run the whole path once; serve until interrupted when ``opts.serve``; stop all it started."""
     from dask.distributed import LocalCluster
@@ -60,8 +86,10 @@ def run_demo(opts: DemoOptions) -> DemoResult:
     from hhs_platform.quality.accuracy import compare_with_truth
     from hhs_platform.registry import load_registry
     from hhs_platform.sandbox import SandboxThread, SimClock
+    from hhs_platform.sandbox.faults import CHAOS_LIMITS, FaultProfile
 
     echo = opts.echo
+    profile = FaultProfile.named(opts.faults, opts.seed) if opts.faults else None
     with contextlib.ExitStack() as stack:
         t0 = time.perf_counter()
         registry = load_registry()
@@ -72,9 +100,16 @@ def run_demo(opts: DemoOptions) -> DemoResult:
                 # Frozen at the real "now": the world is a snapshot, so the audit below is exact.
                 clock=SimClock(datetime.now(UTC), frozen=True),
                 port=free_port(opts.sandbox_port),
+                faults=profile,
+                limits=CHAOS_LIMITS if profile is not None else None,
             )
         )
         echo(f"simulated platforms: {sandbox.base_url} (seed {opts.seed})")
+        if profile is not None:
+            echo(
+                f"fault profile {opts.faults!r}: {profile.failure_rate():.0%} of requests fail "
+                f"(timeouts held {profile.timeout_s:g} s)"
+            )
 
         api_url = os.environ.get("PREFECT_API_URL")
         prefect: PrefectServer | None = None
@@ -103,6 +138,13 @@ def run_demo(opts: DemoOptions) -> DemoResult:
             "HHS_FLICKR_API_BASE": sandbox.url("flickr"),
             "HHS_FLICKR_API_KEY": DEMO_TOKEN,
         }
+        if profile is not None:
+            # The client gives up before a held request is answered, and with a fifth of the
+            # requests failing it retries more than the default 5 times (which would give up
+            # on about one request in 15,000) and tolerates longer runs of failures.
+            env["HHS_HTTP_TIMEOUT_S"] = f"{profile.timeout_s / 2:g}"
+            env["HHS_HTTP_MAX_RETRIES"] = "10"
+            env["HHS_HTTP_BREAKER_FAILURES"] = "25"
         stack.enter_context(_env(env))
         cluster = stack.enter_context(
             LocalCluster(
@@ -130,7 +172,9 @@ def run_demo(opts: DemoOptions) -> DemoResult:
             )
         for platform, why in summary["skipped_platforms"].items():
             echo(f"  {platform}: not collected ({why['accounts']} accounts): {why['reason']}")
-        audit = compare_with_truth(Lake(opts.lake_uri), sandbox.world.truth())
+        truth = sandbox.world.truth()
+        audit = compare_with_truth(Lake(opts.lake_uri), truth)
+        truth_file = save_truth(truth, sandbox.world.now(), opts.lake_uri, opts.state_dir)
         echo("silver against the simulated platforms' ground truth:")
         for r in audit:
             fields = [k for k in r if k.endswith("_accuracy")]
@@ -142,6 +186,10 @@ def run_demo(opts: DemoOptions) -> DemoResult:
                 f"lowest field accuracy {worst:.2%}"
             )
         summary["audit"] = audit
+        if profile is not None:
+            injected = sum(sandbox.stats.faults.values())
+            echo(f"faults injected: {injected} {_by_kind(sandbox.stats.faults)}")
+        echo(f"ground truth saved to {truth_file}; audit it with: hhs quality audit")
         urls = {"prefect_ui": ui_url, "dask_dashboard": str(cluster.dashboard_link)}
         if opts.serve:
             from hhs_platform.dashboards.server import DASHBOARDS, serve_dashboards

@@ -21,14 +21,16 @@ from hhs_platform.lake.silver import write_silver
 from hhs_platform.lake.store import Lake
 from hhs_platform.quality.scorecard import build_quality
 from hhs_platform.transforms.gold import build_gold
-from schemas import CATALOGUE, table_spec
+from hhs_platform.transforms.normalize import SILVER_TABLES
+from schemas import table_spec
 
 #: Tables a full replay empties first and rebuilds: everything parsing bronze produces.
-REBUILT = tuple(
-    name
-    for name, spec in CATALOGUE.items()
-    if spec.layer in ("silver", "quarantine")
-    or name in ("quality/field_drift", "quality/metric_sources")
+REBUILT = (
+    *SILVER_TABLES,
+    "quarantine/rows",
+    "quality/field_drift",
+    "quality/metric_sources",
+    "quality/flags",
 )
 
 

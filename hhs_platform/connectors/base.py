@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from hhs_platform.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: The largest value of the Int64 columns counters land in.
+INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -246,19 +250,16 @@ def media_item(
     """One entry of a post's ``media`` list (silver/posts), with numbers checked."""
 
     def count(v: Any) -> int | None:
-        return int(v) if isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 else None
+        if isinstance(v, float):
+            v = int(v) if math.isfinite(v) else None
+        return as_count(v) if isinstance(v, int) else None
 
-    seconds = (
-        duration_s
-        if isinstance(duration_s, int | float) and not isinstance(duration_s, bool)
-        else None
-    )
     return {
         "type": kind,
         "url": url,
         "width": count(width),
         "height": count(height),
-        "duration_s": float(seconds) if seconds is not None and seconds >= 0 else None,
+        "duration_s": as_seconds(duration_s),
         "alt_text": alt_text if isinstance(alt_text, str) and alt_text else None,
     }
 
@@ -303,20 +304,55 @@ def parse_timestamp(value: Any) -> datetime | None:
             return None
     else:
         return None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    try:
+        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    except OverflowError:  # year 1 east of UTC, or year 9999 west of it: no UTC instant
+        return None
 
 
 def as_count(value: Any) -> int | None:
-    """A non-negative counter from an int or a digit string (YouTube sends strings), else None."""
+    """A non-negative counter from an int or a digit string (YouTube sends strings), else None.
+
+    A count past the int64 columns of silver is None too: no platform has one, and one such
+    value would otherwise fail the whole batch's frame instead of one row.
+    """
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, float) and value.is_integer():
-        return int(value) if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    if isinstance(value, float):
+        value = int(value) if value.is_integer() else None  # NaN and infinities are not
+    elif isinstance(value, str):
+        text = value.strip()
+        # ASCII digits only: "²".isdigit() is true but int() refuses it; 19 digits fit int64.
+        value = int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else None
+    if isinstance(value, int) and 0 <= value <= INT64_MAX:
+        return value
     return None
+
+
+def as_seconds(value: Any) -> float | None:
+    """A duration in seconds from a finite, non-negative JSON number, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, int) and value > INT64_MAX:
+        return None  # too large for a float to hold exactly, and no media lasts that long
+    seconds = float(value)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def as_metric(value: Any, field: str) -> int | None:
+    """A post's counter: like :func:`as_count`, but a value of the wrong type is an error.
+
+    Absent (None) stays unknown and a negative number stays None (Reddit's net score), but a
+    word, a boolean, a list or an object where the platform documents a count is a malformed
+    item: ``ValueError`` naming ``field``, so the item is quarantined instead of landing with a
+    silent null (``add_posts`` turns the error into the item's quarantine reason).
+    """
+    if value is None:
+        return None
+    count = as_count(value)
+    if count is None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ValueError(f"{field!r} is {type(value).__name__} {str(value)[:40]!r}, not a count")
+    return count
 
 
 def as_str(value: Any) -> str | None:

@@ -17,6 +17,7 @@ from hhs_platform.connectors.base import (
     ResolvedAccount,
     add_posts,
     as_count,
+    as_metric,
     as_str,
     decode_json_body,
     dig,
@@ -479,10 +480,10 @@ def _parse_feed_item(item: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
     metrics = {
         "post_id": uri,
         "account_id": author_id,
-        "likes": as_count(post.get("likeCount")),
-        "reposts": as_count(post.get("repostCount")),
-        "replies": as_count(post.get("replyCount")),
-        "quotes": as_count(post.get("quoteCount")),
+        "likes": as_metric(post.get("likeCount"), "likeCount"),
+        "reposts": as_metric(post.get("repostCount"), "repostCount"),
+        "replies": as_metric(post.get("replyCount"), "replyCount"),
+        "quotes": as_metric(post.get("quoteCount"), "quoteCount"),
         "views": None,
     }
     return row, metrics

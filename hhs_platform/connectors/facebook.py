@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from hhs_platform.connectors.base import (
+    PAGE_REPEATS,
     AccountRef,
     Capabilities,
     Connector,
@@ -16,6 +17,7 @@ from hhs_platform.connectors.base import (
     ResolvedAccount,
     add_posts,
     as_count,
+    as_metric,
     as_str,
     decode_json_body,
     dig,
@@ -126,7 +128,7 @@ class FacebookConnector(Connector):
         if since is not None:
             params["since"] = unix_seconds(since)
         seen: set[tuple[tuple[str, str], ...]] = set()
-        pages = 0
+        pages = repeats = 0
         while True:
             data = await self._get(POSTS, url, params, account, pages + 1)
             pages += 1
@@ -145,14 +147,18 @@ class FacebookConnector(Connector):
             if since is not None and not nxt.get("since"):
                 # Time-based ``next`` links carry ``until`` and may drop ``since``: keep ours.
                 nxt["since"] = str(unix_seconds(since))
+            if pages > 1 and nxt == params and repeats < PAGE_REPEATS:
+                repeats += 1  # the page before, served again: ask for this one again
+                continue
             key = tuple(sorted(nxt.items()))
             if key in seen:
+                self.note_cursor_loop(account, POSTS, str(nxt.get("after") or key))
                 return
             if pages >= self.settings.max_pages:
                 self.note_cap_hit(account, POSTS)
                 return
             seen.add(key)
-            params = dict(nxt)
+            params, repeats = dict(nxt), 0
 
     async def resolve(self, account: AccountRef) -> ResolvedAccount:
         """One page lookup: id, current username, name and Meta's verification badge."""
@@ -386,10 +392,14 @@ def _parse_post(item: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
     metrics = {
         "post_id": post_id,
         "account_id": page_id,
-        "likes": as_count(dig(item, "reactions", "summary", "total_count")),
+        "likes": as_metric(
+            dig(item, "reactions", "summary", "total_count"), "reactions.summary.total_count"
+        ),
         # Graph leaves ``shares`` out when nobody shared the post.
-        "reposts": as_count(dig(item, "shares", "count")) if has_shares else 0,
-        "replies": as_count(dig(item, "comments", "summary", "total_count")),
+        "reposts": as_metric(dig(item, "shares", "count"), "shares.count") if has_shares else 0,
+        "replies": as_metric(
+            dig(item, "comments", "summary", "total_count"), "comments.summary.total_count"
+        ),
         "quotes": None,
         "views": None,
     }

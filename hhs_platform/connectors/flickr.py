@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from hhs_platform.connectors.base import (
+    PAGE_REPEATS,
     AccountRef,
     Capabilities,
     Connector,
@@ -17,6 +18,7 @@ from hhs_platform.connectors.base import (
     ResolvedAccount,
     add_posts,
     as_count,
+    as_metric,
     as_str,
     decode_json_body,
     dig,
@@ -186,6 +188,7 @@ class FlickrConnector(Connector):
         nsid = await self._nsid(account)
         await self._call(PEOPLE_INFO, {"user_id": nsid}, account, 0)
         page = 1
+        repeats = 0
         while True:
             data = await self._call(
                 PUBLIC_PHOTOS,
@@ -196,6 +199,14 @@ class FlickrConnector(Connector):
             photos = dig(data, "photos", "photo")
             if not isinstance(photos, list) or not photos:
                 return
+            served = as_count(dig(data, "photos", "page"))
+            if served is not None and served != page:
+                if repeats < PAGE_REPEATS:
+                    repeats += 1  # another page than asked for (a stale cache): ask again
+                    continue
+                self.note_cursor_loop(account, PUBLIC_PHOTOS, str(page))
+                return
+            repeats = 0
             uploaded = [t for p in photos if (t := _epoch(dig(p, "dateupload"))) is not None]
             if since is not None and uploaded and all(t < since for t in uploaded):
                 return
@@ -366,10 +377,10 @@ def _parse_photo(photo: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     metrics = {
         "post_id": photo_id,
         "account_id": owner,
-        "likes": as_count(photo.get("count_faves")),
+        "likes": as_metric(photo.get("count_faves"), "count_faves"),
         "reposts": None,
-        "replies": as_count(photo.get("count_comments")),
+        "replies": as_metric(photo.get("count_comments"), "count_comments"),
         "quotes": None,
-        "views": as_count(photo.get("views")),
+        "views": as_metric(photo.get("views"), "views"),
     }
     return post, metrics

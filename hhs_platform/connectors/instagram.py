@@ -16,6 +16,7 @@ from hhs_platform.connectors.base import (
     ResolvedAccount,
     add_posts,
     as_count,
+    as_metric,
     as_str,
     decode_json_body,
     dig,
@@ -148,7 +149,7 @@ class InstagramConnector(Connector):
         cursor: str | None = None
         seen_cursors: set[str] = set()
         media_count: int | None = None
-        served = 0
+        served_ids: set[str] = set()
         pages = 0
         while True:
             fields = discovery_fields(username, cursor, profile=pages == 0)
@@ -159,7 +160,10 @@ class InstagramConnector(Connector):
             items = dig(data, "business_discovery", "media", "data")
             if not isinstance(items, list) or not items:
                 return
-            served += len(items)
+            # Distinct ids, not items: an item served twice or without an id (a malformed
+            # one, quarantined by parse) would otherwise end the listing before its last page.
+            served_ids.update(i for item in items if (i := as_str(dig(item, "id"))))
+            served = len(served_ids)
             if since is not None:
                 # business_discovery has no ``since``: media come newest first, so the page
                 # whose oldest item predates the watermark is the last one needed.
@@ -252,10 +256,9 @@ def _parse_discovery(data: Any, account_key: str, rows: ParsedRows) -> None:
                 "posts_count": as_count(user.get("media_count")),
             }
         )
-    media = user.get("media")
-    if media is None:
-        return
-    items = dig(media, "data")
+    if "media" not in user:
+        return  # not asked for (a profile-only request): a null edge is a broken answer instead
+    items = dig(user.get("media"), "data")
     if not isinstance(items, list):
         rows.problems.append(f"{DISCOVERY}: business_discovery.media without a 'data' list")
         return
@@ -348,9 +351,9 @@ def _parse_media(item: Any, user_id: str) -> tuple[dict[str, Any], dict[str, Any
         "post_id": media_id,
         "account_id": user_id,
         # Owners can hide like counts: then ``like_count`` is absent and the value unknown.
-        "likes": as_count(item.get("like_count")),
+        "likes": as_metric(item.get("like_count"), "like_count"),
         "reposts": None,
-        "replies": as_count(item.get("comments_count")),
+        "replies": as_metric(item.get("comments_count"), "comments_count"),
         "quotes": None,
         "views": None,
     }

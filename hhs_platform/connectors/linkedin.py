@@ -530,7 +530,8 @@ def _parse_share_statistics(data: Any, rows: ParsedRows) -> None:
         stats = dig(element, "totalShareStatistics")
         if post_id is None:
             # The lifetime aggregate of the whole page has neither: not a post's figures.
-            if isinstance(stats, Mapping) and isinstance(element, Mapping):
+            named = isinstance(element, Mapping) and ("share" in element or "ugcPost" in element)
+            if isinstance(stats, Mapping) and isinstance(element, Mapping) and not named:
                 continue
             rows.problems.append(f"{SHARE_STATS}: elements[{index}] skipped: no 'share'/'ugcPost'")
             continue

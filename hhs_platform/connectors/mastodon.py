@@ -20,6 +20,8 @@ from hhs_platform.connectors.base import (
     ResolvedAccount,
     add_posts,
     as_count,
+    as_metric,
+    as_seconds,
     as_str,
     decode_json_body,
     dig,
@@ -139,9 +141,7 @@ def _duration(meta: Any) -> float | None:
     value = dig(meta, "original", "duration")
     if not isinstance(value, int | float) or isinstance(value, bool):
         value = dig(meta, "duration")
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    return None
+    return as_seconds(value)
 
 
 _MEDIA_KIND = {"image": "image", "gifv": "gif", "video": "video", "audio": "video"}
@@ -292,10 +292,11 @@ def _parse_status(status: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
     metrics = {
         "post_id": status_id,
         "account_id": account_id,
-        "likes": as_count(status.get("favourites_count")),
-        "reposts": as_count(status.get("reblogs_count")),
-        "replies": as_count(status.get("replies_count")),
-        "quotes": as_count(status.get("quotes_count")),  # Mastodon 4.5+; absent before
+        "likes": as_metric(status.get("favourites_count"), "favourites_count"),
+        "reposts": as_metric(status.get("reblogs_count"), "reblogs_count"),
+        "replies": as_metric(status.get("replies_count"), "replies_count"),
+        # Mastodon 4.5+; absent before
+        "quotes": as_metric(status.get("quotes_count"), "quotes_count"),
         "views": None,
     }
     return row, metrics

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 from hhs_platform.connectors.base import (
+    PAGE_REPEATS,
     AccountRef,
     Capabilities,
     Connector,
@@ -17,6 +18,8 @@ from hhs_platform.connectors.base import (
     RawResponse,
     ResolvedAccount,
     as_count,
+    as_metric,
+    as_seconds,
     as_str,
     decode_json_body,
     dig,
@@ -76,13 +79,7 @@ def _media(post: Mapping[str, Any]) -> tuple[str | None, int, list[str], float |
     video = dig(post, "media", "reddit_video") or dig(post, "secure_media", "reddit_video")
     if post.get("is_video") is True or isinstance(video, Mapping):
         url = as_str(dig(video, "fallback_url")) or as_str(post.get("url"))
-        seconds = dig(video, "duration")
-        duration = (
-            float(seconds)
-            if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0
-            else None
-        )
-        return "video", 1, [url] if url else [], duration
+        return "video", 1, [url] if url else [], as_seconds(dig(video, "duration"))
     if post.get("is_gallery") is True:
         items = [i for i in dig(post, "gallery_data", "items") or [] if isinstance(i, Mapping)]
         meta = post.get("media_metadata") if isinstance(post.get("media_metadata"), Mapping) else {}
@@ -219,9 +216,10 @@ def _parse_submission(child: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     metrics = {
         "post_id": post_id,
         "account_id": account_id,
-        "likes": as_count(post.get("score")),  # net upvotes (fuzzed by Reddit); ups == score
-        "reposts": as_count(post.get("num_crossposts")),  # absent before ~2018
-        "replies": as_count(post.get("num_comments")),
+        # net upvotes (fuzzed by Reddit); ups == score
+        "likes": as_metric(post.get("score"), "score"),
+        "reposts": as_metric(post.get("num_crossposts"), "num_crossposts"),  # absent before ~2018
+        "replies": as_metric(post.get("num_comments"), "num_comments"),
         "quotes": None,
         "views": None,  # view_count exists but is always null
     }
@@ -406,7 +404,7 @@ class RedditConnector(Connector):
         name = as_str(dig(about, "data", "name")) or normalize_username(account.handle)
         after: str | None = None
         seen: set[str] = set()
-        pages = 0
+        pages = repeats = 0
         while True:
             params: dict[str, str | int] = {"sort": "new", "limit": PAGE_LIMIT, "raw_json": 1}
             if after:
@@ -437,13 +435,18 @@ class RedditConnector(Connector):
                 if any(t < since for t in times):
                     return
             next_after = as_str(dig(data, "data", "after"))
+            if after is not None and next_after == after and repeats < PAGE_REPEATS:
+                repeats += 1  # the page before, served again: ask for this one again
+                continue
             if next_after is None or next_after in seen:
+                if next_after is not None:
+                    self.note_cursor_loop(account, SUBMITTED, next_after)
                 return
             if pages >= self.settings.max_pages:
                 self.note_cap_hit(account, SUBMITTED)
                 return
             seen.add(next_after)
-            after = next_after
+            after, repeats = next_after, 0
 
     async def resolve(self, account: AccountRef) -> ResolvedAccount:
         """One about request: active, suspended (flag or 403), not found (400/404), or error."""

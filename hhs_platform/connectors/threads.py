@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from hhs_platform.connectors.base import (
+    PAGE_REPEATS,
     AccountRef,
     Capabilities,
     Connector,
@@ -230,7 +231,7 @@ class ThreadsConnector(Connector):
     ) -> None:
         cursor: str | None = None
         seen_cursors: set[str] = set()
-        pages = 0
+        pages = repeats = 0
         page_no = 1
         while True:
             query = {**params, **({"after": cursor} if cursor else {})}
@@ -240,20 +241,25 @@ class ThreadsConnector(Connector):
             items = dig(data, "data")
             if not isinstance(items, list) or not items:
                 return
+            after = as_str(dig(data, "paging", "cursors", "after"))
+            if cursor is not None and after == cursor and repeats < PAGE_REPEATS:
+                repeats += 1  # the page before, served again: ask for this one again
+                continue
             if on_page is not None:
                 page_no += await on_page(items, since, page_no)
             dated = [t for i in items if (t := parse_timestamp(_ts(dig(i, "timestamp"))))]
             if since is not None and dated and all(t < since for t in dated):
                 return
-            after = as_str(dig(data, "paging", "cursors", "after"))
             # Graph paging: the last page may still carry cursors; only ``next`` says more exist.
             if dig(data, "paging", "next") is None or after is None or after in seen_cursors:
+                if dig(data, "paging", "next") is not None and after in seen_cursors:
+                    self.note_cursor_loop(account, endpoint, str(after))
                 return
             if pages >= self.settings.max_pages:
                 self.note_cap_hit(account, endpoint)
                 return
             seen_cursors.add(after)
-            cursor = after
+            cursor, repeats = after, 0
 
     async def resolve(self, account: AccountRef) -> ResolvedAccount:
         try:

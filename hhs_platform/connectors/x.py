@@ -20,6 +20,7 @@ from hhs_platform.connectors.base import (
     ResolvedAccount,
     add_posts,
     as_count,
+    as_metric,
     as_str,
     decode_json_body,
     dig,
@@ -577,10 +578,10 @@ def _parse_tweet(
     metrics = {
         "post_id": post_id,
         "account_id": account_id,
-        "likes": as_count(dig(pm, "like_count")),
-        "reposts": as_count(dig(pm, "retweet_count")),
-        "replies": as_count(dig(pm, "reply_count")),
-        "quotes": as_count(dig(pm, "quote_count")),
+        "likes": as_metric(dig(pm, "like_count"), "public_metrics.like_count"),
+        "reposts": as_metric(dig(pm, "retweet_count"), "public_metrics.retweet_count"),
+        "replies": as_metric(dig(pm, "reply_count"), "public_metrics.reply_count"),
+        "quotes": as_metric(dig(pm, "quote_count"), "public_metrics.quote_count"),
         "views": views,
         "_views_field": views_field,  # taken out by the caller into the metric model's record
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from hhs_platform.connectors.base import (
     ResolvedAccount,
     add_posts,
     as_count,
+    as_metric,
     as_str,
     decode_json_body,
     dig,
@@ -81,13 +83,14 @@ def iso_duration_seconds(value: Any) -> float | None:
     if match is None or value.strip() in ("P", "PT"):
         return None
     parts = {k: float(v) for k, v in match.groupdict().items() if v}
-    return (
+    seconds = (
         parts.get("w", 0.0) * 604800
         + parts.get("d", 0.0) * 86400
         + parts.get("h", 0.0) * 3600
         + parts.get("m", 0.0) * 60
         + parts.get("s", 0.0)
     )
+    return seconds if math.isfinite(seconds) else None  # a run of 400 digits is inf
 
 
 class YouTubeConnector(Connector):
@@ -466,11 +469,11 @@ def _parse_video(item: Any, rows: ParsedRows) -> None:
         {
             "post_id": video_id,
             "account_id": channel_id,
-            "likes": as_count(dig(stats, "likeCount")),
+            "likes": as_metric(dig(stats, "likeCount"), "statistics.likeCount"),
             "reposts": None,
-            "replies": as_count(dig(stats, "commentCount")),
+            "replies": as_metric(dig(stats, "commentCount"), "statistics.commentCount"),
             "quotes": None,
-            "views": as_count(dig(stats, "viewCount")),
+            "views": as_metric(dig(stats, "viewCount"), "statistics.viewCount"),
         }
     )
 

@@ -1,9 +1,14 @@
-"""Optional fault injection: rate limits, server errors, truncated bodies, dropped connections,
-repeated pages, schema drift and latency; seeded."""
+"""Optional fault injection: rate limits, server errors, timeouts, truncated bodies, dropped
+connections, malformed items, repeated pages, schema drift and latency; seeded.
+
+``FaultProfile.chaos(seed)`` is the named preset of a chaos run (``hhs sandbox serve --faults
+chaos``, ``hhs demo --faults chaos``): about a fifth of the requests fail, in every way at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from hhs_platform.sandbox import ids
+from hhs_platform.sandbox.malformed import ITEM_SPECS, apply_malformed, dump_like
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Builds the platform's own error response for an injected status (429, 500, 502, 503).
@@ -20,6 +26,19 @@ ErrorFactory = Callable[[int], web.Response]
 
 RATE_LIMIT, SERVER_ERROR, TRUNCATED = "rate_limit", "server_error", "truncated"
 DROPPED_CONNECTION, DUPLICATE_PAGE, DRIFT = "dropped_connection", "duplicate_page", "drift"
+TIMEOUT, MALFORMED = "timeout", "malformed"
+#: The kinds that fail a request (the client gets no usable answer and asks again), and the
+#: malformed pages, whose broken items are lost to the collector and must be quarantined.
+FAILURE_KINDS = (RATE_LIMIT, SERVER_ERROR, TIMEOUT, TRUNCATED, DROPPED_CONNECTION, MALFORMED)
+#: Sandbox settings (``SandboxConfig``) for a chaos run: X, Mastodon, Truth Social and Reddit
+#: answer a 429 with a reset at the end of their rate-limit window (15, 5 and 10 minutes), which
+#: a collector must honour; windows of seconds keep a chaos run short without changing that.
+CHAOS_LIMITS: dict[str, int] = {
+    "x_rate_window": 1,
+    "mastodon_rate_window": 1,
+    "truthsocial_rate_window": 1,
+    "reddit_rate_window": 1,
+}
 #: Query parameters that move through a listing; the rest name the listing (account, filters).
 CURSOR_PARAMS = frozenset(
     {"cursor", "pagination_token", "pageToken", "max_id", "min_id", "since_id", "until_id",
@@ -62,6 +81,13 @@ class FaultProfile:
             (``[]`` fans out over a list; a leading ``[]`` is a bare JSON array), or rename:
             ``data[].public_metrics.impression_count->impressions``.
         drift_rate: share of a drifting platform's responses that drift (1.0: all of them).
+        timeout: probability that the server holds the request ``timeout_s`` seconds before
+            answering: longer than the client waits (``HHS_HTTP_TIMEOUT_S``), so the client
+            gives up and asks again.
+        timeout_s: how long a ``timeout`` request is held.
+        malformed: probability that a listing page (see ``hhs_platform.sandbox.malformed``)
+            is a 200 with valid JSON that also carries broken copies of some items: a null id,
+            a bad timestamp, a word where a count belongs. The real items are all still there.
     """
 
     rate_limit: float = 0.0
@@ -75,6 +101,57 @@ class FaultProfile:
     duplicate_page: float = 0.0
     drift: Mapping[str, Sequence[str]] = field(default_factory=dict, hash=False)
     drift_rate: float = 1.0
+    timeout: float = 0.0
+    timeout_s: float = 2.0
+    malformed: float = 0.0
+
+    @classmethod
+    def chaos(cls, seed: int = 0, **overrides: Any) -> FaultProfile:
+        """The chaos preset: 20 % of requests fail, every kind at once, plus latency spikes.
+
+        4 % rate limits (429 with the platform's headers), 4 % server errors (500/502/503),
+        3 % timeouts (held ``timeout_s`` = 3 s: run the client with ``HHS_HTTP_TIMEOUT_S``
+        below that), 3 % truncated bodies, 3 % dropped connections and 3 % malformed pages
+        (listing pages only: elsewhere the draw changes nothing); besides, 2 % of later pages
+        repeat the page before and 10 % of requests are delayed 50-400 ms. Schema drift is
+        left out: a field the platform stops sending is a loss no collector can make up (see
+        ``quality/field_drift``). ``overrides`` replace any field (``timeout_s=1.0``).
+        Serve it with ``CHAOS_LIMITS`` so rate-limit resets come within seconds.
+        """
+        preset = cls(
+            rate_limit=0.04,
+            server_error=0.04,
+            timeout=0.03,
+            timeout_s=3.0,
+            truncated=0.03,
+            dropped_connection=0.03,
+            malformed=0.03,
+            duplicate_page=0.02,
+            latency=0.1,
+            latency_ms=(50, 400),
+            seed=seed,
+        )
+        return dataclasses.replace(preset, **overrides) if overrides else preset
+
+    @classmethod
+    def named(cls, name: str, seed: int = 0) -> FaultProfile:
+        """A preset by name (``chaos``); ValueError naming the presets for any other."""
+        presets = {"chaos": cls.chaos}
+        if name not in presets:
+            raise ValueError(f"no fault profile named {name!r}; the presets are {sorted(presets)}")
+        return presets[name](seed)
+
+    def failure_rate(self) -> float:
+        """The share of requests whose first answer is a failure (``FAILURE_KINDS``)."""
+        return sum(getattr(self, kind) for kind in FAILURE_KINDS)
+
+    def as_json(self) -> dict[str, Any]:
+        """The profile as JSON-ready values (what ``/_sandbox/faults`` shows and accepts)."""
+        payload = dataclasses.asdict(self)
+        payload["platforms"] = sorted(self.platforms) if self.platforms is not None else None
+        payload["latency_ms"] = list(self.latency_ms)
+        payload["drift"] = {p: list(paths) for p, paths in self.drift.items()}
+        return payload
 
     def __post_init__(self) -> None:
         # Normalised to tuples so the profile is comparable and JSON-ready (``/_sandbox/faults``).
@@ -87,7 +164,11 @@ class FaultProfile:
             + self.truncated
             + self.dropped_connection
             + self.duplicate_page
+            + self.timeout
+            + self.malformed
         )
+        if self.timeout_s <= 0:
+            raise ValueError(f"FaultProfile.timeout_s must be positive, got {self.timeout_s}")
         for name in (
             "rate_limit",
             "server_error",
@@ -96,6 +177,8 @@ class FaultProfile:
             "dropped_connection",
             "duplicate_page",
             "drift_rate",
+            "timeout",
+            "malformed",
         ):
             p = getattr(self, name)
             if not 0.0 <= p <= 1.0:
@@ -130,6 +213,13 @@ class FaultProfile:
         u -= self.dropped_connection
         if u < self.duplicate_page:
             return FaultDecision(DUPLICATE_PAGE, 200, delay, drift)
+        # Kinds added later draw from what is left, so older profiles keep their decisions.
+        u -= self.duplicate_page
+        if u < self.timeout:
+            return FaultDecision(TIMEOUT, 200, delay, drift)
+        u -= self.timeout
+        if u < self.malformed:
+            return FaultDecision(MALFORMED, 200, delay, drift)
         return FaultDecision(None, 200, delay, drift)
 
 
@@ -156,9 +246,7 @@ def apply_drift(body: bytes, paths: Sequence[str]) -> bytes:
     for path in paths:
         target, _, new_name = path.partition("->")
         _drop(payload, target.split("."), new_name or None)
-    if body[:2] in (b"{\n", b"[\n"):  # pretty-printed (YouTube): keep the look
-        return json.dumps(payload, ensure_ascii=False, indent=2).encode()
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return dump_like(payload, body)
 
 
 def _drop(node: Any, parts: list[str], new_name: str | None) -> None:
@@ -209,9 +297,14 @@ def fault_middleware(
         prof = profile()
         if prof is None:
             return await handler(request)
-        decision = prof.decide(platform, counter())
+        n = counter()
+        decision = prof.decide(platform, n)
         if decision.delay_ms:
             await asyncio.sleep(decision.delay_ms / 1000)
+        if decision.kind == TIMEOUT:
+            # Held past the client's timeout; the answer that follows reaches nobody.
+            on_fault(TIMEOUT)
+            await asyncio.sleep(prof.timeout_s)
         if decision.kind in (RATE_LIMIT, SERVER_ERROR):
             on_fault(decision.kind or "")
             return error(decision.status)
@@ -230,6 +323,15 @@ def fault_middleware(
                     if drifted != body:
                         on_fault(DRIFT)
                         response = _copy(response, drifted)
+                if decision.kind == MALFORMED and platform in ITEM_SPECS:
+                    body = bytes(response.body)  # type: ignore[arg-type]
+                    broken, breaks = apply_malformed(
+                        body, ITEM_SPECS[platform], request.path, request.query, prof.seed, n
+                    )
+                    for _ in breaks:  # one per broken item: each must reach the quarantine
+                        on_fault(MALFORMED)
+                    if breaks:
+                        response = _copy(response, broken)
         if not isinstance(response, web.Response) or not response.body:
             return response
         if decision.kind == TRUNCATED:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -26,7 +25,7 @@ from hhs_platform.sandbox.context import (
     context,
     json_response,
 )
-from hhs_platform.sandbox.faults import FaultProfile
+from hhs_platform.sandbox.faults import CHAOS_LIMITS, FaultProfile
 from hhs_platform.sandbox.platforms import PLATFORMS
 from hhs_platform.sandbox.world import RegistryInput, World, truth_to_json
 
@@ -95,7 +94,9 @@ async def _faults(request: web.Request) -> web.Response:
     if request.method == "POST":
         try:
             body = await request.json()
-            if body:
+            if body and "profile" in body:  # a named preset: {"profile": "chaos", "seed": 3}
+                ctx.faults = FaultProfile.named(str(body["profile"]), int(body.get("seed", 0)))
+            elif body:
                 if "platforms" in body and body["platforms"] is not None:
                     body["platforms"] = frozenset(body["platforms"])
                 if "latency_ms" in body:
@@ -106,11 +107,7 @@ async def _faults(request: web.Request) -> web.Response:
         except (ValueError, TypeError) as exc:
             return _bad(f"bad fault profile: {exc}")
     prof = ctx.faults
-    payload = None
-    if prof is not None:
-        payload = dataclasses.asdict(prof)
-        payload["platforms"] = sorted(prof.platforms) if prof.platforms is not None else None
-    return json_response({"faults": payload})
+    return json_response({"faults": prof.as_json() if prof is not None else None})
 
 
 def create_app(
@@ -400,6 +397,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--edit-rate", type=float, default=0.0, help="share of posts edited (e.g. 0.02)"
     )
+    parser.add_argument("--faults", default=None, help="a named fault profile: chaos")
     args = parser.parse_args(argv)
     serve(
         args.host,
@@ -411,4 +409,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         posts_per_day=args.posts_per_day,
         deletion_rate=args.deletion_rate,
         edit_rate=args.edit_rate,
+        faults=FaultProfile.named(args.faults, args.seed) if args.faults else None,
+        config=SandboxConfig(**CHAOS_LIMITS) if args.faults else None,
     )
