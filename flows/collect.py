@@ -11,6 +11,7 @@ from prefect.runtime import flow_run
 from prefect_dask import DaskTaskRunner
 
 from hhs_platform.collect import BatchOutcome, collect_batch, plan_batches, skipped_platforms
+from hhs_platform.enrich import enrich_posts, link_campaigns
 from hhs_platform.lake import Lake
 from hhs_platform.lake.silver import write_silver
 from hhs_platform.quality.scorecard import build_quality
@@ -66,6 +67,13 @@ def write_silver_task(outcomes: list[BatchOutcome], lake_uri: str) -> dict[str, 
         name: {"rows": r.rows_in, "inserted": r.inserted, "updated": r.updated}
         for name, r in results.items()
     }
+
+
+@task(name="enrich", retries=2, retry_delay_seconds=5)
+def enrich_task(lake_uri: str) -> dict[str, int]:
+    """Text features, topics, places (changed posts only) and cross-platform campaign links."""
+    lake = Lake(lake_uri)
+    return {r.table: r.rows_in for r in (enrich_posts(lake), link_campaigns(lake))}
 
 
 @task(name="build-gold", retries=2, retry_delay_seconds=5)
@@ -126,6 +134,7 @@ def collect_flow(
     # Prefect resolves futures passed as arguments; its stubs type only the resolved values.
     silver = write_silver_task.submit(futures, lake_uri).result()  # type: ignore[arg-type]
     outcomes = [f.result() for f in futures]
+    enriched = enrich_task.submit(lake_uri).result()
     gold = build_gold_task.submit(lake_uri).result()
     quality = build_quality_task.submit(lake_uri, run_id).result()
     summary: dict[str, Any] = {
@@ -136,6 +145,7 @@ def collect_flow(
         "fetched_accounts": sum(o.fetched for o in outcomes),
         "errors": [e.__dict__ for o in outcomes for e in o.errors],
         "silver": silver,
+        "enriched": enriched,
         "gold": gold,
         "quality": quality,
         "skipped_platforms": left_out,

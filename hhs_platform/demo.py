@@ -118,6 +118,9 @@ def run_demo(opts: DemoOptions) -> DemoResult:
             echo(f"starting a local Prefect server on {prefect.ui_url} ...")
             prefect.start()
             stack.callback(prefect.stop)
+            # Runs before the stop (LIFO): the run's last log lines reach the server first,
+            # instead of failing at exit with "Error logging to API".
+            stack.callback(_drain_prefect_logs)
             api_url = prefect.api_url
         ui_url = api_url.removesuffix("/api")
         env = {
@@ -209,3 +212,10 @@ def run_demo(opts: DemoOptions) -> DemoResult:
                     time.sleep(1)
         echo("stopping the services the demo started")
         return DemoResult(summary, urls)
+
+
+def _drain_prefect_logs() -> None:
+    """Send the log lines Prefect still holds to its API, and wait for them."""
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)

@@ -16,6 +16,7 @@ from datetime import datetime
 import polars as pl
 
 from hhs_platform.collect import archived_responses, silver_from_bronze
+from hhs_platform.enrich import enrich_posts, link_campaigns
 from hhs_platform.errors import LakeError
 from hhs_platform.lake.silver import write_silver
 from hhs_platform.lake.store import Lake
@@ -125,6 +126,8 @@ def replay(
         progress(
             f"[{i}/{plan.height}] run {run_id} (started {started:%Y-%m-%d %H:%M:%S}Z) replayed"
         )
+    enrich_posts(lake)  # features of posts whose content the replay changed
+    link_campaigns(lake)
     build_gold(lake, full=True)  # replayed rows carry their old times: no watermark applies
     return report
 

@@ -110,6 +110,50 @@ class Settings(BaseSettings):
         {"completeness": 0.3, "freshness": 0.3, "validity": 0.25, "drift": 0.15},
         description="Weights of the scorecard's overall score (JSON); null scores are left out.",
     )
+    # Enrichment (docs/enrichment.md).
+    topics_file: Path | None = Field(
+        None,
+        description="Your YAML topic taxonomy, merged over the shipped one; empty: shipped only.",
+    )
+    # Anomalies and forecasts (docs/analytics.md).
+    anomaly_z_threshold: float = Field(
+        5.0, gt=0, description="Robust z-score (|score|) from which a change is an anomaly."
+    )
+    anomaly_window_days: int = Field(
+        56,
+        ge=14,
+        description="Trailing days behind a baseline; same-weekday medians use its whole weeks.",
+    )
+    anomaly_min_history: int = Field(
+        10, ge=3, description="Observations a baseline needs before a day is scored."
+    )
+    anomaly_min_follower_change: int = Field(
+        10, ge=0, description="Follower changes off the baseline by at most this many are normal."
+    )
+    anomaly_min_engagement_change: int = Field(
+        20, ge=0, description="Engagement off the baseline by at most this much is normal."
+    )
+    anomaly_settle_days: int = Field(
+        3,
+        ge=0,
+        description="Engagement of a day is scored once its posts are this many days old.",
+    )
+    anomaly_gap_min_days: int = Field(
+        2, ge=1, description="Days without posts, at least, for a posting gap."
+    )
+    anomaly_gap_min_expected_posts: float = Field(
+        8.0, gt=0, description="Posts the account would usually have published in a posting gap."
+    )
+    anomaly_collection_gap_min_days: int = Field(
+        1, ge=1, description="Days without a successful fetch, at least, for a collection gap."
+    )
+    forecast_horizon_days: int = Field(28, ge=1, le=366, description="Days ahead forecast.")
+    forecast_fit_days: int = Field(
+        28, ge=7, description="Trailing days a forecast is fitted on (trend, weekday medians)."
+    )
+    forecast_backtest_origins: int = Field(
+        84, ge=1, description="Rolling origins of the back-test (the most recent days)."
+    )
 
     bluesky_api_base: str = DEFAULT_API_BASES["bluesky"]
     youtube_api_base: str = DEFAULT_API_BASES["youtube"]

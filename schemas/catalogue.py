@@ -78,6 +78,23 @@ CATALOGUE: dict[str, TableSpec] = {
             "silver",
         ),
         TableSpec(
+            "silver/post_features",
+            t.PostFeatures,
+            ("platform", "post_id"),
+            ("platform",),
+            "merge",
+            "silver",
+        ),
+        # Written by agency (Lake.replace): a relinked post may change campaign_id, a key column.
+        TableSpec(
+            "silver/campaign_items",
+            t.CampaignItems,
+            ("campaign_id", "platform", "post_id"),
+            (),
+            "overwrite",
+            "silver",
+        ),
+        TableSpec(
             "quarantine/rows",
             t.QuarantineRows,
             ("table", "row_hash", "run_id"),
@@ -161,6 +178,31 @@ CATALOGUE: dict[str, TableSpec] = {
             "overwrite",
             "gold",
         ),
+        # Analytics over gold (hhs_platform/analytics): built after it, not by build_gold.
+        TableSpec(
+            "gold/anomalies",
+            t.Anomalies,
+            ("platform", "account_id", "metric", "date", "kind"),
+            (),
+            "overwrite",
+            "analytics",
+        ),
+        TableSpec(
+            "gold/forecasts",
+            t.Forecasts,
+            ("level", "platform", "entity", "metric", "date", "interval"),
+            (),
+            "overwrite",
+            "analytics",
+        ),
+        TableSpec(
+            "gold/forecast_backtest",
+            t.ForecastBacktest,
+            ("level", "platform", "entity", "metric", "horizon_days"),
+            (),
+            "overwrite",
+            "analytics",
+        ),
     ]
 }
 
@@ -172,3 +214,15 @@ def table_spec(name: str) -> TableSpec:
     except KeyError:
         known = ", ".join(sorted(CATALOGUE))
         raise KeyError(f"unknown table {name!r}; known tables: {known}") from None
+
+
+#: Tables a clean first collection legitimately leaves empty: nothing rejected, drifted,
+#: flagged or anomalous, and too little history to forecast. Every other table has rows.
+EMPTY_ON_CLEAN_DATA = (
+    "quarantine/rows",
+    "quality/field_drift",
+    "quality/flags",
+    "gold/anomalies",
+    "gold/forecasts",
+    "gold/forecast_backtest",
+)

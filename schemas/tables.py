@@ -243,6 +243,82 @@ class PostMetrics(_Lineage):
         unique = ["platform", "post_id", "observed_at"]
 
 
+class PostFeatures(pa.DataFrameModel):
+    """silver/post_features: a post's text features, health topics and places (docs/enrichment.md).
+
+    Text is the post's title and text together. Enriched again when the post is seen again or
+    the taxonomy changes.
+    """
+
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    post_id: pl.Utf8 = pa.Field(str_length={"min_value": 1})
+    text_length: pl.Int64 = pa.Field(ge=0, description="Characters of the text.")
+    word_count: pl.Int64 = pa.Field(ge=0, description="Words of the text, links left out.")
+    emoji: pl.List(pl.Utf8) = pa.Field(description="Every emoji, in order, repeats included.")
+    emoji_count: pl.Int64 = pa.Field(ge=0, description="Length of emoji.")
+    hashtags: pl.List(pl.Utf8) = pa.Field(
+        description="Hashtags of the text and the platform, lowercase, without '#', unique."
+    )
+    mentions: pl.List(pl.Utf8) = pa.Field(
+        description="Handles @-mentioned in the text (lowercase), else the platform's mentions."
+    )
+    link_domains: pl.List(pl.Utf8) = pa.Field(
+        description="Registered domain of each link (a shortener's own host), unique."
+    )
+    links_shortened: pl.Boolean = pa.Field(
+        description="A link goes through a shortener (t.co, bit.ly, ...): its target is unknown."
+    )
+    language: pl.Utf8 = pa.Field(
+        nullable=True, description="ISO 639 code: the platform's, else a guess (en/es) or null."
+    )
+    language_source: pl.Utf8 = pa.Field(
+        nullable=True, isin=["platform", "detected"], description="Where language came from."
+    )
+    topics: pl.List(pl.Utf8) = pa.Field(description="Health topics of the taxonomy, sorted.")
+    states: pl.List(pl.Utf8) = pa.Field(
+        description="USPS codes of the states named (or of the places named), sorted."
+    )
+    places: pl.List(pl.Utf8) = pa.Field(description="Places named, as 'Place, ST', sorted.")
+    taxonomy_version: pl.Utf8 = pa.Field(
+        description="'<version>[+<user version>]#<digest>' of the taxonomy and feature code."
+    )
+    enriched_at: UTC_TS = pa.Field()
+    source_last_seen_at: UTC_TS = pa.Field(
+        description="The post's last_seen_at when it was enriched (what incremental runs compare)."
+    )
+
+    class Config:
+        strict = True
+        unique = ["platform", "post_id"]
+
+
+class CampaignItems(pa.DataFrameModel):
+    """silver/campaign_items: the same content cross-posted by one agency, linked as one campaign.
+
+    One row per post (reposts left out); a post linked to nothing is a campaign of one. The rule
+    is in docs/enrichment.md.
+    """
+
+    campaign_id: pl.Utf8 = pa.Field(description="Stable id: a hash of the campaign's first post.")
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    post_id: pl.Utf8 = pa.Field(str_length={"min_value": 1})
+    agency: pl.Utf8 = pa.Field(description="Agency of the posting account.")
+    account_id: pl.Utf8 = pa.Field()
+    created_at: UTC_TS = pa.Field(description="When this post was published.")
+    fingerprint: pl.Utf8 = pa.Field(
+        nullable=True, description="Hash of the normalised text (null when it has no words)."
+    )
+    first_posted_at: UTC_TS = pa.Field(description="When the campaign's first post was published.")
+    platforms: pl.Int64 = pa.Field(ge=1, description="Platforms the campaign is on.")
+    posts: pl.Int64 = pa.Field(ge=1, description="Posts in the campaign.")
+    source_last_seen_at: UTC_TS = pa.Field(description="The post's last_seen_at when linked.")
+    linked_at: UTC_TS = pa.Field()
+
+    class Config:
+        strict = True
+        unique = ["campaign_id", "platform", "post_id"]
+
+
 class QuarantineRows(pa.DataFrameModel):
     """quarantine/rows: a row (or a whole response) rejected, with the rules it failed."""
 
@@ -558,3 +634,132 @@ class GoldBuilds(pa.DataFrameModel):
     class Config:
         strict = True
         unique = ["built_at"]
+
+
+ANOMALY_KINDS = [
+    "follower_jump",
+    "follower_drop",
+    "engagement_spike",
+    "engagement_collapse",
+    "posting_gap",
+    "collection_gap",
+]
+
+
+class Anomalies(pa.DataFrameModel):
+    """gold/anomalies: an unusual day (or run of days) of one account, explained in one sentence.
+
+    Built by ``hhs_platform.analytics.build_anomalies`` from gold/daily_account_metrics and
+    bronze/fetch_log; methods, thresholds and the confidence mapping are in docs/analytics.md.
+    """
+
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    account_id: pl.Utf8 = pa.Field()
+    metric: pl.Utf8 = pa.Field(
+        isin=["followers", "engagement", "posts_published", "collection"],
+        description="Series the event was found in.",
+    )
+    date: pl.Date = pa.Field(description="The day of the event (first day of a gap).")
+    kind: pl.Utf8 = pa.Field(isin=ANOMALY_KINDS)
+    end_date: pl.Date = pa.Field(description="Last day of the event (= date unless a gap).")
+    days: pl.Int64 = pa.Field(ge=1, description="Days the event covers.")
+    agency: pl.Utf8 = pa.Field(nullable=True)
+    handle: pl.Utf8 = pa.Field(nullable=True)
+    value: pl.Float64 = pa.Field(
+        description="followers / engagement of the day; posts or successful fetches in a gap."
+    )
+    baseline: pl.Float64 = pa.Field(
+        nullable=True, description="What was expected: the same figure from the robust baseline."
+    )
+    change: pl.Float64 = pa.Field(
+        nullable=True,
+        description="Followers: change from the previous observation; else value - baseline.",
+    )
+    change_pct: pl.Float64 = pa.Field(
+        nullable=True,
+        description="change in % of the previous followers (followers) or of the baseline.",
+    )
+    usual_change: pl.Float64 = pa.Field(
+        nullable=True,
+        ge=0,
+        description="Robust scale: the usual size of a day's departure from the baseline "
+        "(posting gap: usual posts a day).",
+    )
+    score: pl.Float64 = pa.Field(
+        nullable=True,
+        description="Robust z: departure from the baseline in usual_change units "
+        "(posting gap: -sqrt(expected posts); null for collection gaps).",
+    )
+    confidence: pl.Float64 = pa.Field(
+        ge=0, le=1, description="0-1, from the score's margin over its threshold and the history."
+    )
+    sentence: pl.Utf8 = pa.Field(description="The event in plain language.")
+    detected_at: UTC_TS = pa.Field(description="Build that first found the event.")
+
+    class Config:
+        strict = True
+        unique = ["platform", "account_id", "metric", "date", "kind"]
+
+
+class Forecasts(pa.DataFrameModel):
+    """gold/forecasts: followers and engagement forecast 1..28 days ahead per account and agency,
+    with 80% and 95% intervals from the back-test's errors."""
+
+    level: pl.Utf8 = pa.Field(isin=["account", "agency"])
+    platform: pl.Utf8 = pa.Field(
+        isin=[*PLATFORMS, "all"], description="A platform, or all (agency rows)."
+    )
+    entity: pl.Utf8 = pa.Field(description="account_id (account rows) or agency (agency rows).")
+    account_id: pl.Utf8 = pa.Field(description="The account, or '*' for agency rows.")
+    handle: pl.Utf8 = pa.Field(nullable=True)
+    agency: pl.Utf8 = pa.Field(nullable=True, description="Includes agencies below (agency rows).")
+    metric: pl.Utf8 = pa.Field(isin=["followers", "engagement"])
+    origin: pl.Date = pa.Field(description="Last day of data the forecast was fitted on.")
+    date: pl.Date = pa.Field(description="Day forecast.")
+    horizon_days: pl.Int64 = pa.Field(ge=1, description="date - origin, in days.")
+    interval: pl.Float64 = pa.Field(isin=[0.8, 0.95], description="Nominal coverage.")
+    yhat: pl.Float64 = pa.Field(description="Point forecast.")
+    lower: pl.Float64 = pa.Field(description="Lower bound of the interval.")
+    upper: pl.Float64 = pa.Field(description="Upper bound of the interval.")
+    model: pl.Utf8 = pa.Field(
+        description="robust_trend (followers) or weekday_median (engagement)."
+    )
+    fitted_at: UTC_TS = pa.Field()
+
+    class Config:
+        strict = True
+        unique = ["level", "platform", "entity", "metric", "date", "interval"]
+
+
+class ForecastBacktest(pa.DataFrameModel):
+    """gold/forecast_backtest: rolling-origin back-test error of each forecast series, per horizon."""
+
+    level: pl.Utf8 = pa.Field(isin=["account", "agency"])
+    platform: pl.Utf8 = pa.Field(isin=[*PLATFORMS, "all"])
+    entity: pl.Utf8 = pa.Field(description="account_id, or agency.")
+    account_id: pl.Utf8 = pa.Field(description="The account, or '*' for agency rows.")
+    handle: pl.Utf8 = pa.Field(nullable=True)
+    agency: pl.Utf8 = pa.Field(nullable=True)
+    metric: pl.Utf8 = pa.Field(isin=["followers", "engagement"])
+    model: pl.Utf8 = pa.Field()
+    horizon_days: pl.Int64 = pa.Field(ge=1)
+    origins: pl.Int64 = pa.Field(ge=1, description="Back-test forecasts scored at this horizon.")
+    mae: pl.Float64 = pa.Field(ge=0, description="Mean absolute error.")
+    mape: pl.Float64 = pa.Field(
+        ge=0, nullable=True, description="Mean absolute % error (days with a non-zero actual)."
+    )
+    naive_mae: pl.Float64 = pa.Field(
+        ge=0, description="MAE of the naive forecast (last value; same weekday last week)."
+    )
+    mase: pl.Float64 = pa.Field(
+        ge=0, nullable=True, description="mae / naive_mae: below 1 beats the naive forecast."
+    )
+    coverage_80: pl.Float64 = pa.Field(
+        ge=0, le=1, nullable=True, description="Share of actuals inside the 80% interval."
+    )
+    coverage_95: pl.Float64 = pa.Field(ge=0, le=1, nullable=True)
+    fitted_at: UTC_TS = pa.Field()
+
+    class Config:
+        strict = True
+        unique = ["level", "platform", "entity", "metric", "horizon_days"]

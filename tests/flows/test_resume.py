@@ -37,6 +37,13 @@ WHEN = {
     "last_observed_at",
     "deleted_at",
     "quarantined_at",
+    "enriched_at",
+    "linked_at",
+    "source_last_seen_at",
+    "detected_at",
+    "fitted_at",
+    "built_at",
+    "watermark",
 }
 
 

@@ -1,0 +1,297 @@
+"""Campaign items: the same content cross-posted by one agency to several platforms, linked.
+
+Two posts are linked when they belong to the same agency, sit on different platforms, were
+published at most ``window`` apart (72 h) and
+
+1. have the same text fingerprint (the text lowercased, without links, mentions, hashtags,
+   punctuation, emoji and extra whitespace), or
+2. are near-duplicates: the Jaccard similarity of their word sets is at least ``threshold``
+   (0.8), or
+3. link to the same targets (the same non-empty set of normalised links: no scheme, no
+   ``www.``, no tracking parameters, no trailing slash) and their words are at least half alike
+   (Jaccard >= 0.5), or either has no words at all (a photo or a bare link).
+
+A campaign grows link by link, in the order the later post of each link was published, and
+never spans more than the window: all its posts are published within 72 h of its first one.
+So a post can join through another one, but an agency repeating a text every other day does not
+chain its weeks into one campaign.
+Reposts are left out (the content is someone else's); deleted posts stay in (they were posted).
+Every eligible post gets a row: a post linked to nothing is a campaign of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import polars as pl
+
+from hhs_platform.enrich.text import ANY_URL_RE
+from hhs_platform.lake.store import Lake, WriteResult
+from schemas import table_spec
+
+log = logging.getLogger(__name__)
+
+TABLE = "silver/campaign_items"
+WINDOW = timedelta(hours=72)
+THRESHOLD = 0.8
+LINK_THRESHOLD = 0.5
+_URL = re.compile(ANY_URL_RE)
+_MENTION = re.compile(r"(?<![\w@])@[\w.\-]+")
+_HASHTAG = re.compile(r"(?<![\w#&])#\w+")
+_NON_WORD = re.compile(r"[\W_]+")
+_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|igshid|ref_src|cmpid)$", re.I)
+_POST_COLUMNS = [
+    "platform",
+    "post_id",
+    "account_id",
+    "created_at",
+    "post_type",
+    "text",
+    "title",
+    "links",
+    "last_seen_at",
+]
+
+
+def normalise_text(text: str | None) -> str:
+    """Lowercase words only: links, mentions, hashtags, punctuation and emoji removed."""
+    if not text:
+        return ""
+    text = _URL.sub(" ", text)
+    text = _MENTION.sub(" ", text)
+    text = _HASHTAG.sub(" ", text)
+    return _NON_WORD.sub(" ", text.lower()).strip()
+
+
+def fingerprint(normalised: str) -> str | None:
+    """A short stable hash of normalised text (None for text without words)."""
+    if not normalised:
+        return None
+    return hashlib.sha256(normalised.encode()).hexdigest()[:16]
+
+
+def normalise_link(url: str) -> str:
+    """A link as a comparable target: host without ``www.``, path without a trailing slash,
+    query without tracking parameters, no scheme and no fragment."""
+    try:
+        parts = urlsplit(url.strip() if "://" in url else f"https://{url.strip()}")
+        host = (parts.hostname or "").removeprefix("www.")
+    except ValueError:
+        return url.strip().lower()
+    query = urlencode(sorted(q for q in parse_qsl(parts.query) if not _TRACKING.match(q[0])))
+    path = parts.path.rstrip("/")
+    return f"{host}{path}" + (f"?{query}" if query else "")
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter)
+
+
+class _Components:
+    """Union-find over posts (indices in time order) that keeps each group's time span."""
+
+    def __init__(self, times: list[datetime]) -> None:
+        self.parent = list(range(len(times)))
+        self.first = list(times)
+        self.last = list(times)
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union_within(self, i: int, j: int, span: timedelta) -> None:
+        """Join the groups of i and j unless the joined group would span more than ``span``."""
+        a, b = self.find(i), self.find(j)
+        if a == b:
+            return
+        first, last = min(self.first[a], self.first[b]), max(self.last[a], self.last[b])
+        if last - first > span:
+            return
+        root, other = min(a, b), max(a, b)  # the smaller index: the earlier post
+        self.parent[other] = root
+        self.first[root], self.last[root] = first, last
+
+
+def _across(group: set[int]) -> Callable[[int, int], bool]:
+    """True for two posts of which exactly one is in ``group``."""
+    return lambda i, j: (i in group) != (j in group)
+
+
+def _candidate_pairs(words: list[frozenset[str]], threshold: float) -> set[tuple[int, int]]:
+    """Pairs that may reach Jaccard >= threshold (prefix filtering: two such sets share a word
+    among the first ``|s| - ceil(threshold * |s|) + 1`` of each, in a common rare-first order)."""
+    freq: dict[str, int] = defaultdict(int)
+    for ws in words:
+        for w in ws:
+            freq[w] += 1
+    index: dict[str, list[int]] = defaultdict(list)
+    pairs: set[tuple[int, int]] = set()
+    for i, ws in enumerate(words):
+        if not ws:
+            continue
+        ordered = sorted(ws, key=lambda w: (freq[w], w))
+        for w in ordered[: len(ws) - math.ceil(threshold * len(ws)) + 1]:
+            for j in index[w]:
+                pairs.add((j, i))
+            index[w].append(i)
+    return pairs
+
+
+def link_posts(
+    posts: pl.DataFrame,
+    *,
+    window: timedelta = WINDOW,
+    threshold: float = THRESHOLD,
+    linked_at: datetime | None = None,
+) -> pl.DataFrame:
+    """``silver/campaign_items`` rows for the eligible posts of some agencies.
+
+    ``posts`` has silver posts columns plus ``agency``; reposts and posts without an agency
+    are dropped here.
+    """
+    spec = table_spec(TABLE)
+    posts = posts.filter((pl.col("post_type") != "repost") & pl.col("agency").is_not_null())
+    if posts.is_empty():
+        return spec.empty()
+    posts = posts.sort("agency", "created_at", "platform", "post_id")
+    rows = posts.select("agency", "title", "text", "links").rows()
+    times = posts["created_at"].to_list()
+    plats = posts["platform"].to_list()
+    norm = [normalise_text("\n".join(p for p in (r[1], r[2]) if p)) for r in rows]
+    words = [frozenset(t.split()) for t in norm]
+    edges: set[tuple[int, int]] = set()
+
+    def pair_up(members: list[int], ok: Callable[[int, int], bool] | None = None) -> None:
+        """Edges between members (one agency's, in time order) on different platforms."""
+        for x, i in enumerate(members):
+            for j in members[x + 1 :]:
+                if times[j] - times[i] > window:
+                    break
+                if plats[i] != plats[j] and (ok is None or ok(i, j)):
+                    edges.add((i, j))
+
+    # Rule 1: the same normalised text (so the same fingerprint).
+    same_text: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, text in enumerate(norm):
+        if text:
+            same_text[(rows[i][0], text)].append(i)
+    for members in same_text.values():
+        pair_up(members)
+    # Rule 2: near-duplicate texts of one agency (compared once per pair of distinct texts).
+    by_agency: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for agency, text in same_text:
+        by_agency[agency].append((agency, text))
+    for keys in by_agency.values():
+        sets = [words[same_text[k][0]] for k in keys]
+        for a, b in _candidate_pairs(sets, threshold):
+            if _jaccard(sets[a], sets[b]) >= threshold:
+                pair_up(
+                    sorted(same_text[keys[a]] + same_text[keys[b]]),
+                    _across(set(same_text[keys[a]])),
+                )
+    # Rule 3: the same link targets, with alike or empty texts.
+    same_links: dict[tuple[str, frozenset[str]], list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        targets = frozenset(normalise_link(u) for u in (r[3] or []) if u)
+        if targets:
+            same_links[(r[0], targets)].append(i)
+    for members in same_links.values():
+        pair_up(
+            members,
+            lambda i, j: (
+                not words[i] or not words[j] or _jaccard(words[i], words[j]) >= LINK_THRESHOLD
+            ),
+        )
+
+    # Join linked posts, earliest links first, as long as a campaign stays within the window.
+    comp = _Components(times)
+    for i, j in sorted(edges, key=lambda e: (times[e[1]], times[e[0]], e[1], e[0])):
+        comp.union_within(i, j, window)
+    # Rows are sorted by agency and time, so a group's root (its smallest index) is its first
+    # post, which names the campaign.
+    names = [
+        f"{agency}|{platform}|{post_id}"
+        for agency, platform, post_id in posts.select("agency", "platform", "post_id").rows()
+    ]
+    roots = [comp.find(i) for i in range(len(rows))]
+    out = (
+        posts.with_columns(
+            _root=pl.Series(roots, dtype=pl.Int64),
+            campaign_id=pl.Series(
+                ["c" + hashlib.sha256(names[r].encode()).hexdigest()[:16] for r in roots],
+                dtype=pl.Utf8,
+            ),
+            fingerprint=pl.Series([fingerprint(t) for t in norm], dtype=pl.Utf8),
+        )
+        .with_columns(
+            first_posted_at=pl.col("created_at").min().over("_root"),
+            platforms=pl.col("platform").n_unique().over("_root").cast(pl.Int64),
+            posts=pl.len().over("_root").cast(pl.Int64),
+            source_last_seen_at=pl.col("last_seen_at"),
+            linked_at=pl.lit(linked_at or datetime.now(UTC), dtype=spec.schema["linked_at"]),
+        )
+        .sort("campaign_id", "created_at", "platform", "post_id")
+    )
+    return out.select([pl.col(c).cast(t) for c, t in spec.schema.items()])
+
+
+def link_campaigns(lake: Lake, *, full: bool = False) -> WriteResult:
+    """Link cross-posted content into ``silver/campaign_items``, incrementally.
+
+    Only agencies with a post that is new, was seen again (``last_seen_at`` newer than its
+    row's ``source_last_seen_at``) or moved to another agency are linked again; their rows are
+    replaced in one commit. ``full=True`` relinks every agency and replaces the table.
+    """
+    accounts = (
+        lake.scan("silver/accounts")
+        .select("platform", "account_id", "agency")
+        .unique(["platform", "account_id"], keep="last")
+    )
+    posts = (
+        lake.scan("silver/posts")
+        .select(_POST_COLUMNS)
+        .join(accounts, on=["platform", "account_id"], how="left")
+        .filter((pl.col("post_type") != "repost") & pl.col("agency").is_not_null())
+    )
+    if full or not lake.exists(TABLE):
+        rows = link_posts(posts.collect())
+        log.info(
+            "linked %d post(s) into %d campaign(s)", rows.height, rows["campaign_id"].n_unique()
+        )
+        return lake.overwrite(TABLE, rows)
+    items = lake.scan(TABLE).select(
+        "platform", "post_id", pl.col("agency").alias("_was"), "source_last_seen_at"
+    )
+    changed = (
+        posts.select("platform", "post_id", "agency", "last_seen_at")
+        .join(items, on=["platform", "post_id"], how="full", coalesce=True)
+        .filter(
+            pl.col("source_last_seen_at").is_null()
+            | pl.col("agency").is_null()
+            | (pl.col("last_seen_at") > pl.col("source_last_seen_at"))
+            | (pl.col("agency") != pl.col("_was"))
+        )
+        .select(pl.concat_list("agency", "_was").alias("a"))
+        .explode("a")
+        .drop_nulls()
+        .unique()
+        .collect()
+    )
+    agencies = sorted(changed["a"].to_list())
+    if not agencies:
+        return WriteResult(TABLE, 0)
+    rows = link_posts(posts.filter(pl.col("agency").is_in(agencies)).collect())
+    log.info("relinked %d agencies: %d post(s)", len(agencies), rows.height)
+    return lake.replace(TABLE, rows, where={"agency": agencies})

@@ -1,0 +1,217 @@
+"""Cross-platform campaign linking on a real lake: known groups, negatives, incremental == full."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+from enrich_rows import T0, account, by_post, post, write_accounts, write_posts
+
+from hhs_platform.enrich import link_campaigns
+from hhs_platform.enrich.campaigns import normalise_link, normalise_text
+from hhs_platform.lake.store import Lake
+from schemas import table_spec
+
+ACCOUNTS = [
+    account("x", "cdc-x", "CDC"),
+    account("bluesky", "cdc-bsky", "CDC"),
+    account("facebook", "cdc-fb", "CDC"),
+    account("youtube", "cdc-yt", "CDC"),
+    account("x", "fda-x", "FDA"),
+    account("facebook", "fda-fb", "FDA"),
+    account("x", "someone", None),  # not in the registry
+]
+FLU = "Flu season is here! Get your flu vaccine today"
+MEASLES = "Measles cases are rising in 2026. Two doses of MMR vaccine are about 97% effective."
+POSTS = [
+    # A: one text on three platforms within 72 h, with different tags, links, case and emoji
+    post("a1", f"{FLU} 💉 https://t.co/x1 #FightFlu @CDCgov", account_id="cdc-x"),
+    post(
+        "a2",
+        "Flu season is here. Get your flu vaccine today! www.cdc.gov/flu... #FluSeason",
+        platform="bluesky",
+        account_id="cdc-bsky",
+        hours=2,
+        links=["https://www.cdc.gov/flu/index.html"],
+    ),
+    post(
+        "a3",
+        "FLU SEASON IS HERE — get your flu vaccine today.",
+        platform="facebook",
+        account_id="cdc-fb",
+        hours=30,
+    ),
+    # the same text six days later is another campaign
+    post("a4", FLU, account_id="cdc-x", hours=150),
+    # B: near-duplicates (one word more)
+    post("b1", MEASLES, account_id="cdc-x", hours=10),
+    post(
+        "b2",
+        MEASLES.replace("of MMR", "of the MMR"),
+        platform="facebook",
+        account_id="cdc-fb",
+        hours=12,
+    ),
+    # C: the same link target (tracking and www. aside), texts alike or empty
+    post(
+        "c1",
+        "New guidance for schools this fall",
+        account_id="cdc-x",
+        hours=20,
+        links=["https://www.cdc.gov/schools/guidance?utm_source=x&utm_medium=social"],
+    ),
+    post(
+        "c2",
+        "New guidance for schools this week",
+        platform="bluesky",
+        account_id="cdc-bsky",
+        hours=21,
+        links=["https://cdc.gov/schools/guidance/"],
+    ),
+    post(
+        "c3",
+        None,
+        platform="facebook",
+        account_id="cdc-fb",
+        hours=22,
+        links=["http://www.cdc.gov/schools/guidance"],
+    ),
+    # D: FDA posts CDC's text: FDA's own campaign, never CDC's
+    post("d1", FLU, account_id="fda-x", hours=1),
+    post("d2", FLU + "!", platform="facebook", account_id="fda-fb", hours=3),
+    # E: the same text twice on one platform is not cross-posting
+    post("e1", "Wash your hands often.", account_id="cdc-x", hours=40),
+    post("e2", "Wash your hands often!", account_id="cdc-x", hours=41),
+    # G: unrelated
+    post("g1", "Mental health is health.", platform="bluesky", account_id="cdc-bsky"),
+    # left out: a repost, and a post of an account without an agency
+    post("r1", None, account_id="cdc-x", post_type="repost", hours=5),
+    post("u1", FLU, account_id="someone", hours=1),
+]
+WANT = [
+    {"a1", "a2", "a3"},
+    {"a4"},
+    {"b1", "b2"},
+    {"c1", "c2", "c3"},
+    {"d1", "d2"},
+    {"e1"},
+    {"e2"},
+    {"g1"},
+]
+
+
+def _groups(items: pl.DataFrame) -> list[set[str]]:
+    groups = items.group_by("campaign_id").agg(pl.col("post_id")).get_column("post_id")
+    return sorted((set(g) for g in groups.to_list()), key=lambda g: sorted(g))
+
+
+def _lake(tmp_path: Path) -> Lake:
+    lake = Lake(str(tmp_path / "lake"))
+    write_accounts(lake, ACCOUNTS)
+    write_posts(lake, POSTS)
+    return lake
+
+
+def test_normalisation() -> None:
+    assert normalise_text("FLU season — is here!! 💉 #FightFlu @CDCgov https://t.co/x") == (
+        "flu season is here"
+    )
+    assert normalise_text(None) == ""
+    assert normalise_link("https://www.cdc.gov/flu/?utm_source=x&b=2&a=1#top") == (
+        "cdc.gov/flu?a=1&b=2"
+    )
+
+
+def test_cross_posts_of_one_agency_are_one_campaign(tmp_path: Path) -> None:
+    lake = _lake(tmp_path)
+    result = link_campaigns(lake)
+    items = lake.read("silver/campaign_items")
+    table_spec("silver/campaign_items").model.validate(items)
+    assert result.inserted == items.height == 14  # every post but the repost and u1
+    assert _groups(items) == sorted(WANT, key=lambda g: sorted(g))
+    rows = by_post(items)
+    a = rows["a2"]
+    assert (a["platforms"], a["posts"], a["first_posted_at"], a["agency"]) == (3, 3, T0, "CDC")
+    assert rows["a1"]["fingerprint"] == rows["a3"]["fingerprint"] == rows["a4"]["fingerprint"]
+    assert rows["b1"]["fingerprint"] != rows["b2"]["fingerprint"]  # linked as near-duplicates
+    assert rows["c3"]["fingerprint"] is None and rows["c3"]["platforms"] == 3
+    assert (rows["d1"]["agency"], rows["d1"]["platforms"]) == ("FDA", 2)
+    assert rows["d1"]["campaign_id"] != rows["a1"]["campaign_id"]  # same text, other agency
+    assert rows["e1"]["platforms"] == rows["e2"]["platforms"] == 1
+    assert rows["a4"]["first_posted_at"] == T0 + timedelta(hours=150)
+
+
+def test_a_campaign_never_spans_more_than_the_window(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    write_accounts(lake, ACCOUNTS)
+    text = "Check your smoke alarms this weekend"
+    write_posts(
+        lake,
+        [
+            post("s1", text, account_id="cdc-x"),
+            post("s2", text, platform="facebook", account_id="cdc-fb", hours=60),
+            # 50 h after s2 but 110 h after s1: it would stretch the campaign past 72 h
+            post("s3", text, platform="bluesky", account_id="cdc-bsky", hours=110),
+            post("s4", text, platform="youtube", account_id="cdc-yt", hours=120),
+        ],
+    )
+    link_campaigns(lake)
+    assert _groups(lake.read("silver/campaign_items")) == [{"s1", "s2"}, {"s3", "s4"}]
+
+
+def test_incremental_linking_equals_a_full_relink(tmp_path: Path) -> None:
+    lake = _lake(tmp_path)
+    link_campaigns(lake)
+    before = lake.read("silver/campaign_items")
+    nothing = link_campaigns(lake)
+    assert (nothing.rows_in, nothing.inserted) == (0, 0)
+
+    # a YouTube video joins campaign A; g1 is edited into B's text; nothing of FDA changes
+    write_posts(
+        lake,
+        [
+            post(
+                "a5",
+                None,
+                platform="youtube",
+                account_id="cdc-yt",
+                hours=40,
+                title="Flu season is here — get your flu vaccine today",
+            ),
+            post("g1", MEASLES, platform="bluesky", account_id="cdc-bsky", hours=0, seen_hours=50),
+        ],
+    )
+    step = link_campaigns(lake)
+    assert step.rows_in == 13  # every CDC post relinked, none of FDA
+    after = lake.read("silver/campaign_items")
+    assert _groups(after) == sorted(
+        [{"a1", "a2", "a3", "a5"}, {"a4"}, {"b1", "b2", "g1"}, *WANT[3:7]],
+        key=lambda g: sorted(g),
+    )
+    fda = ["d1", "d2"]
+    assert (
+        after.filter(pl.col("post_id").is_in(fda))
+        .sort("post_id")
+        .equals(before.filter(pl.col("post_id").is_in(fda)).sort("post_id"))
+    )
+    ids = {r["post_id"]: r["campaign_id"] for r in after.iter_rows(named=True)}
+    old = {r["post_id"]: r["campaign_id"] for r in before.iter_rows(named=True)}
+    assert ids["a5"] == ids["a1"] == old["a1"]  # ids are stable: the first post names them
+    # g1 (published first) now heads B, so B is renamed after it
+    assert ids["b1"] == ids["g1"] != old["b1"]
+
+    # an account moving to another agency relinks both agencies
+    write_accounts(lake, [{**ACCOUNTS[5], "agency": "CDC", "last_seen_at": T0 + timedelta(1)}])
+    moved = link_campaigns(lake)
+    assert moved.rows_in == 15  # CDC's 13 posts, d2 and FDA's d1
+    d2 = by_post(lake.read("silver/campaign_items"))["d2"]
+    assert (d2["agency"], d2["campaign_id"]) == ("CDC", ids["a1"])
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "lake", copy)
+    link_campaigns(Lake(str(copy)), full=True)
+    incremental = lake.read("silver/campaign_items").drop("linked_at").sort("platform", "post_id")
+    full = Lake(str(copy)).read("silver/campaign_items").drop("linked_at")
+    assert incremental.equals(full.sort("platform", "post_id"))
