@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -10,6 +10,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 from prefect_dask import DaskTaskRunner
 
+from hhs_platform.analytics.anomalies import build_anomalies, changed_since
+from hhs_platform.analytics.forecasts import build_forecasts
 from hhs_platform.collect import BatchOutcome, collect_batch, plan_batches, skipped_platforms
 from hhs_platform.enrich import enrich_posts, link_campaigns
 from hhs_platform.lake import Lake
@@ -77,8 +79,19 @@ def enrich_task(lake_uri: str) -> dict[str, int]:
 
 
 @task(name="build-gold", retries=2, retry_delay_seconds=5)
-def build_gold_task(lake_uri: str) -> dict[str, int]:
-    return {name: r.rows_in for name, r in build_gold(Lake(lake_uri)).items()}
+def build_gold_task(lake_uri: str) -> tuple[dict[str, int], date | None]:
+    """Gold up to date (incremental), and the first day whose daily figures changed."""
+    lake = Lake(lake_uri)
+    before = lake.read("gold/daily_account_metrics")
+    written = {name: r.rows_in for name, r in build_gold(lake).items()}
+    return written, changed_since(before, lake.read("gold/daily_account_metrics"))
+
+
+@task(name="build-analytics", retries=2, retry_delay_seconds=5)
+def build_analytics_task(lake_uri: str, since: date) -> dict[str, int]:
+    """Explained anomalies from ``since`` on (with their trailing window) and forecasts."""
+    lake = Lake(lake_uri)
+    return {r.table: r.rows_in for r in (build_anomalies(lake, since), build_forecasts(lake))}
 
 
 @task(name="build-quality", retries=2, retry_delay_seconds=5)
@@ -135,7 +148,10 @@ def collect_flow(
     silver = write_silver_task.submit(futures, lake_uri).result()  # type: ignore[arg-type]
     outcomes = [f.result() for f in futures]
     enriched = enrich_task.submit(lake_uri).result()
-    gold = build_gold_task.submit(lake_uri).result()
+    gold, changed = build_gold_task.submit(lake_uri).result()
+    # a failed fetch changes no daily figure but is a collection gap: today is always looked at
+    today = datetime.now(UTC).date()
+    analytics = build_analytics_task.submit(lake_uri, min(changed or today, today)).result()
     quality = build_quality_task.submit(lake_uri, run_id).result()
     summary: dict[str, Any] = {
         "run_id": run_id,
@@ -147,6 +163,7 @@ def collect_flow(
         "silver": silver,
         "enriched": enriched,
         "gold": gold,
+        "analytics": analytics,
         "quality": quality,
         "skipped_platforms": left_out,
         "per_platform": run_summary_rows(outcomes),

@@ -15,6 +15,8 @@ from datetime import datetime
 
 import polars as pl
 
+from hhs_platform.analytics.anomalies import build_anomalies
+from hhs_platform.analytics.forecasts import build_forecasts
 from hhs_platform.collect import archived_responses, silver_from_bronze
 from hhs_platform.enrich import enrich_posts, link_campaigns
 from hhs_platform.errors import LakeError
@@ -129,6 +131,8 @@ def replay(
     enrich_posts(lake)  # features of posts whose content the replay changed
     link_campaigns(lake)
     build_gold(lake, full=True)  # replayed rows carry their old times: no watermark applies
+    build_anomalies(lake)
+    build_forecasts(lake)
     return report
 
 

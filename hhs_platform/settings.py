@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     )
     anomaly_window_days: int = Field(
         56,
-        ge=14,
+        ge=21,
         description="Trailing days behind a baseline; same-weekday medians use its whole weeks.",
     )
     anomaly_min_history: int = Field(
@@ -136,20 +136,24 @@ class Settings(BaseSettings):
     anomaly_settle_days: int = Field(
         3,
         ge=0,
-        description="Engagement of a day is scored once its posts are this many days old.",
+        description="Engagement of a day is scored (and forecast) once its posts are this many "
+        "days old.",
     )
     anomaly_gap_min_days: int = Field(
         2, ge=1, description="Days without posts, at least, for a posting gap."
     )
     anomaly_gap_min_expected_posts: float = Field(
-        8.0, gt=0, description="Posts the account would usually have published in a posting gap."
+        8.0,
+        gt=0,
+        description="Posts the account would usually have published over the days, at least, "
+        "for a posting gap.",
     )
     anomaly_collection_gap_min_days: int = Field(
         1, ge=1, description="Days without a successful fetch, at least, for a collection gap."
     )
     forecast_horizon_days: int = Field(28, ge=1, le=366, description="Days ahead forecast.")
     forecast_fit_days: int = Field(
-        28, ge=7, description="Trailing days a forecast is fitted on (trend, weekday medians)."
+        28, ge=14, description="Trailing days a forecast is fitted on (trend, weekday medians)."
     )
     forecast_backtest_origins: int = Field(
         84, ge=1, description="Rolling origins of the back-test (the most recent days)."

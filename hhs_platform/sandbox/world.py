@@ -5,7 +5,8 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,10 @@ SUPPORTED_PLATFORMS = tuple(PLATFORMS)
 __all__ = [
     "ACCOUNTS_SCHEMA",
     "DELETED_SCHEMA",
+    "PLANTED_KINDS",
     "POSTS_SCHEMA",
     "SUPPORTED_PLATFORMS",
+    "Planted",
     "RegistryInput",
     "World",
     "round_3_significant",
@@ -88,6 +91,35 @@ def _rows(accounts: RegistryInput, platforms: Iterable[str]) -> list[dict[str, s
     return sorted(rows, key=lambda r: (str(r["platform"]), str(r["handle"])))
 
 
+#: What ``Planted`` can plant, as the anomaly detector names it.
+PLANTED_KINDS = (
+    "follower_jump",
+    "follower_drop",
+    "engagement_spike",
+    "engagement_collapse",
+    "posting_gap",
+)
+
+
+@dataclass(frozen=True)
+class Planted:
+    """An anomaly planted in the world on one account (``platform`` and registry ``handle``).
+
+    * ``follower_jump`` / ``follower_drop``: from ``day`` (UTC midnight) on, followers are
+      multiplied by ``1 + size`` / ``1 - size`` (``size=0.05``: 5% more / fewer);
+    * ``engagement_spike`` / ``engagement_collapse``: the counters of the posts published on
+      ``day`` grow towards ``size`` times their values (e.g. 20 / 0.05);
+    * ``posting_gap``: the account publishes nothing for ``size`` days from ``day`` (its posts and
+      reposts of those days, and any post replying to, quoting or reposting them, never exist).
+    """
+
+    kind: str
+    platform: str
+    handle: str
+    day: date
+    size: float
+
+
 class World:
     """Seeded accounts and posts whose counters grow with the clock; the source of ground truth.
 
@@ -109,6 +141,7 @@ class World:
         platforms: Iterable[str] | None = None,
         deletion_rate: float = 0.0,
         edit_rate: float = 0.0,
+        planted: Iterable[Planted] = (),
     ) -> None:
         """Build the world.
 
@@ -130,6 +163,7 @@ class World:
                 served payload refers to a deleted post.
             edit_rate: share of posts edited within the platform's ``edit_window_s`` (X: an
                 hour; none on Bluesky); an edit appends a note to the text.
+            planted: anomalies to plant (see ``Planted``), e.g. for the anomaly detector's tests.
         """
         if tick_seconds <= 0:
             raise ValueError(f"tick_seconds must be positive, got {tick_seconds}")
@@ -178,6 +212,9 @@ class World:
                 else:
                     self.posts[item.post_id] = item
                     owner.posts.append(item)
+        self._planted_followers: dict[str, list[tuple[float, float]]] = {}
+        for plant in planted:
+            self._plant(plant)
         for a in self.accounts:
             a.index()
         #: Accounts with at least one deleted post (their feeds are filtered, others sliced).
@@ -208,6 +245,74 @@ class World:
                 )
                 post.deleted_ts = float(math.ceil(post.ts + delay))
                 self._deleting.add(post.account_id)
+
+    def _plant(self, plant: Planted) -> None:
+        """Alter the generated account, posts and counters as ``plant`` says."""
+        if plant.kind not in PLANTED_KINDS:
+            raise ValueError(f"unknown planted kind {plant.kind!r}; one of {PLANTED_KINDS}")
+        key = plant.handle.lower().lstrip("@")
+        account = next(
+            (
+                a
+                for a in self.accounts
+                if a.platform == plant.platform
+                and key in (a.registry_handle.lower(), a.handle.lower())
+            ),
+            None,
+        )
+        if account is None:
+            raise ValueError(
+                f"no {plant.platform} account {plant.handle!r} in the world to plant in"
+            )
+        start = datetime(plant.day.year, plant.day.month, plant.day.day, tzinfo=UTC).timestamp()
+        if plant.kind.startswith("follower_"):
+            factor = 1 + plant.size if plant.kind == "follower_jump" else 1 - plant.size
+            self._planted_followers.setdefault(account.account_id, []).append((start, factor))
+        elif plant.kind.startswith("engagement_"):
+            for post in account.posts:
+                if start <= post.ts < start + 86400:
+                    post.finals = {m: int(v * plant.size) for m, v in post.finals.items()}
+        else:
+            self._unpublish(account, start, start + plant.size * 86400)
+
+    def _unpublish(self, account: Account, start: float, end: float) -> None:
+        """Remove the account's posts and reposts in [start, end) and whatever points at them."""
+        gone = {p.post_id for p in account.posts if start <= p.ts < end}
+        grown = True
+        while grown:  # replies to replies, quotes of quotes...
+            more = {
+                p.post_id
+                for p in self.posts.values()
+                if p.post_id not in gone
+                and any(r in gone for r in (p.reply_parent, p.reply_root, p.quote_of) if r)
+            }
+            gone |= more
+            grown = bool(more)
+        reposts = {
+            r.uri
+            for r in self.reposts.values()
+            if r.subject in gone or (r.account_id == account.account_id and start <= r.ts < end)
+        }
+        for post_id in gone:
+            post = self.posts.pop(post_id)
+            self._unreference(post.reply_parent, "replies", post.ts)
+            self._unreference(post.quote_of, "quotes", post.ts)
+        for uri in reposts:
+            repost = self.reposts.pop(uri)
+            self._unreference(repost.subject, "reposts", repost.ts)
+        for a in self.accounts:
+            a.posts = [p for p in a.posts if p.post_id not in gone]
+            a.feed = [
+                e
+                for e in a.feed
+                if (e.uri not in reposts if isinstance(e, Repost) else e.post_id not in gone)
+            ]
+
+    def _unreference(self, target: str | None, metric: str, ts: float) -> None:
+        """The target post counts one reference (reply, quote, repost) at ``ts`` less."""
+        refs = self.posts[target].refs.get(metric, []) if target in self.posts else []
+        if ts in refs:
+            refs.remove(ts)
 
     @classmethod
     def from_registry(cls, path: str | Path | None = None, **kwargs: Any) -> World:
@@ -301,7 +406,11 @@ class World:
         days = (tq - _FIGURES_ANCHOR) / 86400
         amp = max(1.0, account.followers0 * 0.0004)
         noise = (ids.unit(self.seed, account.account_id, "followers", math.floor(days)) - 0.5) * amp
-        return max(0, int(account.followers0 * math.exp(account.growth_per_day * days) + noise))
+        value = max(0, int(account.followers0 * math.exp(account.growth_per_day * days) + noise))
+        for since, factor in self._planted_followers.get(account.account_id, ()):
+            if tq >= since:
+                value = int(value * factor)
+        return value
 
     def served_followers(self, account: Account, at: datetime) -> int | None:
         """The follower figure the platform serves (YouTube: 3 significant figures or hidden)."""

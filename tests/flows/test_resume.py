@@ -117,7 +117,11 @@ def _content(lake: Lake) -> dict[str, pl.DataFrame]:
     for name, spec in CATALOGUE.items():
         if spec.layer not in ("silver", "gold") or not lake.exists(name):
             continue
+        if name == "gold/post_curves":
+            continue  # which ages a run observes depends on the instant it ran (docs/gold.md)
         df = lake.read(name)
+        if name == "gold/leaderboards":
+            df = df.filter(pl.col("board") != "overperformance")  # from the curves
         df = df.drop([c for c in df.columns if c in WHEN])
         out[name] = df.sort(df.columns, nulls_last=True)
     return out

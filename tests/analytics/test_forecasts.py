@@ -1,0 +1,176 @@
+"""Forecasts: intervals that cover held-out days near their nominal rate, and a rolling-origin
+back-test whose errors are computed right and stored in the lake."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from hhs_platform.analytics import build_forecasts, forecast_series
+from hhs_platform.lake import Lake
+from hhs_platform.settings import Settings
+from schemas import table_spec
+from schemas.tables import ForecastBacktest, Forecasts
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+START = date(2026, 1, 5)  # a Monday
+
+
+def _settings() -> Settings:
+    return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_intervals_cover_held_out_days_near_nominal() -> None:
+    rng = np.random.default_rng(11)
+    settings = _settings()
+    horizon = settings.forecast_horizon_days
+    covered: dict[float, list[float]] = {0.8: [], 0.95: []}
+    errors, naive, far = [], [], []
+    for _ in range(120):
+        slope, noise = rng.uniform(1, 20), rng.uniform(5, 30)
+        truth = 10_000 + slope * np.arange(150)
+        y = truth + rng.normal(0, noise, 150)
+        seen = y.copy()
+        seen[120:] = np.nan  # held out
+        result = forecast_series(seen, 0, "followers", settings)
+        assert result is not None and result.origin == 119
+        held = y[120 : 120 + horizon]
+        for level, (lower, upper) in result.bounds.items():
+            assert (lower <= result.yhat).all() and (result.yhat <= upper).all()
+            covered[level].append(float(np.mean((held >= lower) & (held <= upper))))
+        low80, high80 = result.bounds[0.8]
+        low95, high95 = result.bounds[0.95]
+        assert (low95 <= low80).all() and (high80 <= high95).all()
+        errors.append(np.abs(held - result.yhat).mean() / noise)
+        naive.append(np.abs(held - y[119]).mean() / noise)
+        far.append(abs(result.yhat[-1] - truth[119 + horizon]) / noise)
+    coverage = {level: float(np.mean(v)) for level, v in covered.items()}
+    print(
+        f"\nheld-out coverage: 80% interval {coverage[0.8]:.3f}, 95% interval {coverage[0.95]:.3f}"
+    )
+    print(
+        f"mean absolute error / noise: {np.mean(errors):.2f} (naive last value {np.mean(naive):.2f})"
+    )
+    assert abs(coverage[0.8] - 0.8) <= 0.05, coverage
+    assert abs(coverage[0.95] - 0.95) <= 0.03, coverage
+    assert np.mean(errors) < np.mean(naive) / 2
+    assert np.mean(far) < 2  # the trend is found: 28 days out, within two noise widths on average
+
+
+def _daily() -> pl.DataFrame:
+    """Three accounts over 150 days: an exactly linear one (with an exact weekly engagement
+    pattern), a noisy one, and one of a sub-agency (CDC-NCHS under CDC under HHS)."""
+    rng = np.random.default_rng(5)
+    rows = []
+    pattern = [700, 600, 500, 400, 300, 200, 100]
+    accounts = [
+        ("bluesky", "did:exact", "exact.gov", "HHS", None),
+        ("x", "222", "noisy", "CDC", "HHS"),
+        ("x", "333", "nchs", "CDC-NCHS", "CDC"),
+    ]
+    for platform, account_id, handle, agency, parent in accounts:
+        for i in range(150):
+            exact = account_id == "did:exact"
+            followers = 1_000 + 10 * i if exact else 50_000 + 25 * i + rng.normal(0, 40)
+            engagement = pattern[i % 7] if exact else int(rng.lognormal(6, 0.4))
+            rows.append(
+                {
+                    "date": START + timedelta(days=i),
+                    "platform": platform,
+                    "account_id": account_id,
+                    "handle": handle,
+                    "agency": agency,
+                    "parent_agency": parent,
+                    "followers": round(followers),
+                    "posts_published": 2,
+                    "likes": engagement,
+                    "reposts": 0,
+                    "replies": 0,
+                    "quotes": 0,
+                    "engagement": engagement,
+                }
+            )
+    spec = table_spec("gold/daily_account_metrics")
+    df = pl.DataFrame(rows, infer_schema_length=None)
+    df = df.with_columns(pl.lit(None).alias(c) for c in spec.schema if c not in df.columns)
+    return df.select([pl.col(c).cast(t) for c, t in spec.schema.items()])
+
+
+def test_backtest_errors_are_computed_and_stored(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    daily = _daily()
+    lake.overwrite("gold/daily_account_metrics", daily)
+    settings = _settings()
+    build_forecasts(lake, settings=settings, now=NOW)
+    forecasts = Forecasts.validate(lake.read("gold/forecasts"))
+    backtest = ForecastBacktest.validate(lake.read("gold/forecast_backtest"))
+    horizon = settings.forecast_horizon_days
+    last = daily["date"].max()
+    assert isinstance(last, date)
+
+    # 28 days ahead, two intervals, per account and metric; agencies roll up their sub-agencies
+    accounts = forecasts.filter(level="account")
+    assert accounts.group_by("entity", "metric").len()["len"].to_list() == [2 * horizon] * 6
+    agencies = forecasts.filter(level="agency")
+    assert (agencies["account_id"] == "*").all()
+    assert set(agencies.select("entity", "platform").unique().iter_rows()) == {
+        ("HHS", "bluesky"), ("HHS", "x"), ("HHS", "all"), ("CDC", "x"), ("CDC", "all"),
+        ("CDC-NCHS", "x"), ("CDC-NCHS", "all"),
+    }  # fmt: skip
+    hhs = agencies.filter(entity="HHS", platform="all", metric="followers", horizon_days=1)
+    parts = accounts.filter(metric="followers", horizon_days=1, interval=0.8)["yhat"].sum()
+    assert abs(hhs["yhat"][0] - parts) < 0.01 * parts  # the agency's series is its accounts' sum
+    assert (forecasts["lower"] <= forecasts["yhat"]).all()
+    assert (forecasts["yhat"] <= forecasts["upper"]).all()
+
+    # the exact account: forecast exactly, back-test errors all zero
+    exact = accounts.filter(entity="did:exact", interval=0.95).sort("metric", "horizon_days")
+    followers = exact.filter(metric="followers")
+    assert followers["origin"].unique().to_list() == [last]
+    assert followers["date"].to_list() == [last + timedelta(days=h) for h in range(1, 29)]
+    assert followers["yhat"].to_list() == [1_000.0 + 10 * (149 + h) for h in range(1, 29)]
+    assert (followers["upper"] - followers["lower"]).max() < 1e-6
+    pattern = [700, 600, 500, 400, 300, 200, 100]
+    # engagement is forecast from the last settled day (posts still growing after it)
+    engagement = exact.filter(metric="engagement")
+    origin = engagement["origin"][0]
+    assert origin == last - timedelta(days=settings.anomaly_settle_days)
+    expected = [float(pattern[((origin - START).days + h) % 7]) for h in range(1, 29)]
+    assert engagement["yhat"].to_list() == expected
+    scored = backtest.filter(entity="did:exact").sort("metric", "horizon_days")
+    assert scored["mae"].max() == 0
+    assert scored.filter(metric="followers")["naive_mae"].to_list() == [
+        10.0 * h for h in range(1, 29)
+    ]
+    assert scored.filter(metric="followers")["mase"].max() == 0
+    assert scored.filter(metric="engagement")["mase"].null_count() == horizon  # naive exact too
+
+    # the noisy account: the stored one-day-ahead error equals refitting at every origin by hand
+    noisy = daily.filter(account_id="222").sort("date")["followers"].cast(pl.Float64).to_numpy()
+    stored = backtest.filter(entity="222", metric="followers", horizon_days=1).row(0, named=True)
+    errs, naive, actual = [], [], []
+    for o in range(149 - settings.forecast_backtest_origins, 149):
+        result = forecast_series(noisy[: o + 1], START.weekday(), "followers", settings)
+        if result is not None:
+            errs.append(abs(noisy[o + 1] - result.yhat[0]))
+            naive.append(abs(noisy[o + 1] - noisy[o]))
+            actual.append(noisy[o + 1])
+    assert stored["origins"] == len(errs) == settings.forecast_backtest_origins
+    assert np.isclose(stored["mae"], np.mean(errs))
+    assert np.isclose(stored["naive_mae"], np.mean(naive))
+    assert np.isclose(stored["mase"], np.mean(errs) / np.mean(naive))
+    assert np.isclose(stored["mape"], np.mean(np.array(errs) / actual) * 100)
+    trend = backtest.filter(entity="222", metric="followers")
+    print(
+        "\nback-test of the noisy account's followers: MASE "
+        + ", ".join(
+            f"h={r['horizon_days']}: {r['mase']:.2f}"
+            for r in trend.iter_rows(named=True)
+            if r["horizon_days"] in (1, 7, 14, 28)
+        )
+    )
+    assert trend["mase"].max() < 1  # the trend beats the last value at every horizon
+    assert trend.filter(horizon_days=28)["coverage_95"][0] is not None
