@@ -488,6 +488,10 @@ class DailyAccountMetrics(pa.DataFrameModel):
     engagement_rate: pl.Float64 = pa.Field(
         ge=0, nullable=True, description="engagement / followers (null without followers)."
     )
+    engagement_activity: pl.Int64 = pa.Field(
+        description="Interactions gained that day by all the account's posts, whenever published "
+        "(activity in the period; negative when more were withdrawn than given)."
+    )
 
     class Config:
         strict = True
@@ -518,6 +522,9 @@ class WeeklyAccountMetrics(pa.DataFrameModel):
     engagement_rate: pl.Float64 = pa.Field(
         ge=0, nullable=True, description="engagement / followers at the week's end."
     )
+    engagement_activity: pl.Int64 = pa.Field(
+        description="Interactions gained that week by all the account's posts."
+    )
 
     class Config:
         strict = True
@@ -545,6 +552,9 @@ class AgencyMetrics(pa.DataFrameModel):
     views: pl.Int64 = pa.Field(ge=0, nullable=True)
     engagement: pl.Int64 = pa.Field(ge=0)
     engagement_rate: pl.Float64 = pa.Field(ge=0, nullable=True)
+    engagement_activity: pl.Int64 = pa.Field(
+        description="Interactions gained in the period by all the posts, whenever published."
+    )
 
     class Config:
         strict = True

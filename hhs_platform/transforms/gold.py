@@ -53,7 +53,10 @@ def daily_account_metrics(
         )
     )
     keys = ["platform", "account_id", "date"]
-    days = pl.concat([daily_snap.select(keys), published.select(keys)]).unique()
+    activity = _daily_activity(posts, metrics)
+    days = pl.concat(
+        [daily_snap.select(keys), published.select(keys), activity.select(keys)]
+    ).unique()
     if days.is_empty():
         return spec.empty()
     info = accounts.select("platform", "account_id", "handle", "agency", "parent_agency").unique(
@@ -62,10 +65,12 @@ def daily_account_metrics(
     out = (
         days.join(daily_snap, on=keys, how="left")
         .join(published, on=keys, how="left")
+        .join(activity, on=keys, how="left")
         .join(info, on=["platform", "account_id"], how="left")
         .sort(keys)
         .with_columns(
             pl.col("posts_published").fill_null(0),
+            pl.col("engagement_activity").fill_null(0),
             *[pl.col(m).fill_null(0) for m in _METRICS[:4]],
         )
         .with_columns(
@@ -84,6 +89,62 @@ def daily_account_metrics(
         )
     )
     return out.select([pl.col(c).cast(t) for c, t in spec.schema.items()])
+
+
+def _daily_activity(posts: pl.DataFrame, metrics: pl.DataFrame) -> pl.DataFrame:
+    """Interactions gained per account and day by all its posts (activity in the period).
+
+    Each post's engagement in force at the end of every day its observation runs touch, then
+    day-over-day differences. A post's first observed day counts in full when it was published
+    that day or the day before (its engagement all came after publication, within the period);
+    otherwise that day only sets the baseline, since when the earlier interactions came is unknown.
+    Days between observations are not filled: a gain shows on the day it was observed.
+    """
+    out_schema = {
+        "platform": pl.Utf8,
+        "account_id": pl.Utf8,
+        "date": pl.Date,
+        "engagement_activity": pl.Int64,
+    }
+    if metrics.is_empty() or posts.is_empty():
+        return pl.DataFrame(schema=out_schema)
+    last = (
+        pl.col("last_observed_at")
+        if "last_observed_at" in metrics.columns
+        else pl.col("observed_at")
+    )
+    runs = metrics.select(
+        "platform",
+        "post_id",
+        "observed_at",
+        pl.sum_horizontal(
+            *[pl.col(m).fill_null(0) for m in ("likes", "reposts", "replies", "quotes")]
+        ).alias("value"),
+        pl.date_ranges(pl.col("observed_at").dt.date(), last.dt.date()).alias("date"),
+    ).explode("date")
+    per_day = (
+        runs.sort("observed_at")
+        .group_by("platform", "post_id", "date")
+        .agg(pl.col("value").last())
+        .join(
+            posts.select("platform", "post_id", "account_id", "created_at"),
+            on=["platform", "post_id"],
+        )
+        .sort("date")
+    )
+    fresh = (pl.col("date") - pl.col("created_at").dt.date()).dt.total_days() <= 1
+    gained = per_day.with_columns(
+        gain=pl.when(pl.col("value").shift(1).over("platform", "post_id").is_not_null())
+        .then(pl.col("value") - pl.col("value").shift(1).over("platform", "post_id"))
+        .when(fresh)
+        .then(pl.col("value"))
+        .otherwise(0)
+    )
+    return (
+        gained.group_by("platform", "account_id", "date")
+        .agg(pl.col("gain").sum().cast(pl.Int64).alias("engagement_activity"))
+        .select(list(out_schema))
+    )
 
 
 def _daily_snapshots(snapshots: pl.DataFrame) -> pl.DataFrame:
@@ -162,7 +223,7 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
     watermark = silver_watermark(lake)
     started = datetime.now(UTC)
     accounts = lake.read("silver/accounts")
-    if full or last is None or not lake.exists("gold/daily_account_metrics"):
+    if full or last is None or not _current(lake):
         scope = None
         daily, curves = _gold_for(lake, accounts, None)
         result = lake.overwrite("gold/daily_account_metrics", daily)
@@ -205,6 +266,14 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
 
 
 _SILVER = ["silver/accounts", "silver/account_snapshots", "silver/posts", "silver/post_metrics"]
+
+
+def _current(lake: Lake) -> bool:
+    """True when the per-account gold tables exist with today's schema (else: rebuild in full)."""
+    for name in ("gold/daily_account_metrics", "gold/post_curves"):
+        if not lake.exists(name) or lake.scan(name).collect_schema() != table_spec(name).schema:
+            return False
+    return True
 
 
 def _last_build(lake: Lake) -> datetime | None:

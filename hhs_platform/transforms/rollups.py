@@ -13,7 +13,15 @@ import polars as pl
 from hhs_platform.lake.store import Lake, WriteResult
 from schemas import table_spec
 
-_SUMS = ["posts_published", "likes", "reposts", "replies", "quotes", "engagement"]
+_SUMS = [
+    "posts_published",
+    "likes",
+    "reposts",
+    "replies",
+    "quotes",
+    "engagement",
+    "engagement_activity",
+]
 ALL_PLATFORMS = "all"
 
 

@@ -160,3 +160,36 @@ def test_daily_figures_known_answers() -> None:
     old = gold.row(0, named=True)
     # no observation that day: followers unknown, rate uses the nearest observation (100)
     assert old["followers"] is None and old["likes"] == 7 and old["engagement_rate"] == 7 / 100
+
+
+def test_activity_counts_what_posts_gained_each_day() -> None:
+    """A new post counts from publication; an old post first seen today only sets a baseline."""
+    from hhs_platform.transforms.gold import _daily_activity
+
+    day = timedelta(days=1)
+    posts = pl.DataFrame(
+        {
+            "platform": ["x", "x"],
+            "post_id": ["new", "old"],
+            "account_id": ["A", "A"],
+            "created_at": [D1, D1 - 10 * day],
+            "post_type": ["post", "post"],
+        }
+    )
+
+    def obs(post: str, at: datetime, until: datetime, likes: int) -> dict:
+        return {"platform": "x", "post_id": post, "observed_at": at, "last_observed_at": until,
+                "likes": likes, "reposts": 1, "replies": 0, "quotes": None, "views": None}  # fmt: skip
+
+    metrics = pl.DataFrame(
+        [
+            obs("new", D1 + timedelta(hours=2), D1 + timedelta(hours=3), 9),  # 10 on day 1
+            obs("new", D1 + day, D1 + day, 14),  # 15 on day 2: +5
+            obs("new", D1 + 3 * day, D1 + 3 * day, 14),  # day 4: +0 (day 3 not observed)
+            obs("old", D1, D1 + day, 99),  # 100 on day 1 (baseline) and day 2 (+0)
+            obs("old", D1 + day + timedelta(hours=5), D1 + day + timedelta(hours=5), 109),  # +10
+        ]
+    )
+    got = dict(_daily_activity(posts, metrics).select("date", "engagement_activity").iter_rows())
+    d = D1.date()
+    assert got == {d: 10, d + day: 15, d + 3 * day: 0}
