@@ -14,21 +14,15 @@ import polars as pl
 
 from hhs_platform.analytics import build_anomalies, changed_since, detect_anomalies
 from hhs_platform.lake import Lake
+from hhs_platform.sandbox.generate import poisson
 from hhs_platform.settings import Settings
 from schemas import table_spec
-from schemas.tables import Anomalies
+from schemas.tables import ANOMALY_KINDS, Anomalies
 
 START = date(2026, 1, 5)  # a Monday
 DAYS = 150
 PLATFORMS = ["x", "bluesky", "youtube", "facebook", "instagram", "mastodon"]
-KINDS = [
-    "follower_jump",
-    "follower_drop",
-    "engagement_spike",
-    "engagement_collapse",
-    "posting_gap",
-    "collection_gap",
-]
+KINDS = ANOMALY_KINDS
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
@@ -82,7 +76,7 @@ def synthetic(seed: int = 1, accounts: int = 30, days: int = DAYS) -> Synthetic:
             elif kind == "follower_drop":
                 change = -0.03 * followers
             followers += change
-            posts = _poisson(rng, rate_we if weekend else rate_wd)
+            posts = poisson(rng, rate_we if weekend else rate_wd)
             if i in gap_posts:
                 posts = 0
             elif (
@@ -131,15 +125,6 @@ def synthetic(seed: int = 1, accounts: int = 30, days: int = DAYS) -> Synthetic:
     return Synthetic(
         _daily(pl.DataFrame(rows)), pl.DataFrame(log, infer_schema_length=None), injected
     )
-
-
-def _poisson(rng: random.Random, lam: float) -> int:
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
 
 
 def _daily(df: pl.DataFrame) -> pl.DataFrame:

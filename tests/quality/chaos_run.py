@@ -19,6 +19,7 @@ from hhs_platform.lake.silver import write_silver
 from hhs_platform.registry import load_registry
 from hhs_platform.sandbox import FaultProfile, SandboxThread
 from hhs_platform.sandbox.faults import CHAOS_LIMITS
+from hhs_platform.sandbox.platforms import PLATFORMS as SANDBOX_PLATFORMS
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.normalize import SilverBatch
 
@@ -31,19 +32,7 @@ LINKEDIN_TOKEN = "chaos-linkedin-admin-3"
 CLIENT_TIMEOUT_S = 0.6
 HELD_S = 1.2
 #: Every platform the sandbox serves (the registry below has accounts on each).
-PLATFORMS = (
-    "bluesky",
-    "facebook",
-    "flickr",
-    "instagram",
-    "linkedin",
-    "mastodon",
-    "reddit",
-    "threads",
-    "truthsocial",
-    "x",
-    "youtube",
-)
+PLATFORMS = tuple(sorted(SANDBOX_PLATFORMS))
 
 
 def chaos_profile(seed: int, **overrides: Any) -> FaultProfile:
