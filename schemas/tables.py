@@ -189,6 +189,12 @@ class Posts(_Lineage):
         description="Author of the content (differs from account_id for reposts)."
     )
     created_at: UTC_TS = pa.Field(description="When the post was published.")
+    utc_offset_minutes: pl.Int64 = pa.Field(
+        nullable=True,
+        ge=-18 * 60,
+        le=18 * 60,
+        description="UTC offset the platform wrote created_at with (0 for Z or epoch times).",
+    )
     post_type: pl.Utf8 = pa.Field(isin=POST_TYPES)
     text: pl.Utf8 = pa.Field(nullable=True)
     title: pl.Utf8 = pa.Field(nullable=True)

@@ -109,7 +109,7 @@ class ResolvedAccount:
 
 #: How many times a page that repeats the previous one (its next cursor is the cursor just
 #: asked for: a stale cache or proxy) is asked for again before the listing is given up.
-PAGE_REPEATS = 3
+PAGE_REPEATS = 5
 
 
 class Connector(ABC):
@@ -285,6 +285,36 @@ def is_success(record: Mapping[str, Any]) -> bool:
     """True when the record holds a 2xx response (only those carry rows)."""
     status = record.get("status")
     return isinstance(status, int) and 200 <= status < 300
+
+
+def utc_offset_minutes(value: Any) -> int | None:
+    """The UTC offset, in minutes, a platform wrote a timestamp with (created_at keeps UTC).
+
+    ISO-8601 strings give their own offset (``Z``: 0); epoch numbers are UTC by definition (0);
+    anything else, or a naive time, None.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return 0
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return 0
+    if text.endswith(("z", "Z")):
+        return 0
+    try:
+        offset = datetime.fromisoformat(text).utcoffset()
+    except ValueError:
+        try:  # Graph API style "+0000"
+            offset = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z").utcoffset()
+        except ValueError:
+            return None
+    if offset is None:
+        return None
+    minutes = int(offset.total_seconds() // 60)
+    return minutes if -18 * 60 <= minutes <= 18 * 60 else None
 
 
 def parse_timestamp(value: Any) -> datetime | None:

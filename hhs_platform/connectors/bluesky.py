@@ -24,6 +24,7 @@ from hhs_platform.connectors.base import (
     is_success,
     media_item,
     parse_timestamp,
+    utc_offset_minutes,
 )
 from hhs_platform.errors import AuthError, HhsError, NotFoundError
 
@@ -424,6 +425,7 @@ def _parse_feed_item(item: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
             "account_id": by,
             "author_id": author_id,
             "created_at": created,
+            "utc_offset_minutes": utc_offset_minutes(dig(reason, "indexedAt")),
             "post_type": "repost",
             "text": None,
             "title": None,
@@ -459,6 +461,7 @@ def _parse_feed_item(item: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
         "account_id": author_id,
         "author_id": author_id,
         "created_at": created,
+        "utc_offset_minutes": utc_offset_minutes(record.get("createdAt")),
         "post_type": "reply" if reply_to else "quote" if quoted else "original",
         "text": record.get("text") if isinstance(record.get("text"), str) else None,
         "title": None,

@@ -24,6 +24,7 @@ from hhs_platform.connectors.base import (
     is_success,
     media_item,
     parse_timestamp,
+    utc_offset_minutes,
 )
 from hhs_platform.connectors.graph import (
     classify_graph_error,
@@ -366,6 +367,7 @@ def _parse_post(item: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
         "account_id": page_id,
         "author_id": page_id,
         "created_at": created,
+        "utc_offset_minutes": utc_offset_minutes(item.get("created_time")),
         "post_type": post_type,
         "text": message or None,
         "title": None,

@@ -25,6 +25,7 @@ from hhs_platform.connectors.base import (
     is_success,
     media_item,
     parse_timestamp,
+    utc_offset_minutes,
 )
 from hhs_platform.errors import (
     AuthError,
@@ -355,6 +356,7 @@ def _parse_photo(photo: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         "account_id": owner,
         "author_id": owner,
         "created_at": created,
+        "utc_offset_minutes": utc_offset_minutes(photo.get("dateupload")),
         "post_type": "original",
         "text": description,
         "title": as_str(photo.get("title")),

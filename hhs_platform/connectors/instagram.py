@@ -23,6 +23,7 @@ from hhs_platform.connectors.base import (
     is_success,
     media_item,
     parse_timestamp,
+    utc_offset_minutes,
 )
 from hhs_platform.connectors.graph import (
     classify_graph_error,
@@ -328,6 +329,7 @@ def _parse_media(item: Any, user_id: str) -> tuple[dict[str, Any], dict[str, Any
         "account_id": user_id,
         "author_id": user_id,
         "created_at": created,
+        "utc_offset_minutes": utc_offset_minutes(item.get("timestamp")),
         # business_discovery lists only the account's own media: no reposts, replies, quotes.
         "post_type": "original",
         "text": caption or None,

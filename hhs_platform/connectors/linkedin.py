@@ -23,6 +23,7 @@ from hhs_platform.connectors.base import (
     is_success,
     media_item,
     parse_timestamp,
+    utc_offset_minutes,
 )
 from hhs_platform.errors import (
     AuthError,
@@ -503,6 +504,7 @@ def _parse_post(post: Any) -> dict[str, Any] | None:
         "account_id": account_id,
         "author_id": account_id,
         "created_at": created,
+        "utc_offset_minutes": utc_offset_minutes(post.get("publishedAt") or post.get("createdAt")),
         "post_type": "repost" if reshared else "original",
         "text": text or None,
         "title": as_str(dig(post, "content", "article", "title")),

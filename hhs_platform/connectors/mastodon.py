@@ -28,6 +28,7 @@ from hhs_platform.connectors.base import (
     is_success,
     media_item,
     parse_timestamp,
+    utc_offset_minutes,
 )
 from hhs_platform.errors import (
     AuthError,
@@ -237,6 +238,7 @@ def _parse_status(status: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
             "account_id": account_id,
             "author_id": author_id,
             "created_at": created,
+            "utc_offset_minutes": utc_offset_minutes(dig(status, "created_at")),
             "post_type": "repost",
             "text": None,
             "title": None,
@@ -270,6 +272,7 @@ def _parse_status(status: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
         "account_id": account_id,
         "author_id": account_id,
         "created_at": created,
+        "utc_offset_minutes": utc_offset_minutes(dig(status, "created_at")),
         "post_type": "reply" if reply_to else "quote" if quoted else "original",
         "text": text,
         # The content warning (ActivityPub "summary") is the closest thing to a title.

@@ -26,6 +26,7 @@ from hhs_platform.connectors.base import (
     is_success,
     media_item,
     parse_timestamp,
+    utc_offset_minutes,
 )
 from hhs_platform.errors import (
     AuthError,
@@ -193,6 +194,7 @@ def _parse_submission(child: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         "account_id": account_id,
         "author_id": account_id,
         "created_at": created,
+        "utc_offset_minutes": utc_offset_minutes(post.get("created_utc")),
         # A crosspost has its own title, votes and comments: it quotes the parent rather than
         # resharing it, so it is a "quote" (with metrics) and not a "repost" (without).
         "post_type": "quote" if crosspost_of else "original",

@@ -26,6 +26,7 @@ from hhs_platform.connectors.base import (
     is_success,
     media_item,
     parse_timestamp,
+    utc_offset_minutes,
 )
 from hhs_platform.errors import (
     AuthError,
@@ -633,6 +634,7 @@ def _parse_thread(item: Any, feed_owner: str | None, public: bool) -> dict[str, 
         # A repost facade is authored by whoever wrote the original; the API does not say who.
         "author_id": (owner or account_id) if not repost else "",
         "created_at": created,
+        "utc_offset_minutes": utc_offset_minutes(_ts(item.get("timestamp"))),
         "post_type": post_type,
         "text": None if repost else text,
         "title": None,

@@ -27,6 +27,7 @@ from hhs_platform.connectors.base import (
     is_success,
     media_item,
     parse_timestamp,
+    utc_offset_minutes,
 )
 from hhs_platform.errors import (
     AuthError,
@@ -509,6 +510,7 @@ def _parse_tweet(
             "account_id": account_id,
             "author_id": author,
             "created_at": created,
+            "utc_offset_minutes": utc_offset_minutes(tweet.get("created_at")),
             "post_type": "repost",
             "text": None,
             "title": None,
@@ -539,6 +541,7 @@ def _parse_tweet(
         "account_id": account_id,
         "author_id": account_id,
         "created_at": created,
+        "utc_offset_minutes": utc_offset_minutes(tweet.get("created_at")),
         "post_type": "reply" if reply_to else "quote" if quoted else "original",
         "text": text,
         "title": None,

@@ -28,6 +28,7 @@ from hhs_platform.connectors.base import (
     is_success,
     media_item,
     parse_timestamp,
+    utc_offset_minutes,
 )
 from hhs_platform.errors import (
     AuthError,
@@ -437,6 +438,7 @@ def _parse_video(item: Any, rows: ParsedRows) -> None:
             "account_id": channel_id,
             "author_id": channel_id,
             "created_at": created,
+            "utc_offset_minutes": utc_offset_minutes(snippet.get("publishedAt")),
             "post_type": "original",
             "text": description or None,
             "title": as_str(snippet.get("title")),
@@ -568,6 +570,7 @@ def _parse_feed_entry(
         "account_id": channel_id,
         "author_id": channel_id,
         "created_at": created,
+        "utc_offset_minutes": utc_offset_minutes(_xml_text(entry, "atom:published")),
         "post_type": "original",
         "text": description or None,
         "title": _xml_text(entry, "atom:title") or _xml_text(group, "media:title"),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Schema, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from hhs_platform.errors import LakeError
@@ -112,6 +112,7 @@ class Lake:
         df = _conform(spec, df)
         if df.is_empty():
             return WriteResult(table, 0)
+        self.evolve(table)
         props = None
         if txn is not None:
             props = CommitProperties(app_transactions=[Transaction(txn[0], txn[1])])
@@ -167,6 +168,7 @@ class Lake:
             return WriteResult(table, 0)
         if not self.exists(table):
             return self.append(table, df) if df.height else WriteResult(table, 0)
+        self.evolve(table)
         predicate = " AND ".join(
             f"{col} IN ({', '.join(repr_sql(v) for v in sorted(set(values)))})"
             for col, values in where.items()
@@ -184,6 +186,22 @@ class Lake:
         )
         return WriteResult(table, df.height, inserted=df.height)
 
+    def evolve(self, table: str) -> list[str]:
+        """Add to a stored table the columns its catalogue model gained since it was created.
+
+        New columns are nullable; rows written before read them as null. Returns their names.
+        """
+        dt = self.delta(table)
+        if dt is None:
+            return []
+        stored = {f.name for f in dt.schema().fields}
+        wanted = Schema.from_arrow(table_spec(table).empty().to_arrow().schema)
+        missing = [f for f in wanted.fields if f.name not in stored]
+        if missing:
+            dt.alter.add_columns(missing)
+            log.info("%s: added columns %s", table, ", ".join(f.name for f in missing))
+        return [f.name for f in missing]
+
     def merge(self, table: str, df: pl.DataFrame) -> WriteResult:
         """Upsert on the table's natural keys: insert new keys, refresh existing ones.
 
@@ -195,6 +213,7 @@ class Lake:
         if df.is_empty():
             return WriteResult(table, 0)
         df = df.unique(subset=list(spec.keys), keep="last", maintain_order=True)
+        self.evolve(table)
         if not self.exists(table):
             # Created empty, then merged: two writers appending the first rows at once would both
             # succeed and double every key they share; two MERGEs conflict and one retries.

@@ -77,6 +77,7 @@ def test_recorded_post_fields_when_in_the_feed() -> None:
             "account_id": "5515715",
             "author_id": "5515715",
             "created_at": datetime(2021, 10, 21, 4, 36, 8, 774000, tzinfo=UTC),  # publishedAt
+            "utc_offset_minutes": 0,  # epoch milliseconds are UTC
             "post_type": "original",
             "text": "comment on Oct 20",
             "title": None,

@@ -156,6 +156,7 @@ def test_recorded_statuses_page() -> None:
         "account_id": ACCOUNT_ID,
         "author_id": ACCOUNT_ID,
         "created_at": utc("2026-08-01T13:52:34.108"),
+        "utc_offset_minutes": 0,
         "post_type": "original",
         "text": "Toot number 9!",
         "title": None,

@@ -80,6 +80,7 @@ def test_me_threads_example() -> None:
             "account_id": "1234567",
             "author_id": "1234567",
             "created_at": utc("2023-10-17T05:42:03"),
+            "utc_offset_minutes": 0,
             "post_type": "original",
             "text": "Today Is Monday",
             "title": None,

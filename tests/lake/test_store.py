@@ -98,3 +98,30 @@ def test_missing_table_reads_empty_with_schema(tmp_path) -> None:
     df = lake.read("silver/post_metrics")
     assert df.height == 0
     assert df.schema == table_spec("silver/post_metrics").schema
+
+
+def test_a_table_gains_the_columns_its_model_gained(tmp_path) -> None:
+    """A lake written before a column existed takes the column on the next write."""
+    from deltalake import write_deltalake
+
+    lake = Lake(str(tmp_path / "lake"))
+    spec = table_spec("quality/field_drift")
+    row = {
+        "platform": "bluesky",
+        "endpoint": "e",
+        "run_id": "r1",
+        "field": "f",
+        "responses_missing": 1,
+        "responses_checked": 2,
+        "first_missing_at": T0,
+        "last_missing_at": T0,
+        "example_response_id": "x",
+    }
+    old = pl.DataFrame([row], schema=spec.schema).drop("example_response_id")
+    write_deltalake(lake.path("quality/field_drift"), old.to_arrow())
+    new = pl.DataFrame([{**row, "run_id": "r2"}], schema=spec.schema)
+    lake.merge("quality/field_drift", new)
+    got = lake.read("quality/field_drift").sort("run_id")
+    assert got.columns == list(spec.schema.names())
+    assert got["example_response_id"].to_list() == [None, "x"]
+    assert lake.evolve("quality/field_drift") == []  # nothing left to add

@@ -121,7 +121,7 @@ def test_repeated_pages_on_graph_reddit_and_flickr_listings_are_asked_for_again(
     # Facebook and Reddit used to take the repeated cursor for the end of the listing, and
     # Flickr to skip the page it never got. (Bluesky, X, YouTube and Mastodon: test_world_changes.)
     paged = frozenset({"facebook", "reddit", "threads", "flickr"})
-    faults = FaultProfile(duplicate_page=0.25, platforms=paged, seed=3)
+    faults = FaultProfile(duplicate_page=0.15, platforms=paged, seed=3)
     run = chaos_run.run_once(tmp_path, faults, per_platform=1, history_days=240)
     assert sum(n for (p, kind), n in run.faults.items() if kind == "duplicate_page") > 0
     report = compare_with_truth(run.lake, run.truth)
