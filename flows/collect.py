@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
@@ -20,6 +21,7 @@ from hhs_platform.quality.scorecard import build_quality
 from hhs_platform.registry import load_registry
 from hhs_platform.reports.run_summary import run_summary_markdown, run_summary_rows
 from hhs_platform.settings import Settings
+from hhs_platform.transforms.curves import repoll_accounts
 from hhs_platform.transforms.gold import build_gold
 from hhs_platform.transforms.normalize import SilverBatch
 
@@ -110,8 +112,12 @@ def collect_flow(
     lake_uri: str | None = None,
     since: datetime | None = None,
     run_id: str | None = None,
+    repoll: bool = False,
 ) -> dict[str, Any]:
     """Collect every account of the registry (or of some platforms) and rebuild gold.
+
+    ``repoll`` collects only the accounts with a post whose engagement-curve age (1 h ... 28 d)
+    falls due within the next ``HHS_REPOLL_HORIZON_MINUTES``: run it on that schedule.
 
     ``run_id`` resumes an interrupted run: accounts it already archived are not fetched again.
     """
@@ -122,6 +128,12 @@ def collect_flow(
         str(settings.accounts_file) if settings.accounts_file else None
     )
     registry = load_registry(accounts_file, platforms)
+    if repoll:
+        horizon = timedelta(minutes=settings.repoll_horizon_minutes)
+        due = repoll_accounts(Lake(lake_uri), datetime.now(UTC), horizon)
+        keys = pl.concat_str(pl.col("platform"), pl.lit(":"), pl.col("handle"))
+        registry = registry.filter(keys.is_in(list(due)))
+        log.info("re-poll: %d accounts have a post age due within %s", registry.height, horizon)
     resumed = run_id is not None
     run_id = run_id or str(flow_run.get_id() or "local")
     batches = plan_batches(registry, settings.batch_size, settings)
@@ -185,6 +197,7 @@ def run_collect(
     since: datetime | None = None,
     settings: Settings | None = None,
     run_id: str | None = None,
+    repoll: bool = False,
 ) -> dict[str, Any]:
     """Run the flow on the configured Dask cluster (what ``hhs collect`` calls)."""
     settings = settings or Settings()
@@ -196,4 +209,5 @@ def run_collect(
         lake_uri=lake_uri,
         since=since,
         run_id=run_id,
+        repoll=repoll,
     )

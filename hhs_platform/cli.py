@@ -106,6 +106,14 @@ def collect(
     since: Annotated[
         str | None, typer.Option(help="Only posts published on or after this ISO date.")
     ] = None,
+    repoll: Annotated[
+        bool,
+        typer.Option(
+            "--repoll",
+            help="Only the accounts with a post whose engagement-curve age falls due within "
+            "HHS_REPOLL_HORIZON_MINUTES (run it on that schedule).",
+        ),
+    ] = False,
     resume: Annotated[
         str | None,
         typer.Option(
@@ -128,6 +136,7 @@ def collect(
             lake_uri=lake,
             since=_parse_since(since),
             run_id=resume,
+            repoll=repoll,
         )
     except HhsError as exc:
         _fail(exc)

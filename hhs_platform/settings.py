@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         None, description="Registry CSV; empty means the shipped registry."
     )
     batch_size: int = Field(10, ge=1, description="Accounts per collection task.")
+    repoll_horizon_minutes: int = Field(
+        60,
+        ge=5,
+        description="hhs collect --repoll reads the accounts with a post age (1 h ... 28 d) due "
+        "within this many minutes; schedule it at this interval.",
+    )
     max_pages: int = Field(200, ge=1, description="Safety cap on pages per account and endpoint.")
     http_timeout_s: float = Field(30.0, gt=0, description="Total timeout of one request.")
     http_connect_timeout_s: float = Field(10.0, gt=0)

@@ -12,7 +12,8 @@ means twice its usual.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -106,3 +107,64 @@ def post_curves(posts: pl.DataFrame, metrics: pl.DataFrame) -> pl.DataFrame:
         .sort("platform", "account_id", "post_id", "age_hours")
     )
     return out.select([pl.col(c).cast(t) for c, t in spec.schema.items()])
+
+
+def due_for_repoll(
+    posts: pl.DataFrame,
+    now: datetime,
+    horizon: timedelta = timedelta(hours=1),
+) -> pl.DataFrame:
+    """Posts with a curve age falling due between ``now`` and ``now + horizon`` (or passed so
+    recently that an observation now still stands for it): the accounts a re-poll run reads.
+
+    Returns platform, account_id, post_id, age_hours and due_at, soonest first. A collection run
+    every ``horizon`` (``hhs collect --repoll`` on a schedule) observes every age of every post.
+    """
+    cols = pl.Schema(
+        {
+            "platform": pl.String(),
+            "account_id": pl.String(),
+            "post_id": pl.String(),
+            "age_hours": pl.Int64(),
+            "due_at": pl.Datetime("us", "UTC"),
+        }
+    )
+    own = posts.filter(pl.col("post_type") != "repost")
+    if "is_deleted" in own.columns:
+        own = own.filter(~pl.col("is_deleted"))
+    if own.is_empty():
+        return pl.DataFrame(schema=cols)
+    ages = pl.DataFrame({"age_hours": list(AGES_H)}, schema={"age_hours": pl.Int64})
+    return (
+        own.select("platform", "account_id", "post_id", "created_at")
+        .join(ages, how="cross")
+        .with_columns(due_at=pl.col("created_at") + pl.duration(hours=pl.col("age_hours")))
+        .filter(
+            (pl.col("due_at") <= now + horizon)
+            & (
+                pl.col("due_at")
+                >= now
+                - pl.max_horizontal(
+                    pl.duration(minutes=30), pl.duration(minutes=pl.col("age_hours") * 6)
+                )
+            )
+        )
+        .select(cols.names())
+        .sort("due_at", "platform", "post_id")
+    )
+
+
+def repoll_accounts(lake: Any, now: datetime, horizon: timedelta = timedelta(hours=1)) -> set[str]:
+    """Registry keys (``<platform>:<handle>``) of the accounts with a post age due (see
+    :func:`due_for_repoll`), from the lake's silver tables."""
+    if not lake.exists("silver/posts"):
+        return set()
+    posts = lake.read(
+        "silver/posts",
+        columns=["platform", "account_id", "post_id", "created_at", "post_type", "is_deleted"],
+    )
+    due = due_for_repoll(posts, now, horizon).select("platform", "account_id").unique()
+    keys = lake.read("silver/accounts", columns=["platform", "account_id", "account_key"]).join(
+        due, on=["platform", "account_id"]
+    )
+    return set(keys["account_key"].to_list())

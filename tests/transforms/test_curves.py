@@ -72,3 +72,30 @@ def test_overperformance_against_the_accounts_previous_posts_at_the_same_age() -
     assert by["p6"]["baseline"] == 10.0  # median of 10, 12, 8, 10, 11, 9
     assert by["p6"]["overperformance"] == 3.0
     assert by["v1"]["baseline"] is None
+
+
+def test_repoll_picks_the_posts_with_an_age_due_in_the_next_hour() -> None:
+    from hhs_platform.transforms.curves import due_for_repoll
+
+    now = T0 + 100 * H
+    posts = pl.DataFrame(
+        {
+            "platform": ["x", "x", "x", "x", "x"],
+            "account_id": ["a1", "a1", "a2", "a3", "a4"],
+            "post_id": ["p24", "p6", "p-none", "repost", "gone"],
+            "created_at": [
+                now - 24 * H + 20 * M,  # 24 h due in 20 min
+                now - 6 * H - 20 * M,  # 6 h passed 20 min ago: within its 36 min tolerance
+                now - 50 * H,  # 50 h: between 24 h and 72 h, nothing due
+                now - 72 * H + 10 * M,  # a repost: no curve
+                now - H + 5 * M,  # deleted
+            ],
+            "post_type": ["post", "post", "post", "repost", "post"],
+            "is_deleted": [False, False, False, False, True],
+        }
+    )
+    due = due_for_repoll(posts, now)
+    assert due.select("post_id", "age_hours").rows() == [("p6", 6), ("p24", 24)]
+    assert due["due_at"].to_list() == [now - 20 * M, now + 20 * M]
+    later = due_for_repoll(posts, now + 48 * H - 30 * M)  # p24 reaches 72 h in 50 min
+    assert later.select("post_id", "age_hours").rows() == [("p24", 72)]
