@@ -42,8 +42,24 @@ def test_flow_fills_every_table_and_publishes_a_summary(
             monkeypatch.setenv(k, v)
         summary = run_collect(lake_uri=lake_uri, settings=Settings(_env_file=None))  # type: ignore[call-arg]
         truth = sb.world.truth()
+        # a re-poll run reads only the accounts with a post reaching a curve age soon
+        from datetime import UTC, datetime, timedelta
+
+        from hhs_platform.transforms.curves import repoll_accounts
+
+        monkeypatch.setenv("HHS_REPOLL_HORIZON_MINUTES", "600")
+        horizon = timedelta(minutes=600)
+        due_before = repoll_accounts(Lake(lake_uri), datetime.now(UTC), horizon)
+        repolled = run_collect(
+            lake_uri=lake_uri,
+            settings=Settings(_env_file=None),  # type: ignore[call-arg]
+            repoll=True,
+        )
+        due_after = repoll_accounts(Lake(lake_uri), datetime.now(UTC), horizon)
 
     assert summary["errors"] == []
+    assert 0 < len(due_before) < summary["accounts"]
+    assert repolled["accounts"] in (len(due_before), len(due_after)), (repolled, due_before)
     assert (
         summary["accounts"] == 73
     )  # 15 Bluesky + 32 X + 26 YouTube accounts in the shipped registry
@@ -67,7 +83,7 @@ def test_flow_fills_every_table_and_publishes_a_summary(
     gold = lake.read("gold/daily_account_metrics")
     assert gold.height > 0 and gold["agency"].null_count() == 0
     bronze = lake.read("bronze/raw_responses", columns=["run_id", "request_url"])
-    assert bronze["run_id"].unique().to_list() == [summary["run_id"]]
+    assert set(bronze["run_id"]) == {summary["run_id"], repolled["run_id"]}
     # the API key never reaches any table: every value of every table, bodies included
     from schemas import CATALOGUE
 
