@@ -266,7 +266,8 @@ class Lake:
         )
 
     def create_missing(self, tables: list[str] | None = None) -> list[str]:
-        """Create, empty and with their schema, the catalogue tables that do not exist yet.
+        """Create, empty and with their schema, the catalogue tables that do not exist yet, and
+        add to the others the columns their models gained since.
 
         So every table reads (``pl.read_delta``) even before it has rows, e.g. a quarantine
         that has never been needed.
@@ -276,6 +277,7 @@ class Lake:
         created = []
         for name in tables or list(CATALOGUE):
             if self.exists(name):
+                self.evolve(name)  # a table written before its model gained a column gets it
                 continue
             spec = table_spec(name)
             try:
