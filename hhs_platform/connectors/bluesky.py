@@ -136,8 +136,12 @@ class BlueskyConnector(Connector):
             if since is not None and _all_older(feed, since):
                 return
             next_cursor = as_str(dig(data, "cursor"))
-            if next_cursor is not None and next_cursor == cursor and repeats < PAGE_REPEATS:
-                repeats += 1  # the page before, served again: ask for this one again
+            if (
+                next_cursor is not None
+                and (next_cursor == cursor or next_cursor in seen_cursors)
+                and repeats < PAGE_REPEATS
+            ):
+                repeats += 1  # an earlier page served again (its cursor points back): ask again
                 continue
             if next_cursor is None or next_cursor in seen_cursors:
                 if next_cursor is not None:

@@ -489,8 +489,11 @@ class MastodonConnector(Connector):
             if next_id is None and link is None and len(data) >= PAGE_LIMIT:
                 # A compatible server without Link headers: page by the last id seen.
                 next_id = as_str(dig(data[-1], "id"))
-            if next_id is not None and next_id == max_id and repeats < PAGE_REPEATS:
-                repeats += 1  # the page before, served again: ask for this one again
+            stale = next_id is not None and (next_id == max_id or next_id in seen)
+            if stale and repeats < PAGE_REPEATS:
+                # An earlier page served again (a stale cache, or a retry answered from one):
+                # its cursor points back. Ask for this page again.
+                repeats += 1
                 continue
             if next_id is None or next_id in seen:
                 if next_id is not None:

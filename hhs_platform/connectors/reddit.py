@@ -437,8 +437,12 @@ class RedditConnector(Connector):
                 if any(t < since for t in times):
                     return
             next_after = as_str(dig(data, "data", "after"))
-            if after is not None and next_after == after and repeats < PAGE_REPEATS:
-                repeats += 1  # the page before, served again: ask for this one again
+            if (
+                next_after is not None
+                and (next_after == after or next_after in seen)
+                and repeats < PAGE_REPEATS
+            ):
+                repeats += 1  # an earlier page served again (its cursor points back): ask again
                 continue
             if next_after is None or next_after in seen:
                 if next_after is not None:

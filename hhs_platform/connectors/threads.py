@@ -243,8 +243,12 @@ class ThreadsConnector(Connector):
             if not isinstance(items, list) or not items:
                 return
             after = as_str(dig(data, "paging", "cursors", "after"))
-            if cursor is not None and after == cursor and repeats < PAGE_REPEATS:
-                repeats += 1  # the page before, served again: ask for this one again
+            if (
+                cursor is not None
+                and (after == cursor or after in seen_cursors)
+                and repeats < PAGE_REPEATS
+            ):
+                repeats += 1  # an earlier page served again (its cursor points back): ask again
                 continue
             if on_page is not None:
                 page_no += await on_page(items, since, page_no)

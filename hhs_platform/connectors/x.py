@@ -192,8 +192,12 @@ class XConnector(Connector):
             if since is not None and isinstance(tweets, list) and _all_older(tweets, since):
                 return  # the server ignored start_time: stop at the watermark ourselves
             next_token = as_str(dig(data, "meta", "next_token"))
-            if next_token is not None and next_token == token and repeats < PAGE_REPEATS:
-                repeats += 1  # the page before, served again: ask for this one again
+            if (
+                next_token is not None
+                and (next_token == token or next_token in seen_tokens)
+                and repeats < PAGE_REPEATS
+            ):
+                repeats += 1  # an earlier page served again (its cursor points back): ask again
                 continue
             if next_token is None or next_token in seen_tokens:
                 if next_token is not None:

@@ -251,8 +251,13 @@ class YouTubeConnector(Connector):
             if since is not None and dated and all(t < since for t in dated):
                 return
             asked, token = token, as_str(dig(page, "nextPageToken"))
-            if token is not None and token == asked and repeats < PAGE_REPEATS:
-                repeats += 1  # the page before, served again: ask for this one again
+            if (
+                token is not None
+                and (token == asked or token in seen_tokens)
+                and repeats < PAGE_REPEATS
+            ):
+                repeats += 1  # an earlier page served again (its cursor points back): ask again
+                token = asked
                 continue
             if token is None or token in seen_tokens:
                 if token is not None:

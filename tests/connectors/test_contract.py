@@ -1899,6 +1899,39 @@ def test_garbage_bodies_give_problems_not_exceptions(fake: Fake) -> None:
             assert cls.parse({**record, "status": 503}) == ParsedRows()
 
 
+#: Platforms whose listings page by a cursor the next page names (not by page number or offset).
+CURSOR_PAGED = {"bluesky", "mastodon", "reddit", "threads", "truthsocial", "x", "youtube"}
+
+
+def test_an_earlier_page_served_again_is_asked_for_again(fake: Fake) -> None:
+    """A stale cache answers the third page with the first one, whose cursor points back to a
+    page already read: the connector asks again instead of calling it a loop and stopping."""
+    if fake.platform not in CURSOR_PAGED:
+        pytest.skip(f"{fake.platform} pages by number or offset: a stale page carries no cursor")
+    served: list[tuple[bytes, dict[str, str]]] = []
+    handle = fake.handle
+
+    async def stale_once(request: web.Request) -> web.StreamResponse:
+        before = fake.list_pages
+        response = await handle(request)
+        if fake.list_pages > before and isinstance(response, web.Response) and response.body:
+            served.append((bytes(response.body), dict(response.headers)))  # type: ignore[arg-type]
+            if len(served) == 3:
+                body, headers = served[0]
+                headers.pop("Content-Length", None)
+                return web.Response(body=body, status=200, headers=headers)
+        return response
+
+    fake.handle = stale_once  # type: ignore[method-assign]
+    connector, archived = run_collect(fake)
+    assert len(served) > 3, "the listing should be longer than three pages"
+    assert not connector.cap_hits, connector.cap_hits
+    posts = {
+        p["post_id"] for rows in parse_all(CONNECTORS[fake.platform], archived) for p in rows.posts
+    }
+    assert len(posts) == len(fake.expected_posts())
+
+
 def test_every_endpoint_quarantines_a_truncated_body(fake: Fake) -> None:
     """Endpoints that only drive pagination or lookups carry no rows, but a cut body on any of
     them is still a problem to quarantine: no archived response fails silently."""
