@@ -29,8 +29,8 @@ CDC = "Centers for Disease Control and Prevention"
 THREADS_TOKENS = {"chaos-threads-hhs-1": "hhsgov", "chaos-threads-cdc-2": "cdcgov"}
 LINKEDIN_TOKEN = "chaos-linkedin-admin-3"
 #: The client gives up on a request after this long; the sandbox holds timed-out requests longer.
-CLIENT_TIMEOUT_S = 0.6
-HELD_S = 1.2
+CLIENT_TIMEOUT_S = 1.0
+HELD_S = 2.0
 #: Every platform the sandbox serves (the registry below has accounts on each).
 PLATFORMS = tuple(sorted(SANDBOX_PLATFORMS))
 

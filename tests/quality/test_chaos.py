@@ -142,9 +142,10 @@ def _check_chaos_run(run: chaos_run.Run) -> None:
     assert all(kinds[k] > 0 for k in FAILURE_KINDS if k != MALFORMED), kinds
 
     bronze = run.lake.read("bronze/raw_responses", columns=["response_id", "status", "body"])
-    # The failed attempts are archived too: injected 5xx exactly, held and cut-off requests
-    # as status 0 (no complete response).
-    assert bronze.filter(pl.col("status") >= 500).height == kinds["server_error"]
+    # The failed attempts are archived too: injected 5xx, held and cut-off requests as status 0
+    # (no complete response). A fault answer that a latency spike delays past the client's
+    # timeout reaches the client as a timeout instead, so the counts are bounds.
+    assert 0 < bronze.filter(pl.col("status") >= 500).height <= kinds["server_error"]
     lost = kinds["timeout"] + kinds["dropped_connection"]
     assert bronze.filter(pl.col("status") == 0).height >= lost
     truncated = set()
@@ -153,7 +154,7 @@ def _check_chaos_run(run: chaos_run.Run) -> None:
             json.loads(body)
         except ValueError:
             truncated.add(rid)
-    assert len(truncated) == kinds["truncated"]
+    assert 0 < len(truncated) <= kinds["truncated"]
 
     quarantined = run.lake.read("quarantine/rows")
     by_class = Counter(reason_class(rules[0]) for rules in quarantined["rules"])
@@ -161,8 +162,10 @@ def _check_chaos_run(run: chaos_run.Run) -> None:
     cut = quarantined.filter(pl.col("response_id").is_in(list(truncated)))
     assert cut.height == len(truncated) == by_class["truncated_body"]
     assert all("not valid JSON" in rules[0] for rules in cut["rules"])
-    assert sum(by_class[c] for c in BROKEN_CLASSES) == kinds[MALFORMED]
-    assert quarantined.height == len(truncated) + kinds[MALFORMED], by_class
+    broken = sum(by_class[c] for c in BROKEN_CLASSES)
+    assert broken <= kinds[MALFORMED]  # (a broken page delayed past the timeout is refetched)
+    assert broken > 0 or kinds[MALFORMED] == 0
+    assert quarantined.height == len(truncated) + broken, by_class
 
 
 def test_chaos_run_lands_exactly_and_quarantines_every_broken_payload(tmp_path) -> None:
