@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, Schema, Transaction, write_deltalake
@@ -124,14 +124,7 @@ class Lake:
                 dt = self.delta(table)
                 if dt is not None and (dt.transaction_version(txn[0]) or -1) >= txn[1]:
                     return False
-            write_deltalake(
-                self.path(table),
-                df.to_arrow(),
-                mode="append",
-                partition_by=list(spec.partition_by) or None,
-                storage_options=self.storage_options or None,
-                commit_properties=props,
-            )
+            self._write(table, df, "append", commit_properties=props)
             return True
 
         if not self._retry(table, run):
@@ -144,14 +137,7 @@ class Lake:
         df = _conform(spec, df)
         self._retry(
             table,
-            lambda: write_deltalake(
-                self.path(table),
-                df.to_arrow(),
-                mode="overwrite",
-                schema_mode="overwrite",
-                partition_by=list(spec.partition_by) or None,
-                storage_options=self.storage_options or None,
-            ),
+            lambda: self._write(table, df, "overwrite", schema_mode="overwrite"),
         )
         return WriteResult(table, df.height, inserted=df.height)
 
@@ -175,14 +161,7 @@ class Lake:
         )
         self._retry(
             table,
-            lambda: write_deltalake(
-                self.path(table),
-                df.to_arrow(),
-                mode="overwrite",
-                predicate=predicate,
-                partition_by=list(spec.partition_by) or None,
-                storage_options=self.storage_options or None,
-            ),
+            lambda: self._write(table, df, "overwrite", predicate=predicate),
         )
         return WriteResult(table, df.height, inserted=df.height)
 
@@ -281,13 +260,7 @@ class Lake:
                 continue
             spec = table_spec(name)
             try:
-                write_deltalake(
-                    self.path(name),
-                    spec.empty().to_arrow(),
-                    mode="append",
-                    partition_by=list(spec.partition_by) or None,
-                    storage_options=self.storage_options or None,
-                )
+                self._write(name, spec.empty(), "append")
                 created.append(name)
             except CommitFailedError:
                 pass  # another writer created it at the same moment
@@ -297,6 +270,19 @@ class Lake:
         """The table's commit history (newest first)."""
         dt = self.delta(table)
         return [] if dt is None else dt.history(limit)
+
+    def _write(
+        self, table: str, df: pl.DataFrame, mode: Literal["append", "overwrite"], **kw: Any
+    ) -> None:
+        """One ``write_deltalake`` of ``df`` to the table, partitioned as the catalogue says."""
+        write_deltalake(
+            self.path(table),
+            df.to_arrow(),
+            mode=mode,
+            partition_by=list(table_spec(table).partition_by) or None,
+            storage_options=self.storage_options or None,
+            **kw,
+        )
 
     def _retry(self, table: str, op: Any) -> Any:
         """Run a commit, retrying when a concurrent writer won the race."""
