@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -164,6 +166,72 @@ class Settings(BaseSettings):
     forecast_backtest_origins: int = Field(
         84, ge=1, description="Rolling origins of the back-test (the most recent days)."
     )
+    # Executive brief (docs/briefs.md).
+    chromium_path: Path = Field(
+        Path("/usr/bin/chromium"),
+        description="Chromium that prints the executive brief to PDF (hhs report, brief flow).",
+    )
+    dashboard_url: str = Field(
+        "http://127.0.0.1:5006",
+        description="Base URL of the dashboards, linked from the executive brief.",
+    )
+    # Operations dashboard (docs/dashboards.md).
+    slo_success_rate: float = Field(
+        0.995,
+        gt=0,
+        le=1,
+        description="Collection SLO: share of account fetches per run that must end complete or "
+        "partial.",
+    )
+    prefect_ui_url: str = Field(
+        "",
+        description="Prefect UI linked from the operations page; empty: PREFECT_UI_URL, else "
+        "PREFECT_API_URL without /api, else http://127.0.0.1:4200.",
+    )
+    dask_dashboard_url: str = Field(
+        "",
+        description="Dask dashboard linked from the operations page; empty: the host of "
+        "HHS_DASK_ADDRESS on port 8787, else http://127.0.0.1:8787/status.",
+    )
+
+    # Dashboards (docs/dashboards.md).
+    dashboard_password: SecretStr | None = Field(
+        None,
+        description="Basic-auth password of the dashboards (any user name); empty: no login.",
+    )
+    dashboard_users_file: Path | None = Field(
+        None,
+        description="Basic auth with named users: a JSON file mapping user name to password.",
+    )
+    dashboard_oauth_provider: str | None = Field(
+        None,
+        description="Panel OAuth provider (generic, azure, github, google, okta, auth0...); "
+        "set it with the key, secret and cookie secret for single sign-on (OIDC).",
+    )
+    dashboard_oauth_key: str | None = Field(None, description="OAuth client id.")
+    dashboard_oauth_secret: SecretStr | None = Field(None, description="OAuth client secret.")
+    dashboard_oauth_redirect_uri: str | None = Field(
+        None, description="OAuth redirect URI, when the dashboards sit behind a proxy."
+    )
+    dashboard_oauth_extra_params: dict[str, str] = Field(
+        default_factory=dict,
+        description="Provider parameters (JSON), e.g. the generic OIDC endpoints or a tenant.",
+    )
+    dashboard_cookie_secret: SecretStr | None = Field(
+        None, description="Secret signing the login cookies (required with login)."
+    )
+    dashboard_oauth_encryption_key: SecretStr | None = Field(
+        None, description="Key encrypting OAuth tokens in cookies (Fernet key)."
+    )
+    dashboard_agency_access: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Which agencies each viewer sees (JSON: user -> agency codes; '*' = other "
+        "users; an agency includes those below it). Empty: everyone sees everything.",
+    )
+    dashboard_url: str = Field(
+        "http://127.0.0.1:5006",
+        description="Public base URL of the dashboards (links in briefs and alerts).",
+    )
 
     bluesky_api_base: str = DEFAULT_API_BASES["bluesky"]
     youtube_api_base: str = DEFAULT_API_BASES["youtube"]
@@ -252,6 +320,25 @@ class Settings(BaseSettings):
         if value is None:
             raise KeyError(f"no API base setting for platform {platform!r}")
         return str(value).rstrip("/")
+
+    def prefect_ui(self) -> str:
+        """The Prefect UI's URL: the setting, else derived from Prefect's own variables."""
+        if self.prefect_ui_url.strip():
+            return self.prefect_ui_url.strip().rstrip("/")
+        ui = os.environ.get("PREFECT_UI_URL", "").strip()
+        if ui:
+            return ui.rstrip("/")
+        api = os.environ.get("PREFECT_API_URL", "").strip().rstrip("/")
+        if api:
+            return api.removesuffix("/api")
+        return "http://127.0.0.1:4200"
+
+    def dask_dashboard(self) -> str:
+        """The Dask dashboard's URL: the setting, else the scheduler's host on port 8787."""
+        if self.dask_dashboard_url.strip():
+            return self.dask_dashboard_url.strip().rstrip("/")
+        host = urlsplit(self.dask_address.strip()).hostname if self.dask_address.strip() else None
+        return f"http://{host or '127.0.0.1'}:8787/status"
 
     def secret(self, name: str) -> str | None:
         """The plain value of a secret setting (only the HTTP layer should call this)."""

@@ -34,6 +34,13 @@ class TableSpec:
     def description(self) -> str:
         return (self.model.__doc__ or "").strip().splitlines()[0]
 
+    @property
+    def descriptions(self) -> dict[str, str]:
+        """Each column's meaning as written in the model (empty string where none)."""
+        return {
+            name: col.description or "" for name, col in self.model.to_schema().columns.items()
+        }
+
     def empty(self) -> pl.DataFrame:
         return pl.DataFrame(schema=self.schema)
 

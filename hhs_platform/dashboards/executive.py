@@ -24,6 +24,7 @@ from hhs_platform.lake.reads import (
 )
 from hhs_platform.lake.store import Lake
 
+SLUG = "executive"
 TITLE = "HHS social media — executive overview"
 
 _SERIES = "Agency · platform"
@@ -223,3 +224,7 @@ def _line(data: Any, column: str, title: str) -> Any:
     # Markers keep a series with one observation visible (a line needs two points).
     plot = frame.hvplot.line(title=title, **style) * frame.hvplot.scatter(size=30, **style)
     return plot.opts(legend_cols=2, toolbar="above")
+
+
+#: The page factory the server calls (see ``hhs_platform.dashboards.server.PAGES``).
+page = executive_page

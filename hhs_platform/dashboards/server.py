@@ -1,24 +1,42 @@
-"""Serve the dashboards with Panel: one URL per page, each session built fresh from the lake."""
+"""Serve the dashboards with Panel: one URL per page, each session built fresh from the lake.
+
+Login is configured by settings (``HHS_DASHBOARD_PASSWORD`` or ``HHS_DASHBOARD_USERS_FILE`` for
+basic auth, ``HHS_DASHBOARD_OAUTH_*`` for single sign-on); see docs/dashboards.md.
+"""
 
 from __future__ import annotations
 
+import importlib
 import socket
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import panel as pn
 
-from hhs_platform.dashboards.executive import TITLE as EXECUTIVE_TITLE
-from hhs_platform.dashboards.executive import executive_page
+from hhs_platform.errors import ConfigurationError
 from hhs_platform.lake.store import Lake
+from hhs_platform.settings import Settings, get_settings
 
 PageFactory = Callable[[Lake | None], pn.viewable.Viewable]
 
+#: The page modules of ``hhs_platform.dashboards``, in menu order; each has SLUG, TITLE, page().
+PAGES: tuple[str, ...] = ("executive",)
+
+
+def _load() -> tuple[dict[str, PageFactory], dict[str, str]]:
+    factories: dict[str, PageFactory] = {}
+    titles: dict[str, str] = {}
+    for name in PAGES:
+        module = importlib.import_module(f"hhs_platform.dashboards.{name}")
+        factories[module.SLUG] = module.page
+        titles[module.SLUG] = module.TITLE
+    return factories, titles
+
+
 #: Every dashboard: URL path segment -> page factory (called with the lake, once per session).
-DASHBOARDS: dict[str, PageFactory] = {"executive": executive_page}
 #: Browser titles of the dashboards.
-TITLES: dict[str, str] = {"executive": EXECUTIVE_TITLE}
+DASHBOARDS, TITLES = _load()
 
 
 class Stoppable(Protocol):
@@ -61,6 +79,7 @@ def serve_dashboards(
     show: bool = False,
     threaded: bool = False,
     websocket_origin: list[str] | None = None,
+    settings: Settings | None = None,
 ) -> Stoppable:
     """Serve every dashboard at ``http://<address>:<port>/<name>``.
 
@@ -73,6 +92,7 @@ def serve_dashboards(
             (for the demo and tests); otherwise block until the server stops.
         websocket_origin: Hosts (``host:port``) browsers may connect from; by default the
             address itself, ``localhost`` and ``127.0.0.1`` on the port.
+        settings: Login settings; default: the process settings.
 
     Returns:
         A handle whose ``stop()`` shuts the server down.
@@ -90,10 +110,72 @@ def serve_dashboards(
         threaded=threaded,
         title=TITLES,  # type: ignore[arg-type]
         verbose=False,
+        **auth_options(settings or get_settings()),
     )
     if threaded:
         _wait_listening(address, port, timeout_s=30)
     return server
 
 
-__all__ = ["DASHBOARDS", "TITLES", "PageFactory", "dashboard_urls", "serve_dashboards"]
+def auth_options(settings: Settings) -> dict[str, Any]:
+    """``pn.serve`` login options from the settings: OAuth, else basic auth, else none.
+
+    Raises:
+        ConfigurationError: Login is half configured (e.g. OAuth without a cookie secret).
+    """
+    cookie = settings.dashboard_cookie_secret
+    if settings.dashboard_oauth_provider:
+        missing = [
+            name
+            for name, value in (
+                ("HHS_DASHBOARD_OAUTH_KEY", settings.dashboard_oauth_key),
+                ("HHS_DASHBOARD_OAUTH_SECRET", settings.dashboard_oauth_secret),
+                ("HHS_DASHBOARD_COOKIE_SECRET", cookie),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigurationError(
+                f"HHS_DASHBOARD_OAUTH_PROVIDER={settings.dashboard_oauth_provider} needs "
+                f"{', '.join(missing)} as well (see docs/dashboards.md, Login)"
+            )
+        secret = settings.dashboard_oauth_secret
+        encryption = settings.dashboard_oauth_encryption_key
+        return {
+            "oauth_provider": settings.dashboard_oauth_provider,
+            "oauth_key": settings.dashboard_oauth_key,
+            "oauth_secret": secret.get_secret_value() if secret else None,
+            "oauth_redirect_uri": settings.dashboard_oauth_redirect_uri,
+            "oauth_extra_params": dict(settings.dashboard_oauth_extra_params),
+            "oauth_encryption_key": encryption.get_secret_value() if encryption else None,
+            "cookie_secret": cookie.get_secret_value() if cookie else None,
+        }
+    basic: str | None = None
+    if settings.dashboard_users_file is not None:
+        if not settings.dashboard_users_file.is_file():
+            raise ConfigurationError(
+                f"HHS_DASHBOARD_USERS_FILE={settings.dashboard_users_file} does not exist: "
+                'write a JSON object {"user": "password", ...} there, or unset it'
+            )
+        basic = str(settings.dashboard_users_file)
+    elif settings.dashboard_password is not None:
+        basic = settings.dashboard_password.get_secret_value()
+    if basic is None:
+        return {}
+    if cookie is None:
+        raise ConfigurationError(
+            "dashboard login needs HHS_DASHBOARD_COOKIE_SECRET (a long random string) to sign "
+            "its cookies"
+        )
+    return {"basic_auth": basic, "cookie_secret": cookie.get_secret_value()}
+
+
+__all__ = [
+    "DASHBOARDS",
+    "PAGES",
+    "TITLES",
+    "PageFactory",
+    "auth_options",
+    "dashboard_urls",
+    "serve_dashboards",
+]

@@ -38,12 +38,13 @@ POSTS_COUNT_RULES: dict[str, PostsCountRule] = {
 
 
 def build_quality(
-    lake: Lake, run_id: str, *, settings: Settings | None = None
+    lake: Lake, run_id: str, *, settings: Settings | None = None, now: datetime | None = None
 ) -> dict[str, WriteResult]:
     """Flag the observations run ``run_id`` wrote to silver, then score today.
 
     Called by the collection flow after gold. Idempotent: a flag already stored is not written
     again (it keeps the run that first raised it) and today's scorecard rows are replaced.
+    ``now`` is the scoring time (default the wall clock; a simulated clock for built histories).
 
     Returns:
         The writes, by table: ``quality/flags`` and ``quality/scorecard``.
@@ -55,7 +56,7 @@ def build_quality(
     new = flags.join(lake.scan(FLAGS).select(keys).collect(), on=keys, how="anti")
     return {
         FLAGS: lake.merge(FLAGS, new),
-        SCORECARD: build_scorecard(lake, settings=settings),
+        SCORECARD: build_scorecard(lake, settings=settings, now=now),
     }
 
 

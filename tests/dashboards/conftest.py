@@ -1,8 +1,12 @@
-"""A small gold table written to a real Delta lake in tmp_path, shared by the dashboard tests."""
+"""Lakes for the dashboard tests: a small hand-written gold table, and a lake built by the real
+pipeline from the simulated platforms collected day by day (``world_lake``), served once for the
+whole session (``world_server``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +14,10 @@ import polars as pl
 import pytest
 
 from hhs_platform.lake import Lake
+from hhs_platform.sandbox import World
+from hhs_platform.sandbox.faults import FaultProfile
+from hhs_platform.sandbox.history import collect_history
+from hhs_platform.sandbox.world import Planted
 from schemas import table_spec
 
 GOLD = "gold/daily_account_metrics"
@@ -85,3 +93,115 @@ def lake_uri(tmp_path: Path, rows: list[dict[str, Any]]) -> str:
 @pytest.fixture
 def lake(lake_uri: str) -> Lake:
     return Lake(lake_uri)
+
+
+# --- the world lake: the real pipeline over two weeks of a simulated world -------------------
+
+HHS = "U.S. Department of Health and Human Services"
+#: (agency, agency name, parent, platform, handle)
+WORLD_ACCOUNTS: list[tuple[str, str, str | None, str, str]] = [
+    ("HHS", HHS, None, "bluesky", "hhs.gov"),
+    ("HHS", HHS, None, "mastodon", "hhs"),
+    ("CDC", "Centers for Disease Control and Prevention", "HHS", "bluesky", "cdc.gov"),
+    ("CDC", "Centers for Disease Control and Prevention", "HHS", "mastodon", "cdc"),
+    ("CDC", "Centers for Disease Control and Prevention", "HHS", "youtube", "CDCstreamingHealth"),
+    ("NIH", "National Institutes of Health", "HHS", "bluesky", "nih.gov"),
+    ("NIH", "National Institutes of Health", "HHS", "youtube", "NIHOD"),
+    ("FDA", "Food and Drug Administration", "HHS", "bluesky", "fda.gov"),
+]
+WORLD_REGISTRY = pl.DataFrame(
+    [
+        {
+            "agency": agency,
+            "agency_name": name,
+            "parent_agency": parent,
+            "platform": platform,
+            "handle": handle,
+            "platform_id": None,
+            "url": f"https://example.org/{platform}/{handle}",
+            "tier": 1 if agency in ("HHS", "CDC") else 2,
+            "verified": False,
+            "source": "test",
+        }
+        for agency, name, parent, platform, handle in WORLD_ACCOUNTS
+    ],
+    schema_overrides={"parent_agency": pl.Utf8, "platform_id": pl.Utf8},
+)
+WORLD_DAYS = 14
+WORLD_PLANTED = [
+    Planted("engagement_spike", "bluesky", "cdc.gov", dt.date(2026, 10, 20), 60),
+    Planted("follower_drop", "mastodon", "cdc", dt.date(2026, 11, 10), 0.05),
+    Planted("follower_jump", "bluesky", "hhs.gov", dt.date(2026, 11, 11), 0.04),
+]
+#: Post texts that must render as text everywhere (two posts of cdc.gov carry them).
+XSS_TEXTS = (
+    "<script>alert(1)</script> vaccine clinic #xsscheck",
+    "<img src=x onerror=alert(2)> flu shots #xsscheck",
+)
+#: mastodon:hhs is not collected on these days (a collection gap).
+WORLD_OUTAGE = {dt.date(2026, 11, 5), dt.date(2026, 11, 6)}
+
+
+def build_world_lake(root: Path) -> str:
+    """Collect the world day by day into ``root/lake`` (see ``collect_history``); its URI."""
+    from hhs_platform.settings import Settings
+
+    world = World(
+        WORLD_REGISTRY,
+        seed=11,
+        platforms=("bluesky", "mastodon", "youtube"),
+        planted=WORLD_PLANTED,
+        history_days=45,
+        deletion_rate=0.02,
+    )
+    cdc = next(a for a in world.accounts if a.registry_handle == "cdc.gov")
+    recent = sorted((p for p in cdc.posts if not p.facets), key=lambda p: p.ts)[-5:-3]
+    for post, text in zip(recent, XSS_TEXTS, strict=True):
+        post.text = text
+
+    def collected(at: dt.datetime) -> pl.DataFrame:
+        if at.date() in WORLD_OUTAGE:
+            return WORLD_REGISTRY.filter(
+                ~((pl.col("platform") == "mastodon") & (pl.col("handle") == "hhs"))
+            )
+        return WORLD_REGISTRY
+
+    lake = Lake(str(root / "lake"))
+    history = collect_history(
+        world,
+        lake,
+        Lake(str(root / "scratch")),
+        days=WORLD_DAYS,
+        registry=WORLD_REGISTRY,
+        collected=collected,
+        settings=Settings(_env_file=None, anomaly_min_history=5),  # type: ignore[call-arg]
+        # Some listing pages carry broken copies of items: quarantine has rows by rule.
+        faults=FaultProfile(malformed=0.15, seed=3),
+    )
+    assert not history.errors, history.errors
+    return lake.uri
+
+
+@pytest.fixture(scope="session")
+def world_lake(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URI of a lake the real pipeline built from two weeks of daily collections (read only)."""
+    return build_world_lake(tmp_path_factory.mktemp("world"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def world_server(world_lake: str) -> Iterator[str]:
+    """Base URL of the dashboards served over ``world_lake`` for the whole session."""
+    from hhs_platform.dashboards.server import serve_dashboards
+
+    port = free_port()
+    server = serve_dashboards(port=port, lake_uri=world_lake, threaded=True)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

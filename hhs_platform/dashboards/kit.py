@@ -1,0 +1,414 @@
+"""What every dashboard page shares: layout, navigation, cached reads, URL filters, tooltips,
+accessible colours, agency restriction, safe text and export buttons.
+
+Pages build on these so that they behave alike: the filters of any page live in its URL (a link
+reproduces the view), every metric carries its definition, every table exports with its data
+dictionary, and a viewer limited to some agencies never receives another agency's rows.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import panel as pn
+import polars as pl
+
+from hhs_platform.errors import HhsError
+from hhs_platform.exports import FORMATS, column_meanings, dictionary_csv, to_bytes
+from hhs_platform.lake.store import Lake
+from hhs_platform.settings import get_settings
+from schemas import table_spec
+
+#: Okabe–Ito palette: distinguishable with the common colour-vision deficiencies.
+PALETTE: list[str] = [
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#D55E00",  # vermillion
+    "#F0E442",  # yellow
+    "#000000",  # black
+]
+#: Text colours with at least 4.5:1 contrast on white (WCAG AA), for good / neutral / bad.
+GOOD, NEUTRAL, BAD = "#14663a", "#334155", "#a3191d"
+
+#: Every page: URL slug -> navigation label, in menu order.
+NAV: dict[str, str] = {
+    "executive": "Executive",
+    "trends": "Trends",
+    "anomalies": "Anomalies",
+    "posts": "Posts",
+    "operations": "Operations",
+}
+
+#: Labels and definitions of the metrics the pages show (tooltips); table columns not listed
+#: here fall back to their schema descriptions.
+METRICS: dict[str, tuple[str, str]] = {
+    "followers": ("Followers", "Followers at the day's last observation, summed over accounts."),
+    "followers_change": (
+        "Change in followers",
+        "Followers at the end of the period minus followers at its start (sum of daily changes).",
+    ),
+    "growth_pct": ("Growth", "Change in followers in % of the followers at the period's start."),
+    "engagement": (
+        "Engagement",
+        "Likes + reposts + replies + quotes of the posts published in the period, at their "
+        "latest observation. Views are not engagement.",
+    ),
+    "engagement_rate": (
+        "Engagement rate",
+        "Engagement divided by followers at the end of the period.",
+    ),
+    "engagement_activity": (
+        "Engagement activity",
+        "Interactions gained in the period by all posts, whenever they were published.",
+    ),
+    "posts_published": ("Posts published", "Posts (not reposts) published in the period."),
+    "likes": ("Likes", "Likes (favourites, reactions) of the posts published in the period."),
+    "reposts": ("Reposts", "Reposts (retweets, boosts, shares) of the posts of the period."),
+    "replies": ("Replies", "Replies (comments) to the posts published in the period."),
+    "quotes": ("Quotes", "Quote posts of the posts published in the period."),
+    "views": (
+        "Views",
+        "Views (impressions, plays) where the platform reports them; empty elsewhere.",
+    ),
+    "overperformance": (
+        "Overperformance",
+        "A post's engagement divided by the median of the account's previous 20 posts of the "
+        "same type at the same age: 2.0 is twice the usual.",
+    ),
+    "completeness": (
+        "Completeness",
+        "Posts collected divided by the posts the platform says exist (its own count).",
+    ),
+    "freshness": (
+        "Freshness",
+        "1 while the newest observation is within the tier's collection interval, falling to 0 "
+        "as it ages past it.",
+    ),
+    "validity": ("Validity", "Share of the day's rows that met every rule (not quarantined)."),
+    "overall": ("Quality score", "Weighted mean of completeness, freshness, validity and drift."),
+    "success_rate": (
+        "Success rate",
+        "Accounts read completely or partially divided by accounts attempted (SLO: 99.5%).",
+    ),
+    "confidence": ("Confidence", "0-1: how far the event is past its threshold, and history."),
+}
+
+_CACHE_SIZE = 64
+_cache: OrderedDict[tuple[Any, ...], pl.DataFrame] = OrderedDict()
+_cache_lock = threading.Lock()
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def metric_label(name: str) -> str:
+    """The display label of a metric or column (``engagement_rate`` -> "Engagement rate")."""
+    if name in METRICS:
+        return METRICS[name][0]
+    return name.replace("_", " ").capitalize()
+
+
+def definition(name: str) -> str:
+    """The definition of a metric or column, for tooltips (empty when none is known)."""
+    if name in METRICS:
+        return METRICS[name][1]
+    return column_meanings().get(name, "")
+
+
+def tooltip(name: str) -> pn.widgets.TooltipIcon:
+    """An (i) icon whose tooltip defines the metric."""
+    return pn.widgets.TooltipIcon(value=f"{metric_label(name)}: {definition(name)}", margin=(8, 4))
+
+
+def escape_md(text: str | None) -> str:
+    """Untrusted text made inert inside ``pn.pane.Markdown``: HTML escaped, Markdown escaped."""
+    if text is None:
+        return ""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=True))
+
+
+def sync_url(widget: Any, name: str) -> None:
+    """Keep ``widget.value`` and the page URL's ``?name=`` query parameter in step, both ways.
+
+    Outside a served session (a notebook) there is no URL, and this does nothing.
+    """
+    location = pn.state.location
+    if location is not None:
+        location.sync(widget, {"value": name})
+
+
+def _version(lake: Lake, table: str) -> int | None:
+    delta = lake.delta(table)
+    return None if delta is None else delta.version()
+
+
+def read(
+    lake: Lake,
+    table: str,
+    columns: Sequence[str] | None = None,
+    where: pl.Expr | None = None,
+) -> pl.DataFrame:
+    """Read some columns and rows of a table, cached until the table gets a new version.
+
+    The filter is pushed into the Delta scan (partition and file skipping), so a page reads only
+    what it shows. Sessions share the cache: the second visitor of a page reads nothing.
+
+    Args:
+        lake: The lake.
+        table: A table of the catalogue.
+        columns: Columns to read (None: all of them).
+        where: A polars filter expression over the table's columns.
+
+    Returns:
+        The rows, or an empty frame with the table's schema when the table does not exist yet.
+    """
+    spec = table_spec(table)
+    wanted = list(columns) if columns is not None else list(spec.schema)
+    version = _version(lake, table)
+    if version is None:
+        return spec.empty().select(wanted)
+    key = (
+        lake.uri,
+        table,
+        version,
+        tuple(wanted),
+        None if where is None else where.meta.serialize(format="json"),
+    )
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    lf = lake.scan(table, version=version)
+    if where is not None:
+        lf = lf.filter(where)
+    frame = lf.select(wanted).collect()
+    with _cache_lock:
+        _cache[key] = frame
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return frame
+
+
+def current_user() -> str | None:
+    """The logged-in user of this session (None without login)."""
+    user = pn.state.user
+    return str(user) if user else None
+
+
+def allowed_agencies(user: str | None = None) -> frozenset[str] | None:
+    """The agencies the viewer may see, from ``HHS_DASHBOARD_AGENCY_ACCESS``; None: all.
+
+    The setting maps a user name to agency codes; ``*`` holds the default of users not listed.
+    A viewer allowed an agency also sees the agencies below it in the registry's hierarchy.
+    Without the setting every viewer sees everything; with it, a user matching no entry and no
+    ``*`` sees nothing.
+    """
+    access = get_settings().dashboard_agency_access
+    if not access:
+        return None
+    user = user if user is not None else current_user()
+    granted = access.get(user or "", access.get("*"))
+    if granted is None:
+        return frozenset()
+    if "*" in granted:
+        return None
+    return _with_descendants(frozenset(granted))
+
+
+def _with_descendants(agencies: frozenset[str]) -> frozenset[str]:
+    from hhs_platform.registry import load_registry
+
+    try:
+        pairs = load_registry().select("agency", "parent_agency").unique().rows()
+    except (OSError, HhsError):  # without a readable registry the grant is taken as written
+        return agencies
+    out = set(agencies)
+    grew = True
+    while grew:
+        below = {a for a, parent in pairs if parent in out and a not in out}
+        out |= below
+        grew = bool(below)
+    return frozenset(out)
+
+
+def restrict(frame: pl.DataFrame, column: str = "agency") -> pl.DataFrame:
+    """Only the rows of the agencies the viewer may see (no-op without a restriction)."""
+    allowed = allowed_agencies()
+    if allowed is None:
+        return frame
+    return frame.filter(pl.col(column).is_in(sorted(allowed)))
+
+
+def export_buttons(
+    get_frame: Callable[[], pl.DataFrame], name: str, table: str | None = None
+) -> pn.Row:
+    """Download buttons for the current view: CSV, Excel, Parquet and its data dictionary.
+
+    Args:
+        get_frame: Called at click time: the rows the view shows now.
+        name: File name stem (e.g. ``executive-accounts``).
+        table: The table the view comes from (its schema describes the columns).
+    """
+
+    def file(fmt: str) -> Callable[[], Any]:
+        def make() -> Any:
+            import io
+
+            return io.BytesIO(to_bytes(get_frame(), fmt, table=table))
+
+        return make
+
+    def dictionary() -> Any:
+        import io
+
+        return io.BytesIO(dictionary_csv(get_frame(), table))
+
+    labels = {"csv": "CSV", "xlsx": "Excel", "parquet": "Parquet"}
+    buttons = [
+        pn.widgets.FileDownload(
+            callback=file(fmt),
+            filename=f"{name}{suffix}",
+            label=f"Download {labels[fmt]}",
+            button_type="default",
+            embed=False,
+            width=150,
+        )
+        for fmt, suffix in FORMATS.items()
+    ]
+    buttons.append(
+        pn.widgets.FileDownload(
+            callback=dictionary,
+            filename=f"{name}.dictionary.csv",
+            label="Data dictionary",
+            button_type="default",
+            embed=False,
+            width=150,
+        )
+    )
+    return pn.Row(*buttons, sizing_mode="stretch_width")
+
+
+def freshness(lake: Lake, now: datetime | None = None) -> tuple[datetime | None, float | None]:
+    """The newest observation gold knows of (its last build's watermark) and its age in hours."""
+    builds = read(lake, "gold/builds", columns=["watermark"])
+    newest = builds["watermark"].max() if not builds.is_empty() else None
+    if not isinstance(newest, datetime):
+        return None, None
+    now = now or datetime.now(UTC)
+    return newest, max(0.0, (now - newest).total_seconds() / 3600)
+
+
+def freshness_badge(lake: Lake) -> pn.pane.HTML:
+    """ "Data as of ..." with its age, coloured and worded (colour is never the only signal)."""
+    newest, hours = freshness(lake)
+    if newest is None or hours is None:
+        text, colour, word = "No data collected yet", BAD, "No data"
+    else:
+        cadence = max(get_settings().quality_cadence_hours.values(), default=24.0)
+        if hours <= cadence:
+            colour, word = GOOD, "Fresh"
+        elif hours <= 2 * cadence:
+            colour, word = NEUTRAL, "Ageing"
+        else:
+            colour, word = BAD, "Stale"
+        age = f"{hours:.0f} h" if hours < 72 else f"{hours / 24:.0f} days"
+        text = f"Data as of {newest:%Y-%m-%d %H:%M} UTC ({age} ago)"
+    return pn.pane.HTML(
+        f'<span role="status" title="Newest observation gold was built from" '
+        f'style="display:inline-block;padding:4px 10px;border-radius:12px;'
+        f'border:2px solid {colour};color:{colour};font-weight:600">'
+        f"{html.escape(word)}: {html.escape(text)}</span>",
+        margin=(12, 10),
+    )
+
+
+def nav(slug: str) -> pn.pane.HTML:
+    """Links to every page; the current one marked for assistive technology."""
+    links = " · ".join(
+        f'<a href="./{s}" aria-current="page" style="font-weight:700">{html.escape(label)}</a>'
+        if s == slug
+        else f'<a href="./{s}">{html.escape(label)}</a>'
+        for s, label in NAV.items()
+    )
+    return pn.pane.HTML(f'<nav aria-label="Dashboards">{links}</nav>', margin=(12, 10))
+
+
+def shell(slug: str, lake: Lake, *body: Any, title: str | None = None) -> pn.Column:
+    """A page: its title, the navigation, the freshness badge, then ``body``."""
+    heading = title or f"HHS social media — {NAV.get(slug, slug)}"
+    user = current_user()
+    who = [pn.pane.HTML(f"Signed in as {html.escape(user)}", margin=(12, 10))] if user else []
+    return pn.Column(
+        pn.pane.Markdown(f"# {escape_md(heading)}", margin=(0, 10)),
+        pn.FlexBox(nav(slug), freshness_badge(lake), *who),
+        *body,
+        sizing_mode="stretch_width",
+        max_width=1400,
+    )
+
+
+def empty_state(slug: str, lake: Lake, what: str) -> pn.Column:
+    """The page shown while the tables it needs are empty: what is missing and what to run."""
+    message = (
+        f"### Nothing to show yet\n\nThe lake at {escape_md(lake.uri)} has no {escape_md(what)} "
+        "yet. Run `hhs collect` (or `hhs demo`) to collect the accounts and build the tables, "
+        "then reload this page."
+    )
+    return shell(
+        slug, lake, pn.pane.Alert(message, alert_type="warning", sizing_mode="stretch_width")
+    )
+
+
+def table_widget(
+    frame: pl.DataFrame,
+    titles: dict[str, str] | None = None,
+    formatters: dict[str, Any] | None = None,
+    **kw: Any,
+) -> pn.widgets.Tabulator:
+    """A read-only, paginated table (Tabulator escapes cell text: safe for untrusted text)."""
+    options: dict[str, Any] = {
+        "disabled": True,
+        "show_index": False,
+        "pagination": "local",
+        "page_size": 10,
+        "sizing_mode": "stretch_width",
+        "layout": "fit_data_table",
+        "titles": {c: metric_label(c) for c in frame.columns} | (titles or {}),
+        "formatters": formatters or {},
+        "header_tooltips": {c: definition(c) for c in frame.columns if definition(c)},
+    }
+    options.update(kw)
+    return pn.widgets.Tabulator(frame.to_pandas(), **options)
+
+
+__all__ = [
+    "BAD",
+    "GOOD",
+    "METRICS",
+    "NAV",
+    "NEUTRAL",
+    "PALETTE",
+    "allowed_agencies",
+    "current_user",
+    "definition",
+    "empty_state",
+    "escape_md",
+    "export_buttons",
+    "freshness",
+    "freshness_badge",
+    "metric_label",
+    "nav",
+    "read",
+    "restrict",
+    "shell",
+    "sync_url",
+    "table_widget",
+    "tooltip",
+]
