@@ -204,7 +204,10 @@ def serve(
 
     for name in DASHBOARDS:
         typer.echo(f"{name}: http://{address}:{port}/{name}")
-    serve_dashboards(port=port, address=address, lake_uri=lake)
+    try:
+        serve_dashboards(port=port, address=address, lake_uri=lake)
+    except HhsError as exc:
+        _fail(exc)
 
 
 @app.command()
@@ -224,6 +227,115 @@ def tables(
         else:
             rows = lk.scan(name).select(__import__("polars").len()).collect().item()
             typer.echo(f"  {name:32s} {rows:>10,} rows  version {dt.version()}")
+
+
+@app.command("export")
+def export(
+    table: Annotated[str, typer.Argument(help="Table, e.g. gold/daily_account_metrics.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="File to write: .csv, .xlsx or .parquet.")
+    ],
+    where: Annotated[
+        list[str] | None,
+        typer.Option(help="Keep rows where COLUMN=VALUE (repeatable; values of one column OR)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="First day to keep (ISO date), on the table's date column.")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Last day to keep (ISO date).")] = None,
+    columns: Annotated[
+        str | None, typer.Option(help="Comma-separated columns to export (default: all).")
+    ] = None,
+    version: Annotated[
+        int | None, typer.Option(help="Export the table as of this Delta version.")
+    ] = None,
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+) -> None:
+    """Export a table (or some of its rows and columns) to CSV, Excel or Parquet, with its data
+    dictionary (inside the Excel and Parquet files; beside a CSV as NAME.dictionary.csv)."""
+    from hhs_platform.exports import export_file
+    from hhs_platform.lake import Lake
+    from hhs_platform.lake.filters import row_filter
+    from schemas import CATALOGUE
+
+    if table not in CATALOGUE:
+        _fail(ValueError(f"unknown table {table!r}; `hhs tables` lists them"))
+    try:
+        lk = Lake(lake)
+        if lk.delta(table, version) is None:
+            raise ValueError(f"{table} has not been written in {lk.uri} yet")
+        lf = lk.scan(table, version=version)
+        expr = row_filter(table, where or [], since=since, until=until)
+        if expr is not None:
+            lf = lf.filter(expr)
+        if columns:
+            lf = lf.select([c.strip() for c in columns.split(",") if c.strip()])
+        frame = lf.collect()
+        written = export_file(frame, out, table=table)
+    except (HhsError, ValueError, OSError) as exc:
+        _fail(exc)
+    except Exception as exc:  # polars: an unknown column
+        if type(exc).__name__ in ("ColumnNotFoundError", "SchemaError", "InvalidOperationError"):
+            _fail(ValueError(f"{table}: {exc}"))
+        raise
+    typer.echo(f"{frame.height:,} rows of {table} written to {', '.join(map(str, written))}")
+
+
+@app.command()
+def report(
+    period: Annotated[
+        str, typer.Option(help="week (7 days), month (30 days) or <N>d, ending at --end.")
+    ] = "week",
+    end: Annotated[
+        str | None,
+        typer.Option(help="Last day of the period, ISO date (default: the latest day of gold)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder to write the brief into.")] = Path("briefs"),
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="html, pdf or html,pdf (PDF needs Chromium).")
+    ] = "html,pdf",
+    agency: Annotated[
+        list[str] | None,
+        typer.Option("--agency", "-a", help="Only this agency and those below it (repeatable)."),
+    ] = None,
+) -> None:
+    """Render the executive brief of a period (HTML and PDF) and print the paths written."""
+    from hhs_platform.errors import HhsError
+    from hhs_platform.lake import Lake
+    from hhs_platform.reports.brief import BriefError, parse_formats, write_brief
+    from hhs_platform.reports.highlights import PeriodError, agencies_with_descendants
+
+    day = _parse_since(end)
+    try:
+        formats = parse_formats(fmt)
+    except BriefError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--format") from None
+    try:
+        target = Lake(lake)
+        agencies = (
+            sorted(agencies_with_descendants(target.read("silver/accounts"), agency))
+            if agency
+            else None
+        )
+        result = write_brief(
+            target,
+            period,
+            out_dir=out,
+            end=day.date() if day else None,
+            formats=formats,
+            agencies=agencies,
+        )
+    except PeriodError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--period") from None
+    except HhsError as exc:
+        html = out.glob("hhs-brief-*.html") if "html" in formats else []
+        for path in sorted(html, key=lambda p: p.stat().st_mtime)[-1:]:
+            typer.echo(f"html: {path}")
+        _fail(exc)
+    typer.echo(result.highlights.headline())
+    for name, path in result.paths.items():
+        typer.echo(f"{name}: {path}")
 
 
 @registry_app.command("validate")

@@ -22,7 +22,7 @@ import polars as pl
 from hhs_platform.errors import HhsError
 from hhs_platform.exports import FORMATS, column_meanings, dictionary_csv, to_bytes
 from hhs_platform.lake.store import Lake
-from hhs_platform.settings import get_settings
+from hhs_platform.settings import Settings, get_settings
 from schemas import table_spec
 
 #: Okabe–Ito palette: distinguishable with the common colour-vision deficiencies.
@@ -102,10 +102,25 @@ METRICS: dict[str, tuple[str, str]] = {
     "confidence": ("Confidence", "0-1: how far the event is past its threshold, and history."),
 }
 
+_served: dict[str, Settings] = {}
 _CACHE_SIZE = 64
 _cache: OrderedDict[tuple[Any, ...], pl.DataFrame] = OrderedDict()
 _cache_lock = threading.Lock()
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def use_settings(settings: Settings | None) -> None:
+    """The settings the pages of this process obey (login, agency access); None: the process
+    settings (``HHS_*``). The server sets them when it starts."""
+    if settings is None:
+        _served.pop("settings", None)
+    else:
+        _served["settings"] = settings
+
+
+def settings() -> Settings:
+    """The settings the pages obey (see :func:`use_settings`)."""
+    return _served.get("settings") or get_settings()
 
 
 def metric_label(name: str) -> str:
@@ -210,7 +225,7 @@ def allowed_agencies(user: str | None = None) -> frozenset[str] | None:
     Without the setting every viewer sees everything; with it, a user matching no entry and no
     ``*`` sees nothing.
     """
-    access = get_settings().dashboard_agency_access
+    access = settings().dashboard_agency_access
     if not access:
         return None
     user = user if user is not None else current_user()
@@ -226,7 +241,12 @@ def _with_descendants(agencies: frozenset[str]) -> frozenset[str]:
     from hhs_platform.registry import load_registry
 
     try:
-        pairs = load_registry().select("agency", "parent_agency").unique().rows()
+        pairs = (
+            load_registry(settings().accounts_file)
+            .select("agency", "parent_agency")
+            .unique()
+            .rows()
+        )
     except (OSError, HhsError):  # without a readable registry the grant is taken as written
         return agencies
     out = set(agencies)
@@ -311,7 +331,7 @@ def freshness_badge(lake: Lake) -> pn.pane.HTML:
     if newest is None or hours is None:
         text, colour, word = "No data collected yet", BAD, "No data"
     else:
-        cadence = max(get_settings().quality_cadence_hours.values(), default=24.0)
+        cadence = max(settings().quality_cadence_hours.values(), default=24.0)
         if hours <= cadence:
             colour, word = GOOD, "Fresh"
         elif hours <= 2 * cadence:
@@ -407,8 +427,10 @@ __all__ = [
     "nav",
     "read",
     "restrict",
+    "settings",
     "shell",
     "sync_url",
     "table_widget",
     "tooltip",
+    "use_settings",
 ]

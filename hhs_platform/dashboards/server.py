@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import panel as pn
 
+from hhs_platform.dashboards import kit
 from hhs_platform.errors import ConfigurationError
 from hhs_platform.lake.store import Lake
 from hhs_platform.settings import Settings, get_settings
@@ -21,7 +22,7 @@ from hhs_platform.settings import Settings, get_settings
 PageFactory = Callable[[Lake | None], pn.viewable.Viewable]
 
 #: The page modules of ``hhs_platform.dashboards``, in menu order; each has SLUG, TITLE, page().
-PAGES: tuple[str, ...] = ("executive",)
+PAGES: tuple[str, ...] = ("executive", "anomalies", "operations")
 
 
 def _load() -> tuple[dict[str, PageFactory], dict[str, str]]:
@@ -100,6 +101,9 @@ def serve_dashboards(
     origins = websocket_origin or sorted(
         {f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"}
     )
+    settings = settings or get_settings()
+    login = auth_options(settings)
+    kit.use_settings(settings)
     pages = {name: _session(factory, lake_uri) for name, factory in DASHBOARDS.items()}
     server: Stoppable = pn.serve(
         pages,  # type: ignore[arg-type]
@@ -110,7 +114,7 @@ def serve_dashboards(
         threaded=threaded,
         title=TITLES,  # type: ignore[arg-type]
         verbose=False,
-        **auth_options(settings or get_settings()),
+        **login,
     )
     if threaded:
         _wait_listening(address, port, timeout_s=30)

@@ -1,0 +1,108 @@
+"""The dashboards' shared kit: safe text, cached reads that follow table versions, agency access,
+and login options that never start the server half configured."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from hhs_platform.dashboards import kit
+from hhs_platform.dashboards.server import auth_options
+from hhs_platform.errors import ConfigurationError
+from hhs_platform.lake import Lake
+from hhs_platform.settings import Settings
+
+GOLD = "gold/daily_account_metrics"
+
+
+def _settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def served() -> Iterator[None]:
+    yield
+    kit.use_settings(None)
+
+
+def test_escape_md_makes_html_and_markdown_inert() -> None:
+    assert kit.escape_md("<script>alert(1)</script>") == (
+        "&lt;script&gt;alert\\(1\\)&lt;/script&gt;"
+    )
+    assert kit.escape_md("[click](javascript:alert(1))") == (
+        "\\[click\\]\\(javascript:alert\\(1\\)\\)"
+    )
+    assert kit.escape_md("**bold** _it_ #tag") == "\\*\\*bold\\*\\* \\_it\\_ \\#tag"
+    assert kit.escape_md(None) == ""
+
+
+def test_read_caches_until_the_table_changes(lake: Lake, tmp_path: Path) -> None:
+    where = pl.col("agency") == "CDC"
+    first = kit.read(lake, GOLD, ["date", "account_id", "followers"], where)
+    assert first.equals(lake.read(GOLD).filter(where).select("date", "account_id", "followers"))
+    assert kit.read(lake, GOLD, ["date", "account_id", "followers"], where) is first  # cached
+    lake.overwrite(GOLD, lake.read(GOLD).filter(pl.col("agency") == "FDA"))
+    assert kit.read(lake, GOLD, ["date", "account_id", "followers"], where).is_empty()
+    empty = kit.read(Lake(str(tmp_path / "none")), GOLD, ["date", "followers"])
+    assert empty.is_empty() and empty.columns == ["date", "followers"]
+
+
+def test_agency_access_per_user_with_the_hierarchy(served: None) -> None:
+    frame = pl.DataFrame({"agency": ["HHS", "CDC", "CDC-NCHS", "FDA", None]})
+    assert kit.allowed_agencies("anyone") is None  # no setting: everything
+    kit.use_settings(_settings(dashboard_agency_access={"cdc-analyst": ["CDC"], "admin": ["*"]}))
+    allowed = kit.allowed_agencies("cdc-analyst")
+    assert allowed is not None and {"CDC", "CDC-NCHS", "CDC-ES"} <= allowed
+    assert "FDA" not in allowed and "HHS" not in allowed
+    assert kit.allowed_agencies("admin") is None
+    assert kit.allowed_agencies("stranger") == frozenset()  # no entry and no "*": nothing
+    kit.use_settings(_settings(dashboard_agency_access={"*": ["FDA"]}))
+    fda = kit.allowed_agencies("stranger")
+    assert fda is not None and "FDA" in fda and "FDA-OWH" in fda and "CDC" not in fda
+    assert kit.restrict(frame)["agency"].to_list() == ["FDA"]  # outside a session: the default
+
+
+def test_login_options(tmp_path: Path) -> None:
+    assert auth_options(_settings()) == {}
+    opts = auth_options(_settings(dashboard_password="pw", dashboard_cookie_secret="c" * 32))
+    assert opts == {"basic_auth": "pw", "cookie_secret": "c" * 32}
+    with pytest.raises(ConfigurationError, match="HHS_DASHBOARD_COOKIE_SECRET"):
+        auth_options(_settings(dashboard_password="pw"))
+    users = tmp_path / "users.json"
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        auth_options(_settings(dashboard_users_file=users, dashboard_cookie_secret="c"))
+    users.write_text(json.dumps({"ana": "pw1"}))
+    assert auth_options(_settings(dashboard_users_file=users, dashboard_cookie_secret="c"))[
+        "basic_auth"
+    ] == str(users)
+    with pytest.raises(ConfigurationError, match="HHS_DASHBOARD_OAUTH_SECRET"):
+        auth_options(
+            _settings(
+                dashboard_oauth_provider="generic",
+                dashboard_oauth_key="client",
+                dashboard_cookie_secret="c",
+            )
+        )
+    oauth = auth_options(
+        _settings(
+            dashboard_oauth_provider="generic",
+            dashboard_oauth_key="client",
+            dashboard_oauth_secret="s3cret",
+            dashboard_cookie_secret="c",
+            dashboard_oauth_extra_params={"AUTHORIZE_URL": "https://idp.example/authorize"},
+        )
+    )
+    assert oauth["oauth_provider"] == "generic" and oauth["oauth_secret"] == "s3cret"
+    assert oauth["oauth_extra_params"] == {"AUTHORIZE_URL": "https://idp.example/authorize"}
+
+
+def test_every_metric_has_a_definition() -> None:
+    for name in kit.METRICS:
+        assert kit.definition(name), name
+    assert kit.definition("posts_published")
+    assert kit.metric_label("engagement_rate") == "Engagement rate"
+    assert kit.definition("followers_change") != ""
