@@ -69,7 +69,7 @@ def sandbox_settings(
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-def _collect_day(
+def collect_day(
     sb: SandboxThread,
     scratch: Lake,
     lake: Lake,
@@ -78,9 +78,15 @@ def _collect_day(
     run_id: str,
     since: datetime | None,
 ) -> list[str]:
-    """Collect at ``at`` into ``lake``: the responses of a real collection into ``scratch``,
-    stamped with the simulated instant instead of the wall clock, go to silver by the path
-    collection takes."""
+    """Collect ``registry`` at the simulated instant ``at`` into ``lake`` (bronze and silver).
+
+    The real collection (HTTP, bronze, fetch log) runs into ``scratch``; its responses and fetch
+    log, stamped with the simulated instant instead of the wall clock, are archived in ``lake``
+    and go to silver by the path collection takes (``silver_from_bronze``).
+
+    Returns:
+        The accounts' collection errors, as text.
+    """
     settings = sandbox_settings(sb, scratch, registry["platform"].unique().to_list())
     errors: list[str] = []
     for i, batch in enumerate(plan_batches(registry, 10, settings)):
@@ -149,7 +155,7 @@ def collect_history(
             accounts = collected(at) if collected is not None else registry
             run_id = f"history-{n:03d}"
             recent = None if n == 0 else at - timedelta(days=3)  # daily runs read recent pages
-            history.errors += _collect_day(sb, scratch, lake, accounts, at, run_id, recent)
+            history.errors += collect_day(sb, scratch, lake, accounts, at, run_id, recent)
             enrich_posts(lake)
             link_campaigns(lake)
             build_gold(lake)
@@ -165,4 +171,4 @@ def collect_history(
     return history
 
 
-__all__ = ["History", "RegistryFor", "collect_history", "sandbox_settings"]
+__all__ = ["History", "RegistryFor", "collect_day", "collect_history", "sandbox_settings"]

@@ -11,16 +11,9 @@ from pathlib import Path
 import polars as pl
 
 from hhs_platform.analytics import build_anomalies, build_forecasts, changed_since
-from hhs_platform.collect import (
-    archived_responses,
-    collect_batch,
-    logged_fetches,
-    plan_batches,
-    silver_from_bronze,
-)
 from hhs_platform.lake import Lake
-from hhs_platform.lake.silver import write_silver
 from hhs_platform.sandbox import SandboxThread, World
+from hhs_platform.sandbox.history import collect_day
 from hhs_platform.sandbox.world import Planted
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.gold import build_gold
@@ -64,50 +57,6 @@ PLANTED = [
 OUTAGE = {date(2026, 11, 6), date(2026, 11, 7)}
 
 
-def _settings(sb: SandboxThread, lake: Lake) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        lake_uri=lake.uri,
-        bluesky_api_base=sb.url("bluesky"),
-        mastodon_api_base=sb.url("mastodon"),
-    )
-
-
-def _collect_day(
-    sb: SandboxThread, scratch: Lake, lake: Lake, registry: pl.DataFrame, at: datetime, n: int
-) -> None:
-    """Collect the world as it is at ``at`` into ``lake`` as a collector whose clock reads ``at``.
-
-    The real collection (HTTP, bronze, fetch log) runs into a scratch lake; its responses and
-    fetch log, stamped with the simulated instant instead of the wall clock, are archived in
-    ``lake`` and go to silver by the path collection takes (``silver_from_bronze``).
-    """
-    run_id = f"run-{n:02d}"
-    settings = _settings(sb, scratch)
-    since = None if n == 0 else at - timedelta(days=3)  # daily runs read the recent pages
-    for i, batch in enumerate(plan_batches(registry, 10, settings)):
-        outcome = collect_batch(
-            batch,
-            run_id=run_id,
-            batch_id=str(i),
-            lake=scratch,
-            settings=settings,
-            registry=registry,
-            since=since,
-        )
-        assert not outcome.errors, outcome.errors
-    fetches = logged_fetches(scratch, run_id)
-    frame = archived_responses(scratch, fetches)
-    shift = at - fetches["started_at"].min()
-    frame = frame.with_columns(fetched_at=pl.col("fetched_at") + shift).with_columns(
-        fetched_date=pl.col("fetched_at").dt.date()
-    )
-    fetches = fetches.with_columns(pl.col("started_at", "finished_at") + shift)
-    lake.append("bronze/raw_responses", frame)
-    lake.append("bronze/fetch_log", fetches)
-    write_silver(lake, silver_from_bronze(frame, fetches, registry))
-
-
 def test_planted_events_are_found_on_their_day(tmp_path: Path) -> None:
     world = World(
         REGISTRY, seed=5, platforms=("bluesky", "mastodon"), planted=PLANTED, history_days=60
@@ -130,7 +79,8 @@ def test_planted_events_are_found_on_their_day(tmp_path: Path) -> None:
                 registry = REGISTRY.filter(
                     ~((pl.col("platform") == "mastodon") & (pl.col("handle") == "hhs"))
                 )
-            _collect_day(sb, scratch, lake, registry, at, n)
+            recent = None if n == 0 else at - timedelta(days=3)  # daily runs read recent pages
+            assert not collect_day(sb, scratch, lake, registry, at, f"run-{n:02d}", recent)
             build_gold(lake)
             after = lake.read("gold/daily_account_metrics")
             # from the first changed day, or the run's (a skipped fetch changes no figure)

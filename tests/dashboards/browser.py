@@ -22,11 +22,12 @@ CHROMIUM_ARGS = [
 DEEP_TEXT = """() => {
   const out = [];
   const walk = (node) => {
+    if (!node) return;
     if (node.nodeType === Node.TEXT_NODE) out.push(node.textContent);
     if (node.shadowRoot) walk(node.shadowRoot);
     for (const child of node.childNodes) walk(child);
   };
-  walk(document.body);
+  if (document.body) walk(document.body);
   return out.join(" ");
 }"""
 # Elements built from injected text anywhere in the page (there must be none).
