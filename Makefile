@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo demo-check test test-fast lint format typecheck serve sandbox collect browser clean
+.PHONY: help venv demo demo-check test test-fast lint format typecheck serve sandbox collect browser clean bench-dashboards
 
 help: ## List every command
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ serve: venv ## Serve the dashboards over the lake
 
 sandbox: venv ## Serve the simulated platforms on port 8765
 	$(BIN)/hhs sandbox serve --port 8765 --seed 7
+
+bench-dashboards: venv browser ## Benchmark every dashboard on a large synthetic lake (SCALE=large|medium|small)
+	$(BIN)/python -m benchmarks.dashboards --scale $(or $(SCALE),large) --profile
 
 clean: ## Remove the virtualenv, caches and the local lake
 	rm -rf $(VENV) lake .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,5 @@
-"""`panel serve apps/*.py` entry point of the executive page (lake from HHS_LAKE_URI)."""
+"""`panel serve apps/executive.py` entry point of the Executive page (lake from HHS_LAKE_URI)."""
 
-from hhs_platform.dashboards.executive import TITLE, executive_page
+from hhs_platform.dashboards.executive import TITLE, page
 
-executive_page().servable(title=TITLE)
+page().servable(title=TITLE)

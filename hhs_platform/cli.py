@@ -198,6 +198,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 5006,
     address: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+    warm: Annotated[
+        bool,
+        typer.Option("--warm/--no-warm", help="Compute every page's default view before serving."),
+    ] = True,
 ) -> None:
     """Serve the dashboards over the lake."""
     from hhs_platform.dashboards.server import DASHBOARDS, serve_dashboards
@@ -205,7 +209,7 @@ def serve(
     for name in DASHBOARDS:
         typer.echo(f"{name}: http://{address}:{port}/{name}")
     try:
-        serve_dashboards(port=port, address=address, lake_uri=lake)
+        serve_dashboards(port=port, address=address, lake_uri=lake, warm=warm)
     except HhsError as exc:
         _fail(exc)
 
@@ -301,7 +305,6 @@ def report(
     ] = None,
 ) -> None:
     """Render the executive brief of a period (HTML and PDF) and print the paths written."""
-    from hhs_platform.errors import HhsError
     from hhs_platform.lake import Lake
     from hhs_platform.reports.brief import BriefError, parse_formats, write_brief
     from hhs_platform.reports.highlights import PeriodError, agencies_with_descendants
@@ -329,9 +332,8 @@ def report(
     except PeriodError as exc:
         raise typer.BadParameter(str(exc), param_hint="--period") from None
     except HhsError as exc:
-        html = out.glob("hhs-brief-*.html") if "html" in formats else []
-        for path in sorted(html, key=lambda p: p.stat().st_mtime)[-1:]:
-            typer.echo(f"html: {path}")
+        for name, path in getattr(exc, "written", {}).items():
+            typer.echo(f"{name}: {path}")
         _fail(exc)
     typer.echo(result.highlights.headline())
     for name, path in result.paths.items():

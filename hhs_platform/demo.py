@@ -198,7 +198,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:
             from hhs_platform.dashboards.server import DASHBOARDS, serve_dashboards
 
             port = free_port(opts.dashboard_port)
-            server = serve_dashboards(port=port, lake_uri=opts.lake_uri, threaded=True)
+            server = serve_dashboards(port=port, lake_uri=opts.lake_uri, threaded=True, warm=True)
             stack.callback(server.stop)
             for name in DASHBOARDS:
                 urls[f"dashboard_{name}"] = f"http://127.0.0.1:{port}/{name}"

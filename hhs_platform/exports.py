@@ -99,7 +99,9 @@ def flatten(frame: pl.DataFrame) -> pl.DataFrame:
     if not nested:
         return frame
     return frame.with_columns(
-        pl.Series(c, [None if v is None else json.dumps(v, default=str) for v in frame[c].to_list()])
+        pl.Series(
+            c, [None if v is None else json.dumps(v, default=str) for v in frame[c].to_list()]
+        )
         for c in nested
     )
 

@@ -169,11 +169,11 @@ class Settings(BaseSettings):
     # Executive brief (docs/briefs.md).
     chromium_path: Path = Field(
         Path("/usr/bin/chromium"),
-        description="Chromium that prints the executive brief to PDF (hhs report, brief flow).",
+        description="Chromium that draws the brief's charts and prints it to PDF (hhs report, brief flow).",
     )
     dashboard_url: str = Field(
         "http://127.0.0.1:5006",
-        description="Base URL of the dashboards, linked from the executive brief.",
+        description="Public base URL of the dashboards, linked from the executive brief.",
     )
     # Operations dashboard (docs/dashboards.md).
     slo_success_rate: float = Field(
@@ -227,10 +227,6 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Which agencies each viewer sees (JSON: user -> agency codes; '*' = other "
         "users; an agency includes those below it). Empty: everyone sees everything.",
-    )
-    dashboard_url: str = Field(
-        "http://127.0.0.1:5006",
-        description="Public base URL of the dashboards (links in briefs and alerts).",
     )
 
     bluesky_api_base: str = DEFAULT_API_BASES["bluesky"]

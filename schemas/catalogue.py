@@ -37,9 +37,7 @@ class TableSpec:
     @property
     def descriptions(self) -> dict[str, str]:
         """Each column's meaning as written in the model (empty string where none)."""
-        return {
-            name: col.description or "" for name, col in self.model.to_schema().columns.items()
-        }
+        return {name: col.description or "" for name, col in self.model.to_schema().columns.items()}
 
     def empty(self) -> pl.DataFrame:
         return pl.DataFrame(schema=self.schema)

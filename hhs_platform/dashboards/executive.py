@@ -1,13 +1,13 @@
-"""The executive page: headline figures, trends and latest figures per agency and platform.
+"""The Executive page: a period's headline figures against the previous period, what matters.
 
-The page only wires widgets to :mod:`hhs_platform.dashboards.figures`; every figure is computed
-there. Text from the platforms (handles) is untrusted: it is only shown through Tabulator cells
-(which escape it) and widget options, never interpolated into HTML or Markdown.
+Every figure comes from :mod:`hhs_platform.reports.highlights`, the computation the executive
+brief uses too, and is formatted by the brief's own functions: the page and the brief always
+agree. Text from the platforms (post text, handles, anomaly sentences) is untrusted: it is only
+shown in Tabulator cells, which escape it; post links are kept only when http(s).
 """
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import hvplot.pandas  # noqa: F401  (registers .hvplot on pandas frames)
@@ -17,36 +17,59 @@ from bokeh.models import NumeralTickFormatter
 from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
 
 from hhs_platform.dashboards import figures as fig
-from hhs_platform.lake.reads import (
-    UNASSIGNED_AGENCY,
-    daily_account_metrics,
-    roll_up_agency_platform,
-)
+from hhs_platform.dashboards import kit
+from hhs_platform.lake.reads import UNASSIGNED_AGENCY
 from hhs_platform.lake.store import Lake
+from hhs_platform.reports import brief
+from hhs_platform.reports import highlights as hl
 
 SLUG = "executive"
+#: The tables the highlights are computed from (their versions key the shared cache).
+_HIGHLIGHT_TABLES = (
+    hl.DAILY,
+    hl.AGENCY_METRICS,
+    hl.ANOMALIES,
+    hl.POSTS,
+    hl.POST_METRICS,
+    hl.ACCOUNTS,
+    hl.SNAPSHOTS,
+)
 TITLE = "HHS social media — executive overview"
 
-_SERIES = "Agency · platform"
-_UP, _FLAT, _DOWN = "#15803d", "#334155", "#b91c1c"
-_CHANGE_COLORS = [(-1, _DOWN), (0, _FLAT), (float("inf"), _UP)]
-_COUNT = NumberFormatter(format="0,0")
-_SIGNED = NumberFormatter(format="+0,0")
-_RATE = NumberFormatter(format="0.00%")
+#: Period choices: label -> period understood by :func:`highlights.parse_period`.
+PERIOD_OPTIONS: dict[str, str] = {"Week": "week", "Month": "month", "Quarter": "90d"}
+DEFAULT_PERIOD = "month"
+#: Columns of the accounts table (and its export), in order.
+ACCOUNT_COLUMNS = [
+    "handle",
+    "agency",
+    "platform",
+    "followers",
+    "followers_change",
+    "engagement",
+    "posts_published",
+    "engagement_rate",
+    "date",
+    "account_id",
+]
+_COUNT = NumberFormatter(format="0,0", nan_format="–")
+_SIGNED = NumberFormatter(format="+0,0", nan_format="–")
+_RATE = NumberFormatter(format="0.00%", nan_format="–")
+_PCT = NumberFormatter(format="+0.0", nan_format="–")
 _DATE = DateFormatter(format="%Y-%m-%d")
-_TITLES = {
+_ACCOUNT_TITLES = {
+    "handle": "Handle",
     "agency": "Agency",
     "platform": "Platform",
-    "handle": "Handle",
-    "account_id": "Account id",
-    "date": "Latest date",
     "followers": "Followers",
     "followers_change": "Change (period)",
     "engagement": "Engagement (period)",
     "posts_published": "Posts (period)",
-    "engagement_rate": "Engagement / follower",
+    "engagement_rate": "Engagement rate",
+    "date": "Latest date",
+    "account_id": "Account id",
 }
-_FORMATTERS = {
+_ACCOUNT_FORMATTERS: dict[str, Any] = {
     "followers": _COUNT,
     "followers_change": _SIGNED,
     "engagement": _COUNT,
@@ -54,177 +77,320 @@ _FORMATTERS = {
     "engagement_rate": _RATE,
     "date": _DATE,
 }
+_POST_TITLES = {
+    "rank": "#",
+    "handle": "Account",
+    "agency": "Agency",
+    "platform": "Platform",
+    "created_at": "Published (UTC)",
+    "engagement": "Engagement",
+    "text": "Post",
+    "url": "Link",
+}
+_AGENCY_TITLES = {
+    "rank": "#",
+    "agency": "Agency",
+    "followers": "Followers",
+    "followers_change": "Growth",
+    "growth_pct": "Growth %",
+    "engagement": "Engagement",
+    "engagement_change_pct": "vs previous %",
+    "posts_published": "Posts",
+}
+_ANOMALY_TITLES = {
+    "date": "Date",
+    "agency": "Agency",
+    "handle": "Account",
+    "platform": "Platform",
+    "kind": "Kind",
+    "confidence": "Confidence",
+    "sentence": "What happened",
+}
 
 
-def executive_page(lake: Lake | None = None) -> pn.viewable.Viewable:
-    """Build the executive page over the lake's daily gold figures, read now.
+def page(lake: Lake | None = None) -> pn.viewable.Viewable:
+    """Build the Executive page over the lake, read now.
 
     Args:
         lake: The lake to read; ``None`` means the lake of the settings (``HHS_LAKE_URI``).
 
     Returns:
-        The page, or an empty-state message when the lake has no gold figures yet.
+        The page, or an empty state when there are no daily figures (for this viewer).
     """
     pn.extension("tabulator")
     lake = lake if lake is not None else Lake()
-    daily = daily_account_metrics(lake, columns=fig.EXECUTIVE_COLUMNS)
-    if daily.is_empty():
-        return empty_state(lake)
-    return ExecutiveView(daily).layout
-
-
-def empty_state(lake: Lake) -> pn.viewable.Viewable:
-    """The page shown before the first collection has built gold."""
-    message = (
-        "### No figures yet\n\n"
-        f"The lake at {html.escape(lake.uri)} has no daily figures (gold) yet. "
-        "Run `hhs collect` to collect the accounts' figures and build gold, "
-        "then reload this page."
+    dims = kit.restrict(
+        kit.read(lake, hl.DAILY, columns=["agency", "platform"])
+        .unique()
+        .with_columns(pl.col("agency").fill_null(UNASSIGNED_AGENCY))
     )
-    return pn.Column(
-        pn.pane.Markdown(f"# {TITLE}"),
-        pn.pane.Alert(message, alert_type="warning", sizing_mode="stretch_width"),
-        sizing_mode="stretch_width",
-        max_width=1400,
+    if dims.is_empty():
+        return kit.empty_state(SLUG, lake, "daily figures (gold)")
+    return kit.shell(SLUG, lake, *ExecutiveView(lake, dims).body, title=TITLE)
+
+
+#: Kept for callers of the first version of the page.
+executive_page = page
+
+
+def _card(label: str, value: str, change: str, pct: str, way: str, period: str) -> str:
+    arrow = {"up": "▲", "down": "▼", "flat": "■"}[way]
+    extra = f" ({pct})" if pct != "—" else ""
+    colour = {"up": kit.GOOD, "down": kit.BAD, "flat": kit.NEUTRAL}[way]
+    # Only numbers and fixed labels reach this HTML (no text from the platforms).
+    return (
+        f'<div class="exec-card" style="min-width:150px">'
+        f'<div style="font-size:11pt;color:#334155">{label}</div>'
+        f'<div style="font-size:22pt;font-weight:700" data-figure-value>{value}</div>'
+        f'<div style="font-size:10pt;color:{colour}">{arrow} {change}{extra} '
+        f'<span style="color:#334155">vs previous {period}</span>'
+        f'<span style="position:absolute;left:-9999px"> ({way})</span></div></div>'
     )
 
 
 class ExecutiveView:
-    """The widgets, indicators, charts and tables of one session's page."""
+    """The filters, headline cards, charts and tables of one session's page."""
 
-    def __init__(self, daily: pl.DataFrame) -> None:
-        self.daily = daily.with_columns(pl.col("agency").fill_null(UNASSIGNED_AGENCY))
-        self.rollup = roll_up_agency_platform(self.daily)
-        agencies = self.rollup["agency"].unique().sort().to_list()
-        platforms = self.rollup["platform"].unique().sort().to_list()
-
+    def __init__(self, lake: Lake, dims: pl.DataFrame) -> None:
+        self.lake = lake
+        self.accounts = kit.read(lake, hl.ACCOUNTS, columns=["agency", "parent_agency"])
+        agencies = sorted(dims["agency"].unique().to_list())
+        platforms = sorted(dims["platform"].unique().to_list())
         self.agency = pn.widgets.Select(
-            label="Agency", options=[fig.ALL, *agencies], value=fig.ALL, width=220
+            label="Agency (with the offices below it)",
+            options=[fig.ALL, *agencies],
+            value=fig.ALL,
+            width=240,
         )
         self.platform = pn.widgets.Select(
-            label="Platform", options=[fig.ALL, *platforms], value=fig.ALL, width=220
+            label="Platform", options=[fig.ALL, *platforms], value=fig.ALL, width=180
         )
-        self.period = pn.widgets.RadioButtonGroup(
-            label="Period",
-            options=list(fig.PERIODS),
-            value=fig.DEFAULT_PERIOD,
-            margin=(26, 10, 10, 10),
+        self.period = pn.widgets.Select(
+            label="Period", options=PERIOD_OPTIONS, value=DEFAULT_PERIOD, width=140
         )
+        for widget, name in (
+            (self.agency, "agency"),
+            (self.platform, "platform"),
+            (self.period, "period"),
+        ):
+            kit.sync_url(widget, name)
 
-        number: dict[str, Any] = {"font_size": "24pt", "title_size": "11pt", "width": 175}
-        self.followers = pn.indicators.Number(label="Followers", format="{value:,.0f}", **number)
-        self.change = pn.indicators.Number(
-            label="Change in followers", format="{value:+,.0f}", colors=_CHANGE_COLORS, **number
-        )
-        self.engagement = pn.indicators.Number(label="Engagement", format="{value:,.0f}", **number)
-        self.posts = pn.indicators.Number(label="Posts published", format="{value:,.0f}", **number)
-        self.status = pn.pane.Markdown(sizing_mode="stretch_width")
-
-        self.followers_chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=440)
-        self.engagement_chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=440)
-        self.chart_note = pn.pane.Markdown(sizing_mode="stretch_width")
-
-        table: dict[str, Any] = {
-            "disabled": True,
-            "show_index": False,
-            "pagination": "local",
-            "page_size": 10,
-            "titles": _TITLES,
-            "formatters": _FORMATTERS,
-            "sizing_mode": "stretch_width",
-            "layout": "fit_data_table",
+        self.status = pn.pane.Markdown(sizing_mode="stretch_width", margin=(0, 10))
+        self.cards = {
+            name: pn.pane.HTML(margin=(5, 10), min_width=170)
+            for name in (
+                "followers",
+                "followers_change",
+                "growth_pct",
+                "engagement",
+                "engagement_rate",
+                "posts_published",
+            )
         }
-        self.pairs_table = pn.widgets.Tabulator(**table)
-        self.accounts_table = pn.widgets.Tabulator(**table, hidden_columns=["account_id"])
+        self.growth_chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=300)
+        self.engagement_chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=300)
+        self.anomalies = kit.table_widget(
+            pl.DataFrame(schema={c: pl.Utf8 for c in _ANOMALY_TITLES}),
+            titles=_ANOMALY_TITLES,
+            formatters={
+                "date": _DATE,
+                "confidence": NumberFormatter(format="0%"),
+                "sentence": {"type": "textarea"},
+            },
+            widths={"sentence": 420},
+            pagination=None,
+        )
+        self.top_posts = kit.table_widget(
+            hl.top_posts_frame().select(list(_POST_TITLES)),
+            titles=_POST_TITLES,
+            formatters={
+                "created_at": DateFormatter(format="%Y-%m-%d %H:%M"),
+                "engagement": _COUNT,
+                "text": {"type": "textarea"},
+                # Tabulator's link formatter escapes the label and sets href as an attribute;
+                # only http(s) URLs reach it (brief.safe_url).
+                "url": {"type": "link", "label": "Open", "target": "_blank"},
+            },
+            widths={"text": 420},
+            pagination=None,
+        )
+        self.top_agencies = kit.table_widget(
+            hl.top_agencies_frame().select(list(_AGENCY_TITLES)),
+            titles=_AGENCY_TITLES,
+            formatters={
+                "followers": _COUNT,
+                "followers_change": _SIGNED,
+                "growth_pct": _PCT,
+                "engagement": _COUNT,
+                "engagement_change_pct": _PCT,
+                "posts_published": _COUNT,
+            },
+            pagination=None,
+        )
+        self.accounts_table = kit.table_widget(
+            pl.DataFrame(schema=_account_schema()),
+            titles=_ACCOUNT_TITLES,
+            formatters=_ACCOUNT_FORMATTERS,
+            hidden_columns=["account_id"],
+        )
+        self.shown_accounts = pl.DataFrame(schema=_account_schema())
+        self.export = kit.export_buttons(
+            lambda: self.shown_accounts, "executive-accounts", table="gold/daily_account_metrics"
+        )
 
         for widget in (self.agency, self.platform, self.period):
             widget.param.watch(self.update, "value")
         self.update()
 
-        self.layout = pn.Column(
-            pn.pane.Markdown(f"# {TITLE}", margin=(0, 10)),
+        def heading(text: str, metric: str | None = None) -> pn.Row:
+            items: list[Any] = [pn.pane.Markdown(f"## {text}", margin=(10, 0, 0, 10))]
+            if metric:
+                items.append(kit.tooltip(metric))
+            return pn.Row(*items)
+
+        self.body: tuple[pn.viewable.Viewable, ...] = (
             pn.FlexBox(self.agency, self.platform, self.period),
             self.status,
-            pn.FlexBox(self.followers, self.change, self.engagement, self.posts),
-            self.followers_chart,
+            pn.FlexBox(
+                *[pn.Row(card, kit.tooltip(name), margin=0) for name, card in self.cards.items()]
+            ),
+            heading("Anomalies that matter", "confidence"),
+            self.anomalies,
+            heading("Day by day"),
+            self.growth_chart,
             self.engagement_chart,
-            self.chart_note,
-            pn.pane.Markdown("### Latest figures per agency × platform"),
-            self.pairs_table,
-            pn.pane.Markdown("### Accounts"),
+            heading("Top posts", "engagement"),
+            self.top_posts,
+            heading("Top agencies", "engagement"),
+            self.top_agencies,
+            heading("Accounts", "followers"),
             self.accounts_table,
-            sizing_mode="stretch_width",
-            max_width=1400,
+            self.export,
+        )
+
+    # -- state ---------------------------------------------------------------------------------
+    def scope(self) -> tuple[list[str] | None, list[str] | None]:
+        """The agencies (with their offices, within the viewer's) and platforms selected."""
+        allowed = kit.allowed_agencies()
+        agencies: set[str] | None = None
+        if self.agency.value != fig.ALL:
+            agencies = hl.agencies_with_descendants(self.accounts, [self.agency.value])
+        if allowed is not None:
+            agencies = set(allowed) if agencies is None else agencies & set(allowed)
+        platforms = None if self.platform.value == fig.ALL else [self.platform.value]
+        return (sorted(agencies) if agencies is not None else None), platforms
+
+    def highlights(self) -> hl.Highlights:
+        """The highlights of the current selection."""
+        agencies, platforms = self.scope()
+
+        def reader(table: str, columns: Any, where: pl.Expr | None) -> pl.DataFrame:
+            return kit.read(self.lake, table, columns=list(columns), where=where)
+
+        # Shared by every session until a table changes: the first visitor computes them.
+        key = (
+            "executive",
+            self.period.value,
+            None if agencies is None else tuple(agencies),
+            None if platforms is None else tuple(platforms),
+        )
+        return kit.memo(
+            self.lake,
+            _HIGHLIGHT_TABLES,
+            key,
+            lambda: hl.load_highlights(
+                self.lake, self.period.value, agencies=agencies, platforms=platforms, reader=reader
+            ),
         )
 
     def update(self, *_: Any) -> None:
         """Recompute every figure for the current widget values."""
-        days = fig.PERIODS[self.period.value]
-        rollup = fig.select(self.rollup, agency=self.agency.value, platform=self.platform.value)
-        daily = fig.select(self.daily, agency=self.agency.value, platform=self.platform.value)
-        top = fig.headline(rollup, days)
-
-        self.followers.label = f"Followers on {top.latest_date}"
-        self.followers.value = top.followers
-        self.change.value = top.followers_change
-        self.engagement.value = top.engagement
-        self.posts.value = top.posts_published
-        rate = top.engagement_rate
-        self.status.object = (
-            f"Figures as of **{top.latest_date}**; period **{top.period_start}** to "
-            f"**{top.latest_date}**. Engagement (likes, reposts, replies, quotes) counts posts "
-            f"published in the period"
-            + (f"; {rate:.2%} of followers." if rate is not None else ".")
+        h = self.highlights()
+        period = h.period
+        label = period.label if period else "period"
+        for f in h.figures():
+            self.cards[f.name].object = _card(
+                kit.metric_label(f.name),
+                brief.fmt_value(f.name, f.value),
+                brief.fmt_change(f),
+                brief.fmt_change_pct(f),
+                brief.direction(f),
+                label,
+            )
+        if period is None:
+            self.status.object = "No daily figures for this selection."
+        else:
+            fresh = (
+                f" Newest observation {h.newest_observation:%Y-%m-%d %H:%M} UTC."
+                if h.newest_observation
+                else ""
+            )
+            self.status.object = kit.escape_md(
+                f"{period.label.capitalize()} {period.start} to {period.end} (UTC), against "
+                f"{period.previous_start} to {period.previous_end}. {h.headline()}{fresh}"
+            )
+        self.anomalies.value = kit.restrict(h.anomalies).select(list(_ANOMALY_TITLES)).to_pandas()
+        posts = kit.restrict(h.top_posts).with_columns(
+            pl.col("url").map_elements(brief.safe_url, return_dtype=pl.Utf8)
         )
-
-        series, total = fig.chart_series(rollup, days)
-        self.followers_chart.object = _line(series, "followers", "Followers")
-        self.engagement_chart.object = _line(series, "engagement", "Engagement per day")
-        self.chart_note.object = (
-            f"Showing the {fig.MAX_SERIES} largest of {total} agency × platform lines; "
-            "choose an agency or platform to see the others."
-            if total > fig.MAX_SERIES
-            else ""
+        self.top_posts.value = posts.select(list(_POST_TITLES)).to_pandas()
+        self.top_agencies.value = (
+            kit.restrict(h.top_agencies).select(list(_AGENCY_TITLES)).to_pandas()
         )
+        self.growth_chart.object = _bars(h.daily, "followers_change", "Follower growth per day")
+        self.engagement_chart.object = _bars(h.daily, "engagement", "Engagement per day")
+        self.shown_accounts = self.account_rows(h)
+        self.accounts_table.value = self.shown_accounts.to_pandas()
 
-        pairs = fig.latest_by(rollup, ["agency", "platform"], days)
-        self.pairs_table.value = pairs.to_pandas()
-        accounts = fig.latest_by(
-            daily, ["agency", "platform", "account_id"], days, carry=("handle",)
-        ).select(
-            "handle",
-            "agency",
-            "platform",
-            "followers",
-            "followers_change",
-            "engagement",
-            "posts_published",
-            "engagement_rate",
-            "date",
-            "account_id",
-        )
-        self.accounts_table.value = accounts.to_pandas()
+    def account_rows(self, h: hl.Highlights) -> pl.DataFrame:
+        """Per account of the selection: followers at its latest day, flows over the period."""
+        if h.period is None:
+            return pl.DataFrame(schema=_account_schema())
+        agencies, platforms = self.scope()
+        where = pl.col("date").is_between(h.period.start, h.period.end)
+        if platforms is not None:
+            where = where & pl.col("platform").is_in(platforms)
+        daily = kit.read(
+            self.lake,
+            hl.DAILY,
+            columns=[*fig.EXECUTIVE_COLUMNS],
+            where=where,
+        ).with_columns(pl.col("agency").fill_null(UNASSIGNED_AGENCY))
+        if agencies is not None:
+            daily = daily.filter(pl.col("agency").is_in(agencies))
+        rows = fig.latest_by(daily, ["agency", "platform", "account_id"], None, carry=("handle",))
+        return kit.restrict(rows.select(ACCOUNT_COLUMNS))
 
 
-def _line(data: Any, column: str, title: str) -> Any:
-    if data.empty:
-        return None
-    frame = data.rename(columns={"series": _SERIES}).dropna(subset=[column])
-    style = {
-        "x": "date",
-        "y": column,
-        "by": _SERIES,
-        "xlabel": "",
-        "ylabel": "",
-        "yformatter": NumeralTickFormatter(format="0,0"),
-        "responsive": True,
-        "height": 440,
-        "legend": "bottom",
+def _account_schema() -> dict[str, Any]:
+    return {
+        "handle": pl.Utf8,
+        "agency": pl.Utf8,
+        "platform": pl.Utf8,
+        "followers": pl.Int64,
+        "followers_change": pl.Int64,
+        "engagement": pl.Int64,
+        "posts_published": pl.Int64,
+        "engagement_rate": pl.Float64,
+        "date": pl.Date,
+        "account_id": pl.Utf8,
     }
-    # Markers keep a series with one observation visible (a line needs two points).
-    plot = frame.hvplot.line(title=title, **style) * frame.hvplot.scatter(size=30, **style)
-    return plot.opts(legend_cols=2, toolbar="above")
 
 
-#: The page factory the server calls (see ``hhs_platform.dashboards.server.PAGES``).
-page = executive_page
+def _bars(daily: pl.DataFrame, column: str, title: str) -> Any:
+    if daily.is_empty():
+        return None
+    frame = daily.select("date", column).to_pandas()
+    return frame.hvplot.bar(
+        x="date",
+        y=column,
+        title=title,
+        xlabel="Date (UTC)",
+        ylabel=kit.metric_label(column),
+        color=kit.PALETTE[0],
+        yformatter=NumeralTickFormatter(format="0,0"),
+        rot=45,
+        responsive=True,
+        height=300,
+        hover_cols=["date", column],
+    ).opts(toolbar=None, min_width=300)

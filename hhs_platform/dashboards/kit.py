@@ -11,10 +11,11 @@ from __future__ import annotations
 import html
 import re
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import panel as pn
 import polars as pl
@@ -105,6 +106,7 @@ METRICS: dict[str, tuple[str, str]] = {
 _served: dict[str, Settings] = {}
 _CACHE_SIZE = 64
 _cache: OrderedDict[tuple[Any, ...], pl.DataFrame] = OrderedDict()
+_memo: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _cache_lock = threading.Lock()
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
@@ -159,9 +161,40 @@ def sync_url(widget: Any, name: str) -> None:
         location.sync(widget, {"value": name})
 
 
+#: Seconds a table's version is trusted before the Delta log is looked at again.
+VERSION_TTL_S = 2.0
+_versions: dict[tuple[str, str], tuple[float, int | None]] = {}
+
+
 def _version(lake: Lake, table: str) -> int | None:
-    delta = lake.delta(table)
-    return None if delta is None else delta.version()
+    key = (lake.uri, table)
+    now = time.monotonic()
+    seen = _versions.get(key)
+    if seen is not None and now - seen[0] < VERSION_TTL_S:
+        return seen[1]
+    version = lake.version(table)
+    _versions[key] = (now, version)
+    return version
+
+
+def memo[T](lake: Lake, tables: Sequence[str], key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``, shared by every session until one of ``tables`` gets a new version.
+
+    For a page's heavier figures: the first visitor computes them, the next ones (and the same
+    filters chosen again) get them at once. ``key`` names the computation and its arguments
+    (filters, period, the viewer's allowed agencies...).
+    """
+    full = ("memo", lake.uri, tuple(_version(lake, t) for t in tables), key)
+    with _cache_lock:
+        if full in _memo:
+            _memo.move_to_end(full)
+            return cast("T", _memo[full])
+    value = compute()
+    with _cache_lock:
+        _memo[full] = value
+        while len(_memo) > _CACHE_SIZE:
+            _memo.popitem(last=False)
+    return value
 
 
 def read(
@@ -268,7 +301,7 @@ def restrict(frame: pl.DataFrame, column: str = "agency") -> pl.DataFrame:
 
 def export_buttons(
     get_frame: Callable[[], pl.DataFrame], name: str, table: str | None = None
-) -> pn.Row:
+) -> pn.FlexBox:
     """Download buttons for the current view: CSV, Excel, Parquet and its data dictionary.
 
     Args:
@@ -296,7 +329,6 @@ def export_buttons(
             callback=file(fmt),
             filename=f"{name}{suffix}",
             label=f"Download {labels[fmt]}",
-            button_type="default",
             embed=False,
             width=150,
         )
@@ -307,12 +339,12 @@ def export_buttons(
             callback=dictionary,
             filename=f"{name}.dictionary.csv",
             label="Data dictionary",
-            button_type="default",
             embed=False,
             width=150,
         )
     )
-    return pn.Row(*buttons, sizing_mode="stretch_width")
+    # A FlexBox wraps on a phone where a Row of four buttons would overflow.
+    return pn.FlexBox(*buttons, sizing_mode="stretch_width")
 
 
 def freshness(lake: Lake, now: datetime | None = None) -> tuple[datetime | None, float | None]:
@@ -423,6 +455,7 @@ __all__ = [
     "export_buttons",
     "freshness",
     "freshness_badge",
+    "memo",
     "metric_label",
     "nav",
     "read",

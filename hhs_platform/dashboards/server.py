@@ -22,7 +22,7 @@ from hhs_platform.settings import Settings, get_settings
 PageFactory = Callable[[Lake | None], pn.viewable.Viewable]
 
 #: The page modules of ``hhs_platform.dashboards``, in menu order; each has SLUG, TITLE, page().
-PAGES: tuple[str, ...] = ("executive", "anomalies", "operations")
+PAGES: tuple[str, ...] = ("executive", "trends", "anomalies", "posts", "operations")
 
 
 def _load() -> tuple[dict[str, PageFactory], dict[str, str]]:
@@ -81,6 +81,7 @@ def serve_dashboards(
     threaded: bool = False,
     websocket_origin: list[str] | None = None,
     settings: Settings | None = None,
+    warm: bool = False,
 ) -> Stoppable:
     """Serve every dashboard at ``http://<address>:<port>/<name>``.
 
@@ -94,6 +95,8 @@ def serve_dashboards(
         websocket_origin: Hosts (``host:port``) browsers may connect from; by default the
             address itself, ``localhost`` and ``127.0.0.1`` on the port.
         settings: Login settings; default: the process settings.
+        warm: Build every page once before serving, so that the first visitor finds the
+            figures of the default views computed (they stay cached until a table changes).
 
     Returns:
         A handle whose ``stop()`` shuts the server down.
@@ -101,8 +104,8 @@ def serve_dashboards(
     origins = websocket_origin or sorted(
         {f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"}
     )
-    settings = settings or get_settings()
-    login = auth_options(settings)
+    login = auth_options(settings or get_settings())
+    # Explicit settings bind the pages; otherwise each session reads the process settings.
     kit.use_settings(settings)
     pages = {name: _session(factory, lake_uri) for name, factory in DASHBOARDS.items()}
     server: Stoppable = pn.serve(
@@ -114,10 +117,12 @@ def serve_dashboards(
         threaded=threaded,
         title=TITLES,  # type: ignore[arg-type]
         verbose=False,
+        warm=warm,
         **login,
     )
     if threaded:
-        _wait_listening(address, port, timeout_s=30)
+        # Warming builds every page first: on a large lake that takes a while.
+        _wait_listening(address, port, timeout_s=300 if warm else 30)
     return server
 
 

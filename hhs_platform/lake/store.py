@@ -68,8 +68,13 @@ class Lake:
         except TableNotFoundError:
             return None
 
+    def version(self, table: str) -> int | None:
+        """The table's current Delta version (None when not written yet)."""
+        delta = self.delta(table)
+        return None if delta is None else delta.version()
+
     def exists(self, table: str) -> bool:
-        return self.delta(table) is not None
+        return self.version(table) is not None
 
     # -- reads ---------------------------------------------------------------------------
     def scan(self, table: str, version: int | None = None) -> pl.LazyFrame:

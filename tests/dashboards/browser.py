@@ -66,14 +66,18 @@ def page_text(page: Any) -> str:
 def wait_text(page: Any, *texts: str, timeout: int = 30_000) -> str:
     """Wait until every one of ``texts`` is on the page; returns the page's text."""
     cond = " && ".join(f"t.includes({t!r})" for t in texts) or "true"
-    page.wait_for_function(f"() => {{ const t = ({DEEP_TEXT})(); return {cond}; }}", timeout=timeout)
+    page.wait_for_function(
+        f"() => {{ const t = ({DEEP_TEXT})(); return {cond}; }}", timeout=timeout
+    )
     return page_text(page)
 
 
 def wait_no_text(page: Any, *texts: str, timeout: int = 15_000) -> str:
     """Wait until none of ``texts`` is on the page; returns the page's text."""
     cond = " && ".join(f"!t.includes({t!r})" for t in texts) or "true"
-    page.wait_for_function(f"() => {{ const t = ({DEEP_TEXT})(); return {cond}; }}", timeout=timeout)
+    page.wait_for_function(
+        f"() => {{ const t = ({DEEP_TEXT})(); return {cond}; }}", timeout=timeout
+    )
     return page_text(page)
 
 

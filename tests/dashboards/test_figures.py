@@ -6,14 +6,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import panel as pn
 import polars as pl
 import pytest
-from conftest import FIRST_DAY, GOLD, SCRIPT_HANDLE, gold_frame
+from dashboard_lakes import FIRST_DAY, GOLD, SCRIPT_HANDLE, gold_frame
 
 from hhs_platform.dashboards import figures as fig
-from hhs_platform.dashboards.executive import ExecutiveView, executive_page
-from hhs_platform.dashboards.server import DASHBOARDS, dashboard_urls
 from hhs_platform.lake import Lake, reads
 from schemas import table_spec
 
@@ -187,36 +184,6 @@ def test_formatting() -> None:
     assert fig.format_change(1234) == "+1,234"
     assert fig.format_change(-56) == "-56"
     assert fig.format_change(0) == "0"
-
-
-# -- the page, without a browser ----------------------------------------------------------------
-def test_executive_view_updates_with_the_filters(lake: Lake, rows: list[dict[str, Any]]) -> None:
-    view = ExecutiveView(reads.daily_account_metrics(lake, columns=fig.EXECUTIVE_COLUMNS))
-    assert view.followers.value == _sum(rows, "followers", date=LAST_DAY)
-    assert f"{view.followers.value:,}" in view.followers.format.format(value=view.followers.value)
-    view.agency.value = "NIH"
-    assert view.followers.value == _sum(rows, "followers", date=LAST_DAY, agency="NIH")
-    assert list(view.pairs_table.value["agency"]) == ["NIH"]
-    view.agency.value = fig.ALL
-    view.platform.value = "bluesky"
-    assert view.followers.value == _sum(rows, "followers", date=LAST_DAY, platform="bluesky")
-    view.period.value = "7 days"
-    period = {LAST_DAY - dt.timedelta(days=i) for i in range(7)}
-    assert view.engagement.value == _sum(rows, "engagement", platform="bluesky", date=period)
-
-
-def test_executive_page_without_gold_tells_to_collect(tmp_path: Path) -> None:
-    page = executive_page(Lake(str(tmp_path / "nothing")))
-    alerts = [o for o in page.select(pn.pane.Alert)]
-    assert alerts and "hhs collect" in alerts[0].object
-
-
-def test_dashboards_registry() -> None:
-    assert set(DASHBOARDS) == {"executive"}
-    assert dashboard_urls(port=5010) == {"executive": "http://127.0.0.1:5010/executive"}
-    assert (
-        dashboard_urls(port=80, address="0.0.0.0")["executive"] == "http://127.0.0.1:80/executive"
-    )
 
 
 def test_rollup_of_accounts_without_followers_is_null() -> None:

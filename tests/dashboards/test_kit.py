@@ -40,7 +40,10 @@ def test_escape_md_makes_html_and_markdown_inert() -> None:
     assert kit.escape_md(None) == ""
 
 
-def test_read_caches_until_the_table_changes(lake: Lake, tmp_path: Path) -> None:
+def test_read_caches_until_the_table_changes(
+    lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kit, "VERSION_TTL_S", 0.0)  # look at the Delta log on every read
     where = pl.col("agency") == "CDC"
     first = kit.read(lake, GOLD, ["date", "account_id", "followers"], where)
     assert first.equals(lake.read(GOLD).filter(where).select("date", "account_id", "followers"))
@@ -49,6 +52,24 @@ def test_read_caches_until_the_table_changes(lake: Lake, tmp_path: Path) -> None
     assert kit.read(lake, GOLD, ["date", "account_id", "followers"], where).is_empty()
     empty = kit.read(Lake(str(tmp_path / "none")), GOLD, ["date", "followers"])
     assert empty.is_empty() and empty.columns == ["date", "followers"]
+
+
+def test_memo_is_shared_until_a_table_changes(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kit, "VERSION_TTL_S", 3600.0)
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert kit.memo(lake, [GOLD], ("k", 1), compute) == 1
+    assert kit.memo(lake, [GOLD], ("k", 1), compute) == 1  # another session: no recompute
+    assert kit.memo(lake, [GOLD], ("k", 2), compute) == 2  # other arguments
+    # within the version TTL the log is not read again; after it, a new version recomputes
+    lake.overwrite(GOLD, lake.read(GOLD).head(3))
+    assert kit.memo(lake, [GOLD], ("k", 1), compute) == 1
+    monkeypatch.setattr(kit, "VERSION_TTL_S", 0.0)
+    assert kit.memo(lake, [GOLD], ("k", 1), compute) == 3
 
 
 def test_agency_access_per_user_with_the_hierarchy(served: None) -> None:

@@ -1,0 +1,478 @@
+"""The Operations page: collection runs against the SLO, freshness, quality, quarantine, quotas.
+
+The page only reads and wires; every figure is computed in
+:mod:`hhs_platform.dashboards.operations_figures`. Text from the platforms (handles inside
+account keys, quarantine reasons) is only shown in Tabulator cells, which escape it, and on chart
+axes, which Bokeh draws as text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass
+from typing import Any
+
+import holoviews as hv
+import panel as pn
+import polars as pl
+from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
+
+from hhs_platform.dashboards import kit
+from hhs_platform.dashboards import operations_figures as of
+from hhs_platform.lake.store import Lake
+from hhs_platform.settings import Settings
+
+SLUG = "operations"
+TITLE = "Operations"
+
+FETCH_LOG = "bronze/fetch_log"
+RAW = "bronze/raw_responses"
+SCORECARD = "quality/scorecard"
+FLAGS = "quality/flags"
+QUARANTINE = "quarantine/rows"
+ACCOUNTS = "silver/accounts"
+
+_COUNT = NumberFormatter(format="0,0")
+_PCT = NumberFormatter(format="0.0%")
+_PCT2 = NumberFormatter(format="0.00%")
+_SCORE = NumberFormatter(format="0.00")
+_SECONDS = NumberFormatter(format="0,0.0")
+_TIME = DateFormatter(format="%Y-%m-%d %H:%M:%S")
+_DATE = DateFormatter(format="%Y-%m-%d")
+
+RUN_TITLES = {
+    "run_id": "Run",
+    "started_at": "Started (UTC)",
+    "finished_at": "Finished (UTC)",
+    "duration_s": "Duration (s)",
+    "platforms": "Platforms",
+    "accounts": "Accounts",
+    "complete": "Complete",
+    "partial": "Partial",
+    "failed": "Failed",
+    "success_rate": "Success rate",
+    "meets_slo": "Meets SLO",
+}
+SCORE_TITLES = {
+    "account_key": "Account",
+    "agency": "Agency",
+    "platform": "Platform",
+    "date": "Day (UTC)",
+    "completeness": "Completeness",
+    "freshness": "Freshness",
+    "validity": "Validity",
+    "drift": "Drift",
+    "overall": "Overall",
+    "flags": "Flags",
+}
+QUARANTINE_TITLES = {"rule": "Rule", "table": "Table", "platform": "Platform", "rows": "Rows"}
+FLAG_TITLES = {"rule": "Rule", "severity": "Severity", "platform": "Platform", "flags": "Flags"}
+HEADROOM_TITLES = {
+    "platform": "Platform",
+    "endpoint": "Endpoint",
+    "as_of": "Reported (UTC)",
+    "limit": "Limit",
+    "remaining": "Remaining",
+    "reset_at": "Resets (UTC)",
+    "used_pct": "Used (%)",
+    "headroom": "Headroom",
+}
+
+
+@dataclass(frozen=True)
+class OperationsData:
+    """Everything the page shows, read once per session (restricted to the viewer's agencies)."""
+
+    fetch_log: pl.DataFrame
+    scorecard: pl.DataFrame
+    quarantine: pl.DataFrame
+    flags: pl.DataFrame
+    headroom: pl.DataFrame
+    quota: of.QuotaDay
+
+    @property
+    def is_empty(self) -> bool:
+        """True before the first collection has logged a fetch."""
+        return self.fetch_log.is_empty() and self.scorecard.is_empty()
+
+
+@dataclass(frozen=True)
+class View:
+    """The figures shown for one choice of platform, window and heatmap colour."""
+
+    start: dt.date | None
+    runs: pl.DataFrame
+    budget: of.ErrorBudget
+    cells: pl.DataFrame
+    heatmap_table: pl.DataFrame
+    scores: pl.DataFrame
+    quarantine: pl.DataFrame
+    flags: pl.DataFrame
+    headroom: pl.DataFrame
+
+
+def load(lake: Lake, settings: Settings) -> OperationsData:
+    """Read the columns and rows the page needs from the lake.
+
+    Rows that belong to an account carry its agency (joined from ``silver/accounts`` where the
+    table lacks it) and pass through :func:`kit.restrict`. Rate-limit budgets and quotas are
+    per platform credential, shared by every agency, so they are shown as they are.
+    """
+    accounts = kit.read(lake, ACCOUNTS, columns=["platform", "account_id", "account_key", "agency"])
+    by_key = accounts.select("account_key", "agency").unique("account_key")
+    by_id = accounts.select("platform", "account_id", "agency").unique(["platform", "account_id"])
+
+    fetch_log = kit.read(lake, FETCH_LOG, columns=list(of.FETCH_LOG_COLUMNS))
+    fetch_log = kit.restrict(fetch_log.join(by_key, on="account_key", how="left"))
+    scorecard = kit.restrict(kit.read(lake, SCORECARD, columns=list(of.SCORECARD_COLUMNS)))
+    flags = kit.read(lake, FLAGS, columns=list(of.FLAG_COLUMNS))
+    flags = kit.restrict(flags.join(by_id, on=["platform", "account_id"], how="left"))
+
+    restricted = kit.allowed_agencies() is not None
+    # The rejected row's JSON is only read when it is needed to tell the row's agency.
+    columns = [c for c in of.QUARANTINE_COLUMNS if restricted or c != "row"]
+    quarantine = kit.read(lake, QUARANTINE, columns=columns)
+    if restricted:
+        quarantine = kit.restrict(
+            of.quarantine_account_ids(quarantine).join(
+                by_id, on=["platform", "account_id"], how="left"
+            )
+        )
+
+    headroom, quota = _budgets(lake, settings)
+    return OperationsData(fetch_log, scorecard, quarantine, flags, headroom, quota)
+
+
+def _budgets(lake: Lake, settings: Settings) -> tuple[pl.DataFrame, of.QuotaDay]:
+    """Rate-limit headroom and the YouTube quota, from the latest bronze partitions only."""
+    table = lake.delta(RAW)
+    latest = of.latest_partitions(table.partitions()) if table is not None else {}
+    keys = len(
+        {
+            v
+            for v in (
+                settings.secret("youtube_api_key"),
+                *(k.get_secret_value() for k in settings.youtube_api_keys),
+            )
+            if v
+        }
+    )
+    if not latest:
+        return of.rate_limit_headroom(
+            pl.DataFrame(schema=_raw_schema(of.RESPONSE_COLUMNS))
+        ), of.quota_day(pl.DataFrame(schema=_raw_schema(of.QUOTA_COLUMNS)), keys=keys)
+    where = pl.any_horizontal(
+        [(pl.col("platform") == p) & (pl.col("fetched_date") == d) for p, d in latest.items()]
+    )
+    headroom = of.rate_limit_headroom(kit.read(lake, RAW, list(of.RESPONSE_COLUMNS), where))
+    calls = pl.DataFrame(schema=_raw_schema(of.QUOTA_COLUMNS))
+    if "youtube" in latest:
+        # The Pacific quota day of the latest call spans at most its UTC date and the one before.
+        last = latest["youtube"]
+        calls = kit.read(
+            lake,
+            RAW,
+            list(of.QUOTA_COLUMNS),
+            (pl.col("platform") == "youtube")
+            & pl.col("fetched_date").is_between(last - dt.timedelta(days=1), last),
+        )
+    return headroom, of.quota_day(calls, keys=keys)
+
+
+def _raw_schema(columns: tuple[str, ...]) -> dict[str, pl.DataType]:
+    from schemas import table_spec
+
+    schema = table_spec(RAW).schema
+    return {c: schema[c] for c in columns}
+
+
+def page(lake: Lake | None = None) -> pn.viewable.Viewable:
+    """Build the Operations page over the lake, read now.
+
+    Args:
+        lake: The lake to read; ``None`` means the lake of the settings (``HHS_LAKE_URI``).
+
+    Returns:
+        The page, or an empty state before the first collection.
+    """
+    pn.extension("tabulator")
+    lake = lake if lake is not None else Lake()
+    settings = kit.settings()
+    # Shared by every session (of the same agency access) until one of the tables changes.
+    data = kit.memo(
+        lake,
+        (ACCOUNTS, FETCH_LOG, SCORECARD, FLAGS, QUARANTINE, RAW),
+        ("operations", kit.allowed_agencies()),
+        lambda: load(lake, settings),
+    )
+    if data.is_empty:
+        return kit.empty_state(SLUG, lake, "collection runs or quality scores")
+    view = OperationsView(data, settings)
+    return kit.shell(SLUG, lake, *view.body)
+
+
+def links(settings: Settings) -> pn.pane.HTML:
+    """Links to the Prefect UI and the Dask dashboard, opening in a new tab."""
+    items = [("Prefect UI", settings.prefect_ui()), ("Dask dashboard", settings.dask_dashboard())]
+    anchors = " · ".join(
+        f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer">'
+        f"{label}</a>"
+        for label, url in items
+    )
+    return pn.pane.HTML(f"<p>Orchestration: {anchors}</p>", sizing_mode="stretch_width")
+
+
+def _heading(text: str, metric: str | None = None) -> pn.Row:
+    parts: list[Any] = [pn.pane.Markdown(f"### {text}", margin=(10, 0, 0, 10))]
+    if metric is not None:
+        parts.append(kit.tooltip(metric))
+    return pn.Row(*parts, sizing_mode="stretch_width")
+
+
+def _table(
+    frame: pl.DataFrame, titles: dict[str, str], formatters: dict[str, Any]
+) -> pn.widgets.Tabulator:
+    return kit.table_widget(frame, titles=titles, formatters=formatters)
+
+
+class OperationsView:
+    """The widgets, indicators, charts and tables of one session's page."""
+
+    def __init__(self, data: OperationsData, settings: Settings) -> None:
+        self.data = data
+        self.slo = settings.slo_success_rate
+        platforms = sorted(
+            set(data.fetch_log["platform"].to_list()) | set(data.scorecard["platform"].to_list())
+        )
+        self.latest = of.latest_day(
+            _max_date(data.fetch_log, "started_at"), _max_date(data.scorecard, "date")
+        )
+
+        self.platform = pn.widgets.Select(
+            label="Platform", options=[of.ALL, *platforms], value=of.ALL, width=200
+        )
+        self.window = pn.widgets.Select(
+            label="Window", options=list(of.WINDOWS), value=of.DEFAULT_WINDOW, width=160
+        )
+        self.metric = pn.widgets.Select(
+            label="Heatmap colour",
+            options={kit.metric_label(m): m for m in of.HEATMAP_METRICS},
+            value="freshness",
+            width=200,
+        )
+        for widget, name in ((self.platform, "platform"), (self.window, "window")):
+            kit.sync_url(widget, name)
+        kit.sync_url(self.metric, "metric")
+
+        number: dict[str, Any] = {"font_size": "22pt", "title_size": "11pt", "width": 190}
+        self.success = pn.indicators.Number(label="Success rate", format="{value:.2f}%", **number)
+        self.slo_number = pn.indicators.Number(
+            label="SLO", value=100 * self.slo, format="{value:.2f}%", **number
+        )
+        self.runs_ok = pn.indicators.Number(label="Runs meeting SLO", format="{value}", **number)
+        self.burned = pn.indicators.Number(
+            label="Error budget burned",
+            format="{value:.0f}%",
+            colors=[(100, kit.GOOD), (float("inf"), kit.BAD)],
+            **number,
+        )
+        self.summary = pn.pane.Markdown(sizing_mode="stretch_width")
+        self.runs_chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=320)
+        self.heatmap = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=240)
+        self.quota = pn.pane.Markdown(sizing_mode="stretch_width")
+
+        view = self.compute()
+        self.runs_table = _table(
+            view.runs,
+            RUN_TITLES,
+            {
+                "started_at": _TIME,
+                "finished_at": _TIME,
+                "duration_s": _SECONDS,
+                "success_rate": _PCT2,
+                "accounts": _COUNT,
+            },
+        )
+        self.heatmap_table = _table(
+            view.heatmap_table, {"account_key": "Account", "platform": "Platform"}, {}
+        )
+        self.scores_table = _table(
+            view.scores.drop("account_id"),
+            SCORE_TITLES,
+            dict.fromkeys(of.SCORE_COLUMNS, _SCORE) | {"date": _DATE},
+        )
+        self.quarantine_table = _table(view.quarantine, QUARANTINE_TITLES, {"rows": _COUNT})
+        self.flags_table = _table(view.flags, FLAG_TITLES, {"flags": _COUNT})
+        self.headroom_table = _table(
+            view.headroom,
+            HEADROOM_TITLES,
+            {"as_of": _TIME, "reset_at": _TIME, "headroom": _PCT, "limit": _COUNT},
+        )
+        self.view = view
+        self.show(view)
+        for widget in (self.platform, self.window, self.metric):
+            widget.param.watch(self.update, "value")
+
+        self.body: list[pn.viewable.Viewable] = [
+            pn.FlexBox(self.platform, self.window),
+            links(settings),
+            _heading("Collection runs", "success_rate"),
+            pn.FlexBox(self.success, self.slo_number, self.runs_ok, self.burned),
+            self.summary,
+            self.runs_chart,
+            self.runs_table,
+            kit.export_buttons(lambda: self.view.runs, "operations-runs"),
+            _heading("Freshness and coverage", "freshness"),
+            pn.FlexBox(self.metric),
+            pn.Tabs(
+                ("Heatmap", self.heatmap),
+                ("As a table", self.heatmap_table),
+                dynamic=False,
+                sizing_mode="stretch_width",
+            ),
+            _heading("Quality scorecard (latest day per account)", "overall"),
+            self.scores_table,
+            kit.export_buttons(lambda: self.view.scores, "operations-scorecard", table=SCORECARD),
+            _heading("Quarantined rows by rule"),
+            self.quarantine_table,
+            kit.export_buttons(lambda: self.view.quarantine, "operations-quarantine"),
+            _heading("Quality flags by rule and severity"),
+            self.flags_table,
+            kit.export_buttons(lambda: self.view.flags, "operations-flags"),
+            _heading("Rate-limit and quota headroom"),
+            self.headroom_table,
+            self.quota,
+        ]
+
+    def compute(self) -> View:
+        """The figures of the current platform, window and heatmap colour."""
+        platform = self.platform.value
+        start = of.window_start(self.latest, of.WINDOWS[self.window.value])
+        data = self.data
+        fetches = of.in_window(of.select_platform(data.fetch_log, platform), "started_at", start)
+        runs = of.run_summary(fetches, self.slo)
+        scores = of.in_window(of.select_platform(data.scorecard, platform), "date", start)
+        quarantine = of.in_runs_or_window(
+            of.select_platform(data.quarantine, platform),
+            runs["run_id"].to_list(),
+            "quarantined_at",
+            start,
+        )
+        flags = of.in_window(of.select_platform(data.flags, platform), "observed_at", start)
+        return View(
+            start=start,
+            runs=runs,
+            budget=of.error_budget(runs, self.slo),
+            cells=of.heatmap_cells(scores, self.metric.value),
+            heatmap_table=of.heatmap_table(scores, self.metric.value),
+            scores=of.latest_scorecard(scores),
+            quarantine=of.quarantine_by_rule(quarantine),
+            flags=of.flags_by_rule(flags),
+            headroom=of.select_platform(data.headroom, platform),
+        )
+
+    def update(self, *_: Any) -> None:
+        """Recompute every figure for the current widget values and show them."""
+        self.view = self.compute()
+        self.show(self.view)
+
+    def show(self, view: View) -> None:
+        """Put the figures into the indicators, charts and tables."""
+        budget, start = view.budget, view.start
+        rate, burned = budget.success_rate, budget.burned
+        self.success.value = 100 * rate if rate is not None else 0.0
+        self.runs_ok.value = budget.runs_meeting_slo
+        finite = burned is not None and burned != float("inf")
+        self.burned.value = 100 * burned if finite and burned is not None else 0.0
+        since = f"since **{start}**" if start is not None else "over every run"
+        self.summary.object = (
+            f"**{budget.runs:,}** runs {since}: **{budget.fetches:,}** account fetches, "
+            f"**{budget.succeeded:,}** complete or partial, **{budget.failed:,}** failed. "
+            f"The SLO of {self.slo:.1%} allows {budget.allowed_failures:,.1f} failed fetches "
+            f"over them" + (f"; {burned:.0%} of that error budget is burned." if finite else ".")
+        )
+        self.runs_chart.object = _runs_chart(view.runs, self.slo)
+        self.runs_table.value = view.runs.to_pandas()
+        self.heatmap.object = _heatmap(view.cells, self.metric.value)
+        days = [c for c in view.heatmap_table.columns if c not in ("account_key", "platform")]
+        self.heatmap_table.formatters = dict.fromkeys(days, _SCORE)
+        self.heatmap_table.value = view.heatmap_table.to_pandas()
+        self.scores_table.value = view.scores.drop("account_id").to_pandas()
+        self.quarantine_table.value = view.quarantine.to_pandas()
+        self.flags_table.value = view.flags.to_pandas()
+        self.headroom_table.value = view.headroom.to_pandas()
+        self.quota.object = _quota_text(self.data.quota)
+
+
+def _max_date(frame: pl.DataFrame, column: str) -> dt.date | None:
+    if frame.is_empty():
+        return None
+    value = frame[column].max()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) else None
+
+
+def _quota_text(quota: of.QuotaDay) -> str:
+    if quota.day is None:
+        return "**YouTube quota:** no YouTube API calls archived yet."
+    share = quota.used_share
+    return (
+        f"**YouTube quota** on {quota.day} (Pacific time, the latest day with calls): "
+        f"**{quota.units_used:,}** of {quota.daily_units * quota.keys:,} units used "
+        f"({quota.keys} key{'s' if quota.keys != 1 else ''} × {quota.daily_units:,}; "
+        f"{share:.1%} used, {quota.units_left:,} left) by {quota.calls:,} API calls."
+        if share is not None
+        else ""
+    )
+
+
+def _runs_chart(runs: pl.DataFrame, slo: float) -> Any:
+    if runs.is_empty():
+        return None
+    frame = (
+        runs.select("started_at", (pl.col("success_rate") * 100).alias("success"), "run_id")
+        .sort("started_at")
+        .to_pandas()
+    )
+    opts: dict[str, Any] = {"color": kit.PALETTE[4]}
+    line = hv.Curve(frame, "started_at", ["success", "run_id"]).opts(**opts)
+    dots = hv.Scatter(frame, "started_at", ["success", "run_id"]).opts(
+        size=7, tools=["hover"], **opts
+    )
+    target = hv.HLine(100 * slo).opts(color=kit.PALETTE[5], line_dash="dashed")
+    low = min(float(frame["success"].min()), 100 * slo) - 1
+    return (line * dots * target).opts(
+        hv.opts.Overlay(
+            title=f"Success rate per run (dashed: SLO {slo:.1%})",
+            xlabel="Run started (UTC)",
+            ylabel="Success rate (%)",
+            ylim=(max(low, 0), 100.5),
+            responsive=True,
+            height=320,
+            toolbar="above",
+        )
+    )
+
+
+def _heatmap(cells: pl.DataFrame, metric: str) -> Any:
+    if cells.is_empty():
+        return None
+    accounts = cells["account_key"].n_unique()
+    label = kit.metric_label(metric)
+    return hv.HeatMap(cells.to_pandas(), kdims=["date", "account_key"], vdims=["value"]).opts(
+        title=f"{label} per account and day (UTC)",
+        xlabel="Day (UTC)",
+        ylabel="Account",
+        cmap="cividis",
+        clim=(0.0, 1.0),
+        colorbar=True,
+        clabel=label,
+        clipping_colors={"NaN": "#f0f0f0"},
+        tools=["hover"],
+        xrotation=45,
+        responsive=True,
+        height=min(140 + 22 * accounts, 1400),
+        toolbar="above",
+    )

@@ -1,0 +1,590 @@
+"""The Posts explorer's figures: post search, latest counters and a post's engagement curve.
+
+Pure functions over polars frames (no Panel, no I/O of their own). The search takes lazy frames
+(in the page, scans of the lake's tables) and builds one plan per question, so filters reach the
+scans: the platform partition, the publication window and the text match are applied while the
+files are read; only the matching keys are joined, sorted and cut to one page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+from schemas import table_spec
+
+#: Rows per page of results.
+PAGE_SIZE = 50
+#: Most rows an export writes (the whole filtered set up to this).
+EXPORT_LIMIT = 100_000
+#: Characters of a post's text shown in the result table (the export has it whole).
+TEXT_CHARS = 140
+#: The "no filter" choice of a selector.
+ALL = "All"
+#: Agency label of accounts the registry ties to no agency.
+UNASSIGNED_AGENCY = "(unassigned)"
+#: Counters of silver/post_metrics, in display order.
+COUNTERS: tuple[str, ...] = ("likes", "reposts", "replies", "quotes", "views")
+#: The counters engagement adds up (views are not engagement).
+ENGAGEMENT_PARTS: tuple[str, ...] = ("likes", "reposts", "replies", "quotes")
+
+#: Sort choices: label -> (column, descending). Ties: newest first, then platform and post id.
+SORTS: dict[str, tuple[str, bool]] = {
+    "Newest first": ("created_at", True),
+    "Oldest first": ("created_at", False),
+    "Most engagement": ("engagement", True),
+    "Most likes": ("likes", True),
+    "Most reposts": ("reposts", True),
+    "Most replies": ("replies", True),
+    "Most views": ("views", True),
+    "Highest overperformance": ("overperformance", True),
+}
+DEFAULT_SORT = "Newest first"
+
+#: Columns of silver/posts the search reads.
+POST_COLUMNS: tuple[str, ...] = (
+    "platform",
+    "post_id",
+    "account_id",
+    "created_at",
+    "post_type",
+    "text",
+    "title",
+    "url",
+    "is_deleted",
+)
+#: Columns of silver/post_features the search reads.
+FEATURE_COLUMNS: tuple[str, ...] = ("platform", "post_id", "hashtags", "topics")
+#: Columns of silver/accounts the search reads.
+ACCOUNT_COLUMNS: tuple[str, ...] = ("platform", "account_id", "handle", "agency")
+#: Columns of silver/post_metrics the search and the curve read.
+METRIC_COLUMNS: tuple[str, ...] = (
+    "platform",
+    "post_id",
+    "observed_at",
+    "last_observed_at",
+    *COUNTERS,
+)
+#: Columns of gold/post_curves the search and the curve read.
+CURVE_COLUMNS: tuple[str, ...] = (
+    "platform",
+    "post_id",
+    "age_hours",
+    "engagement",
+    "baseline",
+    "overperformance",
+)
+
+#: Columns of a search result, in order.
+RESULT_COLUMNS: tuple[str, ...] = (
+    "created_at",
+    "agency",
+    "platform",
+    "handle",
+    "post_type",
+    "text",
+    "title",
+    "hashtags",
+    "topics",
+    *COUNTERS,
+    "engagement",
+    "overperformance",
+    "curve_age_hours",
+    "url",
+    "is_deleted",
+    "post_id",
+    "account_id",
+)
+
+_KEYS = ["platform", "post_id"]
+#: Polars engine of the searches: the streaming one reads big scans in batches (less memory, and
+#: measured faster on a 2 M-post lake).
+_ENGINE: Literal["streaming"] = "streaming"
+#: Columns of silver/posts read for every match (the rest is read for the shown rows only).
+_MATCH_COLUMNS = ["platform", "post_id", "account_id", "created_at"]
+_UTC = dt.UTC
+
+
+@dataclass(frozen=True)
+class PostQuery:
+    """What the viewer asked for: filters, sort and page.
+
+    Attributes:
+        text: Words to find in the post's text or title (case-insensitive, literal: ``.`` or
+            ``*`` are plain characters); empty finds every post.
+        hashtag: A hashtag, with or without ``#``, any case; empty means any.
+        topic: A health topic of the taxonomy; empty or :data:`ALL` means any.
+        agency: An agency code, :data:`UNASSIGNED_AGENCY`, or :data:`ALL`.
+        platform: A platform slug or :data:`ALL`.
+        since: First publication day (UTC, inclusive).
+        until: Last publication day (UTC, inclusive).
+        min_engagement: Keep posts with at least this latest engagement (0 keeps posts
+            never observed too).
+        include_deleted: Keep posts found deleted.
+        sort: A key of :data:`SORTS`.
+        offset: Rows to skip (paging).
+    """
+
+    text: str = ""
+    hashtag: str = ""
+    topic: str = ""
+    agency: str = ALL
+    platform: str = ALL
+    since: dt.date | None = None
+    until: dt.date | None = None
+    min_engagement: int = 0
+    include_deleted: bool = True
+    sort: str = DEFAULT_SORT
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The tables a search reads: lazy scans (or frames) with at least the listed columns."""
+
+    posts: pl.LazyFrame  #: silver/posts, :data:`POST_COLUMNS`
+    features: pl.LazyFrame  #: silver/post_features, :data:`FEATURE_COLUMNS`
+    metrics: pl.LazyFrame  #: silver/post_metrics, :data:`METRIC_COLUMNS`
+    curves: pl.LazyFrame  #: gold/post_curves, :data:`CURVE_COLUMNS`
+    accounts: pl.DataFrame  #: silver/accounts, :data:`ACCOUNT_COLUMNS` (small)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One page of matching posts and how many match in all."""
+
+    rows: pl.DataFrame
+    total: int
+    offset: int = 0
+    sort: str = DEFAULT_SORT
+
+    @property
+    def first(self) -> int:
+        """1-based position of the page's first row (0 when there is none)."""
+        return self.offset + 1 if self.rows.height else 0
+
+    @property
+    def last(self) -> int:
+        """1-based position of the page's last row (0 when there is none)."""
+        return self.offset + self.rows.height
+
+
+def empty_rows() -> pl.DataFrame:
+    """A search result without rows: :data:`RESULT_COLUMNS` with their types."""
+    posts = table_spec("silver/posts").schema
+    types = {
+        **{c: posts[c] for c in POST_COLUMNS},
+        "handle": pl.String(),
+        "agency": pl.String(),
+        "hashtags": pl.List(pl.String()),
+        "topics": pl.List(pl.String()),
+        **{c: pl.Int64() for c in (*COUNTERS, "engagement", "curve_age_hours")},
+        "overperformance": pl.Float64(),
+    }
+    return pl.DataFrame(schema={c: types[c] for c in RESULT_COLUMNS})
+
+
+def normalise_hashtag(tag: str) -> str:
+    """A hashtag as silver/post_features stores it: lowercase, no ``#``, no spaces around."""
+    return tag.strip().lstrip("#").strip().lower()
+
+
+def engagement_expr() -> pl.Expr:
+    """likes + reposts + replies + quotes, a missing counter counting 0 (as in gold)."""
+    return pl.sum_horizontal(*[pl.col(c).fill_null(0) for c in ENGAGEMENT_PARTS]).cast(pl.Int64)
+
+
+def is_web_url(url: pl.Expr) -> pl.Expr:
+    """True for ``http://`` and ``https://`` URLs (the only ones offered as links)."""
+    lower = url.str.strip_chars().str.to_lowercase()
+    return (lower.str.starts_with("https://") | lower.str.starts_with("http://")).fill_null(False)
+
+
+def post_filter(query: PostQuery) -> pl.Expr:
+    """The conditions on silver/posts' own columns (pushed into the scan).
+
+    Args:
+        query: The viewer's filters.
+
+    Returns:
+        One boolean expression: platform (the partition column), publication window, text or
+        title containing ``query.text`` case-insensitively and literally, and deletion state.
+    """
+    conditions: list[pl.Expr] = [pl.lit(True)]
+    if query.platform not in ("", ALL):
+        conditions.append(pl.col("platform") == query.platform)
+    if query.since is not None:
+        start = dt.datetime.combine(query.since, dt.time(), tzinfo=_UTC)
+        conditions.append(pl.col("created_at") >= pl.lit(start, dtype=pl.Datetime("us", "UTC")))
+    if query.until is not None:
+        end = dt.datetime.combine(query.until + dt.timedelta(days=1), dt.time(), tzinfo=_UTC)
+        conditions.append(pl.col("created_at") < pl.lit(end, dtype=pl.Datetime("us", "UTC")))
+    needle = query.text.strip().lower()
+    if needle:
+        conditions.append(
+            pl.any_horizontal(
+                pl.col(c).str.to_lowercase().str.contains(needle, literal=True).fill_null(False)
+                for c in ("text", "title")
+            )
+        )
+    if not query.include_deleted:
+        conditions.append(~pl.col("is_deleted"))
+    return pl.all_horizontal(conditions)
+
+
+def account_filter(
+    accounts: pl.DataFrame, agency: str, allowed: frozenset[str] | None
+) -> pl.DataFrame:
+    """Accounts of one agency (or all), within the agencies the viewer may see.
+
+    Args:
+        accounts: silver/accounts rows (``platform``, ``account_id``, ``handle``, ``agency``).
+        agency: An agency code, :data:`UNASSIGNED_AGENCY` (no agency) or :data:`ALL`.
+        allowed: Agencies the viewer may see; ``None`` means every one (and accounts without).
+
+    Returns:
+        The kept accounts, one row per ``platform`` and ``account_id``.
+    """
+    kept = accounts.select(ACCOUNT_COLUMNS).unique(subset=["platform", "account_id"], keep="last")
+    if allowed is not None:
+        kept = kept.filter(pl.col("agency").is_in(sorted(allowed)))
+    if agency == UNASSIGNED_AGENCY:
+        kept = kept.filter(pl.col("agency").is_null())
+    elif agency not in ("", ALL):
+        kept = kept.filter(pl.col("agency") == agency)
+    return kept
+
+
+def latest_counters(metrics: pl.LazyFrame) -> pl.LazyFrame:
+    """Each post's latest counters (its row with the largest ``observed_at``) and engagement.
+
+    Args:
+        metrics: silver/post_metrics rows (run-length encoded: a row per change).
+
+    Returns:
+        One row per ``platform`` and ``post_id``: the counters of :data:`COUNTERS` and
+        ``engagement``.
+    """
+    return (
+        metrics.group_by(_KEYS)
+        .agg(pl.col(c).sort_by("observed_at").last() for c in COUNTERS)
+        .with_columns(engagement=engagement_expr())
+    )
+
+
+def latest_overperformance(curves: pl.LazyFrame) -> pl.LazyFrame:
+    """Each post's overperformance at the oldest curve age it has reached.
+
+    Args:
+        curves: gold/post_curves rows.
+
+    Returns:
+        One row per ``platform`` and ``post_id``: ``overperformance`` (null without a baseline)
+        and ``curve_age_hours`` (the age it stands for).
+    """
+    return curves.group_by(_KEYS).agg(
+        pl.col("overperformance").sort_by("age_hours").last(),
+        pl.col("age_hours").max().alias("curve_age_hours"),
+    )
+
+
+def _tag_filter(features: pl.LazyFrame, query: PostQuery) -> pl.LazyFrame | None:
+    conditions: list[pl.Expr] = []
+    tag = normalise_hashtag(query.hashtag)
+    if tag:
+        conditions.append(pl.col("hashtags").list.contains(tag))
+    if query.topic not in ("", ALL):
+        conditions.append(pl.col("topics").list.contains(query.topic))
+    if not conditions:
+        return None
+    if query.platform not in ("", ALL):
+        conditions.append(pl.col("platform") == query.platform)
+    return features.filter(pl.all_horizontal(conditions).fill_null(False)).select(_KEYS)
+
+
+def matching(
+    sources: Sources, query: PostQuery, allowed: frozenset[str] | None = None
+) -> pl.LazyFrame:
+    """The plan of every post matching ``query``: posts' columns plus whatever the sort needs.
+
+    Nothing is read until the plan is collected. Filters on the posts' own columns go into the
+    posts scan; hashtag and topic filters become a semi-join on the features; the agency filter
+    and the viewer's restriction a semi-join on the (small) accounts frame; latest counters and
+    overperformance are joined only when the engagement filter or the sort needs them.
+
+    Args:
+        sources: The tables.
+        query: The viewer's filters and sort.
+        allowed: Agencies the viewer may see (``None``: every one).
+
+    Returns:
+        A lazy frame of ``platform``, ``post_id``, ``account_id`` and ``created_at`` (and the
+        sort's column), unsorted. The posts' other columns (text, URL,
+        ...) are read later, for the page's rows only.
+    """
+    posts = sources.posts.filter(post_filter(query)).select(_MATCH_COLUMNS)
+    tags = _tag_filter(sources.features, query)
+    if tags is not None:
+        posts = posts.join(tags, on=_KEYS, how="semi")
+    if allowed is not None or query.agency not in ("", ALL):
+        # A semi-join keeps the rows of the kept accounts; handles and agencies are joined to
+        # the shown page only, so the sort runs on the posts' own columns.
+        accounts = account_filter(sources.accounts, query.agency, allowed)
+        posts = posts.join(
+            accounts.lazy().select("platform", "account_id"),
+            on=["platform", "account_id"],
+            how="semi",
+        )
+    column, _ = SORTS.get(query.sort, SORTS[DEFAULT_SORT])
+    if query.min_engagement > 0 or column in (*COUNTERS, "engagement"):
+        metrics = sources.metrics
+        if query.platform not in ("", ALL):
+            metrics = metrics.filter(pl.col("platform") == query.platform)
+        counters = latest_counters(metrics.join(posts.select(_KEYS), on=_KEYS, how="semi"))
+        posts = posts.join(counters, on=_KEYS, how="left")
+        if query.min_engagement > 0:
+            posts = posts.filter(pl.col("engagement") >= query.min_engagement)
+    if column == "overperformance":
+        over = latest_overperformance(
+            sources.curves.join(posts.select(_KEYS), on=_KEYS, how="semi")
+        )
+        posts = posts.join(over, on=_KEYS, how="left")
+    return posts
+
+
+def sort_keys(sort: str) -> tuple[list[str], list[bool]]:
+    """Columns and directions of a sort choice, with the tie-breaks every sort shares.
+
+    Args:
+        sort: A key of :data:`SORTS`.
+
+    Returns:
+        ``(columns, descending)`` for ``DataFrame.sort`` (nulls last).
+    """
+    column, descending = SORTS.get(sort, SORTS[DEFAULT_SORT])
+    columns = [column, "created_at", "platform", "post_id"]
+    order = [descending, True, False, False]
+    if column == "created_at":
+        columns, order = columns[:1] + columns[2:], order[:1] + order[2:]
+    return columns, order
+
+
+def _details(rows: pl.DataFrame, sources: Sources) -> pl.DataFrame:
+    """Add the posts' content, features, latest counters and overperformance (read by key)."""
+    keys = rows.select(_KEYS).unique()
+    by_key = pl.col("platform").is_in(keys["platform"].unique().to_list()) & pl.col(
+        "post_id"
+    ).is_in(keys["post_id"].to_list())
+    content = sources.posts.filter(by_key).select(
+        *_KEYS, *[c for c in POST_COLUMNS if c not in _MATCH_COLUMNS]
+    )
+    features = sources.features.filter(by_key).select(FEATURE_COLUMNS)
+    counters = latest_counters(sources.metrics.filter(by_key).select(METRIC_COLUMNS))
+    over = latest_overperformance(sources.curves.filter(by_key).select(CURVE_COLUMNS))
+    content_df, features_df, counters_df, over_df = pl.collect_all(
+        [content, features, counters, over], engine=_ENGINE
+    )
+    accounts = sources.accounts.select(ACCOUNT_COLUMNS).unique(
+        subset=["platform", "account_id"], keep="last"
+    )
+    base = rows.select("platform", "post_id", "account_id", "created_at")
+    out = (
+        base.join(accounts, on=["platform", "account_id"], how="left")
+        .join(content_df.unique(subset=_KEYS, keep="last"), on=_KEYS, how="left")
+        .join(features_df.unique(subset=_KEYS, keep="last"), on=_KEYS, how="left")
+        .join(counters_df, on=_KEYS, how="left")
+        .join(over_df, on=_KEYS, how="left")
+    )
+    return out.with_columns(
+        pl.col("hashtags").fill_null([]),
+        pl.col("topics").fill_null([]),
+    ).select(RESULT_COLUMNS)
+
+
+def search_posts(
+    sources: Sources,
+    query: PostQuery,
+    *,
+    allowed: frozenset[str] | None = None,
+    limit: int | None = PAGE_SIZE,
+) -> SearchResult:
+    """One page of the posts matching ``query``, in the query's order, and the total count.
+
+    Args:
+        sources: The tables.
+        query: Filters, sort and offset.
+        allowed: Agencies the viewer may see (``None``: every one).
+        limit: Rows of the page; ``None`` returns every match from the offset on.
+
+    Returns:
+        Rows of :data:`RESULT_COLUMNS`: ``created_at``, the account's ``agency`` and ``handle``,
+        the post's fields, its hashtags and topics (silver/post_features), its latest counters
+        and engagement (silver/post_metrics), and its overperformance at the oldest curve age
+        (gold/post_curves); sorted by :func:`sort_keys`.
+    """
+    plan = matching(sources, query, allowed)
+    columns, descending = sort_keys(query.sort)
+    offset = max(query.offset, 0)
+    page = plan.sort(columns, descending=descending, nulls_last=True).slice(offset, limit)
+    total_df, page_df = pl.collect_all([plan.select(pl.len()), page], engine=_ENGINE)
+    rows = _details(page_df, sources)
+    # The page keeps its order: the details are left-joined onto it.
+    return SearchResult(rows=rows, total=int(total_df.item()), offset=offset, sort=query.sort)
+
+
+def display_rows(rows: pl.DataFrame, chars: int = TEXT_CHARS) -> pl.DataFrame:
+    """Search rows as the result table shows them.
+
+    Args:
+        rows: Rows of :data:`RESULT_COLUMNS`.
+        chars: Characters of text kept; longer texts end with ``…``.
+
+    Returns:
+        ``created`` (``YYYY-MM-DD HH:MM`` UTC), the text (title when there is no text)
+        truncated, hashtags and topics joined with ``", "``, ``link`` (the URL, only when it is
+        http or https), ``link_label`` (``"open"`` for those), ``other_link`` (a URL that is not
+        http(s), shown as text), ``deleted`` (``"deleted"`` or empty), ``post_id``, a ``key``
+        (``platform:post_id``) and the counters.
+    """
+    body = pl.coalesce(pl.col("text"), pl.col("title"), pl.lit(""))
+    text = (
+        pl.when(body.str.len_chars() > chars)
+        .then(body.str.slice(0, chars - 1) + pl.lit("…"))
+        .otherwise(body)
+    )
+    web = is_web_url(pl.col("url"))
+    return rows.select(
+        pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M").alias("created"),
+        pl.col("agency").fill_null(UNASSIGNED_AGENCY),
+        "platform",
+        "handle",
+        "post_type",
+        text.alias("text"),
+        pl.col("hashtags").list.join(", "),
+        pl.col("topics").list.join(", "),
+        *COUNTERS,
+        "engagement",
+        "overperformance",
+        pl.when(web).then(pl.col("url").str.strip_chars()).alias("link"),
+        pl.when(web).then(pl.lit("open")).alias("link_label"),
+        pl.when(~web).then(pl.col("url")).alias("other_link"),
+        pl.when(pl.col("is_deleted"))
+        .then(pl.lit("deleted"))
+        .otherwise(pl.lit(""))
+        .alias("deleted"),
+        "post_id",
+        pl.concat_str("platform", pl.lit(":"), "post_id").alias("key"),
+    )
+
+
+def export_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    """Search rows as exports write them: whole text, lists joined with ``", "`` (CSV-safe).
+
+    Args:
+        rows: Rows of :data:`RESULT_COLUMNS`.
+
+    Returns:
+        The same rows and columns, ``hashtags`` and ``topics`` as strings.
+    """
+    return rows.with_columns(pl.col("hashtags").list.join(", "), pl.col("topics").list.join(", "))
+
+
+def curve_points(created_at: dt.datetime, observations: pl.DataFrame) -> pl.DataFrame:
+    """A post's engagement by hours since publication, from its silver/post_metrics rows.
+
+    A row of silver/post_metrics holds counters that stood from ``observed_at`` to
+    ``last_observed_at``; both instants are points of the curve (once when they coincide), so
+    the curve steps exactly where the counters changed.
+
+    Args:
+        created_at: When the post was published (UTC).
+        observations: The post's silver/post_metrics rows.
+
+    Returns:
+        Columns ``observed_at``, ``hours`` (since publication, float), the counters of
+        :data:`COUNTERS` and ``engagement``; one row per instant, oldest first.
+    """
+    cols = ["observed_at", *COUNTERS]
+    starts = observations.select(cols)
+    ends = observations.filter(pl.col("last_observed_at") > pl.col("observed_at")).select(
+        pl.col("last_observed_at").alias("observed_at"), *COUNTERS
+    )
+    points = (
+        pl.concat([starts, ends]).unique(subset=["observed_at"], keep="first").sort("observed_at")
+    )
+    created = pl.lit(created_at, dtype=pl.Datetime("us", "UTC"))
+    return points.select(
+        "observed_at",
+        ((pl.col("observed_at") - created).dt.total_microseconds() / 3_600_000_000).alias("hours"),
+        *COUNTERS,
+        engagement_expr().alias("engagement"),
+    )
+
+
+def baseline_points(curves: pl.DataFrame) -> pl.DataFrame:
+    """A post's gold/post_curves rows as chart points: engagement and baseline at fixed ages.
+
+    Args:
+        curves: The post's gold/post_curves rows.
+
+    Returns:
+        Columns ``hours`` (the age, float), ``engagement``, ``baseline`` and
+        ``overperformance``, by age.
+    """
+    return curves.sort("age_hours").select(
+        pl.col("age_hours").cast(pl.Float64).alias("hours"),
+        "engagement",
+        "baseline",
+        "overperformance",
+    )
+
+
+def page_summary(result: SearchResult) -> str:
+    """``"Showing 1–50 of 1,234 posts"`` (or ``"No posts match"``)."""
+    if result.total == 0:
+        return "No posts match these filters."
+    noun = "post" if result.total == 1 else "posts"
+    if not result.rows.height:
+        return f"No posts on this page; {result.total:,} {noun} match."
+    return f"Showing {result.first:,}–{result.last:,} of {result.total:,} {noun}"
+
+
+__all__ = [
+    "ACCOUNT_COLUMNS",
+    "ALL",
+    "COUNTERS",
+    "CURVE_COLUMNS",
+    "DEFAULT_SORT",
+    "ENGAGEMENT_PARTS",
+    "EXPORT_LIMIT",
+    "FEATURE_COLUMNS",
+    "METRIC_COLUMNS",
+    "PAGE_SIZE",
+    "POST_COLUMNS",
+    "RESULT_COLUMNS",
+    "SORTS",
+    "TEXT_CHARS",
+    "UNASSIGNED_AGENCY",
+    "PostQuery",
+    "SearchResult",
+    "Sources",
+    "account_filter",
+    "baseline_points",
+    "curve_points",
+    "display_rows",
+    "empty_rows",
+    "engagement_expr",
+    "export_rows",
+    "is_web_url",
+    "latest_counters",
+    "latest_overperformance",
+    "matching",
+    "normalise_hashtag",
+    "page_summary",
+    "post_filter",
+    "search_posts",
+    "sort_keys",
+]

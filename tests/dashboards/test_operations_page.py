@@ -1,0 +1,302 @@
+"""End to end: the Operations page over the world lake, read in headless Chromium.
+
+Every figure checked here is computed in the test from the lake's tables with polars.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    DEEP_TEXT,
+    INJECTED,
+    browser,
+    dialogs_of,
+    page_text,
+    wait_text,
+)
+
+from hhs_platform.dashboards.operations_figures import DEFAULT_WINDOW, WINDOWS, rule_name
+from hhs_platform.dashboards.server import serve_dashboards
+from hhs_platform.lake import Lake
+from hhs_platform.settings import get_settings
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
+    ),
+]
+
+PREFECT_UI = "http://prefect.example.test:4200"
+DASK_DASHBOARD = "http://dask.example.test:8787/status"
+# Every Tabulator row of the page (shadow roots included) as {field: cell text}.
+TABLE_ROWS = """() => {
+  const out = [];
+  const walk = (node) => {
+    if (node.classList && node.classList.contains("tabulator-row")) {
+      const row = {};
+      for (const cell of node.querySelectorAll(".tabulator-cell")) {
+        row[cell.getAttribute("tabulator-field")] = cell.textContent.trim();
+      }
+      out.push(row);
+    }
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.childNodes) walk(child);
+  };
+  walk(document.body);
+  return out;
+}"""
+# Every link of the page (shadow roots included).
+LINKS = """() => {
+  const out = [];
+  const walk = (node) => {
+    if (node.nodeName === "A") out.push({text: node.textContent, href: node.getAttribute("href"),
+      target: node.getAttribute("target"), rel: node.getAttribute("rel")});
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.childNodes) walk(child);
+  };
+  walk(document.body);
+  return out;
+}"""
+
+
+@pytest.fixture
+def configured_links(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Prefect and Dask URLs set the way an operator would (the page reads them per session)."""
+    monkeypatch.setenv("HHS_PREFECT_UI_URL", PREFECT_UI)
+    monkeypatch.setenv("HHS_DASK_DASHBOARD_URL", DASK_DASHBOARD)
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _wait_flat(page: Any, text: str, timeout: int = 30_000) -> None:
+    """Wait until ``text`` is on the page, whitespace between text nodes collapsed."""
+    page.wait_for_function(
+        f"() => ({DEEP_TEXT})().replace(/\\s+/g, ' ').includes({text!r})", timeout=timeout
+    )
+
+
+def _expected(lake: Lake, platform: str | None) -> dict[str, Any]:
+    """What the page must show for a platform (None: all) over the default window."""
+    log = lake.read("bronze/fetch_log")
+    scorecard = lake.read("quality/scorecard")
+    latest = max(log["started_at"].max().date(), scorecard["date"].max())  # type: ignore[union-attr]
+    days = WINDOWS[DEFAULT_WINDOW]
+    assert days is not None
+    start = latest - dt.timedelta(days=days - 1)
+    if platform is not None:
+        log = log.filter(pl.col("platform") == platform)
+        scorecard = scorecard.filter(pl.col("platform") == platform)
+    log = log.filter(pl.col("started_at").dt.date() >= start)
+    # One outcome per account and run: the last logged.
+    final = log.sort("started_at").group_by("run_id", "account_key").agg(pl.col("status").last())
+    runs = (
+        final.group_by("run_id")
+        .agg(
+            pl.len().alias("accounts"),
+            (pl.col("status") == "complete").sum().alias("complete"),
+            (pl.col("status") == "partial").sum().alias("partial"),
+            (pl.col("status") == "failed").sum().alias("failed"),
+        )
+        .with_columns(success_rate=(pl.col("complete") + pl.col("partial")) / pl.col("accounts"))
+    )
+    fetches = int(runs["accounts"].sum())
+    succeeded = int(runs["complete"].sum()) + int(runs["partial"].sum())
+    quarantine = lake.read("quarantine/rows", columns=["run_id", "table", "platform", "rules"])
+    quarantine = quarantine.filter(pl.col("run_id").is_in(runs["run_id"].implode()))
+    if platform is not None:
+        quarantine = quarantine.filter(pl.col("platform") == platform)
+    by_rule = (
+        quarantine.with_row_index("i")
+        .explode("rules")
+        .with_columns(rule=pl.col("rules").map_elements(rule_name, return_dtype=pl.String))
+        .unique(["i", "rule"])
+        .group_by("rule", "table", pl.col("platform").fill_null("unknown"))
+        .len()
+    )
+    latest_scores = scorecard.sort("date").group_by("account_key").agg(pl.all().last())
+    return {
+        "runs": {r["run_id"]: r for r in runs.to_dicts()},
+        "run_count": runs.height,
+        "fetches": fetches,
+        "succeeded": succeeded,
+        "failed": fetches - succeeded,
+        "quarantine": {(r, t, p): n for r, t, p, n in by_rule.iter_rows()},
+        "scores": {r["account_key"]: r for r in latest_scores.to_dicts()},
+    }
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _check(page: Any, expected: dict[str, Any]) -> None:
+    """The runs, SLO summary, quarantine and scorecard on the page equal the expected values."""
+    text = _flat(page_text(page))
+    assert f"{expected['run_count']:,} runs" in text
+    assert f"{expected['fetches']:,} account fetches" in text
+    assert f"{expected['succeeded']:,} complete or partial, {expected['failed']:,} failed" in text
+    rate = expected["succeeded"] / expected["fetches"]
+    assert f"{100 * rate:.2f}%" in text  # the success-rate indicator
+    rows = page.evaluate(TABLE_ROWS)
+
+    runs = [r for r in rows if "run_id" in r]
+    assert 0 < len(runs) <= 10  # the first page of the runs table
+    for row in runs:
+        want = expected["runs"][row["run_id"]]
+        for column in ("accounts", "complete", "partial", "failed"):
+            assert row[column] == f"{want[column]:,}", (row, column)
+        assert row["success_rate"] == f"{want['success_rate']:.2%}"
+
+    shown = {
+        (r["rule"], r["table"], r["platform"]): int(r["rows"].replace(",", ""))
+        for r in rows
+        if "rule" in r and "rows" in r
+    }
+    assert shown == expected["quarantine"]
+
+    scores = {r["account_key"]: r for r in rows if "account_key" in r and "overall" in r}
+    assert set(scores) == set(expected["scores"])
+    for key, row in scores.items():
+        want = expected["scores"][key]
+        for column in ("completeness", "freshness", "validity", "drift", "overall"):
+            assert row[column] == _score(want[column]), (key, column)
+        assert row["flags"] == str(want["flags"])
+
+
+def test_operations_page_shows_runs_quality_and_budgets(
+    world_server: str, world_lake: str, configured_links: None
+) -> None:
+    lake = Lake(world_lake)
+    everything = _expected(lake, None)
+    bluesky = _expected(lake, "bluesky")
+    assert everything["fetches"] > bluesky["fetches"] > 0
+    assert everything["quarantine"] != bluesky["quarantine"]
+
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        dialogs = dialogs_of(page)
+        page.goto(f"{world_server}/operations", wait_until="domcontentloaded")
+        wait_text(page, "account fetches", "Rate-limit and quota headroom", timeout=60_000)
+        page.wait_for_function(f"() => ({TABLE_ROWS})().some(r => 'run_id' in r)")
+        _check(page, everything)
+
+        # Links to the orchestration UIs: the configured URLs, in a new tab, without opener.
+        links = {a["text"]: a for a in page.evaluate(LINKS)}
+        for label, url in (("Prefect UI", PREFECT_UI), ("Dask dashboard", DASK_DASHBOARD)):
+            assert links[label]["href"] == url
+            assert links[label]["target"] == "_blank"
+            assert "noopener" in links[label]["rel"]
+
+        # Rate-limit headroom of Bluesky: what its latest response's headers said.
+        raw = lake.read(
+            "bronze/raw_responses",
+            columns=["platform", "fetched_at", "headers"],
+            where=pl.col("platform") == "bluesky",
+        ).sort("fetched_at")
+        said = [json.loads(h) for h in raw["headers"]]
+        said = [{k.lower(): v for k, v in h.items()} for h in said]
+        last = [h for h in said if "ratelimit-remaining" in h][-1]
+        headroom = [
+            r for r in page.evaluate(TABLE_ROWS) if "endpoint" in r and r["platform"] == "bluesky"
+        ]
+        assert len(headroom) == 1
+        assert headroom[0]["remaining"] == f"{int(last['ratelimit-remaining']):,}"
+        assert headroom[0]["limit"] == f"{int(last['ratelimit-limit']):,}"
+        remaining, limit = int(last["ratelimit-remaining"]), int(last["ratelimit-limit"])
+        assert headroom[0]["headroom"] == f"{remaining / limit:.1%}"
+
+        # YouTube units: one per API call archived on the latest Pacific day.
+        text = _flat(page_text(page))
+        assert "YouTube quota" in text and "units used" in text
+
+        # Untrusted text never becomes markup; nothing ran.
+        assert page.evaluate(INJECTED) == 0
+        page.screenshot(path=str(ARTIFACTS / "operations-1280.png"), full_page=True)
+
+        # The platform filter: every figure follows, and the URL carries it.
+        page.locator("select").first.select_option("bluesky")
+        _wait_flat(page, f"{bluesky['fetches']:,} account fetches", timeout=20_000)
+        page.wait_for_function(
+            f"() => ({TABLE_ROWS})().filter(r => 'account_key' in r && 'overall' in r)"
+            f".length === {len(bluesky['scores'])}"
+        )
+        _check(page, bluesky)
+        assert "platform=bluesky" in page.url
+        page.screenshot(path=str(ARTIFACTS / "operations-bluesky-1280.png"), full_page=True)
+
+        # Export the runs as shown (Bluesky only), read the file back, compare with the log.
+        with page.expect_download() as info:
+            page.get_by_text("Download CSV").first.click()
+        path = Path(str(info.value.path()))
+        exported = pl.read_csv(path)
+        assert exported["run_id"].to_list() and set(exported["run_id"]) == set(bluesky["runs"])
+        for row in exported.iter_rows(named=True):
+            want = bluesky["runs"][row["run_id"]]
+            for column in ("accounts", "complete", "partial", "failed"):
+                assert row[column] == want[column]
+            assert row["success_rate"] == pytest.approx(want["success_rate"])
+
+        # The filtered view is shareable: opening its URL restores it.
+        shared = b.new_page(viewport={"width": 390, "height": 844})
+        shared.goto(page.url, wait_until="domcontentloaded")
+        _wait_flat(shared, f"{bluesky['fetches']:,} account fetches", timeout=60_000)
+        shared.screenshot(path=str(ARTIFACTS / "operations-390.png"), full_page=True)
+        width = shared.evaluate("() => document.documentElement.scrollWidth")
+        # Tables scroll inside themselves; the page itself may not need more than a nudge.
+        assert width <= 390 * 1.1, f"the page is {width}px wide on a 390px phone"
+        assert dialogs == []
+
+
+def test_operations_heatmap_has_a_table_fallback(world_server: str, world_lake: str) -> None:
+    lake = Lake(world_lake)
+    scorecard = lake.read("quality/scorecard", columns=["date", "account_key", "completeness"])
+    last = scorecard["date"].max()
+    assert isinstance(last, dt.date)
+    want = {
+        k: _score(v)
+        for k, v in scorecard.filter(pl.col("date") == last)
+        .select("account_key", "completeness")
+        .iter_rows()
+    }
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{world_server}/operations?metric=completeness", wait_until="domcontentloaded")
+        wait_text(page, "As a table", timeout=60_000)
+        assert "Completeness" in page.locator("select").nth(2).input_value()
+        page.get_by_text("As a table").click()
+        column = last.isoformat()
+        page.wait_for_function(f"() => ({TABLE_ROWS})().some(r => {column!r} in r)")
+        rows = [r for r in page.evaluate(TABLE_ROWS) if column in r]
+        assert {r["account_key"]: r[column] for r in rows} == want
+        page.screenshot(path=str(ARTIFACTS / "operations-heatmap-table.png"), full_page=True)
+
+
+def test_operations_page_without_runs(tmp_path: Path) -> None:
+    from dashboard_lakes import free_port
+
+    port = free_port()
+    server = serve_dashboards(port=port, lake_uri=str(tmp_path / "empty"), threaded=True)
+    try:
+        with browser() as b:
+            page = b.new_page()
+            page.goto(f"http://127.0.0.1:{port}/operations")
+            text = wait_text(page, "Nothing to show yet", timeout=30_000)
+            assert "collection runs" in text
+    finally:
+        server.stop()

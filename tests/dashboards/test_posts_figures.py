@@ -1,0 +1,339 @@
+"""The Posts explorer's pure figures: search, latest counters, curve points, over small frames."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from hhs_platform.dashboards import posts_figures as pf
+from hhs_platform.lake import Lake
+from schemas import table_spec
+
+T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+H = dt.timedelta(hours=1)
+
+
+def _frame(table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    schema = table_spec(table).schema
+    full = [{c: r.get(c) for c in schema} for r in rows]
+    return pl.DataFrame(full, schema=schema)
+
+
+def _post(platform: str, post_id: str, account_id: str, created: dt.datetime, text: str | None,
+          **kw: Any) -> dict[str, Any]:  # fmt: skip
+    return {
+        "run_id": "r",
+        "response_id": "x",
+        "connector_version": "1",
+        "platform": platform,
+        "post_id": post_id,
+        "account_id": account_id,
+        "author_id": account_id,
+        "created_at": created,
+        "post_type": kw.pop("post_type", "original"),
+        "text": text,
+        "url": kw.pop("url", f"https://example.org/{post_id}"),
+        "media_count": 0,
+        "is_deleted": kw.pop("is_deleted", False),
+        "first_seen_at": created,
+        "last_seen_at": created,
+        **kw,
+    }
+
+
+def _metric(platform: str, post_id: str, at: dt.datetime, last: dt.datetime, likes: int,
+            reposts: int = 0, replies: int = 0, quotes: int = 0, views: int | None = None
+            ) -> dict[str, Any]:  # fmt: skip
+    return {
+        "run_id": "r",
+        "response_id": "x",
+        "connector_version": "1",
+        "platform": platform,
+        "post_id": post_id,
+        "account_id": "a",
+        "observed_at": at,
+        "last_observed_at": last,
+        "likes": likes,
+        "reposts": reposts,
+        "replies": replies,
+        "quotes": quotes,
+        "views": views,
+    }
+
+
+POSTS = [
+    _post("x", "p1", "cdc", T0, "Get your FLU shot today #FluSeason", hashtags=["FluSeason"]),
+    _post("x", "p2", "cdc", T0 + 2 * H, "Heat safety: drink water. 1+1=2"),
+    _post(
+        "bluesky",
+        "p3",
+        "fda",
+        T0 + 1 * H,
+        "<script>alert(1)</script> flu recall",
+        url="javascript:alert(1)",
+    ),
+    _post("bluesky", "p4", "fda", T0 + dt.timedelta(days=2), "Recall notice", is_deleted=True),
+    _post("x", "p5", "orphan", T0 + 3 * H, None, title="Flu video"),
+]
+FEATURES = [
+    {
+        "platform": "x",
+        "post_id": "p1",
+        "hashtags": ["fluseason"],
+        "topics": ["influenza", "vaccines"],
+    },
+    {"platform": "x", "post_id": "p2", "hashtags": [], "topics": ["heat"]},
+    {"platform": "bluesky", "post_id": "p3", "hashtags": [], "topics": ["influenza"]},
+    {"platform": "bluesky", "post_id": "p4", "hashtags": ["recall"], "topics": []},
+]
+ACCOUNTS = pl.DataFrame(
+    {
+        "platform": ["x", "bluesky", "x"],
+        "account_id": ["cdc", "fda", "orphan"],
+        "handle": ["CDCgov", "US_FDA", "someone"],
+        "agency": ["CDC", "FDA", None],
+    }
+)
+METRICS = [
+    # p1: 10 likes for two hours, then 30 likes + 5 reposts (latest)
+    _metric("x", "p1", T0 + H, T0 + 3 * H, 10),
+    _metric("x", "p1", T0 + 4 * H, T0 + 4 * H, 30, reposts=5, views=900),
+    _metric("x", "p2", T0 + 3 * H, T0 + 5 * H, 100, replies=2),
+    _metric("bluesky", "p3", T0 + 2 * H, T0 + 2 * H, 7, quotes=1),
+    _metric("bluesky", "p4", T0 + dt.timedelta(days=2, hours=1), T0 + dt.timedelta(days=3), 1),
+]
+CURVES = [
+    {
+        "platform": "x",
+        "post_id": "p1",
+        "age_hours": 1,
+        "engagement": 10,
+        "baseline": 5.0,
+        "overperformance": 2.0,
+    },
+    {
+        "platform": "x",
+        "post_id": "p1",
+        "age_hours": 6,
+        "engagement": 35,
+        "baseline": 70.0,
+        "overperformance": 0.5,
+    },
+    {
+        "platform": "x",
+        "post_id": "p2",
+        "age_hours": 1,
+        "engagement": 102,
+        "baseline": None,
+        "overperformance": None,
+    },
+]
+
+
+@pytest.fixture
+def sources() -> pf.Sources:
+    features = pl.DataFrame(
+        FEATURES,
+        schema={
+            "platform": pl.String,
+            "post_id": pl.String,
+            "hashtags": pl.List(pl.String),
+            "topics": pl.List(pl.String),
+        },
+    )
+    curves = pl.DataFrame(
+        CURVES,
+        schema={
+            "platform": pl.String,
+            "post_id": pl.String,
+            "age_hours": pl.Int64,
+            "engagement": pl.Int64,
+            "baseline": pl.Float64,
+            "overperformance": pl.Float64,
+        },
+    )
+    return pf.Sources(
+        posts=_frame("silver/posts", POSTS).lazy(),
+        features=features.lazy(),
+        metrics=_frame("silver/post_metrics", METRICS).lazy(),
+        curves=curves.lazy(),
+        accounts=ACCOUNTS,
+    )
+
+
+def _ids(result: pf.SearchResult) -> list[str]:
+    return result.rows["post_id"].to_list()
+
+
+def test_default_search_is_newest_first_with_every_column(sources: pf.Sources) -> None:
+    result = pf.search_posts(sources, pf.PostQuery())
+    assert result.total == 5
+    assert _ids(result) == ["p4", "p5", "p2", "p3", "p1"]
+    assert result.rows.columns == list(pf.RESULT_COLUMNS)
+    p1 = result.rows.row(4, named=True)
+    assert p1["agency"] == "CDC" and p1["handle"] == "CDCgov"
+    assert (p1["likes"], p1["reposts"], p1["views"], p1["engagement"]) == (30, 5, 900, 35)
+    assert p1["hashtags"] == ["fluseason"] and p1["topics"] == ["influenza", "vaccines"]
+    # overperformance at the oldest curve age (6 h)
+    assert (p1["overperformance"], p1["curve_age_hours"]) == (0.5, 6)
+    p5 = result.rows.row(1, named=True)
+    assert p5["agency"] is None and p5["engagement"] is None and p5["hashtags"] == []
+
+
+def test_text_search_is_case_insensitive_literal_over_text_and_title(
+    sources: pf.Sources,
+) -> None:
+    assert _ids(pf.search_posts(sources, pf.PostQuery(text="flu"))) == ["p5", "p3", "p1"]
+    assert _ids(pf.search_posts(sources, pf.PostQuery(text="  FLU SHOT "))) == ["p1"]
+    # regex characters are literal
+    assert _ids(pf.search_posts(sources, pf.PostQuery(text="1+1=2"))) == ["p2"]
+    assert pf.search_posts(sources, pf.PostQuery(text=".*")).total == 0
+    assert _ids(pf.search_posts(sources, pf.PostQuery(text="<SCRIPT>"))) == ["p3"]
+
+
+def test_hashtag_topic_agency_platform_date_and_deleted_filters(sources: pf.Sources) -> None:
+    def ids(**kw: Any) -> list[str]:
+        return _ids(pf.search_posts(sources, pf.PostQuery(**kw)))
+
+    assert ids(hashtag="#FluSeason") == ["p1"]
+    assert ids(hashtag="fluseason ") == ["p1"]
+    assert ids(hashtag="nothing") == []
+    assert ids(topic="influenza") == ["p3", "p1"]
+    assert ids(topic="influenza", platform="x") == ["p1"]
+    assert ids(agency="FDA") == ["p4", "p3"]
+    assert ids(agency=pf.UNASSIGNED_AGENCY) == ["p5"]
+    assert ids(platform="bluesky") == ["p4", "p3"]
+    assert ids(since=dt.date(2026, 3, 3)) == ["p4"]
+    assert ids(until=dt.date(2026, 3, 1)) == ["p5", "p2", "p3", "p1"]
+    assert ids(include_deleted=False, platform="bluesky") == ["p3"]
+    assert ids(min_engagement=9) == ["p2", "p1"]
+    assert ids(min_engagement=9, sort="Oldest first") == ["p1", "p2"]
+
+
+def test_restriction_keeps_only_allowed_agencies(sources: pf.Sources) -> None:
+    result = pf.search_posts(sources, pf.PostQuery(), allowed=frozenset({"CDC"}))
+    assert _ids(result) == ["p2", "p1"] and result.total == 2
+    # An agency outside the restriction finds nothing, even when asked for by name.
+    assert (
+        pf.search_posts(sources, pf.PostQuery(agency="FDA"), allowed=frozenset({"CDC"})).total == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("Most engagement", ["p2", "p1", "p3", "p4", "p5"]),
+        ("Most likes", ["p2", "p1", "p3", "p4", "p5"]),
+        ("Most reposts", ["p1", "p4", "p2", "p3", "p5"]),
+        ("Most views", ["p1", "p4", "p5", "p2", "p3"]),
+        ("Highest overperformance", ["p1", "p4", "p5", "p2", "p3"]),
+        ("Oldest first", ["p1", "p3", "p2", "p5", "p4"]),
+    ],
+)
+def test_sorts_with_ties_newest_first_and_nulls_last(
+    sources: pf.Sources, sort: str, expected: list[str]
+) -> None:
+    assert _ids(pf.search_posts(sources, pf.PostQuery(sort=sort))) == expected
+
+
+def test_paging_and_summary(sources: pf.Sources) -> None:
+    first = pf.search_posts(sources, pf.PostQuery(), limit=2)
+    second = pf.search_posts(sources, pf.PostQuery(offset=2), limit=2)
+    rest = pf.search_posts(sources, pf.PostQuery(offset=4), limit=None)
+    assert _ids(first) + _ids(second) + _ids(rest) == ["p4", "p5", "p2", "p3", "p1"]
+    assert pf.page_summary(first) == "Showing 1–2 of 5 posts"
+    assert pf.page_summary(second) == "Showing 3–4 of 5 posts"
+    assert pf.page_summary(rest) == "Showing 5–5 of 5 posts"
+    none = pf.search_posts(sources, pf.PostQuery(text="zzz"))
+    assert none.rows.is_empty() and none.rows.schema == pf.empty_rows().schema
+    assert pf.page_summary(none) == "No posts match these filters."
+    past = pf.search_posts(sources, pf.PostQuery(offset=10))
+    assert pf.page_summary(past) == "No posts on this page; 5 posts match."
+
+
+def test_filters_reach_the_posts_scan(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"), storage_options={})
+    lake.write("silver/posts", _frame("silver/posts", POSTS))
+    sources = pf.Sources(
+        posts=lake.scan("silver/posts"),
+        features=lake.scan("silver/post_features"),
+        metrics=lake.scan("silver/post_metrics"),
+        curves=lake.scan("gold/post_curves"),
+        accounts=ACCOUNTS,
+    )
+    since = dt.date(2026, 3, 1)
+    plan = pf.matching(sources, pf.PostQuery(text="FLU", platform="x", since=since)).explain()
+    scan = plan[plan.index("Parquet SCAN") :].split("RIGHT PLAN")[0]
+    # only the platform's partition is read, only the needed columns, filtered while reading
+    assert "platform=x" in scan and "platform=bluesky" not in scan
+    assert "PROJECT 6/29 COLUMNS" in scan  # keys, account, created_at, text and title
+    selection = scan[scan.index("SELECTION") :]
+    assert 'str.contains(["flu"])' in selection and "created_at" in selection
+    assert pf.search_posts(sources, pf.PostQuery(text="FLU", platform="x")).total == 2
+
+
+def test_latest_counters_take_the_newest_observation() -> None:
+    metrics = _frame("silver/post_metrics", METRICS).lazy()
+    latest = pf.latest_counters(metrics).collect().sort("post_id")
+    assert latest.select("post_id", "likes", "reposts", "engagement").rows() == [
+        ("p1", 30, 5, 35),
+        ("p2", 100, 0, 102),
+        ("p3", 7, 0, 8),
+        ("p4", 1, 0, 1),
+    ]
+
+
+def test_curve_points_step_at_changes_and_keep_run_ends() -> None:
+    metrics = _frame("silver/post_metrics", METRICS).filter(pl.col("post_id") == "p1")
+    points = pf.curve_points(T0, metrics)
+    assert points.select("hours", "likes", "engagement").rows() == [
+        (1.0, 10, 10),
+        (3.0, 10, 10),
+        (4.0, 30, 35),
+    ]
+    assert points["observed_at"].to_list() == [T0 + H, T0 + 3 * H, T0 + 4 * H]
+
+
+def test_baseline_points() -> None:
+    curves = pl.DataFrame(CURVES).filter(pl.col("post_id") == "p1").reverse()
+    assert pf.baseline_points(curves).rows() == [(1.0, 10, 5.0, 2.0), (6.0, 35, 70.0, 0.5)]
+
+
+def test_display_rows_escape_nothing_but_offer_only_web_links(sources: pf.Sources) -> None:
+    rows = pf.search_posts(sources, pf.PostQuery()).rows
+    shown = pf.display_rows(rows, chars=10)
+    by_key = {r["key"]: r for r in shown.iter_rows(named=True)}
+    assert by_key["x:p1"]["created"] == "2026-03-01 12:00"
+    assert by_key["x:p1"]["text"] == "Get your …"
+    assert by_key["x:p2"]["text"] == "Heat safe…"
+    assert by_key["x:p1"]["hashtags"] == "fluseason"
+    assert by_key["x:p1"]["topics"] == "influenza, vaccines"
+    assert (by_key["x:p1"]["link"], by_key["x:p1"]["link_label"]) == (
+        "https://example.org/p1",
+        "open",
+    )
+    assert by_key["x:p1"]["other_link"] is None
+    # a javascript: URL is never a link; it is shown as text
+    p3 = by_key["bluesky:p3"]
+    assert (p3["link"], p3["link_label"], p3["other_link"]) == (None, None, "javascript:alert(1)")
+    assert by_key["bluesky:p4"]["deleted"] == "deleted" and by_key["x:p1"]["deleted"] == ""
+    assert (
+        by_key["x:p5"]["agency"] == pf.UNASSIGNED_AGENCY and by_key["x:p5"]["text"] == "Flu video"
+    )
+
+
+def test_export_rows_join_lists() -> None:
+    rows = pl.DataFrame(
+        {"hashtags": [["a", "b"], []], "topics": [["flu"], []]},
+        schema={"hashtags": pl.List(pl.String), "topics": pl.List(pl.String)},
+    )
+    assert pf.export_rows(rows).rows() == [("a, b", "flu"), ("", "")]
+
+
+def test_normalise_hashtag() -> None:
+    assert pf.normalise_hashtag("  #FluSeason ") == "fluseason"
+    assert pf.normalise_hashtag("") == ""
