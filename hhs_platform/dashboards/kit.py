@@ -424,11 +424,12 @@ def table_widget(
     formatters: dict[str, Any] | None = None,
     **kw: Any,
 ) -> pn.widgets.Tabulator:
-    """A read-only, paginated table (Tabulator escapes cell text: safe for untrusted text)."""
+    """A read-only table paginated on the server (Tabulator escapes cell text: safe for
+    untrusted text)."""
     options: dict[str, Any] = {
         "disabled": True,
         "show_index": False,
-        "pagination": "local",
+        "pagination": "remote",  # the browser gets one page, not the whole table
         "page_size": 10,
         "sizing_mode": "stretch_width",
         "layout": "fit_data_table",

@@ -280,6 +280,7 @@ class OperationsView:
         self.summary = pn.pane.Markdown(sizing_mode="stretch_width")
         self.runs_chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=320)
         self.heatmap = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=240)
+        self.heatmap_note = pn.pane.Markdown(sizing_mode="stretch_width")
         self.quota = pn.pane.Markdown(sizing_mode="stretch_width")
 
         view = self.compute()
@@ -325,6 +326,7 @@ class OperationsView:
             kit.export_buttons(lambda: self.view.runs, "operations-runs"),
             _heading("Freshness and coverage", "freshness"),
             pn.FlexBox(self.metric),
+            self.heatmap_note,
             pn.Tabs(
                 ("Heatmap", self.heatmap),
                 ("As a table", self.heatmap_table),
@@ -394,7 +396,15 @@ class OperationsView:
         )
         self.runs_chart.object = _runs_chart(view.runs, self.slo)
         self.runs_table.value = view.runs.to_pandas()
-        self.heatmap.object = _heatmap(view.cells, self.metric.value)
+        shown = of.lowest_accounts(view.cells, of.HEATMAP_ACCOUNTS)
+        self.heatmap.object = _heatmap(shown, self.metric.value)
+        accounts, drawn = view.cells["account_key"].n_unique(), shown["account_key"].n_unique()
+        self.heatmap_note.object = (
+            f"Showing the {drawn} of {accounts} accounts with the lowest mean "
+            f"{kit.metric_label(self.metric.value).lower()}; *As a table* lists every account."
+            if drawn < accounts
+            else ""
+        )
         days = [c for c in view.heatmap_table.columns if c not in ("account_key", "platform")]
         self.heatmap_table.formatters = dict.fromkeys(days, _SCORE)
         self.heatmap_table.value = view.heatmap_table.to_pandas()

@@ -22,6 +22,8 @@ ALL = "All"
 #: Window choices: label -> days ending at the latest day in the data (None = everything).
 WINDOWS: dict[str, int | None] = {"7 days": 7, "14 days": 14, "30 days": 30, "All": None}
 DEFAULT_WINDOW = "14 days"
+#: Accounts the heatmap draws at most (the lowest scoring; its table lists every account).
+HEATMAP_ACCOUNTS = 40
 #: Scorecard scores the heatmap can colour by.
 HEATMAP_METRICS: tuple[str, ...] = ("freshness", "completeness", "validity", "drift", "overall")
 #: Scorecard columns of the per-account table (latest day), in order.
@@ -230,6 +232,26 @@ def heatmap_cells(scorecard: pl.DataFrame, metric: str) -> pl.DataFrame:
         "platform",
         pl.col(metric).cast(pl.Float64).alias("value"),
     ).sort("account_key", "date")
+
+
+def lowest_accounts(cells: pl.DataFrame, n: int) -> pl.DataFrame:
+    """The cells of the ``n`` accounts whose mean score is lowest (an account never judged
+    counts as lowest): a heatmap of thousands of rows is unreadable and slow to draw.
+
+    Args:
+        cells: :func:`heatmap_cells` output.
+        n: Accounts to keep.
+
+    Returns:
+        The kept accounts' cells, in the order of :func:`heatmap_cells`.
+    """
+    means = (
+        cells.group_by("account_key")
+        .agg(pl.col("value").mean().alias("mean"))
+        .sort("mean", "account_key", nulls_last=False)
+        .head(n)
+    )
+    return cells.filter(pl.col("account_key").is_in(means["account_key"].implode()))
 
 
 def heatmap_table(scorecard: pl.DataFrame, metric: str) -> pl.DataFrame:
@@ -524,6 +546,7 @@ __all__ = [
     "latest_day",
     "latest_partitions",
     "latest_scorecard",
+    "lowest_accounts",
     "quarantine_account_ids",
     "quarantine_by_rule",
     "quota_day",

@@ -378,3 +378,18 @@ def test_latest_partitions() -> None:
         "x": dt.date(2026, 3, 9),
         "bluesky": dt.date(2026, 3, 8),
     }
+
+
+def test_heatmap_keeps_the_lowest_scoring_accounts() -> None:
+    cells = pl.DataFrame(
+        {
+            "date": ["2026-11-01", "2026-11-02"] * 4,
+            "account_key": ["x:a", "x:a", "x:b", "x:b", "x:c", "x:c", "x:d", "x:d"],
+            "platform": ["x"] * 8,
+            "value": [1.0, 0.9, 0.2, 0.4, None, None, 0.5, 0.7],
+        }
+    )
+    kept = of.lowest_accounts(cells, 2)
+    # x:c was never judged (lowest), then x:b (mean 0.3); their rows keep the input order
+    assert kept["account_key"].to_list() == ["x:b", "x:b", "x:c", "x:c"]
+    assert of.lowest_accounts(cells, 10).equals(cells)
