@@ -340,6 +340,35 @@ def report(
         typer.echo(f"{name}: {path}")
 
 
+@app.command()
+def maintain(
+    table: Annotated[
+        list[str] | None, typer.Option(help="Table to maintain (repeatable; default: all).")
+    ] = None,
+    retention_hours: Annotated[
+        int | None,
+        typer.Option(help="Time-travel window to keep (default: HHS_LAKE_RETENTION_HOURS)."),
+    ] = None,
+    zorder: Annotated[
+        bool, typer.Option("--zorder/--no-zorder", help="Z-order the filtered-on columns.")
+    ] = True,
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+) -> None:
+    """Compact, Z-order, vacuum and checkpoint the lake's tables (run when nothing writes)."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.lake.maintenance import maintain as run_maintain
+
+    try:
+        report = run_maintain(
+            Lake(lake), table, retention_hours=retention_hours, zorder=zorder, progress=typer.echo
+        )
+    except KeyError as exc:
+        _fail(ValueError(f"unknown table: {exc}; `hhs tables` lists them"))
+    if report.failed:
+        typer.secho(f"{len(report.failed)} table(s) failed", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+
+
 @registry_app.command("validate")
 def registry_validate(
     accounts_file: Annotated[

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="deltalake storage options as JSON (e.g. AWS_ENDPOINT_URL for S3-compatible servers).",
     )
+    lake_retention_hours: int = Field(
+        168,
+        ge=0,
+        description="Time-travel window kept by `hhs maintain` (vacuum leaves every version of "
+        "the last this many hours readable).",
+    )
     dask_address: str = Field(
         "",
         description="Scheduler address of an existing Dask cluster; empty starts a LocalCluster.",
