@@ -21,7 +21,7 @@ from period_lake import build_period_lake  # noqa: E402
 def test_prefect_yaml_schedules_weekly_and_monthly_briefs() -> None:
     config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     deployments = {d["name"]: d for d in config["deployments"]}
-    assert set(deployments) == {"weekly-executive-brief", "monthly-executive-brief"}
+    assert {"weekly-executive-brief", "monthly-executive-brief"} <= set(deployments)
     expected = {
         "weekly-executive-brief": ("week", "0 7 * * 1"),
         "monthly-executive-brief": ("month", "0 7 1 * *"),
