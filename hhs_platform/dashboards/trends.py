@@ -208,7 +208,7 @@ class TrendsView:
             page_size=20,
         )
         self.boards_table = kit.table_widget(
-            pl.DataFrame(schema=_BOARD_SCHEMA),
+            pl.DataFrame(schema=tf.BOARD_SCHEMA),
             titles={
                 "period_start": "Week (Monday)",
                 "label": "Series",
@@ -236,14 +236,14 @@ class TrendsView:
             "posts": "Posts using the term over the window.",
         }
         self.hashtags_table = kit.table_widget(
-            pl.DataFrame(schema=_TRENDING_SCHEMA),
+            pl.DataFrame(schema=tf.TRENDING_SCHEMA),
             titles=trend_titles,
             formatters=trend_formatters,
             header_tooltips=trend_tips,
             css_classes=["trends-hashtags"],
         )
         self.topics_table = kit.table_widget(
-            pl.DataFrame(schema=_TRENDING_SCHEMA),
+            pl.DataFrame(schema=tf.TRENDING_SCHEMA),
             titles=trend_titles,
             formatters=trend_formatters,
             header_tooltips=trend_tips,
@@ -573,23 +573,6 @@ _POP_SCHEMA = {
     "previous": pl.Float64,
     "change": pl.Float64,
     "change_pct": pl.Float64,
-}
-_BOARD_SCHEMA = {
-    "period_start": pl.Date,
-    "series": pl.Utf8,
-    "label": pl.Utf8,
-    "board": pl.Utf8,
-    "value": pl.Float64,
-    "rank": pl.Int64,
-    "of": pl.Int64,
-}
-_TRENDING_SCHEMA = {
-    "rank": pl.Int64,
-    "term": pl.Utf8,
-    "lift": pl.Float64,
-    "posts": pl.Int64,
-    "days": pl.Int64,
-    "best_day": pl.Date,
 }
 _AGENCY_SCHEMA = {
     "period_start": pl.Date,

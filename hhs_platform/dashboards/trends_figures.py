@@ -92,7 +92,30 @@ TRENDING_COLUMNS: tuple[str, ...] = ("rank", "term", "lift", "posts", "days", "b
 CHANGE_COLUMNS: tuple[str, ...] = ("date", "platform", "metric", "endpoint", "field", "kind")
 
 
+#: Columns and types of :func:`trending`.
+TRENDING_SCHEMA: dict[str, pl.DataType] = {
+    "rank": pl.Int64(),
+    "term": pl.Utf8(),
+    "lift": pl.Float64(),
+    "posts": pl.Int64(),
+    "days": pl.Int64(),
+    "best_day": pl.Date(),
+}
+#: Columns and types of :func:`leaderboard_positions`.
+BOARD_SCHEMA: dict[str, pl.DataType] = {
+    "period_start": pl.Date(),
+    "series": pl.Utf8(),
+    "label": pl.Utf8(),
+    "board": pl.Utf8(),
+    "value": pl.Float64(),
+    "rank": pl.Int64(),
+    "of": pl.Int64(),
+}
+
+
 # -- series ----------------------------------------------------------------------------------
+
+
 def with_series(frame: pl.DataFrame, level: str) -> pl.DataFrame:
     """Add the ``series`` key and its display ``label`` for a level; name the period column.
 
@@ -538,14 +561,7 @@ def trending(
         ``best_day`` (the day of that lift; the latest on ties); ranked by lift, then posts,
         then term.
     """
-    schema = {
-        "rank": pl.Int64,
-        "term": pl.Utf8,
-        "lift": pl.Float64,
-        "posts": pl.Int64,
-        "days": pl.Int64,
-        "best_day": pl.Date,
-    }
+    schema = TRENDING_SCHEMA
     if trends.is_empty():
         return pl.DataFrame(schema=schema)
     last: dt.date = end if end is not None else trends["date"].max()  # type: ignore[assignment]
@@ -596,15 +612,7 @@ def leaderboard_positions(
         Columns ``period_start``, ``series``, ``label``, ``board``, ``value``, ``rank`` and
         ``of`` (entries ranked on that board that week), in series then board order.
     """
-    schema = {
-        "period_start": pl.Date,
-        "series": pl.Utf8,
-        "label": pl.Utf8,
-        "board": pl.Utf8,
-        "value": pl.Float64,
-        "rank": pl.Int64,
-        "of": pl.Int64,
-    }
+    schema = BOARD_SCHEMA
     if boards.is_empty() or level not in ("agency", "account"):
         return pl.DataFrame(schema=schema)
     rows = boards.filter(pl.col("entity_type") == level)
@@ -636,6 +644,7 @@ def _check_metric(metric: str) -> None:
 
 __all__ = [
     "ALL_PLATFORMS",
+    "BOARD_SCHEMA",
     "CHANGE_COLUMNS",
     "DEFAULT_DAYS",
     "DEFAULT_GRANULARITY",
@@ -656,6 +665,7 @@ __all__ = [
     "TOP_AGENCY",
     "TOP_TERMS",
     "TRENDING_COLUMNS",
+    "TRENDING_SCHEMA",
     "TREND_DAYS",
     "change_sentence",
     "children_of",
