@@ -208,6 +208,7 @@ CATALOGUE: dict[str, TableSpec] = {
             "overwrite",
             "analytics",
         ),
+        TableSpec("ops/slo", t.OpsSlo, ("date", "slo", "scope"), (), "merge", "ops"),
     ]
 }
 
@@ -230,4 +231,5 @@ EMPTY_ON_CLEAN_DATA = (
     "gold/anomalies",
     "gold/forecasts",
     "gold/forecast_backtest",
+    "ops/slo",
 )

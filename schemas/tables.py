@@ -779,3 +779,39 @@ class ForecastBacktest(pa.DataFrameModel):
     class Config:
         strict = True
         unique = ["level", "platform", "entity", "metric", "horizon_days"]
+
+
+SLOS = ["collection_success", "freshness", "dashboard_availability"]
+
+
+class OpsSlo(pa.DataFrameModel):
+    """ops/slo: one service-level objective's events on one UTC day, and its error budget burned."""
+
+    date: pl.Date = pa.Field(description="UTC day the events fell on.")
+    slo: pl.Utf8 = pa.Field(
+        isin=SLOS,
+        description="collection_success: account fetches that succeeded; freshness: accounts "
+        "observed within their tier's cadence; dashboard_availability: probes answered.",
+    )
+    scope: pl.Utf8 = pa.Field(
+        description="What the row covers: 'all', a platform, 'tier-1'..'tier-3' or 'dashboard'."
+    )
+    target: pl.Float64 = pa.Field(ge=0, le=1, description="The objective, a share of good events.")
+    good: pl.Int64 = pa.Field(ge=0, description="Good events that day.")
+    total: pl.Int64 = pa.Field(ge=0, description="Events that day.")
+    value: pl.Float64 = pa.Field(
+        nullable=True, ge=0, le=1, description="good / total (null without events)."
+    )
+    met: pl.Boolean = pa.Field(nullable=True, description="value >= target (null without events).")
+    window_days: pl.Int32 = pa.Field(ge=1, description="Days of the rolling error-budget window.")
+    budget_burned: pl.Float64 = pa.Field(
+        nullable=True,
+        ge=0,
+        description="Bad events / allowed bad events over the window ending that day "
+        "(1.0 = budget spent; null when nothing is allowed and nothing failed).",
+    )
+    computed_at: UTC_TS = pa.Field(description="When the row was computed.")
+
+    class Config:
+        strict = True
+        unique = ["date", "slo", "scope"]
