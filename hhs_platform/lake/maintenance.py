@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import polars as pl
 from deltalake import DeltaTable
 
 from hhs_platform.lake.store import Lake
@@ -52,6 +53,8 @@ class TableMaintenance:
     files_vacuumed: int = 0
     version_before: int | None = None
     version_after: int | None = None
+    rows: int | None = None
+    bytes_after: int | None = None
     seconds: float = 0.0
     error: str | None = None
 
@@ -77,7 +80,8 @@ class MaintenanceReport:
             lines.append(
                 f"{t.table:32s} files {t.files_before:>6,} -> {t.files_after:>6,}, "
                 f"{t.files_vacuumed:,} vacuumed{z}, version {t.version_before} -> "
-                f"{t.version_after} ({t.seconds:.1f} s)"
+                f"{t.version_after}, {t.rows or 0:,} rows in {(t.bytes_after or 0) / 1e6:,.1f} MB "
+                f"({t.seconds:.1f} s)"
             )
         return "\n".join(lines) + "\n"
 
@@ -147,6 +151,20 @@ def _maintain_one(
     delta.create_checkpoint()
     entry.files_after = len(delta.file_uris())
     entry.version_after = delta.version()
+    entry.rows, entry.bytes_after = table_statistics(delta)
 
 
-__all__ = ["ZORDER", "MaintenanceReport", "TableMaintenance", "maintain"]
+def table_statistics(delta: DeltaTable) -> tuple[int | None, int]:
+    """Rows and bytes of the table's current files, from the log's add actions (no data read).
+
+    Rows are None when a file was written without statistics.
+    """
+    adds = pl.DataFrame(delta.get_add_actions(flatten=True))
+    if adds.is_empty():
+        return 0, 0
+    records = adds["num_records"]
+    rows = None if records.null_count() else int(records.sum())
+    return rows, int(adds["size_bytes"].sum())
+
+
+__all__ = ["ZORDER", "MaintenanceReport", "TableMaintenance", "maintain", "table_statistics"]

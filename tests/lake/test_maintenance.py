@@ -66,6 +66,12 @@ def test_compaction_and_zorder_keep_every_row_and_reduce_files(lake: Lake) -> No
     assert entry.zordered_by == ZORDER[GOLD]
     assert entry.files_vacuumed == 0  # every old file is inside the 7-day window
     assert lake.read(GOLD).sort("date", "platform", "account_id").equals(before)
+    # statistics of the current files, from the log
+    assert entry.rows == before.height
+    on_disk = sum(
+        Path(u.removeprefix("file://")).stat().st_size for u in lake.delta(GOLD).file_uris()
+    )  # type: ignore[union-attr]
+    assert entry.bytes_after == on_disk > 0
     # time travel still reads the first version
     assert lake.scan(GOLD, version=0).collect().height == 30
 
