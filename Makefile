@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo demo-check test test-fast lint format typecheck serve sandbox collect browser clean bench-dashboards
+.PHONY: help venv demo demo-check test test-fast lint format typecheck serve sandbox collect deploy browser clean bench-dashboards bench-capacity bench-scale
 
 help: ## List every command
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ typecheck: venv ## mypy on the package
 collect: venv ## Run the collection flow against the configured APIs (HHS_* settings)
 	$(BIN)/hhs collect
 
+deploy: venv ## Schedules on the Prefect server at PREFECT_API_URL: work pool, queues, limits, prefect.yaml
+	$(BIN)/hhs deploy
+
 serve: venv ## Serve the dashboards over the lake
 	$(BIN)/hhs serve
 
@@ -60,6 +63,12 @@ sandbox: venv ## Serve the simulated platforms on port 8765
 
 bench-dashboards: venv browser ## Benchmark every dashboard on a large synthetic lake (SCALE=large|medium|small)
 	$(BIN)/python -m benchmarks.dashboards --scale $(or $(SCALE),large) --profile
+
+bench-capacity: venv ## Measure storage, requests and API quota per account on simulated days (DAYS=7 HOURS=4)
+	$(BIN)/python -m benchmarks.capacity --days $(or $(DAYS),7) --hours $(or $(HOURS),4)
+
+bench-scale: venv ## The same collection on 1, 2 and 4 Dask workers: wall time, speed-up (WORKERS=1,2,4 ROUNDS=1)
+	$(BIN)/python -m benchmarks.scale_out $(if $(WORKERS),--workers $(WORKERS)) --rounds $(or $(ROUNDS),1)
 
 clean: ## Remove the virtualenv, caches and the local lake
 	rm -rf $(VENV) lake .pytest_cache .mypy_cache .ruff_cache

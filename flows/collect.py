@@ -2,28 +2,46 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
-from prefect import flow, get_run_logger, task
+from prefect import Flow, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.concurrency.sync import concurrency
+from prefect.futures import wait
 from prefect.runtime import flow_run
 from prefect_dask import DaskTaskRunner
 
+from flows.alerts import collect_failure_hook
 from hhs_platform.analytics.anomalies import build_anomalies, changed_since
 from hhs_platform.analytics.forecasts import build_forecasts
-from hhs_platform.collect import BatchOutcome, collect_batch, plan_batches, skipped_platforms
+from hhs_platform.backfill import BackfillWindow, backfill_window, clip_to_window
+from hhs_platform.collect import (
+    BatchOutcome,
+    collect_batch,
+    plan_batches,
+    select_tiers,
+    skipped_platforms,
+)
+from hhs_platform.deploy import ensure_limits, platform_limit_name
 from hhs_platform.enrich import enrich_posts, link_campaigns
+from hhs_platform.errors import ConfigurationError
 from hhs_platform.lake import Lake
 from hhs_platform.lake.silver import write_silver
+from hhs_platform.ops.slo import build_slo
 from hhs_platform.quality.scorecard import build_quality
 from hhs_platform.registry import load_registry
-from hhs_platform.reports.run_summary import run_summary_markdown, run_summary_rows
+from hhs_platform.reports.run_summary import run_quality, run_summary_markdown, run_summary_rows
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.curves import repoll_accounts
 from hhs_platform.transforms.gold import build_gold
 from hhs_platform.transforms.normalize import SilverBatch
+
+#: Lease of a held platform limit, renewed while the run lives: a killed run frees its platforms
+#: within this many seconds (a resumed run waits at most that long).
+PLATFORM_LEASE_S = 60.0
 
 
 def task_runner(settings: Settings) -> DaskTaskRunner:
@@ -48,6 +66,7 @@ def collect_batch_task(
     lake_uri: str,
     accounts_file: str | None,
     since: datetime | None,
+    window: BackfillWindow | None = None,
 ) -> BatchOutcome:
     settings = Settings()
     registry = load_registry(accounts_file or settings.accounts_file)
@@ -58,8 +77,10 @@ def collect_batch_task(
         lake=Lake(lake_uri),
         settings=settings,
         registry=registry,
-        since=since,
+        since=window.start if window else since,
     )
+    if window is not None:
+        outcome.silver = clip_to_window(outcome.silver, window)
     get_run_logger().info("batch %s: %s", batch_id, outcome.summary())
     return outcome
 
@@ -103,8 +124,17 @@ def build_quality_task(lake_uri: str, run_id: str) -> dict[str, int]:
     }
 
 
+@task(name="build-slo", retries=2, retry_delay_seconds=5)
+def build_slo_task(lake_uri: str) -> int:
+    """The ops/slo rows of the days since the last build (collection success, freshness...)."""
+    result = build_slo(Lake(lake_uri))
+    return result.inserted + result.updated
+
+
 @flow(
-    name="hhs-collect", description="Collect HHS accounts into the lake: bronze, silver and gold."
+    name="hhs-collect",
+    description="Collect HHS accounts into the lake: bronze, silver and gold.",
+    on_failure=[collect_failure_hook],
 )
 def collect_flow(
     platforms: list[str] | None = None,
@@ -113,21 +143,39 @@ def collect_flow(
     since: datetime | None = None,
     run_id: str | None = None,
     repoll: bool = False,
+    tiers: list[int] | None = None,
+    backfill_from: date | None = None,
+    backfill_to: date | None = None,
 ) -> dict[str, Any]:
-    """Collect every account of the registry (or of some platforms) and rebuild gold.
+    """Collect every account of the registry (or of some platforms or tiers) and rebuild gold.
+
+    ``tiers`` keeps the registry accounts of those tiers (1 hourly, 2 every 6 h, 3 daily).
+    Batches run tier 1 first, so the high tier is served when a quota runs short.
 
     ``repoll`` collects only the accounts with a post whose engagement-curve age (1 h ... 28 d)
     falls due within the next ``HHS_REPOLL_HORIZON_MINUTES``: run it on that schedule.
 
+    ``backfill_from``/``backfill_to`` (UTC days, both included) collect the posts published in
+    that window and their current counters, and no account snapshot (see
+    ``hhs_platform.backfill``).
+
     ``run_id`` resumes an interrupted run: accounts it already archived are not fetched again.
+    A flow retry keeps the flow run's id, so it resumes the same way.
+
+    While it fetches, the run holds the Prefect global concurrency limit ``collect-<platform>``
+    of every platform it collects (``HHS_PLATFORM_CONCURRENCY``), so two runs never fetch one
+    platform at once: the later one waits.
     """
     log = get_run_logger()
     settings = Settings()
+    window = backfill_window(backfill_from, backfill_to)
+    if window is not None and since is not None:
+        raise ConfigurationError("give either since or a backfill window, not both")
     lake_uri = lake_uri or settings.lake_uri
     accounts_file = accounts_file or (
         str(settings.accounts_file) if settings.accounts_file else None
     )
-    registry = load_registry(accounts_file, platforms)
+    registry = select_tiers(load_registry(accounts_file, platforms), tiers)
     if repoll:
         horizon = timedelta(minutes=settings.repoll_horizon_minutes)
         due = repoll_accounts(Lake(lake_uri), datetime.now(UTC), horizon)
@@ -147,14 +195,36 @@ def collect_flow(
         lake_uri,
         run_id,
     )
+    if window is not None:
+        log.info("backfill: posts published %s .. %s (UTC days)", window.first, window.last)
     for platform, why in left_out.items():
         log.info("not collected: %s (%d accounts): %s", platform, why["accounts"], why["reason"])
-    futures = [
-        collect_batch_task.submit(
-            b, run_id, f"{b[0]['platform']}-{i:04d}", lake_uri, accounts_file, since
+    limits = sorted({platform_limit_name(b[0]["platform"]) for b in batches})
+    if settings.platform_concurrency and limits:
+        created = ensure_limits(dict.fromkeys(limits, 1))
+        if created:
+            log.info("created concurrency limits %s (limit 1)", ", ".join(created))
+    waited = datetime.now(UTC)
+    held = (
+        concurrency(limits, occupy=1, strict=True, lease_duration=PLATFORM_LEASE_S)
+        if settings.platform_concurrency and limits
+        else nullcontext()
+    )
+    with held:
+        log.info(
+            "holding %s after %.1f s",
+            ", ".join(limits) or "nothing",
+            (datetime.now(UTC) - waited).total_seconds(),
         )
-        for i, b in enumerate(batches)
-    ]
+        fetch_started = datetime.now(UTC)
+        futures = [
+            collect_batch_task.submit(
+                b, run_id, f"{b[0]['platform']}-{i:04d}", lake_uri, accounts_file, since, window
+            )
+            for i, b in enumerate(batches)
+        ]
+        wait(futures)
+        fetch_ended = datetime.now(UTC)
     # Futures, not results: the batches move between workers instead of through the flow.
     # Prefect resolves futures passed as arguments; its stubs type only the resolved values.
     silver = write_silver_task.submit(futures, lake_uri).result()  # type: ignore[arg-type]
@@ -165,18 +235,25 @@ def collect_flow(
     today = datetime.now(UTC).date()
     analytics = build_analytics_task.submit(lake_uri, min(changed or today, today)).result()
     quality = build_quality_task.submit(lake_uri, run_id).result()
+    slo = build_slo_task.submit(lake_uri).result()
     summary: dict[str, Any] = {
         "run_id": run_id,
         "lake_uri": lake_uri,
+        "tiers": sorted(tiers) if tiers else None,
+        "backfill": [str(window.first), str(window.last)] if window else None,
         "accounts": sum(o.accounts for o in outcomes),
         "responses": sum(o.responses for o in outcomes),
         "fetched_accounts": sum(o.fetched for o in outcomes),
+        "fetch_started_at": fetch_started.isoformat(),
+        "fetch_ended_at": fetch_ended.isoformat(),
         "errors": [e.__dict__ for o in outcomes for e in o.errors],
         "silver": silver,
         "enriched": enriched,
         "gold": gold,
         "analytics": analytics,
         "quality": quality,
+        "slo_rows": slo,
+        "quality_score": run_quality(Lake(lake_uri), registry, today),
         "skipped_platforms": left_out,
         "per_platform": run_summary_rows(outcomes),
         "drift": [r for o in outcomes for r in o.silver.drift.to_dicts()],
@@ -198,11 +275,21 @@ def run_collect(
     settings: Settings | None = None,
     run_id: str | None = None,
     repoll: bool = False,
+    tiers: list[int] | None = None,
+    backfill: tuple[date, date] | None = None,
+    timeout_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """Run the flow on the configured Dask cluster (what ``hhs collect`` calls)."""
+    """Run the flow on the configured Dask cluster (what ``hhs collect`` calls).
+
+    ``backfill`` is the (FROM, TO) pair of UTC days; ``timeout_seconds`` stops the run (Prefect
+    marks it TimedOut) if it lasts longer.
+    """
     settings = settings or Settings()
     # DaskTaskRunner is a TaskRunner of PrefectDaskFutures; Prefect types the option more narrowly.
-    runner_flow = collect_flow.with_options(task_runner=task_runner(settings))  # type: ignore[arg-type]
+    runner_flow = collect_flow.with_options(
+        task_runner=task_runner(settings),  # type: ignore[arg-type]
+        timeout_seconds=timeout_seconds,
+    )
     return runner_flow(
         platforms=platforms,
         accounts_file=accounts_file,
@@ -210,4 +297,31 @@ def run_collect(
         since=since,
         run_id=run_id,
         repoll=repoll,
+        tiers=tiers,
+        backfill_from=backfill[0] if backfill else None,
+        backfill_to=backfill[1] if backfill else None,
     )
+
+
+def scheduled(timeout_minutes: float, retries: int = 1) -> Flow[..., dict[str, Any]]:
+    """The collection flow as a deployment runs it: on the configured Dask cluster, with a
+    timeout (a run longer than its schedule's interval is stopped, not left to pile up; Prefect
+    does not retry a timed-out run) and flow retries for other failures (a retry keeps the flow
+    run's id, so it resumes: archived accounts are parsed from bronze, not fetched again)."""
+    return collect_flow.with_options(
+        task_runner=task_runner(Settings()),  # type: ignore[arg-type]
+        timeout_seconds=timeout_minutes * 60,
+        retries=retries,
+        retry_delay_seconds=120,
+    )
+
+
+# Entry points of the deployments in prefect.yaml (docs/operations/scheduling.md).
+#: tier 1, hourly: must end before the next hour's run.
+collect_hourly = scheduled(timeout_minutes=50)
+#: engagement re-polls, every HHS_REPOLL_HORIZON_MINUTES (60 by default).
+collect_repoll = scheduled(timeout_minutes=50, retries=0)
+#: tier 2, every 6 hours.
+collect_6h = scheduled(timeout_minutes=300)
+#: tier 3, daily.
+collect_daily = scheduled(timeout_minutes=720)

@@ -33,6 +33,24 @@ quality_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(quality_app, name="quality")
+slo_app = typer.Typer(
+    help="Service-level objectives: collection success, freshness, dashboard availability.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(slo_app, name="slo")
+alerts_app = typer.Typer(
+    help="Alerts: check the lake and notify (docs/operations/alerts.md).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(alerts_app, name="alerts")
+backup_app = typer.Typer(
+    help="Backups of the lake: copy, list, verify (docs/operations/backup.md).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(backup_app, name="backup")
 
 
 def _fail(exc: Exception) -> None:
@@ -121,6 +139,24 @@ def collect(
             "already archived are parsed from bronze, not fetched again."
         ),
     ] = None,
+    tier: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--tier", help="Only registry accounts of this tier (repeatable; 1 hourly, 2, 3 daily)."
+        ),
+    ] = None,
+    backfill: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            metavar="FROM TO",
+            help="Collect the posts published FROM..TO (ISO UTC days, both included) with "
+            "their current counters; no account snapshots (platforms serve only today's).",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Stop the run after this many seconds (finish it with --resume)."),
+    ] = None,
 ) -> None:
     """Run the collection flow (Prefect on Dask): bronze, silver, gold. Prints the run summary as JSON.
 
@@ -128,8 +164,12 @@ def collect(
     uninterrupted run's, and no account already in bronze is requested again.
     """
     from flows.collect import run_collect
+    from hhs_platform.backfill import backfill_window
 
     try:
+        window = backfill_window(*backfill) if backfill else None
+        if window is not None and since:
+            raise typer.BadParameter("give --since or --backfill, not both")
         summary = run_collect(
             platforms=platform or None,
             accounts_file=str(accounts_file) if accounts_file else None,
@@ -137,10 +177,43 @@ def collect(
             since=_parse_since(since),
             run_id=resume,
             repoll=repoll,
+            tiers=tier or None,
+            backfill=(window.first, window.last) if window else None,
+            timeout_seconds=timeout,
         )
     except HhsError as exc:
         _fail(exc)
+    except TimeoutError as exc:
+        _fail(
+            TimeoutError(
+                f"the run timed out ({exc}); what it archived is kept: finish it with "
+                "hhs collect --resume RUN_ID (the ID is in the log line 'starting run ...')"
+            )
+        )
     typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+@app.command()
+def deploy(
+    pool: Annotated[str, typer.Option(help="Work pool to create and deploy to.")] = "hhs-process",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be created; contact nothing.")
+    ] = False,
+    project_file: Annotated[
+        Path | None, typer.Option(help="Prefect project file (default: the shipped prefect.yaml).")
+    ] = None,
+) -> None:
+    """Set up scheduling on the Prefect server at PREFECT_API_URL: the work pool and its
+    prioritized queues, the per-platform concurrency limits, and every deployment of
+    prefect.yaml. Idempotent. Then start a worker: prefect worker start --pool POOL.
+    """
+    from hhs_platform.deploy import PROJECT_FILE
+    from hhs_platform.deploy import deploy as run_deploy
+
+    try:
+        run_deploy(project_file or PROJECT_FILE, pool, dry_run=dry_run, echo=typer.echo)
+    except HhsError as exc:
+        _fail(exc)
 
 
 @app.command()
@@ -369,6 +442,102 @@ def maintain(
         raise typer.Exit(code=1)
 
 
+@app.command()
+def retention(
+    table: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this table of the policy (repeatable; default: all it names)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count the rows past retention; change nothing.")
+    ] = False,
+    purge: Annotated[
+        bool,
+        typer.Option(
+            "--purge",
+            help="Vacuum with no time-travel window: the files go now (default: keep "
+            "HHS_LAKE_RETENTION_HOURS).",
+        ),
+    ] = False,
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+    archive: Annotated[
+        str | None,
+        typer.Option(help="Archive lake for the expired rows (default: HHS_ARCHIVE_URI)."),
+    ] = None,
+) -> None:
+    """Delete the rows older than each table's window (HHS_RETENTION_DAYS), archiving them first
+    when an archive lake is set. Prints one line per table; exits 1 if a table failed."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.lake.retention import apply_retention, archive_lake
+
+    try:
+        target = Lake(lake)
+        cold = archive_lake(archive)
+        where = f"expired rows archived to {cold.uri}" if cold else "no archive: rows deleted"
+        typer.echo(f"retention of {target.uri}: {where}")
+        report = apply_retention(
+            target, archive=cold, dry_run=dry_run, tables=table, purge=purge, progress=typer.echo
+        )
+    except HhsError as exc:
+        _fail(exc)
+    if report.failed:
+        typer.secho(f"{len(report.failed)} table(s) failed", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def forget(
+    account: Annotated[
+        str,
+        typer.Option(help="The account: <platform>:<handle or platform id>, e.g. bluesky:cdc.gov."),
+    ],
+    reason: Annotated[
+        str | None, typer.Option(help="Why (e.g. the request's ticket); the account is redacted.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count the rows per table; change nothing.")
+    ] = False,
+    include_mentions: Annotated[
+        bool,
+        typer.Option(
+            "--include-mentions",
+            help="Also delete other accounts' raw responses whose body names the account's id.",
+        ),
+    ] = False,
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+    archive: Annotated[
+        str | None,
+        typer.Option(help="Apply the deletion to this archive lake too (default HHS_ARCHIVE_URI)."),
+    ] = None,
+) -> None:
+    """Privacy deletion: delete every row about one account from every table, rebuild the
+    aggregates without it, vacuum so no older version holds it, and record a hashed audit row
+    (ops/deletions). Remove the account from the registry first. Run when nothing writes."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.lake.privacy import forget as run_forget
+    from hhs_platform.lake.retention import archive_lake
+
+    try:
+        report = run_forget(
+            Lake(lake),
+            account,
+            reason=reason,
+            dry_run=dry_run,
+            archive=None if dry_run else archive_lake(archive),
+            include_mentions=include_mentions,
+        )
+    except HhsError as exc:
+        _fail(exc)
+    typer.echo(report.render(), nl=False)
+    if report.rows_total + (report.archive.rows_total if report.archive else 0) == 0:
+        typer.secho(
+            "no row names this account: check the platform and the spelling",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+        raise typer.Exit(code=1)
+
+
 @registry_app.command("validate")
 def registry_validate(
     accounts_file: Annotated[
@@ -556,6 +725,246 @@ def quality_audit(
         for line in failures:
             typer.secho(f"below threshold: {line}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1)
+
+
+@slo_app.command("show")
+def slo_show(
+    days: Annotated[
+        int, typer.Option(help="Rebuild the SLO rows of the last N days first (0: only read).")
+    ] = 0,
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+) -> None:
+    """Print each SLO: target, last day, window value, error budget burned and status."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.ops.slo import SLO_TABLE, build_slo, format_summary, slo_summary
+
+    lk = Lake(lake)
+    try:
+        if days:
+            build_slo(lk, days=days)
+        summary = slo_summary(lk.read(SLO_TABLE))
+    except HhsError as exc:
+        _fail(exc)
+    typer.echo(format_summary(summary), nl=False)
+
+
+@slo_app.command("build")
+def slo_build(
+    days: Annotated[
+        int | None,
+        typer.Option(help="Days to rebuild, today included (default: since the last build)."),
+    ] = None,
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+) -> None:
+    """Compute the ops/slo rows from fetch log, scorecard and probes (idempotent)."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.ops.slo import build_slo
+
+    try:
+        result = build_slo(Lake(lake), days=days)
+    except HhsError as exc:
+        _fail(exc)
+    typer.echo(f"ops/slo: {result.inserted} rows inserted, {result.updated} updated")
+
+
+@slo_app.command("probe")
+def slo_probe(
+    url: Annotated[
+        str | None, typer.Option(help="Page to request (default: HHS_DASHBOARD_URL).")
+    ] = None,
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+) -> None:
+    """Request the dashboards once and append the result to ops/probes (exit 1 when down)."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.ops.slo import probe_dashboard
+
+    try:
+        probe = probe_dashboard(Lake(lake), url)
+    except HhsError as exc:
+        _fail(exc)
+    outcome = f"HTTP {probe.status}" if probe.ok else f"DOWN ({probe.error})"
+    typer.echo(f"{probe.url}: {outcome} in {probe.elapsed_ms:,.0f} ms")
+    if not probe.ok:
+        raise typer.Exit(code=1)
+
+
+@alerts_app.command("check")
+def alerts_check(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be sent; send and record nothing.")
+    ] = False,
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+) -> None:
+    """Run every alert rule, send what is new (deduplicated, rate-limited) and record it."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.ops.alerts import check
+    from hhs_platform.settings import Settings
+
+    try:
+        report = check(Lake(lake), Settings(), dry_run=dry_run)
+    except HhsError as exc:
+        _fail(exc)
+    for line in report.lines():
+        typer.echo(line)
+    if report.failed:
+        typer.secho(
+            f"{report.failed} message(s) not delivered; retried at the next check",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(code=1)
+
+
+@alerts_app.command("test")
+def alerts_test() -> None:
+    """Send one test message to every configured alert URL (HHS_ALERT_URLS, ..._CONTENT_URLS)."""
+    from hhs_platform.ops.alerts import send_test
+    from hhs_platform.settings import Settings
+
+    results = send_test(Settings())
+    if not results:
+        _fail(ValueError("no alert URL configured: set HHS_ALERT_URLS (docs/operations/alerts.md)"))
+    for audience, delivery in results:
+        for channel in delivery.channels:
+            state = "ok" if channel.ok else f"FAILED ({channel.error})"
+            typer.echo(f"{audience}: {channel.scheme}:// {state}")
+    if not all(d.ok for _, d in results):
+        raise typer.Exit(code=1)
+
+
+def _backup_target(uri: str | None) -> str:
+    from hhs_platform.settings import get_settings
+
+    target = uri or get_settings().backup_uri
+    if not target:
+        raise typer.BadParameter("give --to/--from or set HHS_BACKUP_URI")
+    return target
+
+
+@backup_app.command("run")
+def backup_run(
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Backup folder or s3:// URI (default: HHS_BACKUP_URI)."),
+    ] = None,
+    table: Annotated[
+        list[str] | None, typer.Option(help="Table to back up (repeatable; default: all).")
+    ] = None,
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+    check: Annotated[
+        bool, typer.Option("--verify/--no-verify", help="Verify the backup's checksums afterwards.")
+    ] = True,
+) -> None:
+    """Copy the lake's new files to the backup (incremental) and write a manifest with checksums."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.lake.backup import backup, verify_backup
+    from hhs_platform.settings import get_settings
+
+    dest = _backup_target(to)
+    options = get_settings().backup_storage_options
+    try:
+        manifest = backup(Lake(lake), dest, options, table, progress=typer.echo)
+        if check:
+            typer.echo(f"verifying backup #{manifest.number}")
+            verify_backup(dest, options, number=manifest.number, progress=typer.echo)
+    except KeyError as exc:
+        _fail(ValueError(f"unknown table: {exc}; `hhs tables` lists them"))
+    except HhsError as exc:
+        _fail(exc)
+
+
+@backup_app.command("verify")
+def backup_verify(
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", help="Backup folder or s3:// URI (default: HHS_BACKUP_URI)."),
+    ] = None,
+    number: Annotated[
+        int | None, typer.Option(help="Manifest to check (default: the latest).")
+    ] = None,
+) -> None:
+    """Recompute every table's checksum from the backup's files and compare with its manifest."""
+    from hhs_platform.lake.backup import verify_backup
+    from hhs_platform.settings import get_settings
+
+    source = _backup_target(from_)
+    try:
+        report = verify_backup(
+            source, get_settings().backup_storage_options, number=number, progress=typer.echo
+        )
+    except HhsError as exc:
+        _fail(exc)
+    typer.echo(f"{len(report.checks)} tables verified in {report.seconds:.1f} s")
+
+
+@backup_app.command("list")
+def backup_list(
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", help="Backup folder or s3:// URI (default: HHS_BACKUP_URI)."),
+    ] = None,
+) -> None:
+    """List the backups (manifests) at a location: number, time, tables, size."""
+    from hhs_platform.lake.backup import load_manifest, manifests
+    from hhs_platform.settings import get_settings
+
+    source = _backup_target(from_)
+    options = get_settings().backup_storage_options
+    try:
+        numbers = manifests(source, options)
+        if not numbers:
+            raise HhsError(f"no backup at {source}")
+        for n in numbers:
+            m = load_manifest(source, options, n)
+            typer.echo(
+                f"#{m.number:<4d} {m.created_at}  {len(m.tables):>3} tables  {m.files:>7,} files "
+                f"{m.bytes / 1e6:>10.2f} MB  (copied {m.copied_files:,} files) from {m.source}"
+            )
+    except HhsError as exc:
+        _fail(exc)
+
+
+@app.command()
+def restore(
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", help="Backup folder or s3:// URI (default: HHS_BACKUP_URI)."),
+    ] = None,
+    to: Annotated[
+        str,
+        typer.Option("--to", help="New lake location (folder or s3:// URI) without those tables."),
+    ] = "",
+    number: Annotated[
+        int | None,
+        typer.Option("--backup", help="Manifest number to restore (default: the latest)."),
+    ] = None,
+    table: Annotated[
+        list[str] | None, typer.Option(help="Only this table (repeatable; default: all).")
+    ] = None,
+) -> None:
+    """Restore a backup into a new lake location and verify every table's checksum.
+
+    Storage options: HHS_BACKUP_STORAGE_OPTIONS to read the backup, HHS_LAKE_STORAGE_OPTIONS to
+    write the target. Point HHS_LAKE_URI at the target afterwards.
+    """
+    from hhs_platform.lake.backup import restore as run_restore
+    from hhs_platform.settings import get_settings
+
+    if not to:
+        raise typer.BadParameter("give --to: the new lake location", param_hint="--to")
+    settings = get_settings()
+    try:
+        run_restore(
+            _backup_target(from_),
+            to,
+            backup_storage_options=settings.backup_storage_options,
+            target_storage_options=settings.lake_storage_options,
+            version=number,
+            tables=table,
+            progress=typer.echo,
+        )
+    except HhsError as exc:
+        _fail(exc)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ import polars as pl
 from hhs_platform import bronze
 from hhs_platform.connectors import CONNECTORS, get_connector
 from hhs_platform.connectors.base import AccountRef, RawResponse
-from hhs_platform.errors import HhsError, TerminalError
+from hhs_platform.errors import ConfigurationError, HhsError, TerminalError
 from hhs_platform.http import HttpClient
 from hhs_platform.lake.store import Lake
 from hhs_platform.settings import Settings
@@ -50,6 +50,9 @@ class BatchOutcome:
     elapsed_s: float = 0.0
     #: Accounts fetched by this call; the others were already in bronze (a resumed run).
     fetched: int = 0
+    #: When the batch started and ended (wall clock), for the time per platform of a run.
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -75,18 +78,43 @@ def collectable_platforms(settings: Settings | None = None) -> dict[str, str | N
 def plan_batches(
     registry: pl.DataFrame, batch_size: int, settings: Settings | None = None
 ) -> list[list[dict[str, Any]]]:
-    """Split the registry's collectable accounts into batches of one platform each.
+    """Split the registry's collectable accounts into batches of one platform and one tier each.
 
+    Batches come in priority order: every tier-1 batch first, then tier 2, then tier 3 (platforms
+    alphabetically within a tier, handles within a platform). Tasks are submitted in this order,
+    so when a platform's quota or a run's time runs short, the high tiers were served first.
     Accounts on platforms without a connector, or whose credentials are not configured, are
     left out (see ``skipped_platforms``).
     """
     ready = [p for p, why in collectable_platforms(settings).items() if why is None]
-    rows = registry.filter(pl.col("platform").is_in(ready)).sort(["platform", "tier", "handle"])
+    rows = (
+        registry.filter(pl.col("platform").is_in(ready))
+        .with_columns(pl.col("tier").fill_null(2))
+        .sort(["tier", "platform", "handle"])
+    )
     batches: list[list[dict[str, Any]]] = []
-    for (_platform,), group in rows.group_by(["platform"], maintain_order=True):
-        recs = group.select("platform", "handle", "platform_id").to_dicts()
+    for _key, group in rows.group_by(["tier", "platform"], maintain_order=True):
+        recs = group.select("platform", "handle", "platform_id", "tier").to_dicts()
         batches.extend(recs[i : i + batch_size] for i in range(0, len(recs), batch_size))
     return batches
+
+
+def select_tiers(registry: pl.DataFrame, tiers: list[int] | None) -> pl.DataFrame:
+    """The registry's accounts of some tiers (None: all); a tier nobody is in is an error.
+
+    Raises:
+        ConfigurationError: no account of the registry has any of these tiers.
+    """
+    if not tiers:
+        return registry
+    picked = registry.filter(pl.col("tier").is_in(list(tiers)))
+    if picked.is_empty():
+        present = sorted(set(registry["tier"].drop_nulls().to_list()))
+        raise ConfigurationError(
+            f"no registry account has tier {', '.join(map(str, sorted(tiers)))}; "
+            f"the registry's tiers are {', '.join(map(str, present)) or 'none'}"
+        )
+    return picked
 
 
 def skipped_platforms(
@@ -167,6 +195,7 @@ def collect_batch(
     fetch failed (not terminally) are fetched again.
     """
     started = time.perf_counter()
+    started_at = datetime.now(UTC)
     keys = [f"{b['platform']}:{b['handle']}" for b in batch]
     done = logged_fetches(lake, run_id, keys)
     done = done.filter((pl.col("status") != "failed") | pl.col("terminal"))
@@ -206,6 +235,8 @@ def collect_batch(
         errors=errors,
         elapsed_s=time.perf_counter() - started,
         fetched=len(todo),
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
     )
 
 

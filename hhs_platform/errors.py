@@ -15,6 +15,7 @@ HhsError
 │       └── CircuitOpenError    the platform's circuit breaker is open: skipped without a request
 ├── ParseError                  a payload could not be turned into rows (goes to quarantine)
 └── LakeError                   a table could not be read or written
+    └── BackupError             a backup, restore or checksum verification failed (names the table)
 """
 
 from __future__ import annotations
@@ -94,3 +95,11 @@ class ParseError(HhsError):
 
 class LakeError(HhsError):
     """A lake table could not be read or written."""
+
+
+class BackupError(LakeError):
+    """A backup, restore or verification failed; ``tables`` names the tables concerned."""
+
+    def __init__(self, message: str, *, tables: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.tables = list(tables or [])

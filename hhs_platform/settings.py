@@ -6,7 +6,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -39,13 +39,50 @@ class Settings(BaseSettings):
     lake_uri: str = Field("./lake", description="Lake root: a local folder or s3://bucket/prefix.")
     lake_storage_options: dict[str, str] = Field(
         default_factory=dict,
+        repr=False,  # may carry AWS_SECRET_ACCESS_KEY: never shown in a repr or a log
         description="deltalake storage options as JSON (e.g. AWS_ENDPOINT_URL for S3-compatible servers).",
+    )
+    backup_uri: str = Field(
+        "",
+        description="Where `hhs backup run` and the nightly backup copy the lake: a folder or "
+        "s3://bucket/prefix (see docs/operations/backup.md).",
+    )
+    backup_storage_options: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,
+        description="Storage options of the backup location as JSON (same keys as "
+        "HHS_LAKE_STORAGE_OPTIONS).",
     )
     lake_retention_hours: int = Field(
         168,
         ge=0,
         description="Time-travel window kept by `hhs maintain` (vacuum leaves every version of "
         "the last this many hours readable).",
+    )
+    retention_days: dict[str, int] = Field(
+        {
+            "bronze/raw_responses": 400,
+            "bronze/fetch_log": 400,
+            "quarantine/rows": 180,
+            "quality/field_drift": 365,
+            "quality/metric_sources": 365,
+            "gold/builds": 90,
+            "ops/probes": 90,
+            "ops/alerts": 180,
+        },
+        description="Days each table's rows stay in the lake (JSON table -> days, whole UTC "
+        "days); tables not named are kept forever. `hhs retention` and the weekly maintenance "
+        "delete older rows (archived first to HHS_ARCHIVE_URI when set). See "
+        "docs/operations/retention.md.",
+    )
+    archive_uri: str = Field(
+        "",
+        description="Archive lake (cold storage: a folder or s3://bucket/prefix) that receives "
+        "rows past retention before they are deleted; empty: they are deleted, not archived.",
+    )
+    archive_storage_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="deltalake storage options of the archive lake as JSON; empty: the lake's.",
     )
     dask_address: str = Field(
         "",
@@ -60,6 +97,12 @@ class Settings(BaseSettings):
         None, description="Registry CSV; empty means the shipped registry."
     )
     batch_size: int = Field(10, ge=1, description="Accounts per collection task.")
+    platform_concurrency: bool = Field(
+        True,
+        description="A collection run holds the Prefect global concurrency limit "
+        "collect-<platform> (created with limit 1 if missing) while it fetches, so two runs never "
+        "fetch one platform at once; false: no limit (e.g. a run without any Prefect API).",
+    )
     repoll_horizon_minutes: int = Field(
         60,
         ge=5,
@@ -189,6 +232,30 @@ class Settings(BaseSettings):
         description="Collection SLO: share of account fetches per run that must end complete or "
         "partial.",
     )
+    # SLOs and the dashboard probe (docs/operations/slos.md).
+    slo_freshness: float = Field(
+        0.99,
+        gt=0,
+        le=1,
+        description="Freshness SLO: share of accounts per tier observed within the tier's "
+        "cadence + grace at the end of each day.",
+    )
+    slo_dashboard_availability: float = Field(
+        0.999,
+        gt=0,
+        le=1,
+        description="Dashboard availability SLO: share of probes of HHS_DASHBOARD_URL answered.",
+    )
+    slo_window_days: int = Field(
+        28, ge=1, description="Days of the rolling window each SLO's error budget is counted over."
+    )
+    slo_probe_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds a dashboard probe waits for an answer before failing."
+    )
+    slo_probe_user: str = Field(
+        "hhs-probe",
+        description="User name the probe logs in with when HHS_DASHBOARD_PASSWORD is set.",
+    )
     prefect_ui_url: str = Field(
         "",
         description="Prefect UI linked from the operations page; empty: PREFECT_UI_URL, else "
@@ -198,6 +265,51 @@ class Settings(BaseSettings):
         "",
         description="Dask dashboard linked from the operations page; empty: the host of "
         "HHS_DASK_ADDRESS on port 8787, else http://127.0.0.1:8787/status.",
+    )
+
+    # Alerts (docs/operations/alerts.md).
+    alert_urls: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Where alerts go: apprise URLs (json://, mailto://, slack://, workflows://...), "
+        "space separated or a JSON list. Secret: a URL carries its tokens.",
+    )
+    alert_content_urls: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Where content alerts (anomalies) go; empty: HHS_ALERT_URLS.",
+    )
+    alert_min_severity: Literal["info", "warning", "critical"] = Field(
+        "warning", description="Anomalies at or above this severity are alerted."
+    )
+    alert_repeated_failures: int = Field(
+        3, ge=1, description="An account failing this many runs in a row is alerted."
+    )
+    alert_quota_used_pct: float = Field(
+        90.0, gt=0, le=100, description="Rate-limit or quota share used (%) that is alerted."
+    )
+    alert_quarantine_factor: float = Field(
+        3.0,
+        gt=0,
+        description="Quarantine spike: a run rejecting more than this many times the median "
+        "of the previous runs' rejected rows.",
+    )
+    alert_quarantine_min_rows: int = Field(
+        50, ge=0, description="Quarantine spike: and more than this many rows (a floor)."
+    )
+    alert_dedup_hours: float = Field(
+        6.0, gt=0, description="The same alert is not sent again within this many hours."
+    )
+    alert_max_per_hour: int = Field(
+        20, ge=1, description="Alerts sent per hour at most; the rest go out as one digest."
+    )
+    alert_send_resolved: bool = Field(
+        True, description="Send a note when an alerted condition is gone."
+    )
+    alert_timeout_s: float = Field(
+        20.0, gt=0, description="Seconds one delivery to one URL may take."
+    )
+    alert_runbook_url: str = Field(
+        "docs/operations/alerts.md",
+        description="Runbook linked from every alert (e.g. the file's URL in your repository).",
     )
 
     # Dashboards (docs/dashboards.md).
@@ -274,6 +386,15 @@ class Settings(BaseSettings):
     usdr_api_key: SecretStr | None = Field(
         None, description="api.data.gov key for the U.S. Digital Registry (sent as API_KEY)."
     )
+
+    @field_validator("alert_urls", "alert_content_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, v: Any) -> Any:
+        # Not on commas: an apprise URL may hold a comma list (mailto://...?to=a@x,b@y).
+        if isinstance(v, str):
+            text = v.strip()
+            return json.loads(text) if text.startswith("[") else text.split()
+        return v
 
     @field_validator("youtube_api_keys", mode="before")
     @classmethod

@@ -209,6 +209,9 @@ CATALOGUE: dict[str, TableSpec] = {
             "analytics",
         ),
         TableSpec("ops/slo", t.OpsSlo, ("date", "slo", "scope"), (), "merge", "ops"),
+        TableSpec("ops/deletions", t.OpsDeletions, ("request_id",), (), "append", "ops"),
+        TableSpec("ops/alerts", t.OpsAlerts, ("key", "window_start"), (), "merge", "ops"),
+        TableSpec("ops/probes", t.OpsProbes, ("url", "checked_at"), (), "append", "ops"),
     ]
 }
 
@@ -223,7 +226,8 @@ def table_spec(name: str) -> TableSpec:
 
 
 #: Tables a clean first collection legitimately leaves empty: nothing rejected, drifted,
-#: flagged or anomalous, and too little history to forecast. Every other table has rows.
+#: flagged or anomalous, too little history to forecast, and no dashboard probed yet (the probe
+#: is its own deployment). Every other table has rows.
 EMPTY_ON_CLEAN_DATA = (
     "quarantine/rows",
     "quality/field_drift",
@@ -231,5 +235,7 @@ EMPTY_ON_CLEAN_DATA = (
     "gold/anomalies",
     "gold/forecasts",
     "gold/forecast_backtest",
-    "ops/slo",
+    "ops/alerts",
+    "ops/probes",
+    "ops/deletions",
 )

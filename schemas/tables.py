@@ -815,3 +815,122 @@ class OpsSlo(pa.DataFrameModel):
     class Config:
         strict = True
         unique = ["date", "slo", "scope"]
+
+
+class OpsProbes(pa.DataFrameModel):
+    """ops/probes: one request to the dashboards, answered or not (the availability SLO's events)."""
+
+    url: pl.Utf8 = pa.Field(description="URL probed, without credentials.")
+    checked_at: UTC_TS = pa.Field(description="When the probe was sent.")
+    ok: pl.Boolean = pa.Field(description="True when the page answered 2xx (logged in if needed).")
+    status: pl.Int32 = pa.Field(
+        nullable=True, ge=0, le=599, description="HTTP status of the final answer (null: none)."
+    )
+    elapsed_ms: pl.Float64 = pa.Field(ge=0, description="Time until the answer or the failure.")
+    error: pl.Utf8 = pa.Field(
+        nullable=True, description="Why the probe failed (no secrets); null when ok."
+    )
+
+    class Config:
+        strict = True
+        unique = ["url", "checked_at"]
+
+
+ALERT_KINDS = [
+    "run_failed",
+    "repeated_failures",
+    "slo_breached",
+    "quota_near_exhausted",
+    "schema_drift",
+    "quarantine_spike",
+    "content_anomaly",
+]
+ALERT_SEVERITIES = ["info", "warning", "critical"]
+
+
+class OpsAlerts(pa.DataFrameModel):
+    """ops/alerts: one alert in one dedup window: what it said, when it was seen, sent or held back.
+
+    Written by ``hhs alerts check`` (hhs_platform.ops.alerts); docs/operations/alerts.md.
+    """
+
+    key: pl.Utf8 = pa.Field(description="Stable dedup key, e.g. repeated_failures:x:@CDCgov.")
+    window_start: UTC_TS = pa.Field(
+        description="When this window opened: the key is not sent again before "
+        "window_start + HHS_ALERT_DEDUP_HOURS."
+    )
+    kind: pl.Utf8 = pa.Field(isin=ALERT_KINDS)
+    audience: pl.Utf8 = pa.Field(
+        isin=["pipeline", "content"],
+        description="pipeline alerts go to HHS_ALERT_URLS, content to HHS_ALERT_CONTENT_URLS.",
+    )
+    severity: pl.Utf8 = pa.Field(isin=ALERT_SEVERITIES)
+    title: pl.Utf8 = pa.Field()
+    body: pl.Utf8 = pa.Field(description="The message in plain words, with its runbook link.")
+    first_seen_at: UTC_TS = pa.Field(description="First check that found it in this window.")
+    last_seen_at: UTC_TS = pa.Field(description="Latest check that found it.")
+    evaluations: pl.Int64 = pa.Field(ge=1, description="Checks that found it in this window.")
+    sent_at: UTC_TS = pa.Field(
+        nullable=True, description="When it was sent on its own (null: not sent on its own)."
+    )
+    suppressed: pl.Utf8 = pa.Field(
+        nullable=True,
+        isin=["digest", "no_channels"],
+        description="Why it was not sent on its own: digest (over HHS_ALERT_MAX_PER_HOUR, "
+        "folded into a digest message) or no_channels (no URL configured).",
+    )
+    channels: pl.Int64 = pa.Field(ge=0, description="URLs the last delivery attempt went to.")
+    delivered: pl.Boolean = pa.Field(
+        nullable=True,
+        description="Every URL accepted the last attempt (null: not attempted). False is "
+        "retried at the next check.",
+    )
+    attempts: pl.Int64 = pa.Field(ge=0, description="Delivery attempts (its own or a digest).")
+    resolved_at: UTC_TS = pa.Field(
+        nullable=True, description="When a condition alert's condition was found gone."
+    )
+
+    class Config:
+        strict = True
+        unique = ["key", "window_start"]
+
+
+class OpsDeletions(pa.DataFrameModel):
+    """ops/deletions: one privacy deletion (``hhs forget``): what was deleted, never whom.
+
+    The subject is kept only as a hash: whoever holds the account can prove it was deleted
+    (hash it, find the row); the table alone does not name it.
+    """
+
+    request_id: pl.Utf8 = pa.Field(description="Id of the request (printed by hhs forget).")
+    subject_hash: pl.Utf8 = pa.Field(
+        str_matches=r"^[0-9a-f]{64}$",
+        description="sha256 of the subject as '<platform>:<handle or id>', lowercase.",
+    )
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    reason: pl.Utf8 = pa.Field(
+        nullable=True, description="Why (the request's reference); the subject is redacted."
+    )
+    requested_at: UTC_TS = pa.Field(description="When the deletion started.")
+    completed_at: UTC_TS = pa.Field(description="When the vacuum of the last table ended.")
+    lake_uri: pl.Utf8 = pa.Field(description="Lake the rows were deleted from.")
+    tables: pl.List(pl.Utf8) = pa.Field(description="Tables rows were deleted from, sorted.")
+    rows_deleted: pl.Utf8 = pa.Field(description="JSON: table -> rows deleted.")
+    rows_total: pl.Int64 = pa.Field(ge=0, description="Sum of rows_deleted.")
+    tables_rebuilt: pl.List(pl.Utf8) = pa.Field(
+        description="Derived tables rebuilt without the subject (gold aggregates, campaigns)."
+    )
+    files_vacuumed: pl.Int64 = pa.Field(
+        ge=0, description="Files physically deleted (no older version still holds the rows)."
+    )
+    references_left: pl.Utf8 = pa.Field(
+        description="JSON: table -> rows of other accounts still naming the subject's id "
+        "(e.g. their reposts in bronze bodies); {} when none."
+    )
+    archive_uri: pl.Utf8 = pa.Field(
+        nullable=True, description="Archive lake the same deletion was applied to, if any."
+    )
+
+    class Config:
+        strict = True
+        unique = ["request_id"]

@@ -15,6 +15,7 @@ from hhs_platform.collect import collect_batch, plan_batches
 from hhs_platform.enrich import enrich_posts, link_campaigns
 from hhs_platform.lake import Lake
 from hhs_platform.lake.silver import write_silver
+from hhs_platform.ops.slo import build_slo
 from hhs_platform.quality.accuracy import compare_with_truth, is_exact
 from hhs_platform.quality.scorecard import build_quality
 from hhs_platform.registry import load_registry
@@ -68,6 +69,7 @@ def _collect(sandbox: SandboxThread, lake: Lake, run_id: str) -> SilverBatch:
     link_campaigns(lake)
     build_gold(lake)
     build_quality(lake, run_id)
+    build_slo(lake)  # what the collection flow runs last
     return batch
 
 

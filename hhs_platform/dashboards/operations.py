@@ -21,6 +21,7 @@ from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
 from hhs_platform.dashboards import kit
 from hhs_platform.dashboards import operations_figures as of
 from hhs_platform.lake.store import Lake
+from hhs_platform.ops import slo as slos
 from hhs_platform.settings import Settings
 
 SLUG = "operations"
@@ -32,6 +33,7 @@ SCORECARD = "quality/scorecard"
 FLAGS = "quality/flags"
 QUARANTINE = "quarantine/rows"
 ACCOUNTS = "silver/accounts"
+SLO = slos.SLO_TABLE
 
 _COUNT = NumberFormatter(format="0,0")
 _PCT = NumberFormatter(format="0.0%")
@@ -66,6 +68,17 @@ SCORE_TITLES = {
     "overall": "Overall",
     "flags": "Flags",
 }
+SLO_TITLES = {
+    "slo": "SLO",
+    "scope": "Scope",
+    "target": "Target",
+    "date": "Last day (UTC)",
+    "value": "Last day",
+    "window_value": "Window",
+    "window_total": "Events in window",
+    "budget_burned": "Budget burned",
+    "status": "Status",
+}
 QUARANTINE_TITLES = {"rule": "Rule", "table": "Table", "platform": "Platform", "rows": "Rows"}
 FLAG_TITLES = {"rule": "Rule", "severity": "Severity", "platform": "Platform", "flags": "Flags"}
 HEADROOM_TITLES = {
@@ -90,6 +103,7 @@ class OperationsData:
     flags: pl.DataFrame
     headroom: pl.DataFrame
     quota: of.QuotaDay
+    slo: pl.DataFrame
 
     @property
     def is_empty(self) -> bool:
@@ -141,7 +155,9 @@ def load(lake: Lake, settings: Settings) -> OperationsData:
         )
 
     headroom, quota = _budgets(lake, settings)
-    return OperationsData(fetch_log, scorecard, quarantine, flags, headroom, quota)
+    # SLOs are counted over every account (like the rate-limit budgets): shown as they are.
+    slo = slos.slo_summary(kit.read(lake, SLO))
+    return OperationsData(fetch_log, scorecard, quarantine, flags, headroom, quota, slo)
 
 
 def _budgets(lake: Lake, settings: Settings) -> tuple[pl.DataFrame, of.QuotaDay]:
@@ -202,7 +218,7 @@ def page(lake: Lake | None = None) -> pn.viewable.Viewable:
     # Shared by every session (of the same agency access) until one of the tables changes.
     data = kit.memo(
         lake,
-        (ACCOUNTS, FETCH_LOG, SCORECARD, FLAGS, QUARANTINE, RAW),
+        (ACCOUNTS, FETCH_LOG, SCORECARD, FLAGS, QUARANTINE, RAW, SLO),
         ("operations", kit.allowed_agencies()),
         lambda: load(lake, settings),
     )
@@ -310,6 +326,18 @@ class OperationsView:
             HEADROOM_TITLES,
             {"as_of": _TIME, "reset_at": _TIME, "headroom": _PCT, "limit": _COUNT},
         )
+        self.slo_table = _table(
+            _slo_shown(data.slo),
+            SLO_TITLES,
+            {
+                "target": _PCT2,
+                "value": _PCT2,
+                "window_value": _PCT2,
+                "window_total": _COUNT,
+                "budget_burned": _PCT,
+                "date": _DATE,
+            },
+        )
         self.view = view
         self.show(view)
         for widget in (self.platform, self.window, self.metric):
@@ -324,6 +352,9 @@ class OperationsView:
             self.runs_chart,
             self.runs_table,
             kit.export_buttons(lambda: self.view.runs, "operations-runs"),
+            _heading("SLOs and error budgets"),
+            pn.pane.Markdown(_slo_note(data.slo), sizing_mode="stretch_width"),
+            self.slo_table,
             _heading("Freshness and coverage", "freshness"),
             pn.FlexBox(self.metric),
             self.heatmap_note,
@@ -413,6 +444,30 @@ class OperationsView:
         self.flags_table.value = view.flags.to_pandas()
         self.headroom_table.value = view.headroom.to_pandas()
         self.quota.object = _quota_text(self.data.quota)
+
+
+def _slo_shown(summary: pl.DataFrame) -> pl.DataFrame:
+    """The SLO table's columns; an infinite burn (nothing allowed, something failed) as empty."""
+    burned = pl.col("budget_burned")
+    return summary.select(
+        *(c for c in SLO_TITLES if c != "budget_burned"),
+        pl.when(burned.is_infinite()).then(None).otherwise(burned).alias("budget_burned"),
+    ).select(list(SLO_TITLES))
+
+
+def _slo_note(summary: pl.DataFrame) -> str:
+    if summary.is_empty():
+        return "No SLO rows yet: the collection flow computes them after each run (`hhs slo`)."
+    days = int(summary["window_days"].max())  # type: ignore[arg-type]
+    spent = summary.filter(pl.col("status") == "budget spent")
+    head = (
+        f"Each objective on its latest day and over the {days} days before it "
+        "(whatever the platform and window chosen above). "
+    )
+    if spent.is_empty():
+        return head + "No error budget is spent."
+    names = ", ".join(f"{r['slo']} ({r['scope']})" for r in spent.iter_rows(named=True))
+    return head + f"**Error budget spent:** {names}; see docs/operations/slos.md."
 
 
 def _max_date(frame: pl.DataFrame, column: str) -> dt.date | None:

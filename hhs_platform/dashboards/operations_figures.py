@@ -14,6 +14,7 @@ import polars as pl
 
 from hhs_platform.connectors.graph import parse_usage_headers
 from hhs_platform.http import parse_rate_limit
+from hhs_platform.ops.slo import budget_burned
 from hhs_platform.quality.audit import reason_class
 from hhs_platform.ratelimit.quota import QUOTA_RULES, unit_cost
 
@@ -194,9 +195,7 @@ class ErrorBudget:
     @property
     def burned(self) -> float | None:
         """Failed / allowed failures: 1.0 means the budget is spent (None when nothing allowed)."""
-        if self.allowed_failures <= 0:
-            return None if self.failed == 0 else float("inf")
-        return self.failed / self.allowed_failures
+        return budget_burned(self.failed, self.fetches, self.slo)
 
 
 def error_budget(runs: pl.DataFrame, slo: float) -> ErrorBudget:

@@ -28,6 +28,7 @@ from hhs_platform.collect import (
 from hhs_platform.enrich import enrich_posts, link_campaigns
 from hhs_platform.lake import Lake
 from hhs_platform.lake.silver import write_silver
+from hhs_platform.ops.slo import build_slo
 from hhs_platform.quality.scorecard import build_quality
 from hhs_platform.sandbox.faults import FaultProfile
 from hhs_platform.sandbox.server import SandboxThread
@@ -164,6 +165,7 @@ def collect_history(
             since = None if before.is_empty() else min(changed or at.date(), at.date())
             build_anomalies(lake, since, settings=settings, now=at)
             build_quality(lake, run_id, settings=settings, now=at)
+            build_slo(lake, now=at, settings=settings)
             before = after
             history.run_ids.append(run_id)
             history.instants.append(at)

@@ -141,6 +141,43 @@ def _expected(lake: Lake, platform: str | None) -> dict[str, Any]:
     }
 
 
+def _expected_slo(lake: Lake) -> dict[str, dict[str, str]]:
+    """The collection-success SLO per scope on the latest day, from the fetch log (28-day window,
+    every day of the world's history), as the SLO table must format it."""
+    log = lake.read("bronze/fetch_log")
+    final = (
+        log.sort("started_at")
+        .group_by("run_id", "account_key")
+        .agg(pl.col("platform", "status", "started_at").last())
+        .with_columns(day=pl.col("started_at").dt.date())
+    )
+    last = final["day"].max()
+    assert isinstance(last, dt.date) and last - final["day"].min() < dt.timedelta(days=28)
+    target = get_settings().slo_success_rate
+    out = {}
+    for scope in ["all", *sorted(final["platform"].unique())]:
+        rows = final if scope == "all" else final.filter(pl.col("platform") == scope)
+        good = rows["status"].is_in(["complete", "partial"])
+        today = good.filter(rows["day"] == last)
+        bad = rows.height - int(good.sum())
+        out[scope] = {
+            "target": f"{target:.2%}",
+            "value": f"{today.mean():.2%}" if today.len() else "",
+            "window_value": f"{good.mean():.2%}",
+            "window_total": f"{rows.height:,}",
+            "budget_burned": f"{bad / ((1 - target) * rows.height):.1%}",
+        }
+    return out
+
+
+def _check_slo(page: Any, expected: dict[str, dict[str, str]]) -> None:
+    rows = [r for r in page.evaluate(TABLE_ROWS) if r.get("slo") == "collection_success"]
+    shown = {r["scope"]: {k: r[k] for k in expected["all"]} for r in rows}
+    assert shown == expected
+    slos = {r.get("slo") for r in page.evaluate(TABLE_ROWS)}
+    assert {"collection_success", "freshness"} <= slos
+
+
 def _score(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
@@ -195,6 +232,7 @@ def test_operations_page_shows_runs_quality_and_budgets(
         wait_text(page, "account fetches", "Rate-limit and quota headroom", timeout=60_000)
         page.wait_for_function(f"() => ({TABLE_ROWS})().some(r => 'run_id' in r)")
         _check(page, everything)
+        _check_slo(page, _expected_slo(lake))
 
         # Links to the orchestration UIs: the configured URLs, in a new tab, without opener.
         links = {a["text"]: a for a in page.evaluate(LINKS)}

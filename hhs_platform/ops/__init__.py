@@ -1,0 +1,1 @@
+"""Production operations: alerts (``alerts``, ``notify``) and service-level objectives."""
