@@ -113,9 +113,21 @@ def due_for_repoll(
     posts: pl.DataFrame,
     now: datetime,
     horizon: timedelta = timedelta(hours=1),
+    observed: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Posts with a curve age falling due between ``now`` and ``now + horizon`` (or passed so
     recently that an observation now still stands for it): the accounts a re-poll run reads.
+
+    Args:
+        posts: ``silver/posts`` rows (platform, account_id, post_id, created_at, post_type and
+            optionally is_deleted).
+        now: The time of the re-poll run.
+        horizon: How far ahead an age counts as due (the re-poll schedule's interval).
+        observed: Optional ``platform``, ``post_id``, ``last_observed_at`` (the post's latest
+            observation). An age that observation already stands for (it falls within the
+            age's tolerance before it, or later) is not due again: without this, every passed
+            age stays due for its whole catch-up window (67 h for the 28-day age), and an hourly
+            re-poll reads almost every account every hour.
 
     Returns platform, account_id, post_id, age_hours and due_at, soonest first. A collection run
     every ``horizon`` (``hhs collect --repoll`` on a schedule) observes every age of every post.
@@ -135,23 +147,20 @@ def due_for_repoll(
     if own.is_empty():
         return pl.DataFrame(schema=cols)
     ages = pl.DataFrame({"age_hours": list(AGES_H)}, schema={"age_hours": pl.Int64})
-    return (
+    tol = pl.max_horizontal(pl.duration(minutes=30), pl.duration(minutes=pl.col("age_hours") * 6))
+    due = (
         own.select("platform", "account_id", "post_id", "created_at")
         .join(ages, how="cross")
         .with_columns(due_at=pl.col("created_at") + pl.duration(hours=pl.col("age_hours")))
-        .filter(
-            (pl.col("due_at") <= now + horizon)
-            & (
-                pl.col("due_at")
-                >= now
-                - pl.max_horizontal(
-                    pl.duration(minutes=30), pl.duration(minutes=pl.col("age_hours") * 6)
-                )
-            )
-        )
-        .select(cols.names())
-        .sort("due_at", "platform", "post_id")
+        .filter((pl.col("due_at") <= now + horizon) & (pl.col("due_at") >= now - tol))
     )
+    if observed is not None and not observed.is_empty():
+        last = observed.group_by("platform", "post_id").agg(pl.col("last_observed_at").max())
+        due = due.join(last, on=["platform", "post_id"], how="left").filter(
+            pl.col("last_observed_at").is_null()
+            | (pl.col("last_observed_at") < pl.col("due_at") - tol)
+        )
+    return due.select(cols.names()).sort("due_at", "platform", "post_id")
 
 
 def repoll_accounts(lake: Any, now: datetime, horizon: timedelta = timedelta(hours=1)) -> set[str]:
@@ -163,7 +172,18 @@ def repoll_accounts(lake: Any, now: datetime, horizon: timedelta = timedelta(hou
         "silver/posts",
         columns=["platform", "account_id", "post_id", "created_at", "post_type", "is_deleted"],
     )
-    due = due_for_repoll(posts, now, horizon).select("platform", "account_id").unique()
+    candidates = due_for_repoll(posts, now, horizon)
+    observed = None
+    if lake.exists("silver/post_metrics") and not candidates.is_empty():
+        observed = (
+            lake.scan("silver/post_metrics")
+            .filter(pl.col("platform").is_in(candidates["platform"].unique().to_list()))
+            .filter(pl.col("post_id").is_in(candidates["post_id"].unique().to_list()))
+            .group_by("platform", "post_id")
+            .agg(pl.col("last_observed_at").max())
+            .collect()
+        )
+    due = due_for_repoll(posts, now, horizon, observed).select("platform", "account_id").unique()
     keys = lake.read("silver/accounts", columns=["platform", "account_id", "account_key"]).join(
         due, on=["platform", "account_id"]
     )

@@ -99,3 +99,38 @@ def test_repoll_picks_the_posts_with_an_age_due_in_the_next_hour() -> None:
     assert due["due_at"].to_list() == [now - 20 * M, now + 20 * M]
     later = due_for_repoll(posts, now + 48 * H - 30 * M)  # p24 reaches 72 h in 50 min
     assert later.select("post_id", "age_hours").rows() == [("p24", 72)]
+
+
+def test_repoll_skips_ages_an_observation_already_stands_for() -> None:
+    from hhs_platform.transforms.curves import due_for_repoll
+
+    now = T0 + 2000 * H
+    posts = pl.DataFrame(
+        {
+            "platform": ["x", "x", "x"],
+            "account_id": ["a1", "a1", "a2"],
+            "post_id": ["old28", "seen28", "p6"],
+            # the 28-day age passed 20 h ago: still inside its 67 h catch-up window
+            "created_at": [now - 672 * H - 20 * H, now - 672 * H - 20 * H, now - 6 * H - 10 * M],
+            "post_type": ["post", "post", "post"],
+        }
+    )
+    assert due_for_repoll(posts, now).select("post_id", "age_hours").rows() == [
+        ("old28", 672),
+        ("seen28", 672),
+        ("p6", 6),
+    ]
+    observed = pl.DataFrame(
+        {
+            "platform": ["x", "x", "x"],
+            "post_id": ["old28", "seen28", "p6"],
+            "last_observed_at": [
+                now - 672 * H,  # long before the age: the age is still owed
+                now - 19 * H,  # after the age was reached: it already stands for it
+                now - 7 * H,  # an hour before the 6 h age (tolerance 36 min): still owed
+            ],
+        },
+        schema_overrides={"last_observed_at": pl.Datetime("us", "UTC")},
+    )
+    due = due_for_repoll(posts, now, observed=observed)
+    assert due.select("post_id", "age_hours").rows() == [("old28", 672), ("p6", 6)]
