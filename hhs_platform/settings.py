@@ -98,10 +98,11 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(10, ge=1, description="Accounts per collection task.")
     platform_concurrency: bool = Field(
-        True,
+        False,
         description="A collection run holds the Prefect global concurrency limit "
         "collect-<platform> (created with limit 1 if missing) while it fetches, so two runs never "
-        "fetch one platform at once; false: no limit (e.g. a run without any Prefect API).",
+        "fetch one platform at once. The deployments of prefect.yaml turn it on; set it for "
+        "manual runs next to scheduled ones.",
     )
     repoll_horizon_minutes: int = Field(
         60,

@@ -68,6 +68,8 @@ def test_tier_deployments_follow_the_tier_cadences() -> None:
         assert 0 < flow.timeout_seconds < cadence[tier] * 3600
         assert flow.retries == 1 and flow.name == "hhs-collect"
         assert d["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+        # scheduled runs hold the platform limits (tests/flows/test_timeouts.py)
+        assert d["work_pool"]["job_variables"]["env"] == {"HHS_PLATFORM_CONCURRENCY": "true"}
     # tier 1 is served first when workers are scarce, then the re-polls, tier 2, tier 3
     assert QUEUES["tier-1"] < QUEUES["repoll"] < QUEUES["tier-2"] < QUEUES["tier-3"]
     repoll = DEPLOYMENTS["collect-repoll"]
@@ -147,6 +149,7 @@ def test_hhs_deploy_creates_pool_queues_limits_and_deployments(prefect_harness) 
                 s["cron"] for s in d["schedules"]
             ]
             assert dep.parameters == (d.get("parameters") or {})
+            assert (dep.job_variables or {}) == (d["work_pool"].get("job_variables") or {})
             assert set(dep.tags) == set(d["tags"])
             if isinstance(d.get("concurrency_limit"), dict):
                 assert dep.global_concurrency_limit is not None

@@ -134,6 +134,7 @@ def test_two_runs_never_fetch_one_platform_at_once(slow) -> None:
     """Tier-1-like and tier-2-like runs started together on bluesky: the second waits for the
     platform's concurrency limit, so their fetch windows (bronze/fetch_log) do not overlap."""
     _sb, env, tmp = slow
+    env = env | {"HHS_PLATFORM_CONCURRENCY": "true"}  # as the deployments run
     lake = tmp / "both"
     first = _collect(lake, env, "--platform", "bluesky")
     second = _collect(lake, env, "--platform", "bluesky")
