@@ -146,6 +146,7 @@ def collect_flow(
     tiers: list[int] | None = None,
     backfill_from: date | None = None,
     backfill_to: date | None = None,
+    lookback_days: int | None = None,
 ) -> dict[str, Any]:
     """Collect every account of the registry (or of some platforms or tiers) and rebuild gold.
 
@@ -159,6 +160,11 @@ def collect_flow(
     that window and their current counters, and no account snapshot (see
     ``hhs_platform.backfill``).
 
+    ``lookback_days`` reads each feed back to the posts published that many days before the run
+    (``since`` relative to now): what the scheduled deployments do, so a collection reads the
+    posts whose counters still move (the curve ages reach 28 days) instead of whole feeds. A
+    monthly full read (no lookback) picks up edits and deletions of older posts.
+
     ``run_id`` resumes an interrupted run: accounts it already archived are not fetched again.
     A flow retry keeps the flow run's id, so it resumes the same way.
 
@@ -169,8 +175,12 @@ def collect_flow(
     log = get_run_logger()
     settings = Settings()
     window = backfill_window(backfill_from, backfill_to)
-    if window is not None and since is not None:
-        raise ConfigurationError("give either since or a backfill window, not both")
+    if sum(x is not None for x in (window, since, lookback_days)) > 1:
+        raise ConfigurationError("give one of since, lookback_days or a backfill window")
+    if lookback_days is not None:
+        if lookback_days < 1:
+            raise ConfigurationError(f"lookback_days must be 1 or more, not {lookback_days}")
+        since = datetime.now(UTC) - timedelta(days=lookback_days)
     lake_uri = lake_uri or settings.lake_uri
     accounts_file = accounts_file or (
         str(settings.accounts_file) if settings.accounts_file else None
@@ -278,6 +288,7 @@ def run_collect(
     tiers: list[int] | None = None,
     backfill: tuple[date, date] | None = None,
     timeout_seconds: float | None = None,
+    lookback_days: int | None = None,
 ) -> dict[str, Any]:
     """Run the flow on the configured Dask cluster (what ``hhs collect`` calls).
 
@@ -300,6 +311,7 @@ def run_collect(
         tiers=tiers,
         backfill_from=backfill[0] if backfill else None,
         backfill_to=backfill[1] if backfill else None,
+        lookback_days=lookback_days,
     )
 
 

@@ -157,6 +157,14 @@ def collect(
         float | None,
         typer.Option(help="Stop the run after this many seconds (finish it with --resume)."),
     ] = None,
+    lookback_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Only posts published in the last N days (what the scheduled deployments "
+            "read; without it, whole feeds).",
+        ),
+    ] = None,
 ) -> None:
     """Run the collection flow (Prefect on Dask): bronze, silver, gold. Prints the run summary as JSON.
 
@@ -168,8 +176,8 @@ def collect(
 
     try:
         window = backfill_window(*backfill) if backfill else None
-        if window is not None and since:
-            raise typer.BadParameter("give --since or --backfill, not both")
+        if sum(bool(x) for x in (window, since, lookback_days)) > 1:
+            raise typer.BadParameter("give one of --since, --lookback-days or --backfill")
         summary = run_collect(
             platforms=platform or None,
             accounts_file=str(accounts_file) if accounts_file else None,
@@ -180,6 +188,7 @@ def collect(
             tiers=tier or None,
             backfill=(window.first, window.last) if window else None,
             timeout_seconds=timeout,
+            lookback_days=lookback_days,
         )
     except HhsError as exc:
         _fail(exc)

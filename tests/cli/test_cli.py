@@ -116,3 +116,16 @@ def test_sandbox_serve_then_collect_through_the_cli(
     assert listing.returncode == 0, listing.stderr
     line = next(x for x in listing.stdout.splitlines() if "silver/posts" in x)
     assert f"{posts.height:,} rows" in line
+
+
+def test_collect_refuses_two_ways_of_choosing_posts() -> None:
+    from typer.testing import CliRunner
+
+    from hhs_platform.cli import app
+
+    both = CliRunner().invoke(app, ["collect", "--lookback-days", "3", "--since", "2026-11-01"])
+    assert both.exit_code == 2 and "give one of --since, --lookback-days or --backfill" in (
+        both.output
+    )
+    zero = CliRunner().invoke(app, ["collect", "--lookback-days", "0"])
+    assert zero.exit_code == 2 and "greater than or equal to 1" in zero.output

@@ -27,6 +27,7 @@ from hhs_platform.deploy import (
 from hhs_platform.errors import ConfigurationError
 from hhs_platform.registry import load_registry
 from hhs_platform.settings import Settings
+from hhs_platform.transforms.curves import AGES_H
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = yaml.safe_load((ROOT / "prefect.yaml").read_text())
@@ -60,7 +61,8 @@ def test_tier_deployments_follow_the_tier_cadences() -> None:
     cadence = Settings(_env_file=None).quality_cadence_hours  # type: ignore[call-arg]
     for name, tier in TIERS.items():
         d = DEPLOYMENTS[name]
-        assert d["parameters"] == {"tiers": [tier]}
+        # incremental reads: the posts whose curve ages (up to 28 days) can still fall due
+        assert d["parameters"] == {"tiers": [tier], "lookback_days": 30}
         assert d["work_pool"]["work_queue_name"] == f"tier-{tier}"
         assert _interval_hours(d["schedules"][0]["cron"]) == {cadence[tier]}, name
         flow = _flow(d["entrypoint"])
@@ -74,7 +76,11 @@ def test_tier_deployments_follow_the_tier_cadences() -> None:
     assert QUEUES["tier-1"] < QUEUES["repoll"] < QUEUES["tier-2"] < QUEUES["tier-3"]
     repoll = DEPLOYMENTS["collect-repoll"]
     minutes = Settings(_env_file=None).repoll_horizon_minutes  # type: ignore[call-arg]
-    assert repoll["parameters"] == {"repoll": True}
+    assert repoll["parameters"] == {"repoll": True, "lookback_days": 29}
+    assert max(AGES_H) / 24 < 29
+    # whole feeds once a month, for edits and deletions of older posts
+    full = DEPLOYMENTS["collect-full-monthly"]
+    assert full["parameters"] == {} and _flow(full["entrypoint"]).name == "hhs-collect"
     assert _interval_hours(repoll["schedules"][0]["cron"]) == {minutes / 60}
     assert _flow(repoll["entrypoint"]).timeout_seconds < minutes * 60
     gold = DEPLOYMENTS["gold-daily"]
