@@ -9,25 +9,30 @@ real pipeline into a fresh lake in a temporary folder, then reports:
    0-hour window), and rows and compacted bytes per account per day in the steady state (after
    the first, backfilling, collection).
 2. **Requests per account per collection, per platform**, from ``bronze/raw_responses`` (count
-   and summed body length) in four modes: the first collection (backfill of the world's 60 days),
-   a *full read* (``hhs collect`` without ``--since``: every page of the feed), a *daily
-   incremental* read (``since`` = 3 days back) and an *hourly incremental* read (``since`` = the
-   previous hour). The full and hourly reads run ``--hours`` times each at hourly instants after
-   the daily ones, into a second lake, which also gives the silver rows an hourly collection adds.
-3. **Engagement re-polls** (``hhs collect --repoll``): for every hour of the simulated days,
-   the accounts :func:`~hhs_platform.transforms.curves.due_for_repoll` would collect, per account
-   per day.
+   and summed body length) in five modes: the first collection (backfill of the world's 60 days),
+   a *full read* (no ``since``: every page of the feed, what ``collect-full-monthly`` does), a
+   *30-day lookback* (``since`` = 30 days back, what the shipped ``collect-tier-N`` deployments
+   and, with 29 days, ``collect-repoll`` do), a *daily incremental* read (``since`` = 3 days
+   back) and an *hourly incremental* read (``since`` = the previous hour). The full, lookback and
+   hourly reads run ``--hours`` times each at hourly instants after the daily ones, into a second
+   lake, which also gives the silver rows an hourly collection adds.
+3. **Engagement re-polls** (``hhs collect --repoll``), simulated hour by hour over the lake's
+   posts (:func:`simulate_repolls`): the shipped schedule's reads (tier 1 at :00, tier 2 at
+   :15 every 6 h, tier 3 at 04:45, the whole feeds on the 2nd at 08:00, each observing the
+   account's posts of its lookback) and the hourly re-poll at :30, which collects the accounts
+   :func:`~hhs_platform.transforms.curves.due_for_repoll` selects given those observations
+   (and observes their posts in turn). Re-polls per account per day, per platform and tier.
 4. **Per account per year at each tier's cadence** (tier 1 hourly = 8,760 collections, tier 2
-   every 6 h = 1,460, tier 3 daily = 365, plus re-polls): requests, response bytes, bronze and
-   lake bytes, and **quota use against each platform's published limits**, with the largest
-   registry each limit allows per credential.
+   every 6 h = 1,460, tier 3 daily = 365, plus re-polls and 12 whole-feed reads): requests,
+   response bytes, bronze and lake bytes, and **quota use against each platform's published
+   limits**, with the largest registry each limit allows per credential.
 
 Nothing is written outside a temporary folder (``--keep DIR`` keeps the lakes there instead).
 Numbers are printed; ``--json FILE`` also writes them.
 
 Usage::
 
-    python -m benchmarks.capacity                     # 7 days + 4 hourly rounds, ~9 min
+    python -m benchmarks.capacity                     # 7 days + 4 hourly rounds, ~12 min
     python -m benchmarks.capacity --days 14 --hours 6
     python -m benchmarks.capacity --platforms youtube,x --days 3
 """
@@ -45,7 +50,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,6 +78,19 @@ TIME_SERIES = ("silver/account_snapshots", "silver/post_metrics")
 PER_COLLECTION = ("bronze/raw_responses", "bronze/fetch_log")
 #: Read modes of the daily collections (what the first lake's bronze holds).
 DAILY_MODES = ("backfill", "daily incremental")
+#: Read modes of the hourly rounds (second lake), with the ``since`` each reads back to.
+HOURLY_MODES: dict[str, timedelta | None] = {
+    "full read": None,
+    "30-day lookback": timedelta(days=30),
+    "hourly incremental": timedelta(hours=1),
+}
+#: The shipped schedule (prefect.yaml): lookbacks of the tier and re-poll deployments, and the
+#: minute past the hour each starts at (re-polls hourly at :30, ``HHS_REPOLL_HORIZON_MINUTES``
+#: = 60; tier 2 at :15 every 6 h; tier 3 at 04:45; every feed whole on the 2nd at 08:00).
+TIER_LOOKBACK = timedelta(days=30)
+REPOLL_LOOKBACK = timedelta(days=29)
+REPOLL_HORIZON = timedelta(hours=1)
+FULL_READS_PER_YEAR = 12
 
 
 @dataclass(frozen=True)
@@ -156,8 +174,12 @@ class Measurement:
     after_maintain: dict[str, TableSize] = field(default_factory=dict)
     hourly_sizes: list[dict[str, TableSize]] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
-    repolls_per_account_day: dict[str, float] = field(default_factory=dict)
-    exact_repolls_per_account_day: dict[str, float] = field(default_factory=dict)
+    lookback_sizes: list[dict[str, TableSize]] = field(default_factory=list)
+    #: platform -> tier -> re-polls per account per day, with the fix (observations count) and
+    #: without it (``due_for_repoll`` without ``observed``, the code before the fix).
+    repolls: dict[str, dict[int, float]] = field(default_factory=dict)
+    unfixed_repolls: dict[str, dict[int, float]] = field(default_factory=dict)
+    repoll_days: float = 0.0
     history_days: int = 60
     posts_per_account_day: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -202,38 +224,124 @@ def _x_posts(body: bytes | None) -> int:
         return 0
 
 
-def repoll_rate(
-    lake: Lake, start: datetime, end: datetime, *, exact: bool = False
-) -> dict[str, float]:
-    """Re-poll collections per account per day, per platform, for an hourly ``--repoll`` run.
+def _scheduled_reads(at: datetime) -> list[tuple[datetime, int | None, timedelta | None]]:
+    """The shipped schedule's reads in the hour starting at ``at``: (instant, tier or None for
+    every account, lookback or None for the whole feed), in time order."""
+    reads: list[tuple[datetime, int | None, timedelta | None]] = [(at, 1, TIER_LOOKBACK)]
+    if at.day == 2 and at.hour == 8:
+        reads.append((at, None, None))
+    if at.hour % 6 == 0:
+        reads.append((at + timedelta(minutes=15), 2, TIER_LOOKBACK))
+    if at.hour == 4:
+        reads.append((at + timedelta(minutes=45), 3, TIER_LOOKBACK))
+    return sorted(reads, key=lambda r: r[0])
 
-    Evaluates :func:`due_for_repoll` on ``silver/posts`` at every hour of ``[start, end)``
-    (horizon one hour, ``HHS_REPOLL_HORIZON_MINUTES`` = 60) and counts the accounts due.
-    ``exact`` counts only ages falling due within the hour itself (no catch-up of ages that
-    passed shortly before), the least any re-poll schedule must read.
+
+def simulate_repolls(
+    posts: pl.DataFrame,
+    accounts: pl.DataFrame,
+    start: datetime,
+    count_from: datetime,
+    end: datetime,
+    *,
+    fixed: bool = True,
+) -> dict[str, dict[int, float]]:
+    """Re-poll collections per account per day, per platform and tier, on the shipped schedule.
+
+    Hour by hour from ``start`` (hour-aligned, no post observed before it) to ``end``: the
+    scheduled reads (:func:`_scheduled_reads`) observe their accounts' posts created within
+    their lookback; at :30 the re-poll collects the accounts with a post age due
+    (:func:`due_for_repoll`, horizon one hour, on the posts observed so far: a post the lake has
+    not read yet cannot be due) and observes their posts of the last 29 days. Accounts re-polled
+    from ``count_from`` on are counted. Observations are stamped at the run's start (a real run
+    observes a few minutes later). ``fixed=False`` selects as the code did before the fix
+    (``observed`` not passed: every passed age stays due for its catch-up window).
+
+    Args:
+        posts: ``silver/posts`` (platform, account_id, post_id, created_at, post_type,
+            is_deleted).
+        accounts: ``silver/accounts`` (platform, account_id, tier).
+        start: First simulated hour.
+        count_from: First hour counted (leave a month after ``start`` for a steady state).
+        end: End of the simulation (exclusive).
+        fixed: Whether the re-poll skips ages an observation already stands for.
     """
+    tiers = accounts.select("platform", "account_id", pl.col("tier").fill_null(2))
+    state = (
+        posts.filter((pl.col("post_type") != "repost") & ~pl.col("is_deleted"))
+        .select("platform", "account_id", "post_id", "created_at", "post_type", "is_deleted")
+        .join(tiers, on=["platform", "account_id"])
+        .with_columns(
+            key=pl.concat_str("platform", "account_id", separator=":"),
+            last_observed_at=pl.lit(None, pl.Datetime("us", "UTC")),
+        )
+    )
+
+    def observe(
+        state: pl.DataFrame, who: pl.Expr, t: datetime, back: timedelta | None
+    ) -> pl.DataFrame:
+        seen = who & (pl.col("created_at") <= t)
+        if back is not None:
+            seen = seen & (pl.col("created_at") >= t - back)
+        return state.with_columns(
+            last_observed_at=pl.when(seen).then(pl.lit(t)).otherwise(pl.col("last_observed_at"))
+        )
+
+    counts: dict[tuple[str, int], int] = {}
+    at = start
+    while at < end:
+        for t, tier, back in _scheduled_reads(at):
+            state = observe(
+                state, pl.lit(True) if tier is None else pl.col("tier") == tier, t, back
+            )
+        t = at + timedelta(minutes=30)
+        known = state.filter(pl.col("last_observed_at").is_not_null())
+        observed = known.select("platform", "post_id", "last_observed_at") if fixed else None
+        due = due_for_repoll(known, t, REPOLL_HORIZON, observed)
+        due = due.select("platform", "account_id").unique()
+        if due.height:
+            if at >= count_from:
+                hit = due.join(tiers, on=["platform", "account_id"])
+                for (plat, tier), group in hit.group_by("platform", "tier"):
+                    key = (str(plat), int(tier))
+                    counts[key] = counts.get(key, 0) + group.height
+            keys = due.select(pl.concat_str("platform", "account_id", separator=":"))
+            state = observe(
+                state, pl.col("key").is_in(keys.to_series().to_list()), t, REPOLL_LOOKBACK
+            )
+        at += timedelta(hours=1)
+    days = (end - count_from).total_seconds() / 86400
+    out: dict[str, dict[int, float]] = {}
+    for row in tiers.group_by("platform", "tier").len().iter_rows(named=True):
+        n = counts.get((row["platform"], row["tier"]), 0)
+        out.setdefault(row["platform"], {})[row["tier"]] = n / row["len"] / days if days else 0.0
+    return out
+
+
+def measure_repolls(m: Measurement, lake: Lake, start: datetime, end: datetime) -> None:
+    """Simulate the re-polls over ``lake``'s posts from ``start`` (the oldest post) to ``end``,
+    with and without the fix, counting from 31 days after ``start`` (the 28-day age plus its
+    tolerance: by then every age of every post has had its chance) for at most 35 days, or over
+    the second half if the world is shorter."""
     posts = lake.read(
         "silver/posts",
         columns=["platform", "account_id", "post_id", "created_at", "post_type", "is_deleted"],
     )
-    due = 0
-    counts: dict[str, int] = {}
-    hours = 0
-    at = start
-    while at < end:
-        due_now = due_for_repoll(posts, at, timedelta(hours=1))
-        if exact:
-            due_now = due_now.filter(pl.col("due_at") >= at)
-        accounts = due_now.select("platform", "account_id")
-        for (plat,), group in accounts.unique().group_by("platform"):
-            counts[str(plat)] = counts.get(str(plat), 0) + group.height
-            due += group.height
-        hours += 1
-        at += timedelta(hours=1)
-    per_platform = lake.read("silver/accounts", columns=["platform"])["platform"].value_counts()
-    n = dict(zip(per_platform["platform"], per_platform["count"], strict=True))
-    days = hours / 24
-    return {p: counts.get(p, 0) / n[p] / days for p in n} if days else {}
+    accounts = lake.read("silver/accounts", columns=["platform", "account_id", "tier"])
+    # At most 35 counted days (a longer world only costs time: the rates agree within a few %)
+    start = max(start, end - timedelta(days=31 + 35)).replace(minute=0, second=0, microsecond=0)
+    posts = posts.filter(pl.col("created_at") >= start - timedelta(days=31))
+    count_from = start + timedelta(days=31)
+    if count_from >= end - timedelta(days=1):  # a short world (--history-days < 30): 2nd half
+        count_from = start + (end - start) / 2
+    m.repoll_days = round((end - count_from).total_seconds() / 86400, 2)
+    m.repolls = simulate_repolls(posts, accounts, start, count_from, end)
+    m.unfixed_repolls = simulate_repolls(posts, accounts, start, count_from, end, fixed=False)
+
+
+def repoll_rate(m: Measurement, platform: str, tier: int) -> float:
+    """Re-polls per account per day of a platform's tier (0 where none was measured)."""
+    return m.repolls.get(platform, {}).get(tier, 0.0)
 
 
 def posting_rate(lake: Lake, start: datetime, end: datetime) -> dict[str, float]:
@@ -303,25 +411,30 @@ def measure(
         print(f"collection errors: {history.errors[:5]}", file=sys.stderr)
     m.before_maintain = table_sizes(lake)
     first, last = history.instants[0], history.instants[-1]
-    m.repolls_per_account_day = repoll_rate(lake, first + timedelta(days=1), last)
-    m.exact_repolls_per_account_day = repoll_rate(lake, first + timedelta(days=1), last, exact=True)
     m.posts_per_account_day = posting_rate(lake, first - timedelta(days=history_days), last)
+    with _timed(m.seconds, "re-poll simulation"):
+        measure_repolls(m, lake, first - timedelta(days=history_days), last)
 
-    # Hourly rounds on a second lake: full reads (no since), then incremental ones.
+    # Hourly rounds on a second lake: full reads (no since), 30-day lookbacks, incremental.
     hourly, hourly_scratch = Lake(str(workdir / "hourly")), Lake(str(workdir / "hourly-scratch"))
     mode_of = {run: DAILY_MODES[min(i, 1)] for i, run in enumerate(history.run_ids)}
-    with _timed(m.seconds, "hourly collections"), SandboxThread(world=world) as sb:
-        at = last
-        for mode in ("full read", "hourly incremental"):
-            for k in range(hours):
-                at = at + timedelta(hours=1)
-                world.clock.set(at)
-                run = f"{mode.split()[0]}-{k:03d}"
-                since = None if mode == "full read" else at - timedelta(hours=1)
-                collect_day(sb, hourly_scratch, hourly, collected, at, run, since)
-                mode_of[run] = mode
-                if mode == "full read":
-                    m.hourly_sizes.append(table_sizes(hourly))
+    at = last
+    with _timed(m.seconds, "hourly collections"):
+        for mode, back in HOURLY_MODES.items():
+            # A sandbox per mode: the simulated X counts its rate-limit windows in wall-clock
+            # time, and 12 rounds in a few minutes would exceed users/by's 300 per 15 min.
+            with SandboxThread(world=world) as sb:
+                for k in range(hours):
+                    at = at + timedelta(hours=1)
+                    world.clock.set(at)
+                    run = f"{mode.split()[0]}-{k:03d}"
+                    since = None if back is None else at - back
+                    collect_day(sb, hourly_scratch, hourly, collected, at, run, since)
+                    mode_of[run] = mode
+                    if mode == "full read":
+                        m.hourly_sizes.append(table_sizes(hourly))
+                    elif back == TIER_LOOKBACK:
+                        m.lookback_sizes.append(table_sizes(hourly))
     stats = pl.concat([response_stats(lake, mode_of), response_stats(hourly, mode_of)])
     m.responses = stats.to_dicts()
 
@@ -334,13 +447,27 @@ def measure(
 
 
 # -- computing the report ---------------------------------------------------------------------
-#: The ways of collecting compared: what a scheduled collection reads, and whether the hourly
-#: re-poll deployment runs (its collections are full reads: the flow passes no ``since``).
-VARIANTS: dict[str, tuple[str, bool]] = {
-    "shipped: full reads + re-polls": ("full read", True),
-    "full reads, no re-polls": ("full read", False),
-    "incremental, no re-polls": ("incremental", False),
+@dataclass(frozen=True)
+class Variant:
+    """A way of collecting: what a scheduled collection reads, whether the hourly re-poll runs
+    (its reads cost a 30-day lookback's), and whether every feed is read whole once a month."""
+
+    reads: str
+    repolls: bool = False
+    monthly_full: bool = False
+    short: str = ""
+
+
+#: The ways of collecting compared; the first is what prefect.yaml ships.
+VARIANTS: dict[str, Variant] = {
+    "shipped: 30-day lookback + re-polls + monthly full": Variant(
+        "30-day lookback", True, True, "shipped"
+    ),
+    "30-day lookback, no re-polls": Variant("30-day lookback", short="lookback"),
+    "full reads, no re-polls": Variant("full read", short="full"),
+    "incremental (1 h / 3 d), no re-polls": Variant("incremental", short="incremental"),
 }
+SHIPPED = next(iter(VARIANTS))
 
 
 def per_collection(m: Measurement) -> pl.DataFrame:
@@ -381,8 +508,8 @@ def _cost(
 
 
 def _schedule_mode(reads: str, tier: int) -> str:
-    if reads == "full read":
-        return "full read"
+    if reads != "incremental":
+        return reads
     return "hourly incremental" if tier == 1 else "daily incremental"
 
 
@@ -396,12 +523,14 @@ def yearly_cost(
     endpoint: str = "",
 ) -> float:
     """``what`` per account per year at the tier's cadence, in a collection variant."""
-    reads, repolls = VARIANTS[variant]
-    sched = _cost(m, cols, platform, _schedule_mode(reads, tier), what, endpoint)
+    v = VARIANTS[variant]
+    sched = _cost(m, cols, platform, _schedule_mode(v.reads, tier), what, endpoint)
     total = sched * COLLECTIONS_PER_YEAR[tier]
-    if repolls:
-        full = _cost(m, cols, platform, "full read", what, endpoint)
-        total += full * 365 * m.repolls_per_account_day.get(platform, 0.0)
+    if v.repolls:  # a re-poll reads 29 days back: costed as a 30-day lookback
+        lookback = _cost(m, cols, platform, "30-day lookback", what, endpoint)
+        total += lookback * 365 * repoll_rate(m, platform, tier)
+    if v.monthly_full:
+        total += _cost(m, cols, platform, "full read", what, endpoint) * FULL_READS_PER_YEAR
     return total
 
 
@@ -415,11 +544,13 @@ def storage_rates(m: Measurement) -> pl.DataFrame:
     n = sum(sum(t.values()) for t in m.accounts.values())
     rows = []
     hourly_rows: dict[str, float] = {}
-    if len(m.hourly_sizes) >= 2:
-        a, b = m.hourly_sizes[0], m.hourly_sizes[-1]
-        for name in (*TIME_SERIES, *PER_COLLECTION):
-            grown = b.get(name, TableSize()).rows - a.get(name, TableSize()).rows
-            hourly_rows[name] = grown / (len(m.hourly_sizes) - 1) / n
+    lookback_rows: dict[str, float] = {}
+    for sizes, out in ((m.hourly_sizes, hourly_rows), (m.lookback_sizes, lookback_rows)):
+        if len(sizes) >= 2:
+            a, b = sizes[0], sizes[-1]
+            for name in (*TIME_SERIES, *PER_COLLECTION):
+                grown = b.get(name, TableSize()).rows - a.get(name, TableSize()).rows
+                out[name] = grown / (len(sizes) - 1) / n
     for name, end in m.before_maintain.items():
         start = m.after_first_day.get(name)
         after = m.after_maintain.get(name, end)
@@ -438,6 +569,7 @@ def storage_rates(m: Measurement) -> pl.DataFrame:
                 "rows_per_account": end.rows / n,
                 "rows_per_account_day": per_day,
                 "rows_per_hourly_collection": hourly_rows.get(name),
+                "rows_per_hourly_lookback": lookback_rows.get(name),
             }
         )
     return pl.DataFrame(rows).sort("mb_after", descending=True)
@@ -455,8 +587,9 @@ def yearly_storage(m: Measurement, rates: pl.DataFrame, cols: pl.DataFrame) -> p
 
     Bronze follows the responses (body bytes x the measured bytes on disk per body byte); the
     fetch log one row per collection; the silver time series follow the collections (tier 1:
-    the rows an hourly collection added; tiers 2 and 3: the rows a daily one added, an upper
-    bound for six-hourly ones; re-polls as hourly ones); every other table follows the days
+    the rows an hourly collection of the variant's reads added; tiers 2 and 3: the rows a daily
+    one added, an upper bound for six-hourly ones, or an hourly lookback's if more; re-polls as
+    hourly lookbacks, monthly whole feeds as hourly full reads); every other table follows the days
     (its steady-state rows per account per day x 365). Forecast tables (fixed size per
     account) are left out.
     """
@@ -475,22 +608,27 @@ def yearly_storage(m: Measurement, rates: pl.DataFrame, cols: pl.DataFrame) -> p
     )
     out = []
     for tier in (1, 2, 3):
-        for variant, (_reads, repolls) in VARIANTS.items():
+        for variant, v in VARIANTS.items():
             bronze = sum(
                 w * yearly_cost(m, cols, p, tier, variant, "body_bytes") * ratio
                 for p, w in weights.items()
             )
-            extra = sum(w * 365 * m.repolls_per_account_day.get(p, 0.0) for p, w in weights.items())
-            extra = extra if repolls else 0.0
-            collections = COLLECTIONS_PER_YEAR[tier] + extra
+            extra = sum(w * 365 * repoll_rate(m, p, tier) for p, w in weights.items())
+            extra = extra if v.repolls else 0.0
+            full = FULL_READS_PER_YEAR if v.monthly_full else 0
+            collections = COLLECTIONS_PER_YEAR[tier] + extra + full
             series = 0.0
             for name in TIME_SERIES:
                 if name not in by_table:
                     continue
                 hourly = by_table[name]["rows_per_hourly_collection"] or 0.0
+                lookback = by_table[name]["rows_per_hourly_lookback"] or 0.0
                 daily = by_table[name]["rows_per_account_day"] or 0.0
-                scheduled = hourly if tier == 1 else daily
-                rows = scheduled * COLLECTIONS_PER_YEAR[tier] + hourly * extra
+                if v.reads == "30-day lookback":
+                    scheduled = lookback if tier == 1 else max(daily, lookback)
+                else:
+                    scheduled = hourly if tier == 1 else daily
+                rows = scheduled * COLLECTIONS_PER_YEAR[tier] + lookback * extra + hourly * full
                 series += rows * per_row(name)
             fetch_log = collections * per_row("bronze/fetch_log")
             other = daily_other + fetch_log
@@ -526,9 +664,8 @@ def quota_table(m: Measurement, cols: pl.DataFrame) -> pl.DataFrame:
                     "tier": tier,
                     "in_registry": m.accounts[p].get(tier, 0),
                 }
-                for variant, short in zip(
-                    VARIANTS, ("shipped", "full", "incremental"), strict=True
-                ):
+                for variant, v in VARIANTS.items():
+                    short = v.short
                     per_day = yearly_cost(m, cols, p, tier, variant, what, limit.endpoint) / 365
                     row[f"{short}_per_day"] = per_day
                     row[f"max_{short}"] = math.floor(limit.per_day / per_day) if per_day else None
@@ -540,21 +677,26 @@ def x_posts_read(m: Measurement, cols: pl.DataFrame) -> pl.DataFrame:
     """Posts the X timeline returned per account per month (30 days), per tier and variant.
 
     ``billed_per_month`` counts a post once per UTC day, as X's monthly post cap does (it
-    deduplicates the posts returned within a day): at most one full read's posts a day.
+    deduplicates the posts returned within a day): at most the widest read's posts a day (the
+    whole feed, or the last 30 days' for lookbacks), plus the whole feed once for the monthly
+    full read (an upper bound: that day's other reads overlap it).
     """
     if "x" not in m.accounts:
         return pl.DataFrame()
     whole_feed = _cost(m, cols, "x", "full read", "x_posts")
+    window = _cost(m, cols, "x", "30-day lookback", "x_posts")
     rows = []
     for tier in (1, 2, 3):
-        for variant in VARIANTS:
+        for variant, v in VARIANTS.items():
             per_day = yearly_cost(m, cols, "x", tier, variant, "x_posts") / 365
+            monthly = whole_feed if v.monthly_full else 0.0
+            cap = window if v.reads == "30-day lookback" else whole_feed
             rows.append(
                 {
                     "tier": tier,
                     "variant": variant,
                     "returned_per_month": per_day * 30,
-                    "billed_per_month": min(per_day, whole_feed) * 30,
+                    "billed_per_month": min(per_day - monthly * 12 / 365, cap) * 30 + monthly,
                 }
             )
     return pl.DataFrame(rows)
@@ -602,13 +744,31 @@ def _print(title: str, df: pl.DataFrame) -> None:
         print(df)
 
 
+def repoll_table(m: Measurement) -> pl.DataFrame:
+    """Per platform and tier: accounts, re-polls per account per day (fixed and before the
+    fix) and own posts per account per day."""
+    rows = [
+        {
+            "platform": p,
+            "tier": tier,
+            "accounts": k,
+            "repolls_per_day": repoll_rate(m, p, tier),
+            "before_fix_per_day": m.unfixed_repolls.get(p, {}).get(tier, 0.0),
+            "posts_per_day": m.posts_per_account_day.get(p, 0.0),
+        }
+        for p in sorted(m.accounts)
+        for tier, k in sorted(m.accounts[p].items())
+    ]
+    return pl.DataFrame(rows)
+
+
 def report(m: Measurement) -> dict[str, pl.DataFrame]:
     """Print every table of the report; return them (for ``--json`` and tests)."""
     n = sum(sum(t.values()) for t in m.accounts.values())
     print(
         f"# Capacity: {n} accounts on {len(m.accounts)} platforms ({m.history_days} days of "
         f"posts before the first collection), {m.days} daily collections, {m.hours} hourly "
-        f"full reads, {m.hours} hourly incremental reads (seed {m.seed})"
+        f"rounds of each of {', '.join(HOURLY_MODES)} (seed {m.seed})"
     )
     if m.left_out:
         print(f"not collectable here (no simulated platform or connector): {m.left_out}")
@@ -630,21 +790,13 @@ def report(m: Measurement) -> dict[str, pl.DataFrame]:
         f"{bronze_disk_per_body_byte(m):.2f}"
     )
     _print("Per account per collection: requests, response body bytes, YouTube units", cols)
-    platforms = sorted(m.accounts)
+    repolls = repoll_table(m)
     _print(
-        f"Engagement re-polls per account per day (hourly --repoll, ages "
-        f"{', '.join(map(str, AGES_H))} h): as the code selects them, and exact (ages due in "
-        "the hour only); own posts per account per day",
-        pl.DataFrame(
-            {
-                "platform": platforms,
-                "repolls_per_day": [m.repolls_per_account_day.get(p, 0.0) for p in platforms],
-                "exact_repolls_per_day": [
-                    m.exact_repolls_per_account_day.get(p, 0.0) for p in platforms
-                ],
-                "posts_per_day": [m.posts_per_account_day.get(p, 0.0) for p in platforms],
-            }
-        ),
+        f"Engagement re-polls per account per day (hourly --repoll at :30, ages "
+        f"{', '.join(map(str, AGES_H))} h), simulated over {m.repoll_days:g} days on the shipped "
+        "schedule: with the fix (observations count) and without it; own posts per account "
+        "per day",
+        repolls,
     )
     _print("Per account per year, MB on disk (compacted), by tier and variant", yearly)
     _print("Whole registry per year, GB on disk (compacted), and at 10x", growth)
@@ -663,6 +815,7 @@ def report(m: Measurement) -> dict[str, pl.DataFrame]:
     return {
         "storage": rates,
         "per_collection": cols,
+        "repolls": repolls,
         "yearly": yearly,
         "quota": quota,
         "growth": growth,
@@ -681,7 +834,11 @@ def load_measurement(path: Path) -> Measurement:
     for key in ("after_first_day", "before_maintain", "after_maintain"):
         raw[key] = sizes(raw[key])
     raw["hourly_sizes"] = [sizes(d) for d in raw["hourly_sizes"]]
-    return Measurement(**raw)
+    raw["lookback_sizes"] = [sizes(d) for d in raw.get("lookback_sizes", [])]
+    for key in ("repolls", "unfixed_repolls"):
+        raw[key] = {p: {int(t): r for t, r in v.items()} for p, v in raw.get(key, {}).items()}
+    known = {f.name for f in fields(Measurement)}  # older runs saved fields since dropped
+    return Measurement(**{k: v for k, v in raw.items() if k in known})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,6 +43,8 @@ def test_every_table_exists_and_validates_against_its_schema(
         table_spec(name).model.validate(frame, lazy=True)  # raises with every failing check
         assert frame.height == rows.get(name, 0), name
     empty = {"silver/campaign_items", "gold/forecasts", "gold/forecast_backtest"}
+    # the synthetic lake holds collected data, not the history of operating it (SLOs, alerts)
+    empty |= {name for name in CATALOGUE if name.startswith("ops/")}
     assert {name for name in CATALOGUE if not rows.get(name)} <= empty
 
 

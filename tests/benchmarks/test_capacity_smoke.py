@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -28,7 +29,7 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> tuple[capacity.Measure
         for t in (1, 3)
     )
     workdir = tmp_path_factory.mktemp("capacity")
-    m = capacity.measure(registry, days=2, hours=2, seed=3, workdir=workdir, history_days=10)
+    m = capacity.measure(registry, days=2, hours=2, seed=3, workdir=workdir, history_days=35)
     return m, workdir
 
 
@@ -68,15 +69,58 @@ def test_storage_and_quota_tables_follow_from_the_measurement(
     }
     cols = capacity.per_collection(m)
     yearly = capacity.yearly_storage(m, rates, cols)
-    shipped = yearly.filter(pl.col("variant") == "shipped: full reads + re-polls")
+    shipped = yearly.filter(pl.col("variant") == capacity.SHIPPED)
+    lookback = yearly.filter(pl.col("variant") == "30-day lookback, no re-polls")
     no_repoll = yearly.filter(pl.col("variant") == "full reads, no re-polls")
     # Tier 1 collects 24 times as often as tier 3: it stores more raw responses.
     assert no_repoll.filter(pl.col("tier") == 1)["bronze_mb"][0] > (
         no_repoll.filter(pl.col("tier") == 3)["bronze_mb"][0] * 20
     )
-    assert (shipped["bronze_mb"] >= no_repoll["bronze_mb"]).all()
+    # The shipped schedule is the lookback reads plus re-polls and twelve whole-feed reads.
+    assert (shipped["bronze_mb"] > lookback["bronze_mb"]).all()
+    assert (shipped["collections"] - lookback["collections"] >= 12).all()
     quota = capacity.quota_table(m, cols)
     yt = quota.filter((pl.col("platform") == "youtube") & (pl.col("tier") == 3)).row(0, named=True)
     full = cols.filter((pl.col("platform") == "youtube") & (pl.col("mode") == "full read"))
     assert yt["full_per_day"] == pytest.approx(full["units"][0])  # one collection a day
     assert yt["max_full"] == math.floor(10_000 / yt["full_per_day"])
+    # Shipped tier 3: a daily lookback, the re-polls (costed as lookbacks), 12 full reads a year.
+    look = cols.filter((pl.col("platform") == "youtube") & (pl.col("mode") == "30-day lookback"))
+    expected = look["units"][0] * (1 + m.repolls["youtube"][3]) + full["units"][0] * 12 / 365
+    assert yt["shipped_per_day"] == pytest.approx(expected)
+    # The fix leaves fewer re-polls than the code before it selected.
+    for platform, tiers in m.repolls.items():
+        for tier, rate in tiers.items():
+            assert rate < m.unfixed_repolls[platform][tier]
+
+
+def test_repoll_simulation_counts_the_ages_by_hand() -> None:
+    """One post at 10:10 on a tier-1 and on a tier-3 account, simulated for 33 days."""
+    day0 = datetime(2026, 3, 3, tzinfo=UTC)
+    at = day0 + timedelta(hours=10, minutes=10)
+    posts = pl.DataFrame(
+        {
+            "platform": ["x", "x"],
+            "account_id": ["a1", "a3"],
+            "post_id": ["p1", "p3"],
+            "created_at": [at, at],
+            "post_type": ["post", "post"],
+            "is_deleted": [False, False],
+        },
+        schema_overrides={"created_at": pl.Datetime("us", "UTC")},
+    )
+    accounts = pl.DataFrame({"platform": ["x", "x"], "account_id": ["a1", "a3"], "tier": [1, 3]})
+    end = day0 + timedelta(days=33)
+
+    def counted(fixed: bool) -> dict[int, float]:
+        rates = capacity.simulate_repolls(posts, accounts, day0, day0, end, fixed=fixed)
+        return {tier: round(rate * 33, 6) for tier, rate in rates["x"].items()}
+
+    # Fixed: tier 3 learns of the post at the 04:45 read the next day; the 24 h age (10:10,
+    # tolerance 2.4 h) is re-polled at 09:30; the 72 h, 7 d and 28 d ages are covered by the
+    # daily read. Tier 1: only the 6 h age (16:10, tolerance 36 min) is re-polled, at 15:30,
+    # since the 15:00 read is too early for it.
+    assert counted(fixed=True) == {1: 1.0, 3: 1.0}
+    # Before the fix every age is re-polled at every hour of its window once the post is known:
+    # tier 3: 24 h 4 times, 72 h 8, 7 d 18, 28 d 68; tier 1 also 1 h once and 6 h twice.
+    assert counted(fixed=False) == {1: 101.0, 3: 98.0}

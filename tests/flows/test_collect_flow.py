@@ -26,8 +26,16 @@ def test_flow_fills_every_table_and_publishes_a_summary(
 
     caplog.set_level(logging.DEBUG)
     lake_uri = str(tmp_path / "lake")
+    from datetime import UTC, datetime
+
+    from hhs_platform.sandbox.clock import SimClock
+
+    # a world whose "now" is the real now: its newest posts still have curve ages to come
     with SandboxThread(
-        accounts=load_registry(), seed=3, platforms=("bluesky", "x", "youtube")
+        accounts=load_registry(),
+        seed=3,
+        platforms=("bluesky", "x", "youtube"),
+        clock=SimClock(datetime.now(UTC)),
     ) as sb:
         for k, v in {
             "HHS_BLUESKY_API_BASE": sb.url("bluesky"),
@@ -43,7 +51,7 @@ def test_flow_fills_every_table_and_publishes_a_summary(
         summary = run_collect(lake_uri=lake_uri, settings=Settings(_env_file=None))  # type: ignore[call-arg]
         truth = sb.world.truth()
         # a re-poll run reads only the accounts with a post reaching a curve age soon
-        from datetime import UTC, datetime, timedelta
+        from datetime import timedelta
 
         from hhs_platform.transforms.curves import repoll_accounts
 

@@ -56,7 +56,7 @@ def test_a_failed_collection_run_sends_run_failed(
     lake = Lake(str(tmp_path / "lake"), {})
     with webhook() as hook:
         monkeypatch.setenv("HHS_ALERT_URLS", hook.url())
-        with pytest.raises(Exception, match="not both"):
+        with pytest.raises(Exception, match="give one of since"):
             # a bad pair of parameters: the flow fails at once
             collect_flow(
                 lake_uri=lake.uri,
@@ -67,6 +67,6 @@ def test_a_failed_collection_run_sends_run_failed(
             )
     [got] = hook.received
     assert got["title"] == "Flow hhs-collect failed (run run-broken)" and got["type"] == "failure"
-    assert "give either since or a backfill window, not both" in got["message"]
+    assert "give one of since, lookback_days or a backfill window" in got["message"]
     [row] = lake.read("ops/alerts").to_dicts()
     assert (row["key"], row["delivered"]) == ("run_failed:run-broken", True)
