@@ -32,7 +32,7 @@ Numbers are printed; ``--json FILE`` also writes them.
 
 Usage::
 
-    python -m benchmarks.capacity                     # 7 days + 4 hourly rounds, ~12 min
+    python -m benchmarks.capacity                     # 7 days + 4 hourly rounds, ~5 min
     python -m benchmarks.capacity --days 14 --hours 6
     python -m benchmarks.capacity --platforms youtube,x --days 3
 """
