@@ -90,6 +90,8 @@ HOURLY_MODES: dict[str, timedelta | None] = {
 TIER_LOOKBACK = timedelta(days=30)
 REPOLL_LOOKBACK = timedelta(days=29)
 REPOLL_HORIZON = timedelta(hours=1)
+#: Tiers ``collect-repoll`` takes (prefect.yaml): an hourly tier-1 read stands for every age.
+REPOLL_TIERS = (2, 3)
 FULL_READS_PER_YEAR = 12
 
 
@@ -296,6 +298,8 @@ def simulate_repolls(
             )
         t = at + timedelta(minutes=30)
         known = state.filter(pl.col("last_observed_at").is_not_null())
+        if fixed:  # the shipped schedule: re-polls of tiers 2 and 3 only
+            known = known.filter(pl.col("tier").is_in(REPOLL_TIERS))
         observed = known.select("platform", "post_id", "last_observed_at") if fixed else None
         due = due_for_repoll(known, t, REPOLL_HORIZON, observed)
         due = due.select("platform", "account_id").unique()

@@ -118,9 +118,9 @@ def test_repoll_simulation_counts_the_ages_by_hand() -> None:
 
     # Fixed: tier 3 learns of the post at the 04:45 read the next day; the 24 h age (10:10,
     # tolerance 2.4 h) is re-polled at 09:30; the 72 h, 7 d and 28 d ages are covered by the
-    # daily read. Tier 1: only the 6 h age (16:10, tolerance 36 min) is re-polled, at 15:30,
-    # since the 15:00 read is too early for it.
-    assert counted(fixed=True) == {1: 1.0, 3: 1.0}
+    # daily read. Tier 1 is not re-polled: its hourly reads stand for every age (the 6 h age,
+    # 16:10 with a 36 min tolerance, is the 16:00 read's).
+    assert counted(fixed=True) == {1: 0.0, 3: 1.0}
     # Before the fix every age is re-polled at every hour of its window once the post is known:
     # tier 3: 24 h 4 times, 72 h 8, 7 d 18, 28 d 68; tier 1 also 1 h once and 6 h twice.
     assert counted(fixed=False) == {1: 101.0, 3: 98.0}

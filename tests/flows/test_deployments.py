@@ -76,7 +76,9 @@ def test_tier_deployments_follow_the_tier_cadences() -> None:
     assert QUEUES["tier-1"] < QUEUES["repoll"] < QUEUES["tier-2"] < QUEUES["tier-3"]
     repoll = DEPLOYMENTS["collect-repoll"]
     minutes = Settings(_env_file=None).repoll_horizon_minutes  # type: ignore[call-arg]
-    assert repoll["parameters"] == {"repoll": True, "lookback_days": 29}
+    assert repoll["parameters"] == {"repoll": True, "tiers": [2, 3], "lookback_days": 29}
+    # tier 1 is read every hour: an hourly read stands for every age (tolerance >= 30 min)
+    assert cadence[1] * 60 / 2 <= 30
     assert max(AGES_H) / 24 < 29
     # whole feeds once a month, for edits and deletions of older posts
     full = DEPLOYMENTS["collect-full-monthly"]
