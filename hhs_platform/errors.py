@@ -103,3 +103,7 @@ class BackupError(LakeError):
     def __init__(self, message: str, *, tables: list[str] | None = None) -> None:
         super().__init__(message)
         self.tables = list(tables or [])
+
+
+class ReadError(LakeError):
+    """A read through the Python API (``hhs_platform.connect``) could not be served."""
