@@ -34,11 +34,13 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from hhs_platform.demo import patched_env
+from hhs_platform.demo import sandbox_env as demo_sandbox_env
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -78,32 +80,7 @@ class Run:
 
 def sandbox_env(sandbox: Any) -> dict[str, str]:
     """``HHS_*`` variables pointing every platform of :data:`PLATFORMS` at the sandbox."""
-    env = {f"HHS_{p.upper()}_API_BASE": sandbox.url(p) for p in PLATFORMS}
-    env |= {
-        "HHS_YOUTUBE_API_KEY": SANDBOX_TOKEN,
-        "HHS_X_BEARER_TOKEN": SANDBOX_TOKEN,
-        "HHS_FACEBOOK_ACCESS_TOKEN": SANDBOX_TOKEN,
-        "HHS_INSTAGRAM_ACCESS_TOKEN": SANDBOX_TOKEN,
-        "HHS_INSTAGRAM_BUSINESS_ACCOUNT_ID": "17841400000000001",
-        "HHS_LINKEDIN_ACCESS_TOKEN": SANDBOX_TOKEN,
-        "HHS_FLICKR_API_KEY": SANDBOX_TOKEN,
-    }
-    return env
-
-
-@contextlib.contextmanager
-def patched_env(values: dict[str, str]) -> Iterator[None]:
-    """``os.environ`` with ``values`` set for the block (worker processes inherit it)."""
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return demo_sandbox_env(sandbox, token=SANDBOX_TOKEN, youtube_key=SANDBOX_TOKEN)
 
 
 def silver_counts(lake_uri: str) -> dict[str, int]:

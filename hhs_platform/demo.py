@@ -40,8 +40,32 @@ class DemoResult:
     urls: dict[str, str] = field(default_factory=dict)
 
 
+def sandbox_env(
+    sandbox: Any, token: str = DEMO_TOKEN, youtube_key: str = DEMO_YOUTUBE_KEY
+) -> dict[str, str]:
+    """``HHS_*`` variables pointing every platform the demo collects at the simulated ones,
+    with their (simulated) credentials."""
+    return {
+        "HHS_BLUESKY_API_BASE": sandbox.url("bluesky"),
+        "HHS_YOUTUBE_API_BASE": sandbox.url("youtube"),
+        "HHS_YOUTUBE_API_KEY": youtube_key,
+        "HHS_X_API_BASE": sandbox.url("x"),
+        "HHS_X_BEARER_TOKEN": token,
+        "HHS_FACEBOOK_API_BASE": sandbox.url("facebook"),
+        "HHS_FACEBOOK_ACCESS_TOKEN": token,
+        "HHS_INSTAGRAM_API_BASE": sandbox.url("instagram"),
+        "HHS_INSTAGRAM_ACCESS_TOKEN": token,
+        "HHS_INSTAGRAM_BUSINESS_ACCOUNT_ID": "17841400000000001",
+        "HHS_LINKEDIN_API_BASE": sandbox.url("linkedin"),
+        "HHS_LINKEDIN_ACCESS_TOKEN": token,
+        "HHS_FLICKR_API_BASE": sandbox.url("flickr"),
+        "HHS_FLICKR_API_KEY": token,
+    }
+
+
 @contextlib.contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
+def patched_env(values: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` set for the block (worker processes inherit it)."""
     old = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -126,20 +150,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:
         env = {
             "PREFECT_API_URL": api_url,
             "HHS_LAKE_URI": opts.lake_uri,
-            "HHS_BLUESKY_API_BASE": sandbox.url("bluesky"),
-            "HHS_YOUTUBE_API_BASE": sandbox.url("youtube"),
-            "HHS_YOUTUBE_API_KEY": DEMO_YOUTUBE_KEY,
-            "HHS_X_API_BASE": sandbox.url("x"),
-            "HHS_X_BEARER_TOKEN": DEMO_TOKEN,
-            "HHS_FACEBOOK_API_BASE": sandbox.url("facebook"),
-            "HHS_FACEBOOK_ACCESS_TOKEN": DEMO_TOKEN,
-            "HHS_INSTAGRAM_API_BASE": sandbox.url("instagram"),
-            "HHS_INSTAGRAM_ACCESS_TOKEN": DEMO_TOKEN,
-            "HHS_INSTAGRAM_BUSINESS_ACCOUNT_ID": "17841400000000001",
-            "HHS_LINKEDIN_API_BASE": sandbox.url("linkedin"),
-            "HHS_LINKEDIN_ACCESS_TOKEN": DEMO_TOKEN,
-            "HHS_FLICKR_API_BASE": sandbox.url("flickr"),
-            "HHS_FLICKR_API_KEY": DEMO_TOKEN,
+            **sandbox_env(sandbox),
         }
         if profile is not None:
             # The client gives up before a held request is answered, and with a fifth of the
@@ -148,7 +159,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:
             env["HHS_HTTP_TIMEOUT_S"] = f"{profile.timeout_s / 2:g}"
             env["HHS_HTTP_MAX_RETRIES"] = "10"
             env["HHS_HTTP_BREAKER_FAILURES"] = "25"
-        stack.enter_context(_env(env))
+        stack.enter_context(patched_env(env))
         cluster = stack.enter_context(
             LocalCluster(
                 n_workers=opts.workers,
