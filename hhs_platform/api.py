@@ -20,10 +20,14 @@ from hhs_platform.errors import ReadError
 from hhs_platform.lake.filters import row_filter
 from hhs_platform.lake.store import Lake
 from schemas import CATALOGUE, TableSpec
+from schemas.catalogue import CUSTOM, CUSTOM_PREFIX
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
     import pandas as pd
+    import pandera.polars as pa
+
+    from hhs_platform.custom import PublishResult
 
 POSTS = "silver/posts"
 ACCOUNTS = "silver/accounts"
@@ -52,9 +56,10 @@ def connect(uri: str | None = None, storage_options: dict[str, str] | None = Non
 
 
 def _spec(name: str) -> TableSpec:
-    spec = CATALOGUE.get(name)
+    spec = CATALOGUE.get(name) or CUSTOM.get(name)
     if spec is None:
-        raise ReadError(f"unknown table {name!r}; known tables: {', '.join(sorted(CATALOGUE))}")
+        known = ", ".join([*sorted(CATALOGUE), *sorted(CUSTOM)])
+        raise ReadError(f"unknown table {name!r}; known tables: {known}")
     return spec
 
 
@@ -87,14 +92,17 @@ class LakeClient:
 
     # -- catalogue -----------------------------------------------------------------------
     def tables(self) -> pl.DataFrame:
-        """The catalogue tables present in the lake.
+        """The tables present in the lake: the catalogue's and the custom gold tables published.
 
         Returns:
             Columns ``name``, ``layer``, ``description`` and ``version`` (current Delta version),
             one row per table that has been written, sorted by name.
         """
+        from hhs_platform.custom import load
+
+        load(self.lake)
         rows = []
-        for name, spec in sorted(CATALOGUE.items()):
+        for name, spec in sorted({**CATALOGUE, **CUSTOM}.items()):
             version = self.lake.version(name)
             if version is not None:
                 rows.append((name, spec.layer, spec.description, version))
@@ -106,7 +114,7 @@ class LakeClient:
 
     def schema(self, name: str) -> pl.Schema:
         """The polars schema of a table, as the catalogue defines it."""
-        return _spec(name).schema
+        return self._spec(name).schema
 
     def dictionary(self, name: str) -> pl.DataFrame:
         """The data dictionary of a table.
@@ -115,7 +123,7 @@ class LakeClient:
             Columns ``column``, ``type``, ``nullable`` and ``description`` (as written in the
             table's model; empty where it has none), one row per column.
         """
-        spec = _spec(name)
+        spec = self._spec(name)
         meanings = spec.descriptions
         columns = spec.model.to_schema().columns
         return pl.DataFrame(
@@ -133,6 +141,59 @@ class LakeClient:
             },
         )
 
+    # -- custom gold tables --------------------------------------------------------------
+    def publish(
+        self,
+        name: str,
+        frame: pl.DataFrame,
+        *,
+        model: type[pa.DataFrameModel],
+        keys: list[str] | tuple[str, ...],
+        partition_by: list[str] | tuple[str, ...] = (),
+    ) -> PublishResult:
+        """Publish a metric as the custom gold table ``name`` (``gold/custom/<snake_case>``).
+
+        Rows failing the model's checks go to ``quarantine/rows`` with the checks they failed;
+        the others are MERGEd on ``keys``, so publishing the same rows again changes nothing.
+        The definition (description, keys, columns and their descriptions) is recorded in
+        ``gold/custom_tables``, so :meth:`tables`, :meth:`dictionary` and :meth:`table` serve
+        the table in any later session. See ``hhs_platform.custom.publish``.
+
+        Args:
+            name: ``gold/custom/<snake_case>``.
+            frame: The rows, with exactly the model's columns.
+            model: A ``pandera.polars.DataFrameModel`` with a docstring: the contract and the
+                data dictionary.
+            keys: The columns that identify a row.
+            partition_by: Partition columns (for large tables).
+
+        Returns:
+            A ``PublishResult``: ``rows_in``, ``inserted``, ``updated``, ``quarantined``.
+
+        Raises:
+            LakeError: A bad name or model, a frame that does not fit the model, or a model that
+                changes the keys, partitions or column types of the published table.
+        """
+        from hhs_platform.custom import publish
+
+        return publish(self.lake, name, frame, model=model, keys=keys, partition_by=partition_by)
+
+    def custom_tables(self) -> pl.DataFrame:
+        """The custom gold tables published to this lake (``gold/custom_tables``): name,
+        description, keys, partitions, columns (name, type, nullable, description), the model's
+        qualified name, first and last publish times, and the last publish's counts."""
+        from hhs_platform.custom import definitions
+
+        return definitions(self.lake)
+
+    def _spec(self, name: str) -> TableSpec:
+        """The spec of a catalogue table or of a custom table published to this lake."""
+        if name.startswith(CUSTOM_PREFIX) and name not in CUSTOM:
+            from hhs_platform.custom import load
+
+            load(self.lake)
+        return _spec(name)
+
     # -- time travel ---------------------------------------------------------------------
     def resolve_version(self, name: str, as_of: AsOf) -> int | None:
         """The Delta version ``as_of`` designates (None: the current one).
@@ -146,7 +207,7 @@ class LakeClient:
             ReadError: The table does not exist, the version is not one of its versions, or
                 the moment is before its first commit.
         """
-        _spec(name)
+        self._spec(name)
         if as_of is None:
             return None
         history = self.lake.history(name)
@@ -220,7 +281,7 @@ class LakeClient:
         """
         import dask.dataframe as dd
 
-        _spec(name)
+        self._spec(name)
         version = self.resolve_version(name, as_of)
         delta = self.lake.delta(name, version)
         if delta is None:
@@ -364,7 +425,7 @@ class LakeClient:
         return self._finish(lf, lazy)
 
     def _scan(self, name: str, as_of: AsOf, columns: list[str] | None) -> pl.LazyFrame:
-        spec = _spec(name)
+        spec = self._spec(name)
         version = self.resolve_version(name, as_of)
         lf = self.lake.scan(name, version)
         if columns:

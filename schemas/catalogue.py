@@ -175,6 +175,7 @@ CATALOGUE: dict[str, TableSpec] = {
             "gold",
         ),
         TableSpec("gold/builds", t.GoldBuilds, ("built_at",), (), "append", "gold"),
+        TableSpec("gold/custom_tables", t.CustomTables, ("name",), (), "merge", "gold"),
         TableSpec(
             "gold/daily_account_metrics",
             t.DailyAccountMetrics,
@@ -216,13 +217,19 @@ CATALOGUE: dict[str, TableSpec] = {
 }
 
 
+#: Custom gold tables users publish (``hhs_platform.custom``), registered in this process.
+#: Their definitions live in the lake (``gold/custom_tables``); ``hhs_platform.custom`` loads them.
+CUSTOM: dict[str, TableSpec] = {}
+CUSTOM_PREFIX = "gold/custom/"
+
+
 def table_spec(name: str) -> TableSpec:
     """Return the spec of a table by name, with a clear error for an unknown one."""
-    try:
-        return CATALOGUE[name]
-    except KeyError:
+    spec = CATALOGUE.get(name) or CUSTOM.get(name)
+    if spec is None:
         known = ", ".join(sorted(CATALOGUE))
-        raise KeyError(f"unknown table {name!r}; known tables: {known}") from None
+        raise KeyError(f"unknown table {name!r}; known tables: {known}")
+    return spec
 
 
 #: Tables a clean first collection legitimately leaves empty: nothing rejected, drifted,
@@ -238,4 +245,5 @@ EMPTY_ON_CLEAN_DATA = (
     "ops/alerts",
     "ops/probes",
     "ops/deletions",
+    "gold/custom_tables",
 )

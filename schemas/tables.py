@@ -652,6 +652,36 @@ class GoldBuilds(pa.DataFrameModel):
         unique = ["built_at"]
 
 
+CUSTOM_COLUMN = pl.Struct(
+    {"name": pl.Utf8, "type": pl.Utf8, "nullable": pl.Boolean, "description": pl.Utf8}
+)
+
+
+class CustomTables(pa.DataFrameModel):
+    """gold/custom_tables: the custom gold tables users published, with their contracts."""
+
+    name: pl.Utf8 = pa.Field(
+        str_startswith="gold/custom/", description="Table name, gold/custom/<snake_case>."
+    )
+    description: pl.Utf8 = pa.Field(description="First line of the model's docstring.")
+    keys: pl.List(pl.Utf8) = pa.Field(description="Natural key: a publish merges on it.")
+    partition_by: pl.List(pl.Utf8) = pa.Field(description="Partition columns (may be empty).")
+    columns: pl.List(CUSTOM_COLUMN) = pa.Field(
+        description="Each column's name, type, nullability and description, from the model."
+    )
+    model: pl.Utf8 = pa.Field(description="Qualified name of the Pandera model published with.")
+    first_published_at: UTC_TS = pa.Field()
+    last_published_at: UTC_TS = pa.Field()
+    last_rows_in: pl.Int64 = pa.Field(ge=0, description="Rows given to the last publish.")
+    last_quarantined: pl.Int64 = pa.Field(
+        ge=0, description="Rows of the last publish that failed the model's checks."
+    )
+
+    class Config:
+        strict = True
+        unique = ["name"]
+
+
 ANOMALY_KINDS = [
     "follower_jump",
     "follower_drop",

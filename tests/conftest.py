@@ -30,3 +30,12 @@ def prefect_harness() -> Iterator[None]:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@pytest.fixture(scope="session")
+def world_lake(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URI of the demo world's lake: the real pipeline collected two weeks of the simulated
+    platforms day by day (``dashboard_lakes.build_world_lake``). Read only: copy it to write."""
+    from dashboard_lakes import build_world_lake
+
+    return build_world_lake(tmp_path_factory.mktemp("world"))

@@ -37,9 +37,10 @@ import polars as pl
 import pyarrow.fs as pafs
 from polars.exceptions import PanicException
 
+from hhs_platform.custom import known_tables
 from hhs_platform.errors import BackupError
 from hhs_platform.lake.store import Lake
-from schemas import CATALOGUE, table_spec
+from schemas import table_spec
 
 #: The manifests' folder at the root of a backup.
 MANIFEST_DIR = "_backup"
@@ -401,7 +402,7 @@ def backup(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         source=lake.uri,
     )
-    names = list(tables) if tables is not None else list(CATALOGUE)
+    names = list(tables) if tables is not None else known_tables(lake)
     for name in names:
         table_spec(name)  # an unknown table is an error, not a skip
         t0 = time.monotonic()
@@ -563,6 +564,7 @@ def verify_backup(
     started = time.monotonic()
     manifest = load_manifest(backup_uri, storage_options, number)
     lake = Lake(backup_uri.rstrip("/"), dict(storage_options or {}))
+    known_tables(lake)  # registers the custom tables the backup holds
     report = VerifyReport()
     for name, entry in manifest.tables.items():
         if tables is not None and name not in tables:
@@ -580,7 +582,7 @@ def verify(a: Lake, b: Lake, tables: Iterable[str] | None = None) -> VerifyRepor
         BackupError: A table exists in one lake only or its checksums differ, naming it.
     """
     started = time.monotonic()
-    names = list(tables) if tables is not None else list(CATALOGUE)
+    names = list(tables) if tables is not None else sorted({*known_tables(a), *known_tables(b)})
     report = VerifyReport()
     for name in names:
         in_a, in_b = a.exists(name), b.exists(name)
@@ -690,6 +692,7 @@ def restore(
     if verify:
         started = time.monotonic()
         lake = Lake(target_uri, dict(target_storage_options or {}))
+        known_tables(lake)  # registers the custom tables restored
         checked = VerifyReport(
             [
                 _check(

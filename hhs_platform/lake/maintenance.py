@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 import polars as pl
 from deltalake import DeltaTable
 
+from hhs_platform.custom import known_tables
 from hhs_platform.lake.store import Lake
 from hhs_platform.settings import get_settings
-from schemas import CATALOGUE, table_spec
+from schemas import table_spec
 
 #: Columns to Z-order each table by: what dashboards and the read API filter on (never a
 #: partition column). Tables not listed are only compacted.
@@ -111,7 +112,7 @@ def maintain(
         left at its last successful commit.
     """
     hours = retention_hours if retention_hours is not None else get_settings().lake_retention_hours
-    names = list(tables) if tables is not None else list(CATALOGUE)
+    names = list(tables) if tables is not None else known_tables(lake)
     report = MaintenanceReport()
     for name in names:
         table_spec(name)  # an unknown table is an error, not a skip

@@ -1,6 +1,6 @@
 """Fixtures of the dashboard tests over the lakes of ``dashboard_lakes``: the small gold table
-(``lake_uri``), and the lake the real pipeline built from two weeks of a simulated world
-(``world_lake``), served once for the whole session (``world_server``)."""
+(``lake_uri``), and the session's ``world_lake`` (see tests/conftest.py) served once for the
+whole session (``world_server``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_lakes import GOLD, build_world_lake, free_port, gold_frame, gold_rows
+from dashboard_lakes import GOLD, free_port, gold_frame, gold_rows
 
 from hhs_platform.lake import Lake
 
@@ -30,12 +30,6 @@ def lake_uri(tmp_path: Path, rows: list[dict[str, Any]]) -> str:
 @pytest.fixture
 def lake(lake_uri: str) -> Lake:
     return Lake(lake_uri)
-
-
-@pytest.fixture(scope="session")
-def world_lake(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """URI of a lake the real pipeline built from two weeks of daily collections (read only)."""
-    return build_world_lake(tmp_path_factory.mktemp("world"))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Lakes for the dashboard tests: a small hand-written gold table, and a lake built by the real
-pipeline from the simulated platforms collected day by day. The fixtures over them are in this
-folder's conftest; tests import names from here (a module named conftest is ambiguous)."""
+pipeline from the simulated platforms collected day by day. The fixtures over them are in the
+conftests (``world_lake`` in tests/conftest.py); tests import names from here (a module named
+conftest is ambiguous)."""
 
 from __future__ import annotations
 
