@@ -15,8 +15,7 @@ from prefect.runtime import flow_run
 from prefect_dask import DaskTaskRunner
 
 from flows.alerts import collect_failure_hook
-from hhs_platform.analytics.anomalies import build_anomalies, changed_since
-from hhs_platform.analytics.forecasts import build_forecasts
+from hhs_platform import pipeline
 from hhs_platform.backfill import BackfillWindow, backfill_window, clip_to_window
 from hhs_platform.collect import (
     BatchOutcome,
@@ -26,18 +25,12 @@ from hhs_platform.collect import (
     skipped_platforms,
 )
 from hhs_platform.deploy import ensure_limits, platform_limit_name
-from hhs_platform.enrich import enrich_posts, link_campaigns
 from hhs_platform.errors import ConfigurationError
 from hhs_platform.lake import Lake
-from hhs_platform.lake.silver import write_silver
-from hhs_platform.ops.slo import build_slo
-from hhs_platform.quality.scorecard import build_quality
 from hhs_platform.registry import load_registry
 from hhs_platform.reports.run_summary import run_quality, run_summary_markdown, run_summary_rows
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.curves import repoll_accounts
-from hhs_platform.transforms.gold import build_gold
-from hhs_platform.transforms.normalize import SilverBatch
 
 #: Lease of a held platform limit, renewed while the run lives: a killed run frees its platforms
 #: within this many seconds (a resumed run waits at most that long).
@@ -87,48 +80,36 @@ def collect_batch_task(
 
 @task(name="write-silver", retries=2, retry_delay_seconds=5)
 def write_silver_task(outcomes: list[BatchOutcome], lake_uri: str) -> dict[str, dict[str, int]]:
-    results = write_silver(Lake(lake_uri), SilverBatch.concat([o.silver for o in outcomes]))
-    return {
-        name: {"rows": r.rows_in, "inserted": r.inserted, "updated": r.updated}
-        for name, r in results.items()
-    }
+    return pipeline.write_outcomes(Lake(lake_uri), outcomes)
 
 
 @task(name="enrich", retries=2, retry_delay_seconds=5)
 def enrich_task(lake_uri: str) -> dict[str, int]:
     """Text features, topics, places (changed posts only) and cross-platform campaign links."""
-    lake = Lake(lake_uri)
-    return {r.table: r.rows_in for r in (enrich_posts(lake), link_campaigns(lake))}
+    return pipeline.enrich(Lake(lake_uri))
 
 
 @task(name="build-gold", retries=2, retry_delay_seconds=5)
 def build_gold_task(lake_uri: str) -> tuple[dict[str, int], date | None]:
     """Gold up to date (incremental), and the first day whose daily figures changed."""
-    lake = Lake(lake_uri)
-    before = lake.read("gold/daily_account_metrics")
-    written = {name: r.rows_in for name, r in build_gold(lake).items()}
-    return written, changed_since(before, lake.read("gold/daily_account_metrics"))
+    return pipeline.refresh_gold(Lake(lake_uri))
 
 
 @task(name="build-analytics", retries=2, retry_delay_seconds=5)
 def build_analytics_task(lake_uri: str, since: date) -> dict[str, int]:
     """Explained anomalies from ``since`` on (with their trailing window) and forecasts."""
-    lake = Lake(lake_uri)
-    return {r.table: r.rows_in for r in (build_anomalies(lake, since), build_forecasts(lake))}
+    return pipeline.refresh_analytics(Lake(lake_uri), since)
 
 
 @task(name="build-quality", retries=2, retry_delay_seconds=5)
 def build_quality_task(lake_uri: str, run_id: str) -> dict[str, int]:
-    return {
-        name: r.inserted + r.updated for name, r in build_quality(Lake(lake_uri), run_id).items()
-    }
+    return pipeline.score_quality(Lake(lake_uri), run_id)
 
 
 @task(name="build-slo", retries=2, retry_delay_seconds=5)
 def build_slo_task(lake_uri: str) -> int:
     """The ops/slo rows of the days since the last build (collection success, freshness...)."""
-    result = build_slo(Lake(lake_uri))
-    return result.inserted + result.updated
+    return pipeline.refresh_slo(Lake(lake_uri))
 
 
 @flow(
