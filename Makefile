@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo demo-check test test-fast lint format typecheck serve sandbox collect deploy browser clean bench-dashboards bench-capacity bench-scale
+.PHONY: help venv demo demo-check test test-fast lint format typecheck serve docs docs-serve sandbox collect deploy browser clean bench-dashboards bench-capacity bench-scale
 
 help: ## List every command
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,12 @@ deploy: venv ## Schedules on the Prefect server at PREFECT_API_URL: work pool, q
 
 serve: venv ## Serve the dashboards over the lake
 	$(BIN)/hhs serve
+
+docs: venv ## Build the documentation site into site/ (warnings are errors)
+	$(BIN)/python -m mkdocs build --strict
+
+docs-serve: venv ## Serve the documentation site on http://127.0.0.1:8000 with live reload
+	$(BIN)/python -m mkdocs serve
 
 sandbox: venv ## Serve the simulated platforms on port 8765
 	$(BIN)/hhs sandbox serve --port 8765 --seed 7

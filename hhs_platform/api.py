@@ -34,7 +34,7 @@ ACCOUNTS = "silver/accounts"
 METRICS = "gold/daily_account_metrics"
 ANOMALIES = "gold/anomalies"
 
-#: Delta reader features :meth:`LakeClient.to_dask` cannot honour by reading parquet files alone.
+#: Delta reader features ``LakeClient.to_dask`` cannot honour by reading parquet files alone.
 UNSUPPORTED_DASK_FEATURES = frozenset({"deletionVectors", "columnMapping"})
 
 AsOf = int | dt.datetime | str | None
@@ -50,7 +50,7 @@ def connect(uri: str | None = None, storage_options: dict[str, str] | None = Non
         storage_options: Object-store options; ``None`` means those of the settings.
 
     Returns:
-        A :class:`LakeClient` over that lake.
+        A ``LakeClient`` over that lake.
     """
     return LakeClient(Lake(uri, storage_options))
 
@@ -82,7 +82,7 @@ def _moment(value: dt.datetime | str) -> dt.datetime:
 
 
 class LakeClient:
-    """Read access to every table of one lake (see :func:`connect`)."""
+    """Read access to every table of one lake (see ``connect``)."""
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
@@ -156,7 +156,7 @@ class LakeClient:
         Rows failing the model's checks go to ``quarantine/rows`` with the checks they failed;
         the others are MERGEd on ``keys``, so publishing the same rows again changes nothing.
         The definition (description, keys, columns and their descriptions) is recorded in
-        ``gold/custom_tables``, so :meth:`tables`, :meth:`dictionary` and :meth:`table` serve
+        ``gold/custom_tables``, so ``tables``, ``dictionary`` and ``table`` serve
         the table in any later session. See ``hhs_platform.custom.publish``.
 
         Args:
@@ -251,7 +251,7 @@ class LakeClient:
 
         Args:
             name: A catalogue table, e.g. ``gold/daily_account_metrics``.
-            as_of: A version number or a moment (see :meth:`resolve_version`).
+            as_of: A version number or a moment (see ``resolve_version``).
             columns: Columns to read; ``None`` reads them all.
             lazy: Return a ``pl.LazyFrame`` (default) or a collected ``pl.DataFrame``.
 
@@ -378,7 +378,7 @@ class LakeClient:
         lazy: bool = True,
     ) -> Any:
         """Daily figures per account (``gold/daily_account_metrics``); same filters as
-        :meth:`posts`, ``since``/``until`` on ``date``."""
+        ``posts``, ``since``/``until`` on ``date``."""
         return self._by_meaning(METRICS, agency, platform, account, since, until, as_of, lazy)
 
     def anomalies(
@@ -392,7 +392,7 @@ class LakeClient:
         as_of: AsOf = None,
         lazy: bool = True,
     ) -> Any:
-        """Unusual moves of the figures (``gold/anomalies``); same filters as :meth:`posts`,
+        """Unusual moves of the figures (``gold/anomalies``); same filters as ``posts``,
         ``since``/``until`` on ``date``."""
         return self._by_meaning(ANOMALIES, agency, platform, account, since, until, as_of, lazy)
 

@@ -2,11 +2,11 @@
 
 A custom table is named ``gold/custom/<snake_case>`` and has a Pandera (polars) model: its
 contract and its data dictionary (the model's docstring and ``Field(description=...)``).
-:func:`publish` checks the rows against the model, quarantines the rows that fail it
+``publish`` checks the rows against the model, quarantines the rows that fail it
 (``quarantine/rows``, with the failed checks), MERGEs the others on the table's keys (so a
 publish repeated with the same rows changes nothing) and records the definition in
 ``gold/custom_tables``, where any later reader (another notebook, the dashboards' process)
-finds it: :func:`load` registers every published table, so ``Lake`` and
+finds it: ``load`` registers every published table, so ``Lake`` and
 ``hhs_platform.connect()`` read it like a catalogue table.
 """
 
@@ -33,7 +33,7 @@ NAME = re.compile(r"^gold/custom/[a-z][a-z0-9_]{0,62}$")
 
 @dataclass(frozen=True)
 class PublishResult:
-    """What one :func:`publish` did."""
+    """What one ``publish`` did."""
 
     table: str
     rows_in: int
@@ -102,7 +102,7 @@ def publish(
         Rows given, inserted, updated and quarantined.
 
     Raises:
-        LakeError: A bad definition (see :func:`define`), a frame whose columns or types do not
+        LakeError: A bad definition (see ``define``), a frame whose columns or types do not
             fit the model, or a model that changed the keys, partitions or types of the
             table already published under that name.
     """
@@ -160,7 +160,7 @@ def definitions(lake: Lake) -> pl.DataFrame:
 def load(lake: Lake) -> list[str]:
     """Register, in this process, every custom table published to ``lake``; their names.
 
-    A table already defined here by :func:`define` keeps that definition (its model has the
+    A table already defined here by ``define`` keeps that definition (its model has the
     checks; a loaded one has the columns, types, nullability and descriptions only).
     """
     names = []

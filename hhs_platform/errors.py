@@ -1,5 +1,6 @@
 """The project's exceptions. Catch the branch you can handle; the HTTP layer retries transient ones.
 
+```text
 HhsError
 ├── ConfigurationError          a setting or input file is wrong (terminal; the message says which)
 │   └── RegistryError           the accounts registry file is malformed (names the row)
@@ -15,7 +16,9 @@ HhsError
 │       └── CircuitOpenError    the platform's circuit breaker is open: skipped without a request
 ├── ParseError                  a payload could not be turned into rows (goes to quarantine)
 └── LakeError                   a table could not be read or written
-    └── BackupError             a backup, restore or checksum verification failed (names the table)
+    ├── BackupError             a backup, restore or checksum verification failed (names the table)
+    └── ReadError               a read through hhs_platform.connect() could not be served
+```
 """
 
 from __future__ import annotations

@@ -2,17 +2,19 @@
 
 The collection flow (``flows/collect.py``) wraps each step below in a Prefect task; here they are
 the same functions without Prefect, so a data scientist can run a collection, or rebuild gold and
-the analytics, on a Dask cluster they already have::
+the analytics, on a Dask cluster they already have:
 
-    from dask.distributed import Client
-    from hhs_platform import pipeline
+```python
+from dask.distributed import Client
+from hhs_platform import pipeline
 
-    client = Client("tcp://scheduler:8786")       # or Client() for a local cluster
-    summary = pipeline.collect(client, platforms=["bluesky"], lookback_days=7)
-    pipeline.refresh(client=client)              # gold, anomalies, forecasts, quality
+client = Client("tcp://scheduler:8786")  # or Client() for a local cluster
+summary = pipeline.collect(client, platforms=["bluesky"], lookback_days=7)
+pipeline.refresh(client=client)  # gold, anomalies, forecasts, quality
+```
 
 Fetching runs on the cluster one batch per task (as in the flow); the lake writes run as tasks
-on it too. Without a client, :func:`collect` uses the client of the current Dask context
+on it too. Without a client, ``collect`` uses the client of the current Dask context
 (``distributed.get_client``) and fails clearly when there is none.
 """
 

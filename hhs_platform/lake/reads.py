@@ -143,14 +143,14 @@ def roll_up_agency_platform(daily: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     the agency's accounts on the platform that day; ``engagement_rate`` is recomputed from the
     sums as ``engagement / followers`` (null when followers are unknown or zero). A sum over
     accounts that all lack a figure is null, not zero. Rows without an agency are grouped under
-    :data:`UNASSIGNED_AGENCY`.
+    ``UNASSIGNED_AGENCY``.
 
     Args:
         daily: Rows shaped like ``gold/daily_account_metrics``: at least date, agency, platform,
             account_id, followers and engagement; other counters are summed when present.
 
     Returns:
-        The columns of :data:`AGENCY_PLATFORM_DAILY_COLUMNS` (those the input allows), sorted by
+        The columns of ``AGENCY_PLATFORM_DAILY_COLUMNS`` (those the input allows), sorted by
         date, agency and platform.
     """
     lf = daily.lazy() if isinstance(daily, pl.DataFrame) else daily
@@ -196,7 +196,7 @@ def agency_platform_daily(
 
     Returns:
         One row per date, agency and platform with the columns of
-        :data:`AGENCY_PLATFORM_DAILY_COLUMNS` (see :func:`roll_up_agency_platform`).
+        ``AGENCY_PLATFORM_DAILY_COLUMNS`` (see ``roll_up_agency_platform``).
     """
     columns = ["date", "platform", "account_id", "agency", *_SUMMED]
     daily = daily_account_metrics(
