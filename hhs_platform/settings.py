@@ -388,6 +388,16 @@ class Settings(BaseSettings):
         None, description="api.data.gov key for the U.S. Digital Registry (sent as API_KEY)."
     )
 
+    # Secret sources (docs/credentials.md).
+
+    # Dashboard access and web hardening (docs/dashboards.md).
+
+    # Outbound hosts the connectors may reach (docs/operations/edge.md).
+
+    # Audit trail (docs/operations/audit.md).
+
+    # Privacy: third-party personal data (docs/privacy.md).
+
     @field_validator("alert_urls", "alert_content_urls", mode="before")
     @classmethod
     def _split_urls(cls, v: Any) -> Any:
