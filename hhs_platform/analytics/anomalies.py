@@ -314,8 +314,9 @@ def _followers(grid: pl.DataFrame, settings: Settings) -> pl.DataFrame:
         .dt.total_days()
         .cast(pl.Float64),
         # The figure's resolution: YouTube serves 3 significant figures, so its changes come in
-        # steps of 10^n and a single step is no event.
-        _tz=pl.sum_horizontal((f % 10**n == 0).cast(pl.Int64) for n in range(1, 7)),
+        # steps of 10^n and a single step is no event. Null on days without a figure (days with
+        # posts only), which must not lower the step to 1.
+        _tz=seen.then(pl.sum_horizontal((f % 10**n == 0).cast(pl.Int64) for n in range(1, 7))),
     ).with_columns(
         _change=(f - pl.col("_prev")).cast(pl.Float64),
         _step=pl.lit(10.0).pow(

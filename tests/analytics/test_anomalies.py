@@ -236,6 +236,43 @@ def test_sentences_are_plain_language() -> None:
     assert (gap["days"], gap["end_date"], gap["baseline"]) == (7, date(2026, 4, 16), 14.0)
 
 
+def test_one_step_of_a_rounded_count_after_posts_only_days_is_no_event() -> None:
+    """YouTube serves 3 significant figures: 11,900 -> 12,000 is one step of its resolution.
+    Days before the first follower figure (posts collected, no snapshot) must not make the
+    detector think the count moves by ones."""
+    start = date(2026, 9, 1)
+    rows = []
+    for i in range(60):
+        day = start + timedelta(days=i)
+        followers = None if i < 30 else (11_900 if i < 55 else 12_000)
+        rows.append(
+            {
+                "date": day,
+                "platform": "youtube",
+                "account_id": "UCyt",
+                "handle": "cdcstreaminghealth",
+                "agency": "CDC",
+                "followers": followers,
+                "posts_published": 1,
+                "engagement": 50,
+            }
+        )
+    log = pl.DataFrame(
+        [
+            {
+                "platform": "youtube",
+                "account_id": "UCyt",
+                "status": "complete",
+                "error_type": None,
+                "started_at": datetime(d.year, d.month, d.day, 9, tzinfo=UTC),
+            }
+            for d in (start + timedelta(days=i) for i in range(30, 60))
+        ]
+    )
+    events = detect_anomalies(_daily(pl.DataFrame(rows)), log, settings=_settings(), now=NOW)
+    assert events.filter(pl.col("metric") == "followers").is_empty(), events
+
+
 def _write_lake(lake: Lake, daily: pl.DataFrame, log: pl.DataFrame) -> None:
     """Write the frames as the gold and bronze tables build_anomalies reads."""
     lake.overwrite("gold/daily_account_metrics", daily)
