@@ -2,7 +2,8 @@
 
 An agency's figures include every agency below it (HHS → operating division → program office),
 taken from the registry's ``agency`` → ``parent_agency`` links; ``platform`` is a platform name or
-``all``. Followers are the sum of the accounts' followers at the end of the period; posts and
+``all``. Followers are the sum of the accounts' followers at the end of the period (an account not
+observed on a day counts with its last figure, for up to ``CARRY_DAYS`` days); posts and
 engagement the sums over the period (engagement of posts published in it, lifetime to date).
 """
 
@@ -23,6 +24,9 @@ _SUMS = [
     "engagement_activity",
 ]
 ALL_PLATFORMS = "all"
+#: Days an account's last follower figure still counts in its agency's totals when it is not
+#: observed (a failed collection): a total does not dip for a gap, nor keep a dropped account.
+CARRY_DAYS = 7
 
 
 def weekly_account_metrics(daily: pl.DataFrame) -> pl.DataFrame:
@@ -80,6 +84,7 @@ def agency_metrics(daily: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
         schema={"agency": pl.Utf8, "rollup": pl.Utf8, "level": pl.Int64},
         orient="row",
     )
+    daily = _carry_followers(daily)
     per_day = daily.with_columns(period=pl.lit("day"), period_start=pl.col("date"))
     per_week = daily.with_columns(
         period=pl.lit("week"), period_start=pl.col("date").dt.truncate("1w")
@@ -92,6 +97,7 @@ def agency_metrics(daily: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
             .group_by("period", "period_start", "platform", "account_id")
             .agg(
                 pl.col("agency").last(),
+                pl.col("_observed").any(),
                 pl.col("followers").drop_nulls().last(),
                 pl.col("followers_change").sum(),
                 *[pl.col(c).sum() for c in _SUMS],
@@ -105,8 +111,15 @@ def agency_metrics(daily: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
         for platform in ("platform", None):
             group = ["period", "period_start", "rollup", "level"]
             agg = by_account.group_by([*group, platform] if platform else group).agg(
-                pl.col("account_id").n_unique().cast(pl.Int64).alias("accounts"),
-                pl.col("followers").sum(),
+                pl.col("account_id")
+                .filter(pl.col("_observed"))
+                .n_unique()
+                .cast(pl.Int64)
+                .alias("accounts"),
+                # null, not 0, before any of the accounts had a follower figure
+                pl.when(pl.col("followers").is_not_null().any())
+                .then(pl.col("followers").sum())
+                .alias("followers"),
                 pl.col("followers_change").sum(),
                 *[pl.col(c).sum() for c in _SUMS],
                 pl.when(pl.col("views").is_not_null().any())
@@ -124,6 +137,36 @@ def agency_metrics(daily: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
         .sort("period", "period_start", "agency", "platform")
     )
     return out.select([pl.col(c).cast(t) for c, t in spec.schema.items()])
+
+
+def _carry_followers(daily: pl.DataFrame) -> pl.DataFrame:
+    """Every account on every day from its first row on, with its followers (and agency)
+    carried forward from its last figure for up to ``CARRY_DAYS`` days (and at most to the
+    newest day of the table): an account not observed one day (a failed collection, no posts)
+    still counts in its agency's total instead of making it dip. Days added are marked
+    unobserved and add nothing to the sums."""
+    key = ["platform", "account_id"]
+    newest = daily["date"].max()
+    days = (
+        daily.group_by(key)
+        .agg(
+            pl.date_ranges(
+                pl.col("date").min(),
+                pl.min_horizontal(
+                    pl.col("date").max() + pl.duration(days=CARRY_DAYS), pl.lit(newest)
+                ),
+            )
+            .first()
+            .alias("date")
+        )
+        .explode("date")
+    )
+    full = (
+        days.join(daily.with_columns(_observed=pl.lit(True)), on=[*key, "date"], how="left")
+        .with_columns(pl.col("_observed").fill_null(False))
+        .sort([*key, "date"])
+    )
+    return full.with_columns(pl.col("followers", "agency").forward_fill(limit=CARRY_DAYS).over(key))
 
 
 def build_rollups(lake: Lake, accounts: pl.DataFrame | None = None) -> dict[str, WriteResult]:

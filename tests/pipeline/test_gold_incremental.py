@@ -26,7 +26,12 @@ REGISTRY = registry_rows(
         ("HHS", HHS, None, "mastodon", "hhs", None),
     ]
 )
-GOLD = [n for n, s in CATALOGUE.items() if s.layer == "gold" and n != "gold/builds"]
+#: What build_gold writes: not its build log, nor the definitions of users' custom tables.
+GOLD = [
+    n
+    for n, s in CATALOGUE.items()
+    if s.layer == "gold" and n not in ("gold/builds", "gold/custom_tables")
+]
 
 
 def _settings(sb: Any) -> dict[str, Any]:

@@ -85,8 +85,10 @@ def test_agencies_include_everything_below_them() -> None:
             0, named=True
         )
 
-    # CDC on X, Tuesday: only NCHS (below CDC) has figures that day
-    assert row("day", TUE, "CDC", "x")["followers"] == 40
+    # CDC on X, Tuesday: NCHS (below CDC) is observed; CDC's own account counts with Monday's
+    # figure, carried, but is not an account observed that day
+    tuesday = row("day", TUE, "CDC", "x")
+    assert (tuesday["followers"], tuesday["accounts"]) == (500 + 40, 1)
     # HHS, all platforms, week of Monday: every account's followers at the week's end
     week = row("week", MON, "HHS", "all")
     assert week["followers"] == 1010 + 500 + 100 + 40
@@ -102,3 +104,31 @@ def test_agencies_include_everything_below_them() -> None:
     # no views anywhere that day: null, not 0
     assert row("day", TUE, "HHS", "all")["views"] is None
     assert out.select("period", "period_start", "agency", "platform").is_unique().all()
+
+
+def test_a_day_without_an_account_keeps_its_last_followers_in_the_total() -> None:
+    """hhs is not observed on Wednesday (a failed collection, no posts); cdc has posts but no
+    follower figure before Wednesday."""
+    wed, thu = date(2026, 11, 4), date(2026, 11, 5)
+    daily = pl.DataFrame(
+        [
+            _day(MON, "x", "hhs", "HHS", None, followers=1000, posts=1, likes=4),
+            _day(TUE, "x", "hhs", "HHS", None, followers=1010),
+            _day(thu, "x", "hhs", "HHS", None, followers=1030, likes=6),
+            _day(MON, "x", "cdc", "CDC", "HHS", posts=1, likes=2),
+            _day(wed, "x", "cdc", "CDC", "HHS", followers=500, likes=1),
+        ],
+        schema=table_spec("gold/daily_account_metrics").schema,
+    )
+    out = agency_metrics(daily, ACCOUNTS).filter(period="day", platform="x")
+
+    def hhs(day: date) -> tuple[int | None, int, int]:
+        r = out.filter(period_start=day, agency="HHS").row(0, named=True)
+        return r["followers"], r["accounts"], r["likes"]
+
+    assert hhs(MON) == (1000, 2, 6)
+    assert hhs(TUE) == (1010, 1, 0)
+    assert hhs(wed) == (1010 + 500, 1, 1)  # hhs carried from Tuesday, not counted as observed
+    assert hhs(thu) == (1030 + 500, 1, 6)  # cdc carried from Wednesday
+    cdc = out.filter(agency="CDC").sort("period_start")
+    assert cdc["followers"].to_list() == [None, None, 500, 500]  # null before its first figure
