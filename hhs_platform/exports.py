@@ -94,7 +94,11 @@ def data_dictionary(frame: pl.DataFrame, table: str | None = None) -> pl.DataFra
 
 
 def flatten(frame: pl.DataFrame) -> pl.DataFrame:
-    """Nested columns (lists, structs) as JSON text, for formats without nesting (CSV, Excel)."""
+    """Nested columns (lists, structs) as JSON text and binary ones (bronze bodies) as base64,
+    for formats without them (CSV, Excel)."""
+    binary = [c for c, t in frame.schema.items() if isinstance(t, pl.Binary)]
+    if binary:
+        frame = frame.with_columns(pl.col(binary).bin.encode("base64"))
     nested = [c for c, t in frame.schema.items() if isinstance(t, pl.List | pl.Struct | pl.Array)]
     if not nested:
         return frame

@@ -46,6 +46,16 @@ def test_csv_round_trip_flattens_lists_to_json() -> None:
     assert back["engagement"].to_list() == [12, 0]
 
 
+def test_csv_carries_binary_bodies_as_base64() -> None:
+    import base64
+
+    bodies = [b'{"data": []}', bytes(range(256)), None]
+    frame = pl.DataFrame({"response_id": ["a", "b", "c"], "body": bodies})
+    back = pl.read_csv(io.BytesIO(to_bytes(frame, "csv")))
+    decoded = [None if v is None else base64.b64decode(v) for v in back["body"]]
+    assert decoded == bodies
+
+
 def test_excel_round_trip_with_dictionary_sheet(lake: Lake) -> None:
     gold = lake.read(GOLD).sort("date", "platform", "account_id").head(40)
     data = to_bytes(gold, "xlsx", table=GOLD)
