@@ -6,24 +6,47 @@ PYTHON ?= $(shell for p in python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# uv installs the exact versions (and hashes) of uv.lock; `make lock` re-resolves it.
+UV_VERSION := 0.13.9
+UV := UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo demo-check test test-fast lint format typecheck serve docs docs-serve sandbox collect deploy browser clean bench-dashboards bench-capacity bench-scale
+.PHONY: help venv demo demo-check test test-fast lint format typecheck serve docs docs-serve sandbox collect deploy browser nginx clean bench-dashboards bench-capacity bench-scale lock audit security secrets-baseline
 
 help: ## List every command
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(BIN)/uv:
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it or run 'make PYTHON=/path/to/python3.12'"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --upgrade pip uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock $(BIN)/uv
+	$(UV) export --locked --extra dev --no-emit-project --quiet -o $(VENV)/requirements.lock.txt \
+		|| { echo "uv.lock does not match pyproject.toml: run 'make lock' and commit uv.lock"; exit 1; }
+	$(UV) pip install --python $(BIN)/python -q --require-hashes -r $(VENV)/requirements.lock.txt
+	$(UV) pip install --python $(BIN)/python -q --no-deps -e .
 	touch $(STAMP)
 
-venv: $(STAMP) ## Create .venv with the package and its dev tools
+venv: $(STAMP) ## Create .venv with the package and its dev tools, at the versions of uv.lock
+
+lock: | $(BIN)/uv ## Update uv.lock after editing pyproject.toml's dependencies (UPGRADE=1: newest allowed versions)
+	$(UV) lock --python $(BIN)/python $(if $(UPGRADE),--upgrade)
+
+audit: venv ## Check every locked dependency for known vulnerabilities (pip-audit; see SECURITY.md)
+	$(BIN)/python tools/security_checks.py audit
+
+security: venv ## The security checks of `make test`: lock current, no new secret, no vulnerable dependency
+	$(BIN)/python tools/security_checks.py
+
+secrets-baseline: venv ## Rescan for secrets into .secrets.baseline, keeping reviews; review new entries after
+	$(BIN)/python tools/security_checks.py baseline
 
 browser: ## Install Debian's chromium for the browser tests (needs root and apt)
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+nginx: ## Install Debian's nginx for the reverse-proxy tests (needs root and apt)
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 
 demo: venv ## Set up, collect from the simulated platforms through Prefect on Dask, serve dashboards + Prefect UI
 	$(BIN)/hhs demo
@@ -31,10 +54,11 @@ demo: venv ## Set up, collect from the simulated platforms through Prefect on Da
 demo-check: venv ## The demo without serving: runs once and stops everything it started
 	$(BIN)/hhs demo --no-serve
 
-test: venv browser ## Set up and run the whole test suite (lint, types, unit, integration, end-to-end)
+test: venv browser nginx ## Set up and run the whole test suite (lint, types, unit, integration, end-to-end)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python tools/security_checks.py
 	$(BIN)/python -m pytest
 
 test-fast: venv ## Tests without the slow end-to-end ones

@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from hhs_platform.lake import Lake
+from hhs_platform.lake.audit import audited
 from hhs_platform.ops.alerts import alert_flow_failure, check
 from hhs_platform.settings import Settings
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
     name="hhs-alerts",
     description="Check the lake for pipeline and content alerts and notify (deduplicated).",
 )
+@audited
 def alerts_flow(lake_uri: str | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Run every alert rule, send what is new and record it in ``ops/alerts``.
 

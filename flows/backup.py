@@ -9,6 +9,7 @@ from prefect.artifacts import create_table_artifact
 
 from hhs_platform.errors import ConfigurationError
 from hhs_platform.lake import Lake
+from hhs_platform.lake.audit import audited
 from hhs_platform.lake.backup import backup, verify_backup
 from hhs_platform.settings import Settings
 
@@ -17,6 +18,7 @@ from hhs_platform.settings import Settings
     name="hhs-backup",
     description="Incremental backup of every lake table with checksums, then verification.",
 )
+@audited
 def backup_flow(
     dest_uri: str | None = None,
     tables: list[str] | None = None,

@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from hhs_platform.lake import Lake
+from hhs_platform.lake.audit import audited
 from hhs_platform.reports.brief import brief_markdown, write_brief
 from hhs_platform.settings import Settings
 
@@ -43,6 +44,7 @@ def render_brief_task(
     name="hhs-brief",
     description="Render the executive brief of a period (HTML and PDF) from the lake's gold.",
 )
+@audited
 def brief_flow(
     period: str = "week",
     end: date | None = None,

@@ -27,8 +27,10 @@ from hhs_platform.collect import (
 from hhs_platform.deploy import ensure_limits, platform_limit_name
 from hhs_platform.errors import ConfigurationError
 from hhs_platform.lake import Lake
+from hhs_platform.lake.audit import audited
 from hhs_platform.registry import load_registry
 from hhs_platform.reports.run_summary import run_quality, run_summary_markdown, run_summary_rows
+from hhs_platform.secrets import install_redaction
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.curves import repoll_accounts
 
@@ -62,6 +64,7 @@ def collect_batch_task(
     window: BackfillWindow | None = None,
 ) -> BatchOutcome:
     settings = Settings()
+    install_redaction(settings)  # the worker's own log records (its libraries' too)
     registry = load_registry(accounts_file or settings.accounts_file)
     outcome = collect_batch(
         batch,
@@ -117,6 +120,7 @@ def build_slo_task(lake_uri: str) -> int:
     description="Collect HHS accounts into the lake: bronze, silver and gold.",
     on_failure=[collect_failure_hook],
 )
+@audited
 def collect_flow(
     platforms: list[str] | None = None,
     accounts_file: str | None = None,
@@ -155,6 +159,7 @@ def collect_flow(
     """
     log = get_run_logger()
     settings = Settings()
+    install_redaction(settings)
     window = backfill_window(backfill_from, backfill_to)
     if sum(x is not None for x in (window, since, lookback_days)) > 1:
         raise ConfigurationError("give one of since, lookback_days or a backfill window")

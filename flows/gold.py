@@ -13,6 +13,7 @@ from hhs_platform.analytics.anomalies import build_anomalies
 from hhs_platform.analytics.forecasts import build_forecasts
 from hhs_platform.enrich import enrich_posts, link_campaigns
 from hhs_platform.lake import Lake
+from hhs_platform.lake.audit import audited
 from hhs_platform.quality.scorecard import build_quality
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.gold import build_gold
@@ -38,6 +39,7 @@ def rebuild_task(lake_uri: str, full: bool, run_id: str) -> list[dict[str, Any]]
     retries=1,
     retry_delay_seconds=300,
 )
+@audited
 def gold_flow(lake_uri: str | None = None, full: bool = False) -> list[dict[str, Any]]:
     """Bring gold, analytics and the quality scorecard up to date with silver.
 

@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from hhs_platform.lake import Lake
+from hhs_platform.lake.audit import audited
 from hhs_platform.lake.maintenance import maintain
 from hhs_platform.lake.retention import apply_retention, archive_lake
 from hhs_platform.settings import Settings
@@ -18,6 +19,7 @@ from hhs_platform.settings import Settings
     description="Delete rows past retention (archived first), then compact, Z-order, vacuum "
     "(keeping the time-travel window) and checkpoint tables.",
 )
+@audited
 def maintenance_flow(
     tables: list[str] | None = None,
     retention_hours: int | None = None,

@@ -7,6 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 
 from hhs_platform.lake import Lake
+from hhs_platform.lake.audit import audited
 from hhs_platform.ops.slo import build_slo, probe_dashboard
 from hhs_platform.settings import Settings
 
@@ -26,6 +27,7 @@ def build_slo_task(lake_uri: str) -> int:
     name="hhs-probe",
     description="Probe the dashboards (availability SLO) and refresh today's ops/slo rows.",
 )
+@audited
 def probe_flow(url: str | None = None, lake_uri: str | None = None) -> dict[str, Any]:
     """Probe ``url`` (default ``HHS_DASHBOARD_URL``) once into ``ops/probes`` and rebuild today's
     SLO rows. A dashboard that is down is recorded, not raised: the run itself succeeds."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -977,14 +978,257 @@ def restore(
 
 
 # -- audit trail commands ------------------------------------------------------------------------
+audit_app = typer.Typer(
+    help="The audit trail: flow runs (who, which code) and every commit to every table "
+    "(docs/operations/audit.md). Not the data-quality audit: that is `hhs quality audit`.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(audit_app, name="audit")
+
+_AUDIT_LAKE = typer.Option(help="Lake URI (default: HHS_LAKE_URI).")
+_AUDIT_JSON = typer.Option("--json", help="One JSON object per line instead of a table.")
+
+
+def _echo_rows(frame: Any, as_json: bool, line: Callable[[dict[str, Any]], str]) -> None:
+    """Print a polars frame's rows as JSON lines or through ``line(row)``."""
+    rows = frame.to_dicts()
+    if not rows and not as_json:
+        typer.echo("nothing recorded yet")
+    for row in rows:
+        typer.echo(json.dumps(row, default=str) if as_json else line(row))
+
+
+def _change_line(row: dict[str, Any]) -> str:
+    rows = " ".join(
+        f"{sign}{row[k]:,}"
+        for k, sign in (("rows_added", "+"), ("rows_updated", "~"), ("rows_deleted", "-"))
+        if row[k] is not None
+    )
+    line = (
+        f"{row['committed_at']:%Y-%m-%d %H:%M:%S}  {row['table']:28s} v{row['version']:<5} "
+        f"{row['operation']:15s} {rows:22s} {row['actor'] or '-'}  {row['command'] or '-'}"
+    )
+    if row.get("reason"):
+        line += f"  ({row['reason']})"
+    if row.get("run_id"):
+        line += f"  run {row['run_id']}"
+    if row.get("recorded") is False:
+        line += "  [not yet in ops/changes]"
+    if row.get("in_log") is False:
+        line += "  [log entry gone]"
+    return line
+
+
+@audit_app.command("runs")
+def audit_runs(
+    since: Annotated[
+        str | None, typer.Option(help="Only runs started on or after this ISO date or time.")
+    ] = None,
+    flow: Annotated[str | None, typer.Option(help="Only this flow, e.g. hhs-collect.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="The latest this many runs.")] = 20,
+    as_json: Annotated[bool, _AUDIT_JSON] = False,
+    lake: Annotated[str | None, _AUDIT_LAKE] = None,
+) -> None:
+    """List flow runs (ops/runs), newest first: when, which flow, how it ended, who started it,
+    which code version, and the run id (the Prefect flow run id)."""
+    from hhs_platform.lake import Lake, audit
+
+    try:
+        frame = audit.runs(Lake(lake), since=_parse_since(since), flow=flow, limit=limit)
+    except HhsError as exc:
+        _fail(exc)
+
+    def line(r: dict[str, Any]) -> str:
+        code = r["code_version"] or r["package_version"]
+        error = f"  {r['error']}" if r["error"] else ""
+        return (
+            f"{r['started_at']:%Y-%m-%d %H:%M:%S}  {r['flow']:16s} {r['status']:9s} "
+            f"{r['actor']}  code {code}  run {r['run_id']}{error}"
+        )
+
+    _echo_rows(frame, as_json, line)
+
+
+@audit_app.command("changes")
+def audit_changes(
+    table: Annotated[
+        list[str] | None, typer.Option(help="Only this table (repeatable; default: all).")
+    ] = None,
+    run: Annotated[str | None, typer.Option(help="Only the commits of this run id.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only commits on or after this ISO date or time.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="The latest this many commits.")] = 50,
+    as_json: Annotated[bool, _AUDIT_JSON] = False,
+    lake: Annotated[str | None, _AUDIT_LAKE] = None,
+) -> None:
+    """List commits to the lake's tables, newest first: table, version, operation, rows added (+),
+    updated (~) and deleted (-), who, which command, why. Includes the commits not yet copied to
+    ops/changes (marked); `hhs audit record` copies them."""
+    from hhs_platform.lake import Lake, audit
+    from schemas import CATALOGUE
+
+    unknown = sorted(set(table or []) - set(CATALOGUE))
+    if unknown:
+        _fail(ValueError(f"unknown table(s) {', '.join(unknown)}; `hhs tables` lists them"))
+    try:
+        frame = audit.changes(
+            Lake(lake), tables=table or None, since=_parse_since(since), run_id=run, limit=limit
+        )
+    except HhsError as exc:
+        _fail(exc)
+    _echo_rows(frame, as_json, _change_line)
+
+
+@audit_app.command("history")
+def audit_history(
+    table: Annotated[str, typer.Argument(help="Table, e.g. silver/posts.")],
+    limit: Annotated[int, typer.Option(min=1, help="The latest this many versions.")] = 50,
+    as_json: Annotated[bool, _AUDIT_JSON] = False,
+    lake: Annotated[str | None, _AUDIT_LAKE] = None,
+) -> None:
+    """One table's versions, newest first, as recorded and as still in its Delta log (a version
+    marked "log entry gone" can no longer be read with time travel, e.g. `hhs export --version`)."""
+    from hhs_platform.lake import Lake, audit
+    from schemas import CATALOGUE
+
+    if table not in CATALOGUE:
+        _fail(ValueError(f"unknown table {table!r}; `hhs tables` lists them"))
+    try:
+        frame = audit.history(Lake(lake), table, limit=limit)
+    except HhsError as exc:
+        _fail(exc)
+    _echo_rows(frame, as_json, _change_line)
+
+
+@audit_app.command("record")
+def audit_record(lake: Annotated[str | None, _AUDIT_LAKE] = None) -> None:
+    """Copy to ops/changes the commits of every table made since the last copy (every flow run
+    does it when it ends; run it after writing with other tools)."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.lake.audit import record_changes
+
+    try:
+        target = Lake(lake)
+        n = record_changes(target)
+    except HhsError as exc:
+        _fail(exc)
+    typer.echo(f"{n:,} commits recorded in ops/changes of {target.uri}")
+
 
 # -- privacy commands -----------------------------------------------------------------------------
+privacy_app = typer.Typer(
+    help="Privacy: third-party data policy, forgetting a person, the data inventory "
+    "(docs/privacy.md).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(privacy_app, name="privacy")
+
+
+@privacy_app.command("inventory")
+def privacy_inventory_cmd(
+    personal_only: Annotated[
+        bool, typer.Option("--personal-only", help="Only columns that hold personal data.")
+    ] = False,
+) -> None:
+    """Print every lake column with its personal-data category (third-party, official, none),
+    and each table's retention under the current HHS_RETENTION_DAYS."""
+    from hhs_platform.privacy_inventory import inventory
+    from hhs_platform.settings import Settings
+
+    try:
+        tables = inventory(Settings().retention_days)
+    except (HhsError, ValueError) as exc:
+        _fail(exc)
+    for t in tables:
+        typer.echo(f"{t.table}  (retention: {t.retention})")
+        for c in t.columns:
+            if not personal_only or c.category != "none":
+                typer.echo(f"  {c.column:28s} {c.category}")
+
+
+@privacy_app.command("minimise")
+def privacy_minimise(
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+) -> None:
+    """Apply HHS_PRIVACY_MENTIONS to the posts silver already holds (after switching from keep):
+    third-party handles in text, mentions and authors are pseudonymised or removed. Older
+    versions keep the old values until `hhs maintain` vacuums them. Run when nothing writes."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.lake.minimise import MentionPolicy, minimise_lake
+
+    try:
+        policy = MentionPolicy.from_settings()
+        if policy.mode == "keep":
+            raise HhsError("HHS_PRIVACY_MENTIONS is keep: nothing to minimise")
+        counts = minimise_lake(Lake(lake), policy)
+    except HhsError as exc:
+        _fail(exc)
+    for table, n in counts.items():
+        typer.echo(f"{table}: {n:,} rows rewritten ({policy.mode})")
+
+
+@privacy_app.command("forget-person")
+def privacy_forget_person(
+    person: Annotated[
+        str,
+        typer.Option(
+            help="The person: <platform>:<handle or platform id>, e.g. x:someone. Not a "
+            "registry account (use `hhs forget` for those)."
+        ),
+    ],
+    reason: Annotated[
+        str | None, typer.Option(help="Why (e.g. the request's ticket); the person is redacted.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count the rows; change nothing.")
+    ] = False,
+    lake: Annotated[str | None, typer.Option(help="Lake URI (default: HHS_LAKE_URI).")] = None,
+    archive: Annotated[
+        str | None,
+        typer.Option(help="Apply it to this archive lake too (default HHS_ARCHIVE_URI)."),
+    ] = None,
+) -> None:
+    """Privacy request of a third party: remove their handle (and its pseudonym) from the
+    official posts that name them, delete the raw responses naming them, vacuum, and record a
+    hashed audit row (ops/deletions). The official posts stay. Run when nothing writes."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.lake.privacy import forget_person
+    from hhs_platform.lake.retention import archive_lake
+    from hhs_platform.settings import get_settings
+
+    key = get_settings().secret("privacy_pseudonym_key")
+    try:
+        report = forget_person(
+            Lake(lake),
+            person,
+            pseudonym_key=key.encode() if key else None,
+            reason=reason,
+            dry_run=dry_run,
+            archive=None if dry_run else archive_lake(archive),
+        )
+    except HhsError as exc:
+        _fail(exc)
+    typer.echo(report.render(), nl=False)
+    if report.rows_total + sum(report.rows_rewritten.values()) == 0:
+        typer.secho(
+            "no row names this person: check the platform and the spelling",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+        raise typer.Exit(code=1)
+
 
 # -- security commands ----------------------------------------------------------------------------
 
 
 def main() -> None:
     """Entry point of the ``hhs`` script."""
+    from hhs_platform.secrets import install_redaction_from_environment
+
+    install_redaction_from_environment()  # no secret in any log line of the command
     try:
         app()
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ from hhs_platform.connectors.base import AccountRef, RawResponse
 from hhs_platform.errors import ConfigurationError, HhsError, TerminalError
 from hhs_platform.http import HttpClient
 from hhs_platform.lake.store import Lake
+from hhs_platform.registry.loader import official_only
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.normalize import SilverBatch, parse_bronze
 from schemas import table_spec
@@ -87,6 +88,8 @@ def plan_batches(
     left out (see ``skipped_platforms``).
     """
     ready = [p for p, why in collectable_platforms(settings).items() if why is None]
+    if settings is not None:  # HHS_ALLOW_UNVERIFIED_ACCOUNTS=false: confirmed accounts only
+        registry = official_only(registry, settings.allow_unverified_accounts)
     rows = (
         registry.filter(pl.col("platform").is_in(ready))
         .with_columns(pl.col("tier").fill_null(2))

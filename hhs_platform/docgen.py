@@ -143,6 +143,13 @@ def metrics_markdown() -> str:
     return "\n".join(out) + "\n"
 
 
+def inventory_markdown() -> str:
+    """The data inventory (``hhs_platform.privacy_inventory``) with the default retention."""
+    from hhs_platform.privacy_inventory import inventory_markdown as page
+
+    return page()
+
+
 def write_all(docs: Path = Path("docs")) -> list[Path]:
     docs.mkdir(exist_ok=True)
     written = []
@@ -152,6 +159,7 @@ def write_all(docs: Path = Path("docs")) -> list[Path]:
         "commands.md": commands_markdown(),
         "capabilities.md": capabilities_markdown(),
         "metrics.md": metrics_markdown(),
+        "privacy-inventory.md": inventory_markdown(),
     }
     for fname, text in pages.items():
         path = docs / fname

@@ -10,6 +10,8 @@ CollectionError
 │   ├── NotFoundError        404, 410 (Bluesky "Profile not found" via classify)
 │   ├── QuotaExhaustedError  YouTube quotaExceeded (via classify): the next key is tried; raised
 │   │                        when every key is spent today
+│   ├── EgressDeniedError    the URL, or a redirect, leaves the outbound allow-list
+│   │                        (:mod:`hhs_platform.egress`): raised before anything is sent
 │   └── (TerminalError)      any other 4xx: the request itself is wrong
 └── TransientError           retried up to HHS_HTTP_MAX_RETRIES, full-jitter exponential backoff
     ├── RateLimitedError     429: waits Retry-After (seconds or HTTP date) or the reset header
@@ -27,8 +29,9 @@ charged per key and day to a :class:`QuotaLedger` and keys rotate when one is sp
 :class:`CircuitBreaker` per platform
 fails its requests fast while the platform is down. Budgets, ledgers and breakers live in one
 :class:`SharedState`: in-process memory, or a SQLite file shared by every Dask worker
-(:func:`default_state`). Secrets never leave this module: archived URLs, archived headers, log
-lines and error messages are redacted.
+(:func:`default_state`). Requests and redirects go only to allow-listed hosts
+(:class:`~hhs_platform.egress.EgressPolicy`). Secrets never leave this module: archived URLs,
+archived headers, log lines and error messages are redacted.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ import aiohttp
 from yarl import URL
 
 from hhs_platform.connectors.base import RawResponse
+from hhs_platform.egress import EgressDeniedError, EgressPolicy
 from hhs_platform.errors import (
     AuthError,
     CircuitOpenError,
@@ -405,6 +409,8 @@ class HttpClient:
         self.max_wait_s = max_wait_s
         self._rng = rng or random.Random()
         self._secrets = list(settings.secret_values())
+        #: Hosts requests may go to; checked before every attempt and every redirect hop.
+        self.egress = EgressPolicy.from_settings(settings)
         self._session: aiohttp.ClientSession | None = None
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
@@ -415,9 +421,20 @@ class HttpClient:
             total=self.settings.http_timeout_s, connect=self.settings.http_connect_timeout_s
         )
         self._session = aiohttp.ClientSession(
-            timeout=timeout, headers={"User-Agent": "hhs-platform/0.1 (public-figures collector)"}
+            timeout=timeout,
+            headers={"User-Agent": "hhs-platform/0.1 (public-figures collector)"},
+            middlewares=(self._egress_middleware,),
         )
         return self
+
+    async def _egress_middleware(
+        self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        # aiohttp runs this before each request it sends, redirect hops included.
+        self.egress.check(
+            request.url, where="redirected", shown=redact_url(str(request.url), self._secrets)
+        )
+        return await handler(request)
 
     async def __aexit__(
         self,
@@ -646,6 +663,12 @@ class HttpClient:
             else "anonymous"
         )
         safe_url = redact_url(str(target), secrets)
+        self.egress.check(
+            target,
+            where=f"{platform} {endpoint} for {account_key}",
+            platform=platform,
+            shown=safe_url,
+        )
         budget = self.budgets.budget(platform, credential, endpoint=endpoint, path=target.path)
         breaker = self.breaker(platform)
         attempt = 0
@@ -727,7 +750,7 @@ class HttpClient:
         status = 0
         resp_headers: Mapping[str, str] = {}
         body = b""
-        failure: NetworkError | None = None
+        failure: NetworkError | EgressDeniedError | None = None
         async with self._semaphore(platform):
             await budget.acquire()
             started = time.perf_counter()
@@ -736,6 +759,8 @@ class HttpClient:
                     resp_headers = resp.headers
                     status = resp.status
                     body = await resp.read()
+            except EgressDeniedError as exc:
+                failure = EgressDeniedError(f"{where} {exc}", platform=platform)
             except TimeoutError:
                 failure = NetworkError(
                     f"{where}: no complete answer within {self.settings.http_timeout_s}s "
@@ -774,6 +799,9 @@ class HttpClient:
             page=page,
         )
         self.archive(raw)
+        if isinstance(failure, EgressDeniedError):
+            breaker.success()  # the platform answered; the redirect is what is refused
+            raise failure
         if failure is not None:
             breaker.failure(f"{type(failure).__name__}: {str(failure)[-120:]}")
             raise failure

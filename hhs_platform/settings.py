@@ -1,4 +1,4 @@
-"""The one settings object: environment variables prefixed ``HHS_`` and an optional ``.env``."""
+"""The one settings object: ``HHS_*`` variables, ``.env``, secret files and Prefect Secret blocks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 #: The origin each platform documents; ``HHS_<PLATFORM>_API_BASE`` replaces it (it may carry a
 #: path prefix, e.g. ``http://127.0.0.1:8765/bluesky``), the documented paths stay after it.
@@ -30,7 +35,8 @@ DEFAULT_API_BASES: dict[str, str] = {
 
 
 class Settings(BaseSettings):
-    """Every setting of the platform. Read from ``HHS_*`` variables, then ``.env``, then defaults."""
+    """Every setting of the platform. Read from arguments, ``HHS_*`` variables, ``.env``, secret
+    files (``HHS_SECRETS_DIR``), Prefect Secret blocks (``HHS_PREFECT_SECRET_BLOCKS``), defaults."""
 
     model_config = SettingsConfigDict(
         env_prefix="HHS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -82,6 +88,7 @@ class Settings(BaseSettings):
     )
     archive_storage_options: dict[str, str] = Field(
         default_factory=dict,
+        repr=False,
         description="deltalake storage options of the archive lake as JSON; empty: the lake's.",
     )
     dask_address: str = Field(
@@ -389,14 +396,96 @@ class Settings(BaseSettings):
     )
 
     # Secret sources (docs/credentials.md).
+    secrets_dir: Path | None = Field(
+        None,
+        description="Folder of secret files, one per setting named like its variable (e.g. "
+        "/run/secrets/HHS_X_BEARER_TOKEN, a Kubernetes Secret volume); read after the "
+        "environment and .env. Set it as a variable or in .env; empty: no secret files.",
+    )
+    prefect_secret_blocks: bool = Field(
+        False,
+        description="Also read settings from Prefect Secret blocks named hhs- and the setting "
+        "with dashes (e.g. hhs-x-bearer-token), after the secret files, from the Prefect API of "
+        "PREFECT_API_URL. Set it as a variable or in .env.",
+    )
+
+    @field_validator("secrets_dir", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v: Any) -> Any:
+        # HHS_SECRETS_DIR="" means no folder (as for the sources), not the working directory.
+        return None if isinstance(v, str) and not v.strip() else v
 
     # Dashboard access and web hardening (docs/dashboards.md).
+    dashboard_roles: dict[str, Literal["viewer", "analyst", "admin"]] = Field(
+        default_factory=dict,
+        description="Role of each signed-in user (JSON: user -> viewer, analyst or admin; '*' = "
+        "other users, else viewer). Empty: every signed-in user may do everything.",
+    )
+    dashboard_session_hours: float = Field(
+        8.0, gt=0, description="Hours a dashboard login lasts before the user signs in again."
+    )
+    dashboard_rate_limit_per_minute: int = Field(
+        300,
+        ge=0,
+        description="Requests per minute one client may make to the dashboards (static files "
+        "excepted) before it is answered 429; 0: no limit.",
+    )
+    dashboard_login_max_failures: int = Field(
+        5,
+        ge=0,
+        description="Failed sign-ins from one client or for one user name that lock further "
+        "attempts for the lockout time; 0: no lockout.",
+    )
+    dashboard_lockout_minutes: float = Field(
+        15.0, gt=0, description="Minutes a client or user name stays locked out."
+    )
+    dashboard_trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR, JSON list) of reverse proxies whose "
+        "X-Forwarded-For names the client; others' is ignored.",
+    )
 
     # Outbound hosts the connectors may reach (docs/operations/edge.md).
+    egress_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts the HTTP layer may reach besides those of the HHS_*_API_BASE "
+        "settings: host (any port), host:port or *.domain, comma separated or a JSON list. "
+        "Any other host, also as a redirect target, is refused.",
+    )
 
     # Audit trail (docs/operations/audit.md).
+    actor: str = Field(
+        "",
+        description="Who is acting, recorded with every flow run (ops/runs) and lake commit "
+        "(ops/changes), e.g. a person's login or a service account. Empty: the Prefect user or "
+        "deployment that created the run, else the OS user.",
+    )
+    code_version: str = Field(
+        "",
+        description="Code version recorded with every run and commit, e.g. the git commit the "
+        "image was built from (cluster/Dockerfile sets it from its CODE_VERSION build argument). "
+        "Empty: the commit of the checkout's .git folder, else the package version.",
+    )
 
     # Privacy: third-party personal data (docs/privacy.md).
+    privacy_mentions: Literal["keep", "pseudonymise", "drop"] = Field(
+        "keep",
+        description="What silver keeps of people posts name who are not registry accounts "
+        "(@-mentions in text and title, the mentions list, authors of reposted posts): keep "
+        "them verbatim, pseudonymise them (keyed hash, needs HHS_PRIVACY_PSEUDONYM_KEY) or drop "
+        "them. Registry accounts stay as they are. Production: pseudonymise. See docs/privacy.md.",
+    )
+    privacy_pseudonym_key: SecretStr | None = Field(
+        None,
+        description="Secret key of the keyed hash (HMAC-SHA256) that turns a third-party handle "
+        "into its pseudonym (at least 16 characters). Changing it changes every later pseudonym.",
+    )
+    allow_unverified_accounts: bool = Field(
+        True,
+        description="Collect registry rows whose verified is false. Set false in production to "
+        "collect only accounts confirmed official (`hhs registry check` / `sync`); skipped rows "
+        "are logged.",
+    )
 
     @field_validator("alert_urls", "alert_content_urls", mode="before")
     @classmethod
@@ -407,7 +496,7 @@ class Settings(BaseSettings):
             return json.loads(text) if text.startswith("[") else text.split()
         return v
 
-    @field_validator("youtube_api_keys", mode="before")
+    @field_validator("youtube_api_keys", "egress_allow_hosts", mode="before")
     @classmethod
     def _split_keys(cls, v: Any) -> Any:
         if isinstance(v, str):
@@ -480,14 +569,36 @@ class Settings(BaseSettings):
         return value.get_secret_value() if isinstance(value, SecretStr) else None
 
     def secret_values(self) -> list[str]:
-        """Every configured secret, for redaction."""
+        """Every configured secret, for redaction: the secret settings and the credentials in
+        the ``*_storage_options`` (``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``...)."""
+        from hhs_platform.secrets import storage_option_secrets
+
         values: list[str] = []
         for name in type(self).model_fields:
             value = getattr(self, name)
+            if name.endswith("_storage_options"):
+                values.extend(storage_option_secrets(value))
+                continue
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, SecretStr) and item.get_secret_value():
                     values.append(item.get_secret_value())
         return values
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, environment, ``.env``, secret files, Prefect Secret blocks (secrets.py)."""
+        from hhs_platform.secrets import settings_sources
+
+        return settings_sources(
+            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+        )
 
 
 @lru_cache(maxsize=1)

@@ -213,6 +213,15 @@ CATALOGUE: dict[str, TableSpec] = {
         TableSpec("ops/deletions", t.OpsDeletions, ("request_id",), (), "append", "ops"),
         TableSpec("ops/alerts", t.OpsAlerts, ("key", "window_start"), (), "merge", "ops"),
         TableSpec("ops/probes", t.OpsProbes, ("url", "checked_at"), (), "append", "ops"),
+        TableSpec("ops/runs", t.OpsRuns, ("run_id",), (), "merge", "ops"),
+        TableSpec(
+            "ops/changes",
+            t.OpsChanges,
+            ("table", "version", "committed_at"),
+            (),
+            "merge",
+            "ops",
+        ),
     ]
 }
 
@@ -246,4 +255,7 @@ EMPTY_ON_CLEAN_DATA = (
     "ops/probes",
     "ops/deletions",
     "gold/custom_tables",
+    # recorded by flow runs (hhs_platform.lake.audit), not by the collection steps themselves
+    "ops/runs",
+    "ops/changes",
 )

@@ -93,7 +93,11 @@ class RawResponses(pa.DataFrameModel):
     request_url: pl.Utf8 = pa.Field(description="URL requested, secrets removed.")
     status: pl.Int32 = pa.Field(ge=0, le=599, description="HTTP status (0 = no response).")
     headers: pl.Utf8 = pa.Field(description="JSON of the response headers that matter.")
-    body: pl.Binary = pa.Field(nullable=True, description="Body bytes as received.")
+    body: pl.Binary = pa.Field(
+        nullable=True,
+        description="Body bytes as received (may name people other than the account).",
+        metadata={"personal": "third-party"},
+    )
     payload_hash: pl.Utf8 = pa.Field(description="sha256 of the body.")
     fetched_at: UTC_TS = pa.Field(description="When the response arrived (UTC).")
     fetched_date: pl.Date = pa.Field(description="Partition: UTC date of fetched_at.")
@@ -186,7 +190,9 @@ class Posts(_Lineage):
         str_length={"min_value": 1}, description="Account whose feed holds the post."
     )
     author_id: pl.Utf8 = pa.Field(
-        description="Author of the content (differs from account_id for reposts)."
+        description="Author of the content (differs from account_id for reposts; a third "
+        "party's id is minimised by HHS_PRIVACY_MENTIONS).",
+        metadata={"personal": "third-party"},
     )
     created_at: UTC_TS = pa.Field(description="When the post was published.")
     utc_offset_minutes: pl.Int64 = pa.Field(
@@ -196,15 +202,29 @@ class Posts(_Lineage):
         description="UTC offset the platform wrote created_at with (0 for Z or epoch times).",
     )
     post_type: pl.Utf8 = pa.Field(isin=POST_TYPES)
-    text: pl.Utf8 = pa.Field(nullable=True)
-    title: pl.Utf8 = pa.Field(nullable=True)
-    url: pl.Utf8 = pa.Field(nullable=True)
+    text: pl.Utf8 = pa.Field(
+        nullable=True,
+        description="Text of the post; @-handles of people who are not registry accounts as "
+        "HHS_PRIVACY_MENTIONS decides.",
+        metadata={"personal": "third-party"},
+    )
+    title: pl.Utf8 = pa.Field(nullable=True, metadata={"personal": "third-party"})
+    url: pl.Utf8 = pa.Field(
+        nullable=True,
+        description="Link to the post (null when a third party's post is minimised).",
+        metadata={"personal": "third-party"},
+    )
     lang: pl.Utf8 = pa.Field(nullable=True)
     reply_to_post_id: pl.Utf8 = pa.Field(nullable=True)
     quoted_post_id: pl.Utf8 = pa.Field(nullable=True)
     reposted_post_id: pl.Utf8 = pa.Field(nullable=True)
     hashtags: pl.List(pl.Utf8) = pa.Field(nullable=True)
-    mentions: pl.List(pl.Utf8) = pa.Field(nullable=True)
+    mentions: pl.List(pl.Utf8) = pa.Field(
+        nullable=True,
+        description="Handles or ids the platform marks as mentioned (minimised by "
+        "HHS_PRIVACY_MENTIONS).",
+        metadata={"personal": "third-party"},
+    )
     links: pl.List(pl.Utf8) = pa.Field(nullable=True)
     media_type: pl.Utf8 = pa.Field(
         nullable=True, description="image, video, external, gif or null."
@@ -215,6 +235,7 @@ class Posts(_Lineage):
     media: pl.List(MEDIA) = pa.Field(
         nullable=True,
         description="Each attachment: type, url, width, height, duration_s, alt_text.",
+        metadata={"personal": "third-party"},
     )
     is_deleted: pl.Boolean = pa.Field(
         description="True once a complete read of the feed no longer has it."
@@ -266,7 +287,8 @@ class PostFeatures(pa.DataFrameModel):
         description="Hashtags of the text and the platform, lowercase, without '#', unique."
     )
     mentions: pl.List(pl.Utf8) = pa.Field(
-        description="Handles @-mentioned in the text (lowercase), else the platform's mentions."
+        description="Handles @-mentioned in the text (lowercase), else the platform's mentions.",
+        metadata={"personal": "third-party"},
     )
     link_domains: pl.List(pl.Utf8) = pa.Field(
         description="Registered domain of each link (a shortener's own host), unique."
@@ -334,7 +356,9 @@ class QuarantineRows(pa.DataFrameModel):
     response_id: pl.Utf8 = pa.Field(nullable=True, description="bronze row it came from.")
     platform: pl.Utf8 = pa.Field(nullable=True)
     rules: pl.List(pl.Utf8) = pa.Field(description="Checks that failed, 'column: check'.")
-    row: pl.Utf8 = pa.Field(description="The rejected row as JSON.")
+    row: pl.Utf8 = pa.Field(
+        description="The rejected row as JSON.", metadata={"personal": "third-party"}
+    )
     quarantined_at: UTC_TS = pa.Field()
 
     class Config:
@@ -936,6 +960,7 @@ class OpsDeletions(pa.DataFrameModel):
     subject_hash: pl.Utf8 = pa.Field(
         str_matches=r"^[0-9a-f]{64}$",
         description="sha256 of the subject as '<platform>:<handle or id>', lowercase.",
+        metadata={"personal": "third-party"},
     )
     platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
     reason: pl.Utf8 = pa.Field(
@@ -948,7 +973,8 @@ class OpsDeletions(pa.DataFrameModel):
     rows_deleted: pl.Utf8 = pa.Field(description="JSON: table -> rows deleted.")
     rows_total: pl.Int64 = pa.Field(ge=0, description="Sum of rows_deleted.")
     tables_rebuilt: pl.List(pl.Utf8) = pa.Field(
-        description="Derived tables rebuilt without the subject (gold aggregates, campaigns)."
+        description="Derived tables rebuilt without the subject (gold aggregates, campaigns), "
+        "or tables rewritten without a third party's handle (hhs privacy forget-person)."
     )
     files_vacuumed: pl.Int64 = pa.Field(
         ge=0, description="Files physically deleted (no older version still holds the rows)."
@@ -964,3 +990,119 @@ class OpsDeletions(pa.DataFrameModel):
     class Config:
         strict = True
         unique = ["request_id"]
+
+
+RUN_STATUSES = ["running", "completed", "failed"]
+
+
+class OpsRuns(pa.DataFrameModel):
+    """ops/runs: one flow run: who started it, with which code and parameters, and how it ended.
+
+    Written by every flow at its start and end (hhs_platform.lake.audit); docs/operations/audit.md.
+    """
+
+    run_id: pl.Utf8 = pa.Field(description="Prefect flow run id (the run's id in the Prefect UI).")
+    flow: pl.Utf8 = pa.Field(description="Flow name, e.g. hhs-collect.")
+    deployment: pl.Utf8 = pa.Field(
+        nullable=True,
+        description="Prefect deployment that started the run (null: started by hand).",
+    )
+    actor: pl.Utf8 = pa.Field(
+        description="Who ran it: HHS_ACTOR, else the Prefect user that created the run, else "
+        "deployment:<name> for a scheduled run, else the OS user.",
+        metadata={"personal": "workforce"},
+    )
+    os_user: pl.Utf8 = pa.Field(
+        nullable=True,
+        description="OS account the flow process ran as.",
+        metadata={"personal": "workforce"},
+    )
+    host: pl.Utf8 = pa.Field(nullable=True, description="Host name of the flow process.")
+    package_version: pl.Utf8 = pa.Field(description="Version of the hhs_platform package.")
+    code_version: pl.Utf8 = pa.Field(
+        nullable=True,
+        description="Code version: HHS_CODE_VERSION (the image's git commit), else the commit of "
+        "the checkout; null when unknown.",
+    )
+    parameters: pl.Utf8 = pa.Field(description="JSON: the flow's parameters, defaults included.")
+    lake_uri: pl.Utf8 = pa.Field(description="Lake the run wrote to.")
+    started_at: UTC_TS = pa.Field(description="When the run (its latest attempt) started.")
+    ended_at: UTC_TS = pa.Field(
+        nullable=True, description="When it ended (null: running, or the process died)."
+    )
+    status: pl.Utf8 = pa.Field(
+        isin=RUN_STATUSES,
+        description="running (also a process that died: see Prefect), completed or failed.",
+    )
+    error: pl.Utf8 = pa.Field(
+        nullable=True, description="Why it failed: the exception, secrets removed (null: no error)."
+    )
+    attempt: pl.Int64 = pa.Field(ge=1, description="Attempt number (a retried run keeps its id).")
+    changes: pl.Int64 = pa.Field(
+        nullable=True,
+        ge=0,
+        description="Commits copied to ops/changes when the run ended (any writer's since the "
+        "previous copy).",
+    )
+
+    class Config:
+        strict = True
+        unique = ["run_id"]
+
+
+class OpsChanges(pa.DataFrameModel):
+    """ops/changes: one Delta commit of one table: what it changed, who made it, with which code.
+
+    Copied from each table's Delta log (hhs_platform.lake.audit.record_changes) at the end of every
+    flow run and before a privacy deletion or retention removes log entries. Predicates are not
+    copied (a deletion's predicate names what it deleted).
+    """
+
+    table: pl.Utf8 = pa.Field(description="Table committed to, e.g. silver/posts.")
+    version: pl.Int64 = pa.Field(ge=0, description="Delta version the commit created.")
+    committed_at: UTC_TS = pa.Field(description="Commit time, from the Delta log.")
+    operation: pl.Utf8 = pa.Field(
+        description="Delta operation: WRITE, MERGE, DELETE, CREATE TABLE, OPTIMIZE, VACUUM START, "
+        "VACUUM END, ADD COLUMN, SET TBLPROPERTIES..."
+    )
+    mode: pl.Utf8 = pa.Field(nullable=True, description="Append or Overwrite for a WRITE.")
+    rows_added: pl.Int64 = pa.Field(
+        nullable=True, ge=0, description="Rows written or inserted (null: not reported)."
+    )
+    rows_updated: pl.Int64 = pa.Field(
+        nullable=True, ge=0, description="Rows a MERGE updated (null: not reported)."
+    )
+    rows_deleted: pl.Int64 = pa.Field(
+        nullable=True,
+        ge=0,
+        description="Rows a DELETE or MERGE removed (null: not reported; an overwrite replaces "
+        "files, see files_removed).",
+    )
+    files_added: pl.Int64 = pa.Field(nullable=True, ge=0, description="Data files added.")
+    files_removed: pl.Int64 = pa.Field(
+        nullable=True, ge=0, description="Data files removed from the table's current version."
+    )
+    run_id: pl.Utf8 = pa.Field(
+        nullable=True, description="Flow run that made it (ops/runs); null outside a flow run."
+    )
+    actor: pl.Utf8 = pa.Field(
+        nullable=True,
+        description="Who made it (see ops/runs.actor); null: not recorded.",
+        metadata={"personal": "workforce"},
+    )
+    command: pl.Utf8 = pa.Field(
+        nullable=True, description="Flow name, or the command line's program and sub-command."
+    )
+    code_version: pl.Utf8 = pa.Field(
+        nullable=True, description="Code version of the writer (git commit or package version)."
+    )
+    reason: pl.Utf8 = pa.Field(
+        nullable=True,
+        description="Why, when the writer says: e.g. privacy deletion <request_id> "
+        "(ops/deletions), retention before <date>.",
+    )
+    recorded_at: UTC_TS = pa.Field(description="When the commit was copied here.")
+
+    class Config:
+        strict = True
+        unique = ["table", "version", "committed_at"]

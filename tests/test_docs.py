@@ -7,6 +7,7 @@ from pathlib import Path
 from hhs_platform.docgen import (
     capabilities_markdown,
     commands_markdown,
+    inventory_markdown,
     metrics_markdown,
     settings_markdown,
     tables_markdown,
@@ -50,3 +51,8 @@ def test_metrics_doc_is_current() -> None:
     text = (DOCS / "metrics.md").read_text()
     assert text == metrics_markdown(), "run: python -m hhs_platform.docgen"
     assert "`public_metrics.impression_count`" in text
+
+
+def test_privacy_inventory_doc_is_current() -> None:
+    text = (DOCS / "privacy-inventory.md").read_text()
+    assert text == inventory_markdown(), "run: python -m hhs_platform.docgen"

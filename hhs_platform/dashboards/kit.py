@@ -20,6 +20,7 @@ from typing import Any, cast
 import panel as pn
 import polars as pl
 
+from hhs_platform.dashboards import security
 from hhs_platform.errors import HhsError
 from hhs_platform.exports import FORMATS, column_meanings, dictionary_csv, to_bytes
 from hhs_platform.lake.store import Lake
@@ -250,6 +251,11 @@ def current_user() -> str | None:
     return str(user) if user else None
 
 
+def current_role() -> security.Role:
+    """The role of this session's user (``HHS_DASHBOARD_ROLES``; ``admin`` without roles)."""
+    return security.role_of(current_user(), settings())
+
+
 def allowed_agencies(user: str | None = None) -> frozenset[str] | None:
     """The agencies the viewer may see, from ``HHS_DASHBOARD_AGENCY_ACCESS``; None: all.
 
@@ -262,6 +268,11 @@ def allowed_agencies(user: str | None = None) -> frozenset[str] | None:
     if not access:
         return None
     user = user if user is not None else current_user()
+    # With roles, only viewers are limited to their agencies.
+    if security.roles_in_force(settings()) and security.at_least(
+        security.role_of(user, settings()), "analyst"
+    ):
+        return None
     granted = access.get(user or "", access.get("*"))
     if granted is None:
         return frozenset()
@@ -308,7 +319,14 @@ def export_buttons(
         get_frame: Called at click time: the rows the view shows now.
         name: File name stem (e.g. ``executive-accounts``).
         table: The table the view comes from (its schema describes the columns).
+
+    A viewer below the analyst role (``HHS_DASHBOARD_ROLES``) gets a note instead of buttons.
     """
+    if not security.at_least(current_role(), security.EXPORT_ROLE):
+        return pn.FlexBox(
+            pn.pane.HTML("Downloads need the analyst role.", margin=(8, 10)),
+            sizing_mode="stretch_width",
+        )
 
     def file(fmt: str) -> Callable[[], Any]:
         def make() -> Any:
@@ -388,6 +406,7 @@ def nav(slug: str) -> pn.pane.HTML:
         if s == slug
         else f'<a href="./{s}">{html.escape(label)}</a>'
         for s, label in NAV.items()
+        if security.may_open(current_role(), s)
     )
     return pn.pane.HTML(f'<nav aria-label="Dashboards">{links}</nav>', margin=(12, 10))
 
@@ -449,6 +468,7 @@ __all__ = [
     "NEUTRAL",
     "PALETTE",
     "allowed_agencies",
+    "current_role",
     "current_user",
     "definition",
     "empty_state",

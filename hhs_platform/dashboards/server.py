@@ -9,12 +9,15 @@ from __future__ import annotations
 import importlib
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import panel as pn
+from tornado.ioloop import IOLoop
 
 from hhs_platform.dashboards import kit
+from hhs_platform.dashboards.security import WebSecurity
 from hhs_platform.errors import ConfigurationError
 from hhs_platform.lake.store import Lake
 from hhs_platform.settings import Settings, get_settings
@@ -82,6 +85,7 @@ def serve_dashboards(
     websocket_origin: list[str] | None = None,
     settings: Settings | None = None,
     warm: bool = False,
+    security: WebSecurity | None = None,
 ) -> Stoppable:
     """Serve every dashboard at ``http://<address>:<port>/<name>``.
 
@@ -97,6 +101,8 @@ def serve_dashboards(
         settings: Login settings; default: the process settings.
         warm: Build every page once before serving, so that the first visitor finds the
             figures of the default views computed (they stay cached until a table changes).
+        security: Roles, rate limit, lockout, headers and access log; default: built from the
+            settings (see ``hhs_platform.dashboards.security``).
 
     Returns:
         A handle whose ``stop()`` shuts the server down.
@@ -104,26 +110,55 @@ def serve_dashboards(
     origins = websocket_origin or sorted(
         {f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"}
     )
-    login = auth_options(settings or get_settings())
+    chosen = settings or get_settings()
+    login = auth_options(chosen)
+    guard = security or WebSecurity(chosen)
+    # Login cookies expire after the session length (Panel reads it when it signs them).
+    pn.config.oauth_expiry = chosen.dashboard_session_hours / 24  # type: ignore[misc]
     # Explicit settings bind the pages; otherwise each session reads the process settings.
     kit.use_settings(settings)
     pages = {name: _session(factory, lake_uri) for name, factory in DASHBOARDS.items()}
-    server: Stoppable = pn.serve(
+    server_id = uuid.uuid4().hex
+    # The guard goes in before the first request is routed: as the loop's first callback when
+    # threaded, before starting the server otherwise.
+    loop = IOLoop(make_current=False) if threaded else None
+    if loop is not None:
+        loop.add_callback(lambda: guard.install(pn.state._servers[server_id][0]._tornado))
+    server = pn.serve(
         pages,  # type: ignore[arg-type]
         port=port,
         address=address,
         websocket_origin=origins,
         show=show,
         threaded=threaded,
+        start=threaded,
+        loop=loop,
+        server_id=server_id,
         title=TITLES,  # type: ignore[arg-type]
         verbose=False,
         warm=warm,
         **login,
+        **guard.serve_options(),
     )
-    if threaded:
+    if loop is not None:
         # Warming builds every page first: on a large lake that takes a while.
         _wait_listening(address, port, timeout_s=300 if warm else 30)
+        return _Threaded(server, loop)
+    guard.install(server._tornado)  # type: ignore[union-attr]
+    server.start()  # type: ignore[union-attr]
+    server.io_loop.start()  # type: ignore[union-attr]
     return server
+
+
+class _Threaded:
+    """A server running on its own thread and loop: ``stop()`` stops both."""
+
+    def __init__(self, thread: Stoppable, loop: IOLoop) -> None:
+        self._thread, self._loop = thread, loop
+
+    def stop(self) -> None:
+        self._thread.stop()
+        self._loop.close()
 
 
 def auth_options(settings: Settings) -> dict[str, Any]:

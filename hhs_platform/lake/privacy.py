@@ -28,13 +28,14 @@ import polars as pl
 from deltalake import DeltaTable
 
 from hhs_platform.errors import ConfigurationError, LakeError
+from hhs_platform.lake.audit import AUDIT_TABLES, commit_properties, record_changes
 from hhs_platform.lake.store import Lake, repr_sql
 from schemas import CATALOGUE, TableSpec, table_spec
 from schemas.tables import PLATFORMS
 
 AUDIT = "ops/deletions"
 #: Tables forget never deletes from: the audit of deletions itself.
-_SKIP = (AUDIT,)
+_SKIP = (AUDIT, *AUDIT_TABLES)
 #: Identifiers shorter than this are not searched for inside free text (false positives).
 _MIN_REFERENCE_LEN = 6
 
@@ -75,6 +76,8 @@ class ForgetReport:
     tables_rebuilt: list[str] = field(default_factory=list)
     files_vacuumed: int = 0
     references_left: dict[str, int] = field(default_factory=dict)
+    #: Rows changed in place (a third party's handle removed from official posts).
+    rows_rewritten: dict[str, int] = field(default_factory=dict)
     archive: ForgetReport | None = None
 
     @property
@@ -89,6 +92,11 @@ class ForgetReport:
             f"{self.lake_uri}: {verb} {self.rows_total:,} rows in {len(self.rows_deleted)} tables",
         ]
         lines += [f"  {t:32s} {n:>10,}" for t, n in sorted(self.rows_deleted.items())]
+        redo = "would rewrite" if self.dry_run else "rewrote"
+        lines += [
+            f"{redo} {n:,} rows of {t} without the subject"
+            for t, n in sorted(self.rows_rewritten.items())
+        ]
         if self.tables_rebuilt:
             lines.append(f"rebuilt without the subject: {', '.join(self.tables_rebuilt)}")
         if not self.dry_run:
@@ -219,7 +227,9 @@ def forget(
     for name, (_, sql) in plans.items():
         delta = lake.delta(name)
         assert delta is not None
-        metrics = delta.delete(sql)
+        metrics = delta.delete(
+            sql, commit_properties=commit_properties(f"privacy deletion {report.request_id}")
+        )
         deleted = int(metrics.get("num_deleted_rows", report.rows_deleted[name]))
         if deleted != report.rows_deleted[name]:
             raise LakeError(
@@ -232,6 +242,7 @@ def forget(
         report.tables_rebuilt = _rebuild(lake, versions)
         say(f"rebuilt {', '.join(report.tables_rebuilt) or 'nothing'}")
     touched = sorted({*plans, *report.tables_rebuilt})
+    record_changes(lake)  # ops/changes keeps the deletion's commits; the purge drops them
     for name in touched:
         delta = lake.delta(name)
         assert delta is not None
@@ -253,6 +264,167 @@ def forget(
     if audit:
         write_audit(lake, report, redact(reason, subject))
     return report
+
+
+def forget_person(
+    lake: Lake,
+    subject: str,
+    *,
+    pseudonym_key: bytes | None = None,
+    reason: str | None = None,
+    dry_run: bool = False,
+    archive: Lake | None = None,
+    audit: bool = True,
+    now: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ForgetReport:
+    """Forget a third party (a person official posts name, not a registry account).
+
+    The official posts stay: the person's handle becomes ``[removed]`` in their text, title,
+    mentions list (dropped), text features and, for a post the person wrote (a repost),
+    ``author_id`` (``url`` set to null). Raw responses whose body names the person are
+    deleted, with their quarantine rows (silver keeps what was parsed from them, rewritten).
+    Every table changed is then vacuumed with no retention, like :func:`forget`.
+
+    Args:
+        subject: ``platform:handle`` (or the platform id the lake knows the person by).
+        pseudonym_key: ``HHS_PRIVACY_PSEUDONYM_KEY``: the person's pseudonym, written while
+            ``HHS_PRIVACY_MENTIONS=pseudonymise``, is removed too.
+        reason, dry_run, archive, audit, now, progress: As for :func:`forget`.
+
+    Returns:
+        Rows deleted per table (bronze, quarantine) and rows rewritten per table
+        (``rows_rewritten``; those tables are listed as rebuilt in ``ops/deletions``).
+    """
+    from hhs_platform.lake.minimise import (
+        REMOVED,
+        Decide,
+        MentionPolicy,
+        changed_rows,
+        normalise,
+        rewrite_features,
+        rewrite_posts,
+    )
+
+    say = progress or (lambda _: None)
+    started = now or datetime.now(UTC)
+    platform, value = parse_subject(subject)
+    names = {normalise(value)}
+    if pseudonym_key:
+        names.add(MentionPolicy("pseudonymise", pseudonym_key).pseudonym(platform, value))
+    person = Subject(platform, value, tuple(sorted(names)), (), tuple(sorted(names)))
+    report = ForgetReport(
+        request_id=uuid.uuid4().hex,
+        subject_hash=person.hash,
+        platform=platform,
+        lake_uri=lake.uri,
+        dry_run=dry_run,
+        requested_at=started,
+    )
+
+    spellings = {value, value.lstrip("@"), value.lstrip("@").lower()}
+
+    def decide(p: str, handle: str) -> str | None:
+        if p == platform and normalise(handle) in names:
+            spellings.add(handle.lstrip("@"))  # as the platform wrote it: searched in bronze
+            return REMOVED
+        return None
+
+    def rewrite_person_posts(df: pl.DataFrame, decide: Decide) -> pl.DataFrame:
+        in_url = pl.any_horizontal(  # a link to the person's profile or post
+            [
+                pl.col("url").str.to_lowercase().str.contains(f"/@?{re.escape(n)}(?:[/?#]|$)")
+                for n in names
+            ]
+        ).fill_null(False)
+        out = rewrite_posts(df, decide)
+        return out.with_columns(url=pl.when(in_url).then(None).otherwise(pl.col("url")))
+
+    rewritten: dict[str, pl.DataFrame] = {}
+    on_platform = pl.col("platform") == platform
+    for table, rewrite, cols in (
+        ("silver/posts", rewrite_person_posts, ("text", "title", "mentions", "author_id", "url")),
+        ("silver/post_features", rewrite_features, ("mentions",)),
+    ):
+        if lake.delta(table) is None:
+            continue
+        rows = lake.read(table, where=on_platform)
+        hit = _naming(rows, cols, names)
+        changed = changed_rows(hit, rewrite(hit, decide), cols)
+        if changed.height:
+            rewritten[table] = changed
+            report.rows_rewritten[table] = changed.height
+    needles = sorted({*spellings, *names}, key=len, reverse=True)
+    response_ids: list[str] = []
+    if lake.delta("bronze/raw_responses") is not None:
+        body = pl.any_horizontal(
+            [pl.col("body").bin.contains(n.encode()) for n in needles if n]
+        ).fill_null(False)
+        response_ids = (
+            lake.scan("bronze/raw_responses")
+            .filter(on_platform & body)
+            .select("response_id")
+            .collect()["response_id"]
+            .to_list()
+        )
+    plans: dict[str, tuple[pl.Expr, str]] = {}
+    if response_ids:
+        for table in ("bronze/raw_responses", "quarantine/rows"):
+            if lake.delta(table) is None:
+                continue
+            where = _in("response_id", response_ids)
+            n = int(lake.scan(table).filter(where[0]).select(pl.len()).collect().item())
+            if n:
+                plans[table] = where
+                report.rows_deleted[table] = n
+    say(
+        f"{sum(report.rows_rewritten.values()):,} rows to rewrite, {report.rows_total:,} raw "
+        "rows to delete"
+    )
+    if dry_run:
+        return report
+    for table, df in rewritten.items():
+        lake.merge(table, df)
+        say(f"{table}: {df.height:,} rows rewritten")
+    for table, (_, sql) in plans.items():
+        delta = lake.delta(table)
+        assert delta is not None
+        delta.delete(
+            sql, commit_properties=commit_properties(f"privacy deletion {report.request_id}")
+        )
+        say(f"{table}: {report.rows_deleted[table]:,} rows deleted")
+    report.tables_rebuilt = sorted(rewritten)
+    record_changes(lake)  # ops/changes keeps the deletion's commits; the purge drops them
+    for table in sorted({*plans, *rewritten}):
+        delta = lake.delta(table)
+        assert delta is not None
+        report.files_vacuumed += purge_history(delta)
+    report.references_left = references(lake, person, skip=_SKIP)
+    if archive is not None:
+        report.archive = forget_person(
+            archive, subject, pseudonym_key=pseudonym_key, audit=False, now=started
+        )
+    report.completed_at = datetime.now(UTC)
+    if audit:
+        write_audit(lake, report, redact(reason, person))
+    return report
+
+
+def _naming(rows: pl.DataFrame, cols: Iterable[str], names: set[str]) -> pl.DataFrame:
+    """The rows whose text columns or list columns name one of ``names`` (case-insensitive)."""
+    conds = []
+    for col in cols:
+        if rows.schema[col] == pl.List(pl.Utf8):
+            conds.append(
+                pl.col(col)
+                .list.eval(pl.element().str.strip_chars_start("@").str.to_lowercase().is_in(names))
+                .list.any()
+            )
+        elif col == "author_id":
+            conds.append(pl.col(col).str.to_lowercase().is_in(names))
+        else:
+            conds += [pl.col(col).str.to_lowercase().str.contains(n, literal=True) for n in names]
+    return rows.filter(pl.any_horizontal(conds).fill_null(False))
 
 
 def _in(column: str, values: Iterable[str]) -> tuple[pl.Expr, str]:
@@ -442,6 +614,7 @@ __all__ = [
     "ForgetReport",
     "Subject",
     "forget",
+    "forget_person",
     "parse_subject",
     "purge_history",
     "redact",

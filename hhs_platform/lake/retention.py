@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 
 from hhs_platform.errors import ConfigurationError, LakeError
+from hhs_platform.lake.audit import commit_properties, record_changes
 from hhs_platform.lake.store import Lake
 from hhs_platform.settings import get_settings
 from schemas import CATALOGUE, TableSpec
@@ -45,6 +46,9 @@ TIME_COLUMNS: dict[str, tuple[str, str | None]] = {
     "ops/slo": ("date", None),
     "ops/probes": ("checked_at", None),
     "ops/alerts": ("window_start", None),
+    # the audit trail: kept forever unless the policy names them (a records schedule)
+    "ops/runs": ("started_at", None),
+    "ops/changes": ("committed_at", None),
 }
 _FALLBACK_TIME_COLUMNS = (
     "checked_at",
@@ -223,6 +227,9 @@ def apply_retention(
             progress(
                 RetentionReport([entry], dry_run=dry_run).render().rstrip("\n"),
             )
+    if not dry_run:  # ops/changes: the deletions, with their reason, who and which code
+        for target in (lake, archive) if archive is not None else (lake,):
+            record_changes(target)
     return report
 
 
@@ -259,7 +266,10 @@ def _retain_one(
         entry.rows_archived = _archive(lake, archive, spec, expired, partition)
     delta = lake.delta(spec.name)
     assert delta is not None
-    metrics = delta.delete(_predicate(spec, entry.time_column, partition, entry.cutoff))
+    metrics = delta.delete(
+        _predicate(spec, entry.time_column, partition, entry.cutoff),
+        commit_properties=commit_properties(f"retention: rows before {entry.cutoff:%Y-%m-%d}"),
+    )
     entry.rows_deleted = int(metrics.get("num_deleted_rows", entry.rows_expired))
     entry.files_removed = int(metrics.get("num_removed_files", 0))
     if entry.rows_deleted != entry.rows_expired:

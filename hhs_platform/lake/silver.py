@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from hhs_platform.lake.minimise import minimise_batch
 from hhs_platform.lake.store import Lake, WriteResult
 from hhs_platform.lake.timeseries import compact_observations
 from hhs_platform.transforms.normalize import SilverBatch
@@ -22,6 +23,7 @@ def write_silver(lake: Lake, batch: SilverBatch) -> dict[str, WriteResult]:
     other writers are retried by ``Lake``.
     """
     lake.create_missing()
+    batch = minimise_batch(lake, batch)  # HHS_PRIVACY_MENTIONS: third-party handles
     results: dict[str, WriteResult] = {}
     tables = dict(batch.tables)
     if "silver/posts" in tables and batch.complete_feeds:

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, Schema, Transaction, write_deltalake
+from deltalake import DeltaTable, Schema, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from hhs_platform.errors import LakeError
+from hhs_platform.lake.audit import commit_properties
 from schemas import TableSpec, table_spec
 
 log = logging.getLogger(__name__)
@@ -118,9 +119,7 @@ class Lake:
         if df.is_empty():
             return WriteResult(table, 0)
         self.evolve(table)
-        props = None
-        if txn is not None:
-            props = CommitProperties(app_transactions=[Transaction(txn[0], txn[1])])
+        props = commit_properties(txn=txn)  # who writes (the audit trail) and the transaction
 
         def run() -> bool:
             # Checked inside the retried commit: a writer that lost the race to the same
@@ -182,7 +181,7 @@ class Lake:
         wanted = Schema.from_arrow(table_spec(table).empty().to_arrow().schema)
         missing = [f for f in wanted.fields if f.name not in stored]
         if missing:
-            dt.alter.add_columns(missing)
+            dt.alter.add_columns(missing, commit_properties=commit_properties())
             log.info("%s: added columns %s", table, ", ".join(f.name for f in missing))
         return [f.name for f in missing]
 
@@ -231,6 +230,7 @@ class Lake:
                 source_alias="s",
                 target_alias="t",
                 streamed_exec=False,
+                commit_properties=commit_properties(),
             )
             if newer is not None and content:
                 merger = merger.when_matched_update(
@@ -279,7 +279,11 @@ class Lake:
     def _write(
         self, table: str, df: pl.DataFrame, mode: Literal["append", "overwrite"], **kw: Any
     ) -> None:
-        """One ``write_deltalake`` of ``df`` to the table, partitioned as the catalogue says."""
+        """One ``write_deltalake`` of ``df`` to the table, partitioned as the catalogue says.
+
+        The commit carries who writes (:func:`hhs_platform.lake.audit.commit_metadata`).
+        """
+        kw.setdefault("commit_properties", commit_properties())
         write_deltalake(
             self.path(table),
             df.to_arrow(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from pathlib import Path
 
 import pandera.errors
@@ -12,6 +13,8 @@ import polars as pl
 from hhs_platform.connectors.base import AccountRef
 from hhs_platform.errors import RegistryError
 from schemas import Registry
+
+log = logging.getLogger(__name__)
 
 DEFAULT_REGISTRY = Path(__file__).with_name("accounts.csv")
 _SCHEMA = {
@@ -120,6 +123,27 @@ def _describe(path: Path, df: pl.DataFrame, exc: pandera.errors.SchemaErrors) ->
         )
     more = f"\n  ... and {fc.height - 20} more" if fc.height > 20 else ""
     return f"registry file {path} has bad rows:\n  " + "\n  ".join(lines) + more
+
+
+def official_only(registry: pl.DataFrame, allow_unverified: bool) -> pl.DataFrame:
+    """The rows collection may use: all of them, or only ``verified`` ones (the others logged).
+
+    With ``allow_unverified`` false (``HHS_ALLOW_UNVERIFIED_ACCOUNTS=false``) a row whose
+    handle no official source confirmed yet is skipped; ``hhs registry check`` and ``sync``
+    confirm candidates.
+    """
+    if allow_unverified:
+        return registry
+    skipped = registry.filter(~pl.col("verified"))
+    if not skipped.is_empty():
+        keys = [f"{p}:{h}" for p, h in skipped.select("platform", "handle").iter_rows()]
+        log.warning(
+            "%d unverified registry account(s) not collected (HHS_ALLOW_UNVERIFIED_ACCOUNTS is "
+            "false): %s",
+            len(keys),
+            ", ".join(keys),
+        )
+    return registry.filter(pl.col("verified"))
 
 
 def account_refs(registry: pl.DataFrame) -> list[AccountRef]:

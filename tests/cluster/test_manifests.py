@@ -42,6 +42,8 @@ AWS_VARS = {
     "AWS_WEB_IDENTITY_TOKEN_FILE",
 }
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY", re.IGNORECASE)
+#: Named like a secret but not one: where the secret files are mounted.
+NOT_SECRET = {"HHS_SECRETS_DIR"}
 
 
 def load_docs(path: Path) -> list[dict[str, Any]]:
@@ -56,6 +58,7 @@ def docs() -> list[dict[str, Any]]:
     assert {p.name for p in K8S.glob("*.yaml")} == {
         "config.yaml",
         "daskcluster.yaml",
+        "dashboards.yaml",
         "prefect-worker.yaml",
     }
     return out
@@ -136,6 +139,7 @@ def test_core_objects_match_the_kubernetes_schemas(docs: list[dict[str, Any]]) -
         "Secret",
         "ServiceAccount",
         "Deployment",
+        "Service",
     }
     for doc in core:
         # raises kubernetes_validate.ValidationError naming the field
@@ -170,7 +174,7 @@ def test_the_validators_reject_broken_manifests(docs: list[dict[str, Any]]) -> N
     scaler = copy.deepcopy(one(docs, "DaskAutoscaler"))
     del scaler["spec"]["maximum"]
     assert any("maximum" in e for e in crd_errors(scaler))
-    deployment = copy.deepcopy(one(docs, "Deployment"))
+    deployment = copy.deepcopy(one(docs, "Deployment", "hhs-prefect-worker"))
     deployment["spec"]["template"]["spec"]["containers"][0]["resource"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
@@ -225,7 +229,8 @@ def test_every_object_is_in_the_namespace_and_every_reference_exists(
 
 
 def test_every_pod_runs_the_one_image_the_dockerfile_builds(docs: list[dict[str, Any]]) -> None:
-    images = {c["image"] for _, c in containers(docs)}
+    # every container but the dashboards' nginx (cluster/nginx/, tests/cluster/test_nginx.py)
+    images = {c["image"] for _, c in containers(docs) if c["name"] != "nginx"}
     assert len(images) == 1, images
     dockerfile = (ROOT / "cluster" / "Dockerfile").read_text(encoding="utf-8")
     assert re.search(r"^FROM python:3\.12-slim$", dockerfile, re.M)
@@ -274,7 +279,7 @@ def test_every_container_has_requests_and_limits(docs: list[dict[str, Any]]) -> 
             limit = quantity(res["limits"][resource])
             assert 0 < request <= limit, f"{where}: {resource} request above its limit"
         seen += 1
-    assert seen == 3  # scheduler, worker, Prefect worker
+    assert seen == 5  # scheduler, worker, Prefect worker, dashboards and their nginx
 
 
 def test_dask_worker_memory_and_threads_fit_its_container(docs: list[dict[str, Any]]) -> None:
@@ -306,6 +311,13 @@ def env_names(docs: list[dict[str, Any]]) -> dict[str, str]:
 
 def test_every_variable_is_a_real_setting(docs: list[dict[str, Any]]) -> None:
     import prefect.settings
+    from bokeh.settings import settings as bokeh_settings
+
+    bokeh_variables = {
+        getattr(bokeh_settings, a).env_var
+        for a in dir(bokeh_settings)
+        if hasattr(getattr(bokeh_settings, a), "env_var")
+    }
 
     settings = {f"HHS_{name.upper()}" for name in Settings.model_fields}
     unknown = []
@@ -314,6 +326,8 @@ def test_every_variable_is_a_real_setting(docs: list[dict[str, Any]]) -> None:
             ok = name in settings
         elif name.startswith("PREFECT_"):
             ok = hasattr(prefect.settings, name)  # Prefect's own setting objects
+        elif name.startswith("BOKEH_"):
+            ok = name in bokeh_variables
         else:
             ok = name in AWS_VARS
         if not ok:
@@ -360,6 +374,8 @@ def test_no_secret_is_written_in_the_manifests(docs: list[dict[str, Any]]) -> No
                     assert "@" not in value and not SECRET_NAME.search(value), key
     for where, c in containers(docs):
         for e in c.get("env", []):
+            if e["name"] in NOT_SECRET:
+                continue
             if SECRET_NAME.search(e["name"]) or e["name"] in secret_settings:
                 assert "value" not in e, f"{where}: {e['name']} must come from a Secret"
     assert isinstance(Settings(_env_file=None).youtube_api_key, SecretStr | None)  # type: ignore[call-arg]
@@ -408,7 +424,8 @@ def test_the_gateway_values_use_chart_keys_and_size_workers_like_the_operator(
     values = load_docs(ROOT / "cluster" / "helm" / "dask-gateway-values.yaml")[0]
     assert set(leaf_paths(values)) <= GATEWAY_KEYS
     backend = values["gateway"]["backend"]
-    assert backend["image"]["name"] in next(iter({c["image"] for _, c in containers(docs)}))
+    (image,) = {c["image"] for _, c in containers(docs) if c["name"] != "nginx"}
+    assert backend["image"]["name"] in image
     worker = backend["worker"]
     (dask_worker,) = one(docs, "DaskCluster")["spec"]["worker"]["spec"]["containers"]
     limits = dask_worker["resources"]["limits"]

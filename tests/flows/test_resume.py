@@ -119,6 +119,8 @@ def _content(lake: Lake) -> dict[str, pl.DataFrame]:
             continue
         if name == "gold/post_curves":
             continue  # which ages a run observes depends on the instant it ran (docs/gold.md)
+        if name == "gold/custom_tables":
+            continue  # users' own tables: a collection leaves them alone
         df = lake.read(name)
         if name == "gold/leaderboards":
             df = df.filter(pl.col("board") != "overperformance")  # from the curves

@@ -57,7 +57,12 @@ async def serve(handler: Handler) -> AsyncIterator[str]:
 
 
 def make_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"http_max_retries": 3, "http_timeout_s": 5.0, **overrides}
+    values: dict[str, Any] = {
+        "http_max_retries": 3,
+        "http_timeout_s": 5.0,
+        "egress_allow_hosts": ["127.0.0.1"],  # the local test servers
+        **overrides,
+    }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

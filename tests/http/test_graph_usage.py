@@ -39,7 +39,10 @@ def test_graph_budget_slows_then_holds_before_meta_throttles(
     archived: list[RawResponse] = []
     with SandboxThread(accounts=ROWS, limits={"facebook_page_call_budget": 10}) as sb:
         settings = Settings(  # type: ignore[call-arg]
-            _env_file=None, lake_uri=str(tmp_path), http_max_retries=0
+            _env_file=None,
+            lake_uri=str(tmp_path),
+            http_max_retries=0,
+            facebook_api_base=sb.url("facebook"),
         )
         state = MemoryState()
 

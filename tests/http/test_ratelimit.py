@@ -186,7 +186,9 @@ def _worker(url: str, state_path: str, n: int, token: str) -> int:
     """One OS process: ``n`` requests with one credential, all at once."""
 
     async def main() -> int:
-        settings = Settings(_env_file=None, http_max_retries=0)  # type: ignore[call-arg]
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None, http_max_retries=0, egress_allow_hosts=["127.0.0.1"]
+        )
         state = SqliteState(state_path)
         budgets = SharedBudgetStore(state, rules={"testplat": RateRule(LIMIT, WINDOW)})
         archived: list[RawResponse] = []

@@ -170,7 +170,7 @@ def test_forget_removes_every_row_of_the_subject_and_no_other(lake: Lake) -> Non
                 assert "cdc.gov" not in df[col].to_list(), name
     # other accounts' rows are unchanged in every table that is not rebuilt
     for name, df in before.items():
-        if name in REBUILT or name == AUDIT:
+        if name in REBUILT or name in (AUDIT, "ops/changes"):  # the audit trail grows
             continue
         kept = df.filter(~_about(df, "bluesky", ids, keys, posts))
         assert _sort(after[name], name).equals(_sort(kept, name)), name
