@@ -9,6 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from hhs_platform import webhooks
 from hhs_platform.lake import Lake
 from hhs_platform.lake.audit import audited
 from hhs_platform.ops.alerts import alert_flow_failure, check
@@ -61,3 +62,13 @@ def collect_failure_hook(flow: Any, flow_run: Any, state: Any) -> None:
             log.info(line)
     except Exception:  # a hook that raises would hide the flow's own failure
         log.exception("the run-failed alert could not be sent")
+    try:  # the run.failed webhook event, then every pending delivery
+        settings = Settings()
+        params = dict(getattr(flow_run, "parameters", None) or {})
+        lake = Lake(params.get("lake_uri") or settings.lake_uri)
+        event = webhooks.run_failed_event(
+            str(flow_run.id), getattr(flow, "name", "hhs-collect"), state.message or None
+        )
+        webhooks.emit_and_deliver(lake, settings, events=[event])
+    except Exception:
+        log.exception("the run.failed webhook event could not be recorded")

@@ -9,6 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from hhs_platform import webhooks
 from hhs_platform.lake import Lake
 from hhs_platform.lake.audit import audited
 from hhs_platform.reports.brief import brief_markdown, write_brief
@@ -62,6 +63,8 @@ def brief_flow(
         lake_uri, period, str(Path(out_dir)), end, formats or ["html", "pdf"], agencies
     )
     log.info("%s brief: %s; %s", period, summary["headline"], summary["paths"])
+    event = webhooks.brief_event(summary, period, agencies)
+    webhooks.emit_and_deliver(Lake(lake_uri), events=[event])
     create_markdown_artifact(
         summary.pop("markdown"), key="executive-brief", description=f"Executive brief ({period})"
     )

@@ -15,7 +15,7 @@ from prefect.runtime import flow_run
 from prefect_dask import DaskTaskRunner
 
 from flows.alerts import collect_failure_hook
-from hhs_platform import pipeline
+from hhs_platform import pipeline, webhooks
 from hhs_platform.backfill import BackfillWindow, backfill_window, clip_to_window
 from hhs_platform.collect import (
     BatchOutcome,
@@ -232,6 +232,8 @@ def collect_flow(
     analytics = build_analytics_task.submit(lake_uri, min(changed or today, today)).result()
     quality = build_quality_task.submit(lake_uri, run_id).result()
     slo = build_slo_task.submit(lake_uri).result()
+    # failed runs, freshness breaches and this build's anomalies to webhook subscribers
+    webhooks.emit_and_deliver(Lake(lake_uri), settings)
     summary: dict[str, Any] = {
         "run_id": run_id,
         "lake_uri": lake_uri,

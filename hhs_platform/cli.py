@@ -52,6 +52,11 @@ backup_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(backup_app, name="backup")
+api_app = typer.Typer(
+    help="The read-only HTTP API over the lake (/v1): serve it, manage its tokens.",
+    no_args_is_help=True,
+)
+app.add_typer(api_app, name="api")
 
 
 def _fail(exc: Exception) -> None:
@@ -1222,6 +1227,324 @@ def privacy_forget_person(
 
 
 # -- security commands ----------------------------------------------------------------------------
+
+
+# -- HTTP API commands (hhs api serve, hhs api openapi) -------------------------------------------
+@api_app.command("serve")
+def api_serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (default: HHS_API_HOST).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default: HHS_API_PORT).")] = None,
+    lake: Annotated[str | None, typer.Option(help="Lake to serve (default: HHS_LAKE_URI).")] = None,
+) -> None:
+    """Serve the read-only HTTP API (/v1) over the lake; explorer at /v1/docs."""
+    from hhs_platform.httpapi.app import serve
+    from hhs_platform.settings import get_settings
+
+    settings = get_settings()
+    url = f"http://{host or settings.api_host}:{port or settings.api_port}"
+    typer.echo(f"HTTP API: {url}/v1 (explorer: {url}/v1/docs)")
+    try:
+        serve(host=host, port=port, lake_uri=lake, settings=settings)
+    except HhsError as exc:
+        _fail(exc)
+
+
+@api_app.command("openapi")
+def api_openapi(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="File to write (default: print to standard output)."),
+    ] = None,
+) -> None:
+    """Print or write the OpenAPI document of the HTTP API (JSON)."""
+    from hhs_platform.httpapi.app import openapi_json
+
+    text = openapi_json()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+
+
+# -- HTTP API token commands (hhs api token ...) ---------------------------------------------------
+api_token_app = typer.Typer(
+    help="API tokens: create (shown once), list, revoke (docs/http-api.md#tokens).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+api_app.add_typer(api_token_app, name="token")
+_TOKEN_LAKE = typer.Option(help="Lake the API serves (default: HHS_LAKE_URI).")
+
+
+@api_token_app.command("create")
+def api_token_create(
+    name: Annotated[str, typer.Option(help="What the token is for, e.g. the system using it.")],
+    agency: Annotated[
+        list[str] | None,
+        typer.Option(help="Agency it may read (repeat for more; none: every agency)."),
+    ] = None,
+    expires_days: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Days it stays valid; 0: never (default: HHS_API_TOKEN_EXPIRES_DAYS)."
+        ),
+    ] = None,
+    rate_limit_per_minute: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Its requests per minute (default: HHS_API_RATE_LIMIT_PER_MINUTE)."
+        ),
+    ] = None,
+    lake: Annotated[str | None, _TOKEN_LAKE] = None,
+) -> None:
+    """Create an API token and print it once: it is stored only as a hash and cannot be shown
+    again."""
+    from hhs_platform.httpapi import tokens
+    from hhs_platform.lake import Lake
+    from hhs_platform.settings import get_settings
+
+    days = get_settings().api_token_expires_days if expires_days is None else expires_days
+    try:
+        token, row = tokens.create(
+            Lake(lake),
+            name,
+            agency,
+            expires_days=days,
+            rate_limit_per_minute=rate_limit_per_minute,
+        )
+    except (HhsError, ValueError) as exc:
+        _fail(exc)
+    typer.echo(_token_line(row))
+    typer.echo("token (shown only now; store it safely):")
+    typer.echo(token)
+
+
+@api_token_app.command("list")
+def api_token_list(
+    lake: Annotated[str | None, _TOKEN_LAKE] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List the API tokens, newest first (never their secrets)."""
+    from hhs_platform.httpapi import tokens
+    from hhs_platform.lake import Lake
+
+    try:
+        rows = tokens.list_tokens(Lake(lake))
+    except HhsError as exc:
+        _fail(exc)
+    if not rows and not as_json:
+        typer.echo("no tokens")
+    for row in rows:
+        typer.echo(json.dumps(_token_dict(row), default=str) if as_json else _token_line(row))
+
+
+@api_token_app.command("revoke")
+def api_token_revoke(
+    token_id: Annotated[str, typer.Argument(help="Id of the token (`hhs api token list`).")],
+    lake: Annotated[str | None, _TOKEN_LAKE] = None,
+) -> None:
+    """Revoke an API token. Running servers refuse it within HHS_API_TOKEN_CACHE_SECONDS."""
+    from hhs_platform.httpapi import tokens
+    from hhs_platform.lake import Lake
+
+    try:
+        row = tokens.revoke(Lake(lake), token_id)
+    except HhsError as exc:
+        _fail(exc)
+    if row is None:
+        _fail(ValueError(f"no token with id {token_id!r}; `hhs api token list` lists them"))
+    assert row is not None
+    typer.echo(f"revoked {row.token_id} ({row.name}) at {row.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+def _token_dict(row: Any) -> dict[str, Any]:
+    return {
+        "token_id": row.token_id,
+        "name": row.name,
+        "agencies": None if row.agencies is None else sorted(row.agencies),
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+        "revoked_at": row.revoked_at,
+        "rate_limit_per_minute": row.rate_limit_per_minute,
+        "created_by": row.created_by,
+    }
+
+
+def _token_line(row: Any) -> str:
+    now = datetime.now(UTC)
+    if row.revoked_at is not None:
+        status = f"revoked {row.revoked_at:%Y-%m-%d}"
+    elif row.expires_at is not None and row.expires_at <= now:
+        status = f"expired {row.expires_at:%Y-%m-%d}"
+    else:
+        status = "active" + (f" until {row.expires_at:%Y-%m-%d}" if row.expires_at else "")
+    agencies = ",".join(sorted(row.agencies)) if row.agencies else "all agencies"
+    limit = f"{row.rate_limit_per_minute}/min" if row.rate_limit_per_minute else "default limit"
+    return f"{row.token_id}  {row.name}  [{agencies}]  {limit}  {status}"
+
+
+# -- webhook commands (hhs webhooks ...) -----------------------------------------------------------
+webhooks_app = typer.Typer(
+    help="Webhooks: signed event deliveries to subscribers (docs/webhooks.md).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(webhooks_app, name="webhooks")
+_WH_LAKE = typer.Option("--lake", help="Lake URI (default: HHS_LAKE_URI).")
+_WH_JSON = typer.Option("--json", help="One JSON object per line.")
+
+
+def _delivery_report(report: Any) -> None:
+    for a in report.attempts:
+        outcome = "ok" if a.ok else f"failed: {a.error}"
+        typer.echo(
+            f"{a.delivery_id}  attempt {a.attempt}  {a.event_type:24s} {a.event_id}  "
+            f"-> {a.subscription_id}  {a.status_code or '-'}  {a.duration_ms:.0f} ms  {outcome}"
+        )
+    typer.echo(f"{report.delivered} delivered, {report.failed} failed")
+    if report.failed:
+        raise typer.Exit(code=1)
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    url: Annotated[str, typer.Argument(help="https URL the events are POSTed to.")],
+    event: Annotated[
+        list[str],
+        typer.Option(
+            "--event",
+            help="Event type (repeat): anomaly.detected, run.failed, slo.freshness_breached, "
+            "brief.published.",
+        ),
+    ],
+    agency: Annotated[
+        list[str] | None,
+        typer.Option("--agency", help="Only events of this agency (repeat); default: all."),
+    ] = None,
+    lake: Annotated[str | None, _WH_LAKE] = None,
+) -> None:
+    """Subscribe a URL to event types; prints its id and signing secret (shown only once: the
+    secret is derived from HHS_WEBHOOK_SIGNING_KEY and never stored)."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.settings import Settings
+    from hhs_platform.webhooks import add_subscription
+
+    try:
+        sub, secret = add_subscription(Lake(lake), Settings(), url, event, agency)
+    except HhsError as exc:
+        _fail(exc)
+    typer.echo(f"subscription {sub.subscription_id}: {', '.join(sub.events)} -> {sub.url}")
+    typer.echo(f"signing secret (store it now, it is not shown again): {secret}")
+
+
+@webhooks_app.command("list")
+def webhooks_list(
+    removed: Annotated[bool, typer.Option("--removed", help="Removed ones too.")] = False,
+    as_json: Annotated[bool, _WH_JSON] = False,
+    lake: Annotated[str | None, _WH_LAKE] = None,
+) -> None:
+    """The subscriptions, oldest first."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.webhooks import list_subscriptions
+
+    def line(r: dict[str, Any]) -> str:
+        scope = ",".join(r["agencies"]) if r["agencies"] else "all agencies"
+        gone = f"  removed {r['removed_at']:%Y-%m-%d %H:%M}" if r["removed_at"] else ""
+        return f"{r['subscription_id']}  {r['url']}  {','.join(r['events'])}  {scope}{gone}"
+
+    try:
+        _echo_rows(list_subscriptions(Lake(lake), include_removed=removed), as_json, line)
+    except HhsError as exc:
+        _fail(exc)
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(
+    subscription_id: Annotated[str, typer.Argument(help="Subscription id (wh_...).")],
+    lake: Annotated[str | None, _WH_LAKE] = None,
+) -> None:
+    """Stop sending to a subscription (its deliveries stay recorded)."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.webhooks import remove_subscription
+
+    try:
+        remove_subscription(Lake(lake), subscription_id)
+    except HhsError as exc:
+        _fail(exc)
+    typer.echo(f"removed {subscription_id}")
+
+
+@webhooks_app.command("deliver")
+def webhooks_deliver(lake: Annotated[str | None, _WH_LAKE] = None) -> None:
+    """Add the lake's recent events (anomalies, failed runs, freshness breaches) to the outbox
+    and send every pending event to its subscriptions, with retries. Exit 1 if one failed."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.settings import Settings
+    from hhs_platform.webhooks import deliver_pending, emit_from_lake
+
+    settings = Settings()
+    try:
+        target = Lake(lake)
+        new = emit_from_lake(target, settings)
+        typer.echo(f"{new} new events")
+        report = deliver_pending(target, settings)
+    except HhsError as exc:
+        _fail(exc)
+    _delivery_report(report)
+
+
+@webhooks_app.command("deliveries")
+def webhooks_deliveries(
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Only deliveries whose attempts all failed.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, help="The latest this many.")] = 50,
+    as_json: Annotated[bool, _WH_JSON] = False,
+    lake: Annotated[str | None, _WH_LAKE] = None,
+) -> None:
+    """Deliveries, newest first, with their attempts and last answer."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.webhooks import deliveries
+
+    def line(r: dict[str, Any]) -> str:
+        outcome = "ok" if r["ok"] else f"failed: {r['error']}"
+        replayed = " (replay)" if r["replay"] else ""
+        return (
+            f"{r['last_attempt_at']:%Y-%m-%d %H:%M:%S}  {r['delivery_id']}  {r['event_type']:24s} "
+            f"{r['event_id']}  -> {r['subscription_id']}  {r['attempts']} attempts  "
+            f"{r['status_code'] or '-'}  {outcome}{replayed}"
+        )
+
+    try:
+        _echo_rows(deliveries(Lake(lake), failed=failed, limit=limit), as_json, line)
+    except HhsError as exc:
+        _fail(exc)
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(
+    delivery_id: Annotated[
+        str | None, typer.Argument(help="Delivery to send again (to its subscription).")
+    ] = None,
+    event_id: Annotated[
+        str | None,
+        typer.Option("--event-id", help="Or: send this event to every subscription wanting it."),
+    ] = None,
+    lake: Annotated[str | None, _WH_LAKE] = None,
+) -> None:
+    """Send an event again under a new delivery id (same event id: receivers deduplicate)."""
+    from hhs_platform.lake import Lake
+    from hhs_platform.webhooks import replay
+
+    try:
+        report = replay(Lake(lake), delivery_id=delivery_id, event_id=event_id)
+    except HhsError as exc:
+        _fail(exc)
+    _delivery_report(report)
 
 
 def main() -> None:

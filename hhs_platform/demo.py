@@ -1,4 +1,5 @@
-"""The demo: simulated platforms + Prefect server + Dask cluster + collection + dashboards, on one machine."""
+"""The demo: simulated platforms + Prefect server + Dask cluster + collection + dashboards and the
+HTTP API, on one machine."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class DemoOptions:
     serve: bool = True
     prefect_port: int = 4200
     dashboard_port: int = 5006
+    api_port: int = 8000
     sandbox_port: int = 8765
     dask_dashboard_port: int = 8787
     workers: int = 2
@@ -213,11 +215,19 @@ def run_demo(opts: DemoOptions) -> DemoResult:
             stack.callback(server.stop)
             for name in DASHBOARDS:
                 urls[f"dashboard_{name}"] = f"http://127.0.0.1:{port}/{name}"
+            from hhs_platform.httpapi.app import Server, create_app
+
+            api_app = create_app(lake_uri=opts.lake_uri)
+            api = Server(api_app, "127.0.0.1", free_port(opts.api_port)).start()
+            stack.callback(api.stop)
+            urls["http_api"] = f"{api.url}/v1"
+            urls["http_api_explorer"] = f"{api.url}/v1/docs"
         echo("")
         for name, url in urls.items():
             echo(f"  {name.replace('_', ' ')}: {url}")
         if opts.serve:
-            echo("\nserving; press Ctrl-C to stop")
+            echo(f"\nHTTP API tokens: hhs api token create --name demo --lake {opts.lake_uri}")
+            echo("serving; press Ctrl-C to stop")
             with contextlib.suppress(KeyboardInterrupt):
                 while True:
                     time.sleep(1)

@@ -150,6 +150,48 @@ def inventory_markdown() -> str:
     return page()
 
 
+def http_api_markdown() -> str:
+    """The HTTP API's operations, from its OpenAPI document (docs/reference/openapi.json)."""
+    from hhs_platform.httpapi.app import openapi_document
+
+    document = openapi_document()
+    out = [
+        HEADER,
+        "# HTTP API operations",
+        "",
+        "Every operation of `/v1`, from the OpenAPI document the code generates",
+        "([openapi.json](openapi.json); a running server also serves it at `/v1/openapi.json`",
+        "with an interactive explorer at `/v1/docs`). Usage, envelope, errors and the",
+        "compatibility policy: [HTTP API](../http-api.md).",
+        "",
+    ]
+    for path, operations in document["paths"].items():
+        for method, op in operations.items():
+            token = "token" if op.get("security") else "no token"
+            out += [f"## `{method.upper()} {path}`", "", f"{op.get('description', '')}", ""]
+            out += [f"Answer: `{_answer(op)}`; {token}.", ""]
+            params = op.get("parameters", [])
+            if params:
+                out += ["| parameter | in | required | description |", "|---|---|---|---|"]
+                for p in params:
+                    text = (p.get("description") or "").replace("|", "\\|").replace("\n", " ")
+                    needed = "yes" if p.get("required") else "no"
+                    out.append(f"| `{p['name']}` | {p['in']} | {needed} | {text} |")
+                out.append("")
+    return "\n".join(out)
+
+
+def _openapi_json() -> str:
+    from hhs_platform.httpapi.app import openapi_json
+
+    return openapi_json()
+
+
+def _answer(op: dict[str, Any]) -> str:
+    schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+    return str(schema.get("$ref", "")).rsplit("/", 1)[-1]
+
+
 def write_all(docs: Path = Path("docs")) -> list[Path]:
     docs.mkdir(exist_ok=True)
     written = []
@@ -160,6 +202,8 @@ def write_all(docs: Path = Path("docs")) -> list[Path]:
         "capabilities.md": capabilities_markdown(),
         "metrics.md": metrics_markdown(),
         "privacy-inventory.md": inventory_markdown(),
+        "reference/http-api-operations.md": http_api_markdown(),
+        "reference/openapi.json": _openapi_json(),
     }
     for fname, text in pages.items():
         path = docs / fname

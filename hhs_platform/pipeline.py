@@ -45,6 +45,7 @@ from hhs_platform.reports.run_summary import run_quality, run_summary_rows
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.gold import build_gold
 from hhs_platform.transforms.normalize import SilverBatch
+from hhs_platform.webhooks import emit_anomalies
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -76,8 +77,13 @@ def refresh_gold(lake: Lake) -> tuple[dict[str, int], date | None]:
 
 
 def refresh_analytics(lake: Lake, since: date) -> dict[str, int]:
-    """Explained anomalies from ``since`` on (with their trailing window), and forecasts."""
-    return {r.table: r.rows_in for r in (build_anomalies(lake, since), build_forecasts(lake))}
+    """Explained anomalies from ``since`` on (with their trailing window), and forecasts.
+
+    The anomalies the build found first become ``anomaly.detected`` webhook events.
+    """
+    anomalies = build_anomalies(lake, since)
+    emit_anomalies(lake)
+    return {r.table: r.rows_in for r in (anomalies, build_forecasts(lake))}
 
 
 def score_quality(lake: Lake, run_id: str) -> dict[str, int]:

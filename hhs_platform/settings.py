@@ -467,6 +467,81 @@ class Settings(BaseSettings):
         "Empty: the commit of the checkout's .git folder, else the package version.",
     )
 
+    # HTTP API server (docs/http-api.md).
+    api_host: str = Field(
+        "127.0.0.1",
+        description="Interface `hhs api serve` binds (0.0.0.0 for every interface; put TLS in "
+        "front of it, see docs/http-api.md).",
+    )
+    api_port: int = Field(8000, ge=1, le=65535, description="TCP port of `hhs api serve`.")
+    api_page_size: int = Field(
+        100,
+        ge=1,
+        le=500,
+        description="Items per page of the paged /v1 lists when the request gives no limit= "
+        "(a request may ask for up to 500).",
+    )
+
+    # HTTP API tokens and rate limits (docs/http-api.md).
+    api_rate_limit_per_minute: int = Field(
+        60,
+        ge=1,
+        description="Requests a token may make per minute (sliding window) unless it was created "
+        "with its own limit; more are answered 429 with Retry-After.",
+    )
+    api_token_expires_days: int = Field(
+        365,
+        ge=0,
+        description="Days a new token stays valid unless created with --expires-days "
+        "(0: it never expires).",
+    )
+    api_token_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds each server process keeps the token table (ops/api_tokens) in "
+        "memory: a revocation or expiry takes effect within this time.",
+    )
+    api_audit_flush_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between appends of the logged requests to ops/api_requests "
+        "(also flushed when the server stops).",
+    )
+
+    # Webhooks (docs/webhooks.md).
+    webhook_signing_key: SecretStr | None = Field(
+        None,
+        description="Key each subscription's signing secret is derived from "
+        "(HMAC-SHA256 of the subscription id); at least 16 characters. Changing it changes "
+        "every subscriber's secret. Required to add subscriptions and deliver.",
+    )
+    webhook_max_attempts: int = Field(
+        5, ge=1, le=20, description="Attempts per event and subscription before giving up."
+    )
+    webhook_backoff_s: float = Field(
+        2.0,
+        ge=0,
+        description="Wait before the second attempt; doubled at each further attempt, with "
+        "random jitter (between half and all of it).",
+    )
+    webhook_backoff_max_s: float = Field(
+        60.0, ge=0, description="Longest wait between two attempts."
+    )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds one attempt may take (connect, send and answer)."
+    )
+    webhook_lookback_hours: float = Field(
+        48.0,
+        gt=0,
+        description="Failed runs, freshness breaches and anomalies found in the lake become "
+        "events only when this recent (a new or restored lake does not replay its history).",
+    )
+    webhook_allow_loopback: bool = Field(
+        False,
+        description="Accept subscription URLs on loopback addresses, over http too: for tests "
+        "and development only. Private and link-local addresses are always refused.",
+    )
+
     # Privacy: third-party personal data (docs/privacy.md).
     privacy_mentions: Literal["keep", "pseudonymise", "drop"] = Field(
         "keep",

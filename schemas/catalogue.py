@@ -213,6 +213,8 @@ CATALOGUE: dict[str, TableSpec] = {
         TableSpec("ops/deletions", t.OpsDeletions, ("request_id",), (), "append", "ops"),
         TableSpec("ops/alerts", t.OpsAlerts, ("key", "window_start"), (), "merge", "ops"),
         TableSpec("ops/probes", t.OpsProbes, ("url", "checked_at"), (), "append", "ops"),
+        TableSpec("ops/api_tokens", t.OpsApiTokens, ("token_id",), (), "merge", "ops"),
+        TableSpec("ops/api_requests", t.OpsApiRequests, ("request_id",), (), "append", "ops"),
         TableSpec("ops/runs", t.OpsRuns, ("run_id",), (), "merge", "ops"),
         TableSpec(
             "ops/changes",
@@ -220,6 +222,16 @@ CATALOGUE: dict[str, TableSpec] = {
             ("table", "version", "committed_at"),
             (),
             "merge",
+            "ops",
+        ),
+        TableSpec("ops/webhooks", t.OpsWebhooks, ("subscription_id",), (), "merge", "ops"),
+        TableSpec("ops/webhook_events", t.OpsWebhookEvents, ("event_id",), (), "append", "ops"),
+        TableSpec(
+            "ops/webhook_deliveries",
+            t.OpsWebhookDeliveries,
+            ("delivery_id", "attempt"),
+            (),
+            "append",
             "ops",
         ),
     ]
@@ -254,8 +266,14 @@ EMPTY_ON_CLEAN_DATA = (
     "ops/alerts",
     "ops/probes",
     "ops/deletions",
+    "ops/api_tokens",  # HTTP API tokens and requests: none until someone creates a token
+    "ops/api_requests",
     "gold/custom_tables",
     # recorded by flow runs (hhs_platform.lake.audit), not by the collection steps themselves
     "ops/runs",
     "ops/changes",
+    # webhooks: subscriptions are added by hand; no anomaly, failure or breach on clean data
+    "ops/webhooks",
+    "ops/webhook_events",
+    "ops/webhook_deliveries",
 )

@@ -890,6 +890,68 @@ class OpsProbes(pa.DataFrameModel):
         unique = ["url", "checked_at"]
 
 
+class OpsApiTokens(pa.DataFrameModel):
+    """ops/api_tokens: one HTTP API token (``hhs api token create``): whom it is for, what it
+    may read, until when. The token itself is never stored: only the sha256 of its secret."""
+
+    token_id: pl.Utf8 = pa.Field(description="Public id of the token (its second part).")
+    name: pl.Utf8 = pa.Field(description="What the token is for, e.g. the system that uses it.")
+    secret_sha256: pl.Utf8 = pa.Field(
+        str_length={"min_value": 64, "max_value": 64},
+        description="Hex sha256 of the token's secret (the secret itself is never stored).",
+    )
+    agencies: pl.List(pl.Utf8) = pa.Field(
+        nullable=True, description="Agencies whose data it may read; null: every agency."
+    )
+    created_at: UTC_TS = pa.Field(description="When it was created.")
+    expires_at: UTC_TS = pa.Field(nullable=True, description="When it stops working (null: never).")
+    revoked_at: UTC_TS = pa.Field(nullable=True, description="When it was revoked (null: not).")
+    rate_limit_per_minute: pl.Int32 = pa.Field(
+        nullable=True,
+        ge=1,
+        description="Requests allowed per minute (null: HHS_API_RATE_LIMIT_PER_MINUTE).",
+    )
+    created_by: pl.Utf8 = pa.Field(
+        nullable=True,
+        description="Who created it (HHS_ACTOR, else the OS user).",
+        metadata={"personal": "workforce"},
+    )
+
+    class Config:
+        strict = True
+        unique = ["token_id"]
+
+
+class OpsApiRequests(pa.DataFrameModel):
+    """ops/api_requests: one request to the HTTP API (the audit log), authenticated or not.
+
+    Never holds a token or a secret: the token only by its id, the query with the values of
+    secret-looking parameters replaced by ``***``.
+    """
+
+    request_id: pl.Utf8 = pa.Field(description="Random id of the request.")
+    requested_at: UTC_TS = pa.Field(description="When the request arrived.")
+    token_id: pl.Utf8 = pa.Field(
+        nullable=True, description="Token it presented, when valid (null: none or invalid)."
+    )
+    method: pl.Utf8 = pa.Field(description="HTTP method.")
+    path: pl.Utf8 = pa.Field(description="URL path, without the query.")
+    query: pl.Utf8 = pa.Field(
+        nullable=True, description="Query string, secret-looking values masked (null: none)."
+    )
+    status: pl.Int32 = pa.Field(ge=100, le=599, description="HTTP status of the answer.")
+    elapsed_ms: pl.Float64 = pa.Field(ge=0, description="Time until the answer, in ms.")
+    client: pl.Utf8 = pa.Field(
+        nullable=True,
+        description="Client address as the server saw it (null: unknown).",
+        metadata={"personal": "workforce"},
+    )
+
+    class Config:
+        strict = True
+        unique = ["request_id"]
+
+
 ALERT_KINDS = [
     "run_failed",
     "repeated_failures",
@@ -1106,3 +1168,88 @@ class OpsChanges(pa.DataFrameModel):
     class Config:
         strict = True
         unique = ["table", "version", "committed_at"]
+
+
+WEBHOOK_EVENTS = ["anomaly.detected", "run.failed", "slo.freshness_breached", "brief.published"]
+
+
+class OpsWebhooks(pa.DataFrameModel):
+    """ops/webhooks: one webhook subscription: where events of which types are sent.
+
+    Written by ``hhs webhooks add`` and ``remove`` (hhs_platform.webhooks); docs/webhooks.md.
+    The signing secret is not stored: it is derived from HHS_WEBHOOK_SIGNING_KEY and the id.
+    """
+
+    subscription_id: pl.Utf8 = pa.Field(description="Id of the subscription, e.g. wh_3f2a...")
+    url: pl.Utf8 = pa.Field(description="https URL the events are POSTed to.")
+    events: pl.List(pl.Utf8) = pa.Field(description="Event types sent to it, sorted.")
+    agencies: pl.List(pl.Utf8) = pa.Field(
+        nullable=True,
+        description="Only events of these agencies (null: every event, with or without agency).",
+    )
+    created_at: UTC_TS = pa.Field(
+        description="When it was added; events emitted before are not sent to it (replay can)."
+    )
+    removed_at: UTC_TS = pa.Field(nullable=True, description="When it was removed (null: active).")
+
+    class Config:
+        strict = True
+        unique = ["subscription_id"]
+
+
+class OpsWebhookEvents(pa.DataFrameModel):
+    """ops/webhook_events: one event to send to webhook subscribers (the outbox).
+
+    Appended where the event arises (a build, a failed run, a brief); an event id is derived from
+    what the event is about, so the same anomaly or run is one event however often it is seen.
+    """
+
+    event_id: pl.Utf8 = pa.Field(description="Id of the event (evt_...), the body's id.")
+    type: pl.Utf8 = pa.Field(isin=WEBHOOK_EVENTS, description="Event type.")
+    agency: pl.Utf8 = pa.Field(
+        nullable=True, description="Agency the event is about (null: none or several)."
+    )
+    subject: pl.Utf8 = pa.Field(
+        description="What it is about: platform:account_id:metric:date:kind of an anomaly, a "
+        "run id, date:scope of an SLO breach, period:start:end of a brief."
+    )
+    occurred_at: UTC_TS = pa.Field(
+        description="When it happened (the body's created_at): build, run end, SLO computation."
+    )
+    emitted_at: UTC_TS = pa.Field(description="When it was added to the outbox.")
+    data: pl.Utf8 = pa.Field(
+        description="JSON: the body's data object (an anomaly names its official account).",
+        metadata={"personal": "official"},
+    )
+
+    class Config:
+        strict = True
+        unique = ["event_id"]
+
+
+class OpsWebhookDeliveries(pa.DataFrameModel):
+    """ops/webhook_deliveries: one attempt to deliver one event to one subscription.
+
+    Written by ``hhs webhooks deliver`` and at the end of the collection and brief flows
+    (hhs_platform.webhooks.deliver_pending); the attempts of one delivery share its id.
+    """
+
+    delivery_id: pl.Utf8 = pa.Field(description="Id of the delivery (X-HHS-Delivery).")
+    attempt: pl.Int64 = pa.Field(ge=1, description="Attempt number within the delivery.")
+    subscription_id: pl.Utf8 = pa.Field(description="Subscription (ops/webhooks).")
+    event_id: pl.Utf8 = pa.Field(description="Event (ops/webhook_events).")
+    event_type: pl.Utf8 = pa.Field(isin=WEBHOOK_EVENTS)
+    replay: pl.Boolean = pa.Field(description="True when sent by hhs webhooks replay.")
+    ok: pl.Boolean = pa.Field(description="True when the receiver answered 2xx.")
+    status_code: pl.Int32 = pa.Field(
+        nullable=True, ge=100, le=599, description="HTTP status of the answer (null: none)."
+    )
+    error: pl.Utf8 = pa.Field(
+        nullable=True, description="Why the attempt failed (null when ok); no secrets."
+    )
+    duration_ms: pl.Float64 = pa.Field(ge=0, description="Time until the answer or the failure.")
+    attempted_at: UTC_TS = pa.Field(description="When the attempt was sent.")
+
+    class Config:
+        strict = True
+        unique = ["delivery_id", "attempt"]

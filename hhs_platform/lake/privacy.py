@@ -454,6 +454,14 @@ def _where(
         conds.append(_in("post_id", post_ids))
     if "response_id" in cols and response_ids and (not conds or "account_key" in cols):
         conds.append(_in("response_id", response_ids))  # quarantine; bronze with mentions
+    if "subject" in cols and cols["subject"] == pl.Utf8:  # webhook events of an anomaly
+        conds += [
+            (
+                pl.col("subject").str.starts_with(f"{s.platform}:{a}:"),
+                f"starts_with(subject, {repr_sql(f'{s.platform}:{a}:')})",
+            )
+            for a in s.account_ids
+        ]
     if not conds:  # e.g. an alert whose key embeds the account's registry key
         for key in spec.keys:
             if cols[key] == pl.Utf8:

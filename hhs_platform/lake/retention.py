@@ -49,6 +49,10 @@ TIME_COLUMNS: dict[str, tuple[str, str | None]] = {
     # the audit trail: kept forever unless the policy names them (a records schedule)
     "ops/runs": ("started_at", None),
     "ops/changes": ("committed_at", None),
+    # the HTTP API's request log and the webhooks' outbox and attempts
+    "ops/api_requests": ("requested_at", None),
+    "ops/webhook_events": ("emitted_at", None),
+    "ops/webhook_deliveries": ("attempted_at", None),
 }
 _FALLBACK_TIME_COLUMNS = (
     "checked_at",

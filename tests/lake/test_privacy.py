@@ -230,8 +230,17 @@ def _sort_days(df: pl.DataFrame) -> pl.DataFrame:
 def test_forget_leaves_no_byte_of_the_subject_in_the_lake(lake: Lake) -> None:
     """The Mastodon account (nobody reposts it): after forget, no file of the lake folder, log
     included, holds its id, in raw bytes or in decoded Parquet values."""
+    from datetime import UTC, datetime
+
+    from hhs_platform.webhooks import Event, emit
+
     root = Path(lake.uri)
     mid = lake.read("silver/accounts").filter(platform="mastodon")["account_id"].item()
+    # a webhook event about one of its anomalies waits in the outbox
+    when = datetime(2026, 11, 10, tzinfo=UTC)
+    subject = f"mastodon:{mid}:followers:2026-11-10:follower_drop"
+    data = {"platform": "mastodon", "account_id": mid, "handle": "hhs"}
+    assert emit(lake, [Event("anomaly.detected", subject, when, data, "HHS")], now=when) == 1
     # the checks can fail: before, the id is in the files, raw and decoded
     assert len(_files_with(root, mid.encode())) >= 3
     assert len(_parquet_values_with(root, mid)) >= 5
@@ -239,6 +248,7 @@ def test_forget_leaves_no_byte_of_the_subject_in_the_lake(lake: Lake) -> None:
     report = forget(lake, f"mastodon:{mid}", reason="by id")
 
     assert report.rows_deleted["silver/posts"] == 222
+    assert report.rows_deleted["ops/webhook_events"] == 1
     assert report.references_left == {}
     assert _files_with(root, mid.encode()) == set()
     assert _files_with(root, b"mastodon:hhs") == set()
