@@ -11,7 +11,7 @@ UV_VERSION := 0.13.9
 UV := UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo demo-check test test-fast lint format typecheck serve docs docs-serve sandbox collect deploy browser nginx clean bench-dashboards bench-capacity bench-scale lock audit security secrets-baseline
+.PHONY: help venv demo demo-check test test-fast lint format typecheck serve docs docs-serve sandbox collect deploy browser nginx clean bench-dashboards bench-capacity bench-scale bench-api lock audit security secrets-baseline
 
 help: ## List every command
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -99,6 +99,9 @@ bench-capacity: venv ## Measure storage, requests and API quota per account on s
 
 bench-scale: venv ## The same collection on 1, 2 and 4 Dask workers: wall time, speed-up (WORKERS=1,2,4 ROUNDS=1)
 	$(BIN)/python -m benchmarks.scale_out $(if $(WORKERS),--workers $(WORKERS)) --rounds $(or $(ROUNDS),1)
+
+bench-api: venv ## HTTP API latency under concurrent load on a 10x lake: p50/p95/p99 per endpoint (SCALE=large CLIENTS=4 ROUNDS=2)
+	$(BIN)/python -m benchmarks.api_latency --scale $(or $(SCALE),large) --clients $(or $(CLIENTS),4) --rounds $(or $(ROUNDS),2)
 
 clean: ## Remove the virtualenv, caches and the local lake
 	rm -rf $(VENV) lake .pytest_cache .mypy_cache .ruff_cache

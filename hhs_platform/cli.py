@@ -83,6 +83,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 7,
     prefect_port: Annotated[int, typer.Option(help="Port of the local Prefect server/UI.")] = 4200,
     dashboard_port: Annotated[int, typer.Option(help="Port of the dashboards.")] = 5006,
+    api_port: Annotated[int, typer.Option(help="Port of the HTTP API (/v1).")] = 8080,
     faults: Annotated[
         str | None,
         typer.Option(help="Inject faults into the simulated platforms: a named profile (chaos)."),
@@ -109,6 +110,7 @@ def demo(
                 serve=serve,
                 prefect_port=prefect_port,
                 dashboard_port=dashboard_port,
+                api_port=api_port,
                 echo=typer.echo,
                 faults=faults,
             )

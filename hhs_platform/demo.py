@@ -26,7 +26,7 @@ class DemoOptions:
     serve: bool = True
     prefect_port: int = 4200
     dashboard_port: int = 5006
-    api_port: int = 8000
+    api_port: int = 8080
     sandbox_port: int = 8765
     dask_dashboard_port: int = 8787
     workers: int = 2

@@ -473,7 +473,7 @@ class Settings(BaseSettings):
         description="Interface `hhs api serve` binds (0.0.0.0 for every interface; put TLS in "
         "front of it, see docs/http-api.md).",
     )
-    api_port: int = Field(8000, ge=1, le=65535, description="TCP port of `hhs api serve`.")
+    api_port: int = Field(8080, ge=1, le=65535, description="TCP port of `hhs api serve`.")
     api_page_size: int = Field(
         100,
         ge=1,
