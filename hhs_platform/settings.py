@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -480,6 +481,23 @@ class Settings(BaseSettings):
         le=500,
         description="Items per page of the paged /v1 lists when the request gives no limit= "
         "(a request may ask for up to 500).",
+    )
+    api_snapshot_ttl_s: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds the API server trusts a table's Delta version before looking it up "
+        "again: it answers from an in-memory copy of each table, rebuilt when the table "
+        "changes, so answers are at most this much older than the lake (0: look up every time).",
+    )
+    api_v1_deprecated_at: datetime | None = Field(
+        None,
+        description="When /v1 was deprecated (set on the day /v2 is released): every /v1 answer "
+        "then carries a Deprecation header (RFC 9745) with this moment.",
+    )
+    api_v1_sunset_at: datetime | None = Field(
+        None,
+        description="When /v1 will be removed: every /v1 answer then carries a Sunset header "
+        "(RFC 8594) with this moment.",
     )
 
     # HTTP API tokens and rate limits (docs/http-api.md).

@@ -317,6 +317,12 @@ def emit(lake: Lake, events: Iterable[Event], now: datetime | None = None) -> in
         }
         for e in events
     }
+    if rows and lake.exists(EVENTS):
+        # Most builds find the same recent events again: leave them out before the MERGE so that
+        # such a build commits nothing (the MERGE below still keeps concurrent writers apart).
+        known = lake.read(EVENTS, columns=["event_id"], where=pl.col("event_id").is_in(list(rows)))
+        for event_id in known["event_id"]:
+            rows.pop(event_id, None)
     if not rows:
         return 0
     df = pl.DataFrame(list(rows.values()), schema=_schema(EVENTS))

@@ -8,8 +8,11 @@ explorer at ``/v1/docs``.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,7 +20,8 @@ from fastapi.openapi.utils import get_openapi
 
 from hhs_platform import __version__
 from hhs_platform.httpapi import auth, problems
-from hhs_platform.httpapi.v1 import ProblemBody, open_router, router
+from hhs_platform.httpapi.snapshots import Snapshots
+from hhs_platform.httpapi.v1 import ProblemBody, open_router, router, warm
 from hhs_platform.lake import Lake
 from hhs_platform.settings import Settings, get_settings
 
@@ -28,6 +32,44 @@ DESCRIPTION = (
     "problem details. Send an API token as `Authorization: Bearer hhs_<id>_<secret>`. "
     "Guide: docs/http-api.md."
 )
+log = logging.getLogger(__name__)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def lifecycle_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+    """The Deprecation (RFC 9745) and Sunset (RFC 8594) headers every /v1 answer carries once
+    HHS_API_V1_DEPRECATED_AT / HHS_API_V1_SUNSET_AT are set (none before)."""
+    headers: list[tuple[bytes, bytes]] = []
+    if settings.api_v1_deprecated_at is not None:
+        stamp = int(_utc(settings.api_v1_deprecated_at).timestamp())
+        headers.append((b"deprecation", f"@{stamp}".encode()))
+    if settings.api_v1_sunset_at is not None:
+        when = format_datetime(_utc(settings.api_v1_sunset_at).astimezone(UTC), usegmt=True)
+        headers.append((b"sunset", when.encode()))
+    return headers
+
+
+class _Lifecycle:
+    """ASGI middleware adding the version's lifecycle headers to every /v1 answer."""
+
+    def __init__(self, app: Any, headers: list[tuple[bytes, bytes]]) -> None:
+        self.app = app
+        self.headers = headers
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith("/v1"):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.headers]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def create_app(settings: Settings | None = None, lake_uri: str | None = None) -> FastAPI:
@@ -50,7 +92,11 @@ def create_app(settings: Settings | None = None, lake_uri: str | None = None) ->
     )
     app.state.settings = chosen
     app.state.lake = Lake(lake_uri or chosen.lake_uri, chosen.lake_storage_options)
+    app.state.snapshots = Snapshots(app.state.lake, ttl_s=chosen.api_snapshot_ttl_s)
     problems.install(app)
+    headers = lifecycle_headers(chosen)
+    if headers:
+        app.add_middleware(_Lifecycle, headers=headers)
     auth.install(app)
     app.include_router(open_router)
     app.include_router(router)
@@ -109,6 +155,18 @@ class Server:
         self._thread.join(timeout=10)
 
 
+def warm_up(app: FastAPI) -> None:
+    """Load the snapshots the common queries read (``serve`` runs it in the background at
+    start); a failure is logged, requests then load what they need themselves."""
+    started = time.perf_counter()
+    try:
+        warm(app.state.snapshots)
+    except Exception:
+        log.exception("warming the API's snapshots failed")
+        return
+    log.info("API snapshots loaded in %.1f s", time.perf_counter() - started)
+
+
 def serve(
     *,
     host: str | None = None,
@@ -129,6 +187,7 @@ def serve(
     """
     chosen = settings or get_settings()
     app = create_app(chosen, lake_uri)
+    threading.Thread(target=warm_up, args=(app,), name="hhs-api-warm", daemon=True).start()
     bind, number = host or chosen.api_host, port or chosen.api_port
     if threaded:
         return Server(app, bind, number).start()
@@ -138,4 +197,12 @@ def serve(
     return None
 
 
-__all__ = ["Server", "create_app", "openapi_document", "openapi_json", "serve"]
+__all__ = [
+    "Server",
+    "create_app",
+    "lifecycle_headers",
+    "openapi_document",
+    "openapi_json",
+    "serve",
+    "warm_up",
+]

@@ -9,11 +9,13 @@ models, so the OpenAPI document describes each field with the wording of docs/ta
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal, cast, get_args, get_origin
 
 import pandera.polars as pa
 import polars as pl
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from hhs_platform.metrics import CANONICAL_METRICS
@@ -207,6 +209,42 @@ def row_model(
     return model
 
 
+def _iso(column: str) -> pl.Expr:
+    """A UTC time column as pydantic writes it: seconds, then microseconds only when not 0."""
+    moment = pl.col(column).dt.convert_time_zone("UTC")
+    return (
+        pl.when(moment.dt.microsecond() == 0)
+        .then(moment.dt.to_string("%Y-%m-%dT%H:%M:%SZ"))
+        .otherwise(moment.dt.to_string("%Y-%m-%dT%H:%M:%S%.6fZ"))
+        .alias(column)
+    )
+
+
+def listing(
+    frame: pl.DataFrame, *, columns: Iterable[str] = (), next_cursor: str | None = None
+) -> Response:
+    """The envelope around ``frame``'s rows, serialised by polars (in Rust) rather than row by
+    row through pydantic: what keeps a 3,000-row answer in milliseconds. Values are written as
+    pydantic writes them (times ``2026-11-01T12:00:00Z`` or ``...T12:00:00.123456Z``, dates
+    ``YYYY-MM-DD``, NaN as null). The rows must have exactly the columns of the route's row model
+    (the OpenAPI document and the tests hold them to it)."""
+    meta = envelope([], columns=columns, next_cursor=next_cursor)["meta"]
+    meta["count"] = frame.height
+    frame = frame.with_columns(
+        _iso(c) for c, t in frame.schema.items() if isinstance(t, pl.Datetime)
+    )
+    body = b"".join(
+        (
+            b'{"data":',
+            frame.write_json().encode(),
+            b',"meta":',
+            json.dumps(meta, separators=(",", ":")).encode(),
+            b"}",
+        )
+    )
+    return Response(body, media_type="application/json")
+
+
 def rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
     """The frame's rows as JSON-ready dicts (times in ISO 8601 with their UTC offset)."""
     return frame.to_dicts()
@@ -221,6 +259,7 @@ __all__ = [
     "Meta",
     "envelope",
     "enveloped",
+    "listing",
     "row_model",
     "rows",
 ]

@@ -2,7 +2,9 @@
 
 Every data route depends on ``authenticate`` (a valid token, within its rate limit); a token
 scoped to agencies sees only their rows, and asking for another agency's rows is a 403 problem.
-Rows are read through ``hhs_platform.connect`` (lazy polars scans with pushed-down filters).
+Rows come from the server's in-memory snapshots of the tables (:mod:`.snapshots`): one copy per
+Delta version, and shapes built once per version (posts in page order, each account's days, the
+last fetch per account), so a request filters memory instead of reading Parquet files.
 """
 
 from __future__ import annotations
@@ -14,17 +16,20 @@ import json
 from typing import Annotated, Any, Literal
 
 import polars as pl
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from hhs_platform.api import LakeClient
 from hhs_platform.httpapi.auth import Principal, authenticate
-from hhs_platform.httpapi.envelope import envelope, enveloped, row_model, rows
+from hhs_platform.httpapi.envelope import envelope, enveloped, listing, row_model
 from hhs_platform.httpapi.problems import MEDIA_TYPE, Problem
+from hhs_platform.httpapi.snapshots import Snapshots
+from hhs_platform.lake.filters import row_filter
+from schemas import table_spec
 from schemas.tables import Registry
 
 MAX_LIMIT = 500
 ACCOUNTS = "silver/accounts"
+POSTS = "silver/posts"
 METRICS = "gold/daily_account_metrics"
 AGENCY_METRICS = "gold/agency_metrics"
 CURVES = "gold/post_curves"
@@ -312,8 +317,111 @@ class Health(BaseModel):
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def _client(request: Request) -> LakeClient:
-    return LakeClient(request.app.state.lake)
+def _snapshots(request: Request) -> Snapshots:
+    return request.app.state.snapshots  # type: ignore[no-any-return]
+
+
+def _accounts(request: Request) -> pl.DataFrame:
+    return _snapshots(request).frame(ACCOUNTS, ACCOUNT_COLUMNS)
+
+
+def posts_in_order(snapshots: Snapshots) -> pl.DataFrame:
+    """Every post with its account's agency and handle, in page order (newest first, then
+    platform and post id descending): a page is the first rows a filter keeps."""
+
+    def build() -> pl.DataFrame:
+        accounts = snapshots.frame(ACCOUNTS, ACCOUNT_COLUMNS).select(
+            "platform", "account_id", "agency", "handle"
+        )
+        return (
+            snapshots.lake.scan(POSTS)
+            .select(POST_COLUMNS)
+            .join(accounts.lazy(), on=["platform", "account_id"], how="left")
+            .select(POST_OUT)
+            .sort(["created_at", "platform", "post_id"], descending=True)
+            .collect()
+        )
+
+    return snapshots.derived("posts-in-order", [POSTS, ACCOUNTS], build)
+
+
+def days_by_account(snapshots: Snapshots) -> dict[tuple[str, str], pl.DataFrame]:
+    """Each account's daily figures, oldest day first, by (platform, account id)."""
+
+    def build() -> dict[tuple[str, str], pl.DataFrame]:
+        frame = snapshots.lake.scan(METRICS).select(METRIC_COLUMNS).sort("date").collect()
+        parts = frame.partition_by(["platform", "account_id"], as_dict=True, maintain_order=True)
+        return {(str(k[0]), str(k[1])): part for k, part in parts.items()}
+
+    return snapshots.derived("days-by-account", [METRICS], build)
+
+
+def last_fetches(snapshots: Snapshots) -> pl.DataFrame:
+    """Per account in the fetch log: its last fetch, that fetch's status and its last fetch that
+    did not fail, with the account's agency and tier."""
+
+    def build() -> pl.DataFrame:
+        per_account = (
+            snapshots.lake.scan(FETCH_LOG)
+            .select("platform", "account_key", "status", "finished_at")
+            .sort("finished_at")
+            .group_by("platform", "account_key")
+            .agg(
+                pl.col("finished_at").last().alias("last_fetch_at"),
+                pl.col("status").last().alias("last_status"),
+                pl.col("finished_at")
+                .filter(pl.col("status") != "failed")
+                .max()
+                .alias("last_success_at"),
+            )
+        )
+        known = snapshots.frame(ACCOUNTS, ACCOUNT_COLUMNS).select(
+            "account_key", "account_id", "handle", "agency", "tier"
+        )
+        return (
+            per_account.join(known.lazy(), on="account_key", how="left")
+            .sort("platform", "account_key")
+            .collect()
+        )
+
+    return snapshots.derived("last-fetches", [FETCH_LOG, ACCOUNTS], build)
+
+
+def runs_fetched(snapshots: Snapshots) -> pl.DataFrame:
+    """Per collection run in the fetch log: accounts fetched by outcome, first start, last end."""
+
+    def build() -> pl.DataFrame:
+        return (
+            snapshots.lake.scan(FETCH_LOG)
+            .select("run_id", "status", "started_at", "finished_at")
+            .group_by("run_id")
+            .agg(
+                pl.len().cast(pl.Int64).alias("accounts"),
+                (pl.col("status") == "complete").sum().cast(pl.Int64).alias("complete"),
+                (pl.col("status") == "partial").sum().cast(pl.Int64).alias("partial"),
+                (pl.col("status") == "failed").sum().cast(pl.Int64).alias("failed"),
+                pl.col("started_at").min().alias("fetch_started"),
+                pl.col("finished_at").max().alias("fetch_ended"),
+            )
+            .collect()
+        )
+
+    return snapshots.derived("runs-fetched", [FETCH_LOG], build)
+
+
+def warm(snapshots: Snapshots) -> None:
+    """Build the shapes every common query reads (the server calls it at start, in the
+    background, so the first requests do not pay for them)."""
+    posts_in_order(snapshots)
+    days_by_account(snapshots)
+    last_fetches(snapshots)
+    runs_fetched(snapshots)
+    for table, columns in (
+        (AGENCY_METRICS, AGENCY_COLUMNS),
+        (ANOMALIES, ANOMALY_COLUMNS),
+        (SCORECARD, SCORE_COLUMNS),
+    ):
+        snapshots.frame(table, columns)
 
 
 def scope(principal: Principal, requested: list[str] | None) -> list[str] | None:
@@ -365,15 +473,10 @@ def _check_days(since: dt.date | None, until: dt.date | None) -> None:
 def _account(
     request: Request, principal: Principal, platform: str, account_id: str
 ) -> dict[str, Any]:
-    found = (
-        _client(request)
-        .table(ACCOUNTS, columns=ACCOUNT_COLUMNS)
-        .filter(
-            (pl.col("platform") == platform)
-            & (pl.col("account_id") == account_id)
-            & _in("agency", scope(principal, None))
-        )
-        .collect()
+    found = _accounts(request).filter(
+        (pl.col("platform") == platform)
+        & (pl.col("account_id") == account_id)
+        & _in("agency", scope(principal, None))
     )
     if found.is_empty():
         raise Problem(404, "not-found", "Not found", f"no account {platform}/{account_id}")
@@ -421,6 +524,39 @@ def _after(key: tuple[dt.datetime, str, str]) -> pl.Expr:
     )
 
 
+def page(
+    ordered: pl.DataFrame,
+    where: list[pl.Expr],
+    after: tuple[dt.datetime, str, str] | None,
+    size: int,
+    block: int = 20_000,
+) -> pl.DataFrame:
+    """The first ``size`` posts of ``ordered`` (in page order) after the cursor's post that
+    match ``where``.
+
+    The cursor's position is found by binary search on ``created_at``; from there the rows are
+    filtered a block at a time (growing blocks) until the page is full, so a page costs what
+    its rows cost, not what the whole table costs.
+    """
+    start = 0
+    if after is not None:
+        at = ordered["created_at"].search_sorted(after[0], side="left", descending=True)
+        start = int(at) if isinstance(at, int) else int(at[0])
+        where = [*where, _after(after)]
+    found: list[pl.DataFrame] = []
+    need = size
+    while start < ordered.height and need > 0:
+        part = ordered.slice(start, block)
+        if where:
+            part = part.filter(*where)
+        part = part.head(need)
+        found.append(part)
+        need -= part.height
+        start += block
+        block = min(block * 4, 2_000_000)
+    return pl.concat(found) if found else ordered.clear()
+
+
 # -- routes -------------------------------------------------------------------------------------
 @open_router.get("/health", response_model=enveloped(Health), tags=["status"])
 def health() -> dict[str, Any]:
@@ -431,16 +567,14 @@ def health() -> dict[str, Any]:
 @router.get("/accounts", response_model=enveloped(list[Account]), tags=["accounts"])  # type: ignore[valid-type]
 def accounts(
     request: Request, principal: Caller, agency: AgencyQ = None, platform: PlatformQ = None
-) -> dict[str, Any]:
+) -> Response:
     """Accounts (silver/accounts): platform facts joined with the registry's agency and tier."""
     frame = (
-        _client(request)
-        .table(ACCOUNTS, columns=ACCOUNT_COLUMNS)
+        _accounts(request)
         .filter(_in("agency", scope(principal, agency)), _in("platform", platform))
         .sort("platform", "account_id")
-        .collect()
     )
-    return envelope(rows(frame))
+    return listing(frame)
 
 
 @router.get(
@@ -469,25 +603,21 @@ def account_metrics(
     account_id: AccountP,
     since: SinceQ = None,
     until: UntilQ = None,
-) -> dict[str, Any]:
+) -> Response:
     """One account's figures per UTC day (gold/daily_account_metrics), oldest day first."""
     _check_days(since, until)
     _account(request, principal, platform, account_id)
-    frame = (
-        _client(request)
-        .metrics(platform=platform, since=since, until=until)
-        .filter(pl.col("account_id") == account_id)
-        .select(METRIC_COLUMNS)
-        .sort("date")
-        .collect()
-    )
-    return envelope(rows(frame), columns=METRIC_COLUMNS)
+    days = days_by_account(_snapshots(request)).get((platform, account_id))
+    if days is None:  # an account known but not yet in gold
+        days = table_spec(METRICS).empty().select(METRIC_COLUMNS)
+    frame = days.filter(_between("date", since, until))
+    return listing(frame, columns=METRIC_COLUMNS)
 
 
 @router.get("/registry", response_model=enveloped(list[RegistryEntry]), tags=["accounts"])  # type: ignore[valid-type]
 def registry(
     request: Request, principal: Caller, agency: AgencyQ = None, platform: PlatformQ = None
-) -> dict[str, Any]:
+) -> Response:
     """The registry of official accounts the platform watches (HHS_ACCOUNTS_FILE)."""
     from hhs_platform.registry import load_registry
 
@@ -497,7 +627,7 @@ def registry(
         .filter(_in("agency", scope(principal, agency)), _in("platform", platform))
         .sort("agency", "platform", "handle")
     )
-    return envelope(rows(frame))
+    return listing(frame)
 
 
 @router.get("/posts", response_model=enveloped(list[Post]), tags=["posts"])  # type: ignore[valid-type]
@@ -524,7 +654,7 @@ def posts(
     cursor: Annotated[
         str | None, Query(description="meta.next_cursor of the previous page.")
     ] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Posts (silver/posts), newest first, with their account's agency and handle; paged.
 
     Pages follow a stable order (created_at, then platform and post id, descending): walking
@@ -533,33 +663,31 @@ def posts(
     """
     _check_days(since, until)
     size = limit or request.app.state.settings.api_page_size
-    lf = _client(request).posts(
-        agency=scope(principal, agency),
-        platform=platform,
-        account=account,
-        since=since,
-        until=until,
-    )
+    where: list[pl.Expr] = []
+    agencies = scope(principal, agency)
+    if agencies is not None:
+        where.append(pl.col("agency").is_in(agencies))
+    if platform is not None:
+        where.append(pl.col("platform").is_in(platform))
+    if account is not None:
+        where.append(pl.col("account_id").is_in(account) | pl.col("handle").is_in(account))
+    dates = row_filter(POSTS, since=since, until=until)
+    if dates is not None:
+        where.append(dates)
     if q is not None:
         needle = q.lower()
-        lf = lf.filter(
+        where.append(
             pl.col("text").str.to_lowercase().str.contains(needle, literal=True).fill_null(False)
             | pl.col("title").str.to_lowercase().str.contains(needle, literal=True).fill_null(False)
         )
-    if cursor is not None:
-        lf = lf.filter(_after(decode_cursor(cursor)))
-    frame = (
-        lf.sort(["created_at", "platform", "post_id"], descending=True)
-        .head(size + 1)
-        .select(POST_OUT)
-        .collect()
-    )
+    after = None if cursor is None else decode_cursor(cursor)
+    frame = page(posts_in_order(_snapshots(request)), where, after, size + 1)
     next_cursor = None
     if frame.height > size:
         frame = frame.head(size)
         last = frame.row(size - 1, named=True)
         next_cursor = encode_cursor(last["created_at"], last["platform"], last["post_id"])
-    return envelope(rows(frame), next_cursor=next_cursor)
+    return listing(frame, next_cursor=next_cursor)
 
 
 @router.get(
@@ -575,25 +703,24 @@ def post_curve(
     post_id: Annotated[
         str, Path(description="The platform's post id (it may contain slashes: send it as is).")
     ],
-) -> dict[str, Any]:
+) -> Response:
     """A post's engagement at fixed ages (1 h to 4 weeks) against its account's usual
     (gold/post_curves), youngest age first."""
-    client = _client(request)
-    known = (
-        client.posts(agency=scope(principal, None), platform=platform)
-        .filter(pl.col("post_id") == post_id)
-        .select("post_id")
-        .collect()
+    known = posts_in_order(_snapshots(request)).filter(
+        (pl.col("platform") == platform)
+        & (pl.col("post_id") == post_id)
+        & _in("agency", scope(principal, None))
     )
     if known.is_empty():
         raise Problem(404, "not-found", "Not found", f"no post {platform}/{post_id}")
     frame = (
-        client.table(CURVES, columns=CURVE_COLUMNS)
+        request.app.state.lake.scan(CURVES)
         .filter((pl.col("platform") == platform) & (pl.col("post_id") == post_id))
+        .select(CURVE_COLUMNS)
         .sort("age_hours")
         .collect()
     )
-    return envelope(rows(frame), columns=CURVE_COLUMNS)
+    return listing(frame, columns=CURVE_COLUMNS)
 
 
 @router.get("/agency-metrics", response_model=enveloped(list[AgencyPeriod]), tags=["figures"])  # type: ignore[valid-type]
@@ -610,13 +737,13 @@ def agency_metrics(
     ] = "day",
     since: SinceQ = None,
     until: UntilQ = None,
-) -> dict[str, Any]:
+) -> Response:
     """Figures per agency (each including the agencies below it), period and platform
     (gold/agency_metrics), oldest period first; since/until apply to period_start."""
     _check_days(since, until)
     frame = (
-        _client(request)
-        .table(AGENCY_METRICS, columns=AGENCY_COLUMNS)
+        _snapshots(request)
+        .frame(AGENCY_METRICS, AGENCY_COLUMNS)
         .filter(
             pl.col("period") == period,
             _in("agency", scope(principal, agency)),
@@ -624,9 +751,8 @@ def agency_metrics(
             _between("period_start", since, until),
         )
         .sort("period_start", "agency", "platform")
-        .collect()
     )
-    return envelope(rows(frame), columns=AGENCY_COLUMNS)
+    return listing(frame, columns=AGENCY_COLUMNS)
 
 
 @router.get("/anomalies", response_model=enveloped(list[Anomaly]), tags=["figures"])  # type: ignore[valid-type]
@@ -638,24 +764,23 @@ def anomalies(
     account: AccountQ = None,
     since: SinceQ = None,
     until: UntilQ = None,
-) -> dict[str, Any]:
+) -> Response:
     """Unusual days of the accounts' figures (gold/anomalies), newest first; since/until apply
     to the event's first day."""
     _check_days(since, until)
-    frame = (
-        _client(request)
-        .anomalies(
-            agency=scope(principal, agency),
-            platform=platform,
-            account=account,
-            since=since,
-            until=until,
+    found = (
+        _snapshots(request)
+        .frame(ANOMALIES, ANOMALY_COLUMNS)
+        .filter(
+            _in("agency", scope(principal, agency)),
+            _in("platform", platform),
+            _between("date", since, until),
         )
-        .select(ANOMALY_COLUMNS)
-        .sort(["date", "platform", "account_id", "metric", "kind"], descending=True)
-        .collect()
     )
-    return envelope(rows(frame), columns=["baseline", "confidence", "score"])
+    if account is not None:
+        found = found.filter(pl.col("account_id").is_in(account) | pl.col("handle").is_in(account))
+    frame = found.sort(["date", "platform", "account_id", "metric", "kind"], descending=True)
+    return listing(frame, columns=["baseline", "confidence", "score"])
 
 
 @router.get("/quality/scorecard", response_model=enveloped(list[Score]), tags=["status"])  # type: ignore[valid-type]
@@ -666,69 +791,38 @@ def scorecard(
     platform: PlatformQ = None,
     since: SinceQ = None,
     until: UntilQ = None,
-) -> dict[str, Any]:
+) -> Response:
     """Data quality per account and UTC day (quality/scorecard). Without since and until,
     the latest day scored."""
     _check_days(since, until)
-    lf = (
-        _client(request)
-        .table(SCORECARD, columns=SCORE_COLUMNS)
-        .filter(_in("agency", scope(principal, agency)), _in("platform", platform))
-    )
+    scores = _snapshots(request).frame(SCORECARD, SCORE_COLUMNS)
     if since is None and until is None:
-        lf = lf.filter(pl.col("date") == pl.col("date").max())
+        scores = scores.filter(pl.col("date") == pl.col("date").max())
     else:
-        lf = lf.filter(_between("date", since, until))
-    frame = lf.sort("date", "platform", "account_id").collect()
+        scores = scores.filter(_between("date", since, until))
+    frame = scores.filter(_in("agency", scope(principal, agency)), _in("platform", platform)).sort(
+        "date", "platform", "account_id"
+    )
     columns = ["completeness", "freshness", "validity", "drift", "overall", "age_hours"]
-    return envelope(rows(frame), columns=columns)
+    return listing(frame, columns=columns)
 
 
 @router.get("/freshness", response_model=enveloped(list[Freshness]), tags=["status"])
 def freshness(
     request: Request, principal: Caller, agency: AgencyQ = None, platform: PlatformQ = None
-) -> dict[str, Any]:
+) -> Response:
     """How recently each account was collected (bronze/fetch_log), against its tier's cadence."""
-    client = _client(request)
     cadence = request.app.state.settings.quality_cadence_hours
     now = dt.datetime.now(dt.UTC)
-    log = client.table(FETCH_LOG, columns=["platform", "account_key", "status", "finished_at"])
-    per_account = (
-        log.sort("finished_at")
-        .group_by("platform", "account_key")
-        .agg(
-            pl.col("finished_at").last().alias("last_fetch_at"),
-            pl.col("status").last().alias("last_status"),
-            pl.col("finished_at")
-            .filter(pl.col("status") != "failed")
-            .max()
-            .alias("last_success_at"),
-        )
+    frame = last_fetches(_snapshots(request)).filter(
+        _in("agency", scope(principal, agency)), _in("platform", platform)
     )
-    known = client.table(
-        ACCOUNTS, columns=["account_key", "account_id", "handle", "agency", "tier"]
-    )
-    frame = (
-        per_account.join(known, on="account_key", how="left")
-        .filter(_in("agency", scope(principal, agency)), _in("platform", platform))
-        .sort("platform", "account_key")
-        .collect()
-    )
-    out = []
-    for row in frame.iter_rows(named=True):
-        success = row["last_success_at"]
-        age = None if success is None else (now - success).total_seconds() / 3600
-        hours = cadence.get(row["tier"]) if row["tier"] is not None else None
-        out.append(
-            row
-            | {
-                "age_hours": age,
-                "cadence_hours": hours,
-                "fresh": age is not None and hours is not None and age <= hours,
-                "checked_at": now,
-            }
-        )
-    return envelope(out, columns=["age_hours"])
+    age = (pl.lit(now) - pl.col("last_success_at")).dt.total_microseconds() / 3_600_000_000
+    hours = pl.col("tier").replace_strict(cadence, default=None, return_dtype=pl.Float64)
+    frame = frame.with_columns(
+        age_hours=age, cadence_hours=hours, checked_at=pl.lit(now, pl.Datetime("us", "UTC"))
+    ).with_columns(fresh=(pl.col("age_hours") <= pl.col("cadence_hours")).fill_null(False))
+    return listing(frame.select(list(Freshness.model_fields)), columns=["age_hours"])
 
 
 @router.get("/runs", response_model=enveloped(list[Run]), tags=["status"])
@@ -736,25 +830,14 @@ def runs(
     request: Request,
     principal: Caller,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Runs to return.")] = 50,
-) -> dict[str, Any]:
+) -> Response:
     """The latest runs, newest first: ops/runs with the fetch log's account counts of each
     collection run (runs known from the fetch log only have a null flow and status)."""
-    client = _client(request)
-    fetched = (
-        client.table(FETCH_LOG, columns=["run_id", "status", "started_at", "finished_at"])
-        .group_by("run_id")
-        .agg(
-            pl.len().cast(pl.Int64).alias("accounts"),
-            (pl.col("status") == "complete").sum().cast(pl.Int64).alias("complete"),
-            (pl.col("status") == "partial").sum().cast(pl.Int64).alias("partial"),
-            (pl.col("status") == "failed").sum().cast(pl.Int64).alias("failed"),
-            pl.col("started_at").min().alias("fetch_started"),
-            pl.col("finished_at").max().alias("fetch_ended"),
-        )
-    )
-    flows = client.table(
-        RUNS, columns=["run_id", "flow", "status", "started_at", "ended_at", "error"]
-    )
+    snapshots = _snapshots(request)
+    fetched = runs_fetched(snapshots).lazy()
+    flows = snapshots.frame(
+        RUNS, ["run_id", "flow", "status", "started_at", "ended_at", "error"]
+    ).lazy()
     frame = (
         flows.join(fetched, on="run_id", how="full", coalesce=True)
         .select(
@@ -770,7 +853,20 @@ def runs(
         .head(limit)
         .collect()
     )
-    return envelope(rows(frame))
+    return listing(frame)
 
 
-__all__ = ["MAX_LIMIT", "decode_cursor", "encode_cursor", "open_router", "router", "scope"]
+__all__ = [
+    "MAX_LIMIT",
+    "days_by_account",
+    "decode_cursor",
+    "encode_cursor",
+    "last_fetches",
+    "open_router",
+    "page",
+    "posts_in_order",
+    "router",
+    "runs_fetched",
+    "scope",
+    "warm",
+]

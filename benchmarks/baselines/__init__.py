@@ -1,0 +1,62 @@
+"""The scripts a user would write instead of running the platform, measured on the same endpoints.
+
+Each baseline reads every page of ``app.bsky.feed.getAuthorFeed`` (Bluesky's public API, served
+by the simulated platforms) for a list of actors and writes the posts to one Delta table. Each is
+a module runnable on its own, in its own interpreter, so that its CPU time and memory are its
+own::
+
+    python -m benchmarks.baselines.<name> --base-url URL --actors-file FILE --out DIR --result FILE
+
+``--actors-file`` holds one actor (handle or DID) per line; ``--out`` is the directory of the Delta
+table (``<out>/posts``); ``--result`` receives a :class:`BaselineResult` as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass
+class BaselineResult:
+    """What one baseline run did and what it cost."""
+
+    name: str
+    posts: int  # posts fetched and written
+    pages: int  # getAuthorFeed responses read
+    wall_s: float  # from the first request to the table committed
+    cpu_s: float  # user + system CPU seconds of the baseline's process over the same span
+    rows_in_table: int  # rows read back from the Delta table afterwards
+    peak_rss_mib: float  # peak resident memory of the baseline's process
+
+    @property
+    def posts_per_s(self) -> float:
+        return self.posts / self.wall_s if self.wall_s else 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {**asdict(self), "posts_per_s": round(self.posts_per_s, 1)}
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """The command line every baseline takes."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--base-url", required=True, help="Bluesky API base, e.g. http://127.0.0.1:8001")
+    p.add_argument("--actors-file", type=Path, required=True, help="one actor per line")
+    p.add_argument("--out", type=Path, required=True, help="directory of the Delta table")
+    p.add_argument("--result", type=Path, required=True, help="where to write the result JSON")
+    p.add_argument("--page-size", type=int, default=100, help="posts per page (limit)")
+    return p
+
+
+def actors(path: Path) -> list[str]:
+    """The actors of an actors file (blank lines skipped)."""
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def save(result: BaselineResult, path: Path) -> None:
+    path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+
+
+__all__ = ["BaselineResult", "actors", "parser", "save"]
