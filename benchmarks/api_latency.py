@@ -28,7 +28,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import platform
 import random
 import shutil
 import socket
@@ -43,6 +42,7 @@ from typing import Any
 import polars as pl
 
 from benchmarks.large_lake import ROOT, add_scale_args, ensure_lake, scale_from_args
+from benchmarks.report import machine, percentile, print_table, ratio, write_results
 
 RESULTS = ROOT / "results"
 WORK = ROOT / ".cache" / "api"
@@ -307,17 +307,6 @@ async def load(
 
 
 # -- the report -----------------------------------------------------------------------------------
-def percentile(values: list[float], q: float) -> float | None:
-    """The ``q``-th percentile (linear interpolation between closest ranks); None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def _stats(endpoint: str, samples: list[Sample]) -> dict[str, Any]:
     ms = [s.ms for s in samples]
     p95 = percentile(ms, 95)
@@ -335,7 +324,7 @@ def _stats(endpoint: str, samples: list[Sample]) -> dict[str, Any]:
         "p99_ms": rounded(percentile(ms, 99)),
         "max_ms": rounded(max(ms) if ms else None),
         "mean_bytes": round(sum(s.bytes for s in samples) / len(samples)) if samples else None,
-        "ratio_p95": None if p95 is None else round(p95 / TARGET_P95_MS, 2),
+        "ratio_p95": ratio(p95, TARGET_P95_MS),
     }
 
 
@@ -357,46 +346,23 @@ def summarise(samples: list[Sample]) -> dict[str, Any]:
     }
 
 
-def _fmt(value: float | None, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
+#: The summary table's columns: (key, heading, decimals).
+COLUMNS = [
+    ("endpoint", "endpoint", 0),
+    ("count", "n", 0),
+    ("errors", "err", 0),
+    ("p50_ms", "p50 ms", 1),
+    ("p95_ms", "p95 ms", 1),
+    ("p99_ms", "p99 ms", 1),
+    ("max_ms", "max ms", 1),
+    ("ratio_p95", "x200ms", 2),
+]
 
 
-def print_table(summary: dict[str, Any], out: Any = print) -> None:
+def print_summary(summary: dict[str, Any], out: Any = print) -> None:
     """The statistics as a fixed-width table with the ratio against the p95 target."""
-    out(
-        f"{'endpoint':<30} {'n':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        f"{'max ms':>8} {'x200ms':>7}"
-    )
-    for row in [*summary["endpoints"], summary["overall"]]:
-        out(
-            f"{row['endpoint']:<30} {row['count']:>6} {row['errors']:>4} "
-            f"{_fmt(row['p50_ms'], 1):>8} {_fmt(row['p95_ms'], 1):>8} {_fmt(row['p99_ms'], 1):>8} "
-            f"{_fmt(row['max_ms'], 1):>8} {_fmt(row['ratio_p95'], 2):>7}"
-        )
+    print_table([*summary["endpoints"], summary["overall"]], COLUMNS, out)
     out(f"target: p95 <= {TARGET_P95_MS:.0f} ms per endpoint; ratios > 1 miss it")
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    import polars
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(memory / 2**30, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "polars": polars.__version__,
-    }
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -429,7 +395,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     summary = summarise(samples)
     print()
-    print_table(summary)
+    print_summary(summary)
     load_after = os.getloadavg()[0]
     print(
         f"{len(samples):,} requests in {wall:.1f} s ({len(samples) / wall:.1f} requests/s); "
@@ -489,9 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     results = run(args)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {out}")
+    print(f"results: {write_results(out.stem, results, out.parent)}")
     return 0
 
 

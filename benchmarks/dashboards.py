@@ -30,14 +30,9 @@ import dataclasses
 import datetime as dt
 import functools
 import io
-import json
-import os
-import platform
 import pstats
-import resource
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -45,6 +40,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.large_lake import ROOT, add_scale_args, ensure_lake, scale_from_args
+from benchmarks.report import (
+    chromium_version,
+    fmt,
+    machine,
+    peak_rss_mib,
+    percentile,
+    ratio,
+    write_results,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -195,31 +199,17 @@ class PageResult:
     def summary(self) -> dict[str, Any]:
         """The result with medians, percentiles and ratios against the targets."""
         warm = statistics.median(self.first_warm_s) if self.first_warm_s else None
-        p50 = _percentile(self.filter_ms, 50)
-        p95 = _percentile(self.filter_ms, 95)
+        p50 = percentile(self.filter_ms, 50)
+        p95 = percentile(self.filter_ms, 95)
         return {
             **dataclasses.asdict(self),
             "first_warm_median_s": warm,
             "filter_p50_ms": p50,
             "filter_p95_ms": p95,
-            "ratio_first_cold": _ratio(self.first_cold_s, TARGET_FIRST_S),
-            "ratio_first_warm": _ratio(warm, TARGET_FIRST_S),
-            "ratio_filter_p95": _ratio(p95, TARGET_FILTER_MS),
+            "ratio_first_cold": ratio(self.first_cold_s, TARGET_FIRST_S),
+            "ratio_first_warm": ratio(warm, TARGET_FIRST_S),
+            "ratio_filter_p95": ratio(p95, TARGET_FILTER_MS),
         }
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def _ratio(value: float | None, target: float) -> float | None:
-    return None if value is None else round(value / target, 2)
 
 
 def _free_port() -> int:
@@ -413,42 +403,6 @@ def profile_page(slug: str, lake_uri: str, top: int = 30) -> tuple[float, float,
 # -- the run ---------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    import panel
-    import polars
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    try:
-        chromium = subprocess.run(  # noqa: S603 - a fixed path, no user input
-            [CHROMIUM, "--version"], capture_output=True, text=True, timeout=20, check=False
-        ).stdout.strip()
-    except OSError:
-        chromium = "missing"
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(memory / 2**30, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "polars": polars.__version__,
-        "panel": panel.__version__,
-        "chromium": chromium,
-    }
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def print_table(
     rows: list[dict[str, Any]], out: Callable[[str], None] = print, *, header: bool = True
 ) -> None:
@@ -465,9 +419,9 @@ def print_table(
         if r["filter_errors"]:
             note += f" {len(r['filter_errors'])} change(s) failed;"
         out(
-            f"{r['page']:<12} {_fmt(r['first_cold_s']):>12} {_fmt(r['first_warm_median_s']):>7} "
-            f"{_fmt(r['ratio_first_warm']):>5} {_fmt(r['filter_p50_ms'], 0):>13} "
-            f"{_fmt(r['filter_p95_ms'], 0):>7} {_fmt(r['ratio_filter_p95']):>6} "
+            f"{r['page']:<12} {fmt(r['first_cold_s']):>12} {fmt(r['first_warm_median_s']):>7} "
+            f"{fmt(r['ratio_first_warm']):>5} {fmt(r['filter_p50_ms'], 0):>13} "
+            f"{fmt(r['filter_p95_ms'], 0):>7} {fmt(r['ratio_filter_p95']):>6} "
             f"{len(r['filter_ms']):>3}  {note.strip()}"
         )
     if not header:
@@ -528,7 +482,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pass
     finally:
         server.stop()
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mib = peak_rss_mib()
 
     if args.profile:
         for row in rows:
@@ -545,14 +499,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.profile:
         for row in rows:
             print(
-                f"  {row['page']}: server-side build {_fmt(row['build_cold_s'])} s cold, "
-                f"{_fmt(row['build_warm_s'])} s warm (profile-{row['page']}.txt)"
+                f"  {row['page']}: server-side build {fmt(row['build_cold_s'])} s cold, "
+                f"{fmt(row['build_warm_s'])} s warm (profile-{row['page']}.txt)"
             )
     return {
         "benchmark": "dashboards",
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python -m benchmarks.dashboards", *sys.argv[1:]]),
-        "machine": machine(),
+        "machine": {
+            **machine(("polars", "panel")),
+            "chromium": chromium_version(CHROMIUM),
+        },
         "lake": {
             "path": str(lake_path),
             "scale": manifest["scale"],
@@ -593,9 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = run(args)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {out}")
+    print(f"results: {write_results(out.stem, results, out.parent)}")
     return 0
 
 

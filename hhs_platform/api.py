@@ -69,6 +69,25 @@ def _as_list(values: Values) -> list[str] | None:
     return [values] if isinstance(values, str) else list(values)
 
 
+def _filters(
+    name: str, agency: Values, platform: Values, account: Values, since: Day, until: Day
+) -> list[pl.Expr]:
+    """The row filters of the by-meaning reads of ``name``: agency and platform codes, account
+    ids or handles, and the inclusive day range on the table's date column."""
+    exprs: list[pl.Expr] = []
+    for column, values in (("agency", agency), ("platform", platform)):
+        wanted = _as_list(values)
+        if wanted is not None:
+            exprs.append(pl.col(column).is_in(wanted))
+    names = _as_list(account)
+    if names is not None:
+        exprs.append(pl.col("account_id").is_in(names) | pl.col("handle").is_in(names))
+    dates = row_filter(name, since=since, until=until)
+    if dates is not None:
+        exprs.append(dates)
+    return exprs
+
+
 def _moment(value: dt.datetime | str) -> dt.datetime:
     if isinstance(value, str):
         try:
@@ -343,28 +362,13 @@ class LakeClient:
         accounts = self._scan(
             ACCOUNTS, accounts_as_of, ["platform", "account_id", "agency", "handle"]
         )
-        platforms = _as_list(platform)
-        if platforms is not None:
-            posts = posts.filter(pl.col("platform").is_in(platforms))
-            accounts = accounts.filter(pl.col("platform").is_in(platforms))
-        dates = row_filter(POSTS, since=since, until=until)
-        if dates is not None:
-            posts = posts.filter(dates)
-        agencies = _as_list(agency)
-        if agencies is not None:
-            accounts = accounts.filter(pl.col("agency").is_in(agencies))
+        # A left join keeps the posts of accounts missing from silver/accounts (agency and handle
+        # null); an agency filter then drops them, as it should.
         joined = posts.join(
-            accounts,
-            on=["platform", "account_id"],
-            how="left" if agencies is None else "inner",
-            maintain_order="left",
+            accounts, on=["platform", "account_id"], how="left", maintain_order="left"
         )
-        names = _as_list(account)
-        if names is not None:
-            joined = joined.filter(
-                pl.col("account_id").is_in(names) | pl.col("handle").is_in(names)
-            )
-        return self._finish(joined, lazy)
+        wanted = _filters(POSTS, agency, platform, account, since, until)
+        return self._finish(joined.filter(*wanted) if wanted else joined, lazy)
 
     def metrics(
         self,
@@ -409,20 +413,8 @@ class LakeClient:
         lazy: bool,
     ) -> Any:
         lf = self._scan(name, as_of, None)
-        exprs: list[pl.Expr] = []
-        for column, values in (("agency", agency), ("platform", platform)):
-            wanted = _as_list(values)
-            if wanted is not None:
-                exprs.append(pl.col(column).is_in(wanted))
-        names = _as_list(account)
-        if names is not None:
-            exprs.append(pl.col("account_id").is_in(names) | pl.col("handle").is_in(names))
-        dates = row_filter(name, since=since, until=until)
-        if dates is not None:
-            exprs.append(dates)
-        if exprs:
-            lf = lf.filter(*exprs)
-        return self._finish(lf, lazy)
+        wanted = _filters(name, agency, platform, account, since, until)
+        return self._finish(lf.filter(*wanted) if wanted else lf, lazy)
 
     def _scan(self, name: str, as_of: AsOf, columns: list[str] | None) -> pl.LazyFrame:
         spec = self._spec(name)

@@ -389,8 +389,9 @@ def _params(**values: Any) -> dict[str, Any]:
     return out
 
 
-def _segment(value: str, safe: str = "") -> str:
-    return quote(value, safe=safe)
+#: Characters each path parameter keeps unescaped: a post id goes into the path as the platform
+#: gives it (a Bluesky ``at://`` URI with its slashes; the route takes the rest of the path).
+_SAFE = {"post_id": "/:"}
 
 
 class Client:
@@ -427,27 +428,48 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _get[T](self, adapter: TypeAdapter[T], path: str, params: dict[str, Any]) -> T:
-        response = self._http.get(path, params=params)
+    def _get[T](
+        self,
+        adapter: TypeAdapter[T],
+        endpoint: str,
+        params: dict[str, Any] | None = None,
+        **path: str,
+    ) -> T:
+        """GET the endpoint named ``endpoint`` in :data:`ENDPOINTS`, its path parameters filled
+        in (percent-encoded), and parse the answer with ``adapter``; raise its problem if any."""
+        url = ENDPOINTS[endpoint].format(
+            **{name: quote(value, safe=_SAFE.get(name, "")) for name, value in path.items()}
+        )
+        response = self._http.get(url, params=params or {})
         if response.is_error:
             raise ApiProblem.from_response(response)
         return adapter.validate_json(response.content)
 
+    def _pages[R](
+        self, adapter: TypeAdapter[Envelope[list[R]]], endpoint: str, params: dict[str, Any]
+    ) -> Iterator[R]:
+        """Every row of a paginated endpoint, following ``meta.next_cursor`` page after page."""
+        while True:
+            page = self._get(adapter, endpoint, params)
+            yield from page.data
+            if page.meta.next_cursor is None:
+                return
+            params = params | {"cursor": page.meta.next_cursor}
+
     # -- endpoints ------------------------------------------------------------------------------
     def health(self) -> Envelope[Health]:
         """``GET /v1/health``: the server answers (no token needed)."""
-        return self._get(_HEALTH, "/v1/health", {})
+        return self._get(_HEALTH, "health")
 
     def accounts(
         self, *, agency: Strings = None, platform: Strings = None
     ) -> Envelope[list[Account]]:
         """``GET /v1/accounts``: accounts with agency, tier and platform facts."""
-        return self._get(_ACCOUNTS, "/v1/accounts", _params(agency=agency, platform=platform))
+        return self._get(_ACCOUNTS, "accounts", _params(agency=agency, platform=platform))
 
     def account(self, platform: str, account_id: str) -> Envelope[Account]:
         """``GET /v1/accounts/{platform}/{account_id}``: one account."""
-        path = f"/v1/accounts/{_segment(platform)}/{_segment(account_id)}"
-        return self._get(_ACCOUNT, path, {})
+        return self._get(_ACCOUNT, "account", platform=platform, account_id=account_id)
 
     def account_metrics(
         self,
@@ -459,15 +481,16 @@ class Client:
     ) -> Envelope[list[AccountDay]]:
         """``GET /v1/accounts/{platform}/{account_id}/metrics``: the account's figures per
         UTC day, oldest first."""
-        path = f"/v1/accounts/{_segment(platform)}/{_segment(account_id)}/metrics"
-        return self._get(_ACCOUNT_DAYS, path, _params(since=since, until=until))
+        params = _params(since=since, until=until)
+        return self._get(
+            _ACCOUNT_DAYS, "account_metrics", params, platform=platform, account_id=account_id
+        )
 
     def registry(
         self, *, agency: Strings = None, platform: Strings = None
     ) -> Envelope[list[RegistryEntry]]:
         """``GET /v1/registry``: the official accounts watched."""
-        params = _params(agency=agency, platform=platform)
-        return self._get(_REGISTRY, "/v1/registry", params)
+        return self._get(_REGISTRY, "registry", _params(agency=agency, platform=platform))
 
     def posts(
         self,
@@ -493,7 +516,7 @@ class Client:
             limit=limit,
             cursor=cursor,
         )
-        return self._get(_POSTS, "/v1/posts", params)
+        return self._get(_POSTS, "posts", params)
 
     def iter_posts(
         self,
@@ -508,29 +531,22 @@ class Client:
     ) -> Iterator[Post]:
         """Every post matching the filters, newest first, page after page (``page_size`` posts
         a request, default the server's, at most 500); each post once."""
-        cursor: str | None = None
-        while True:
-            page = self.posts(
-                agency=agency,
-                platform=platform,
-                account=account,
-                since=since,
-                until=until,
-                q=q,
-                limit=page_size,
-                cursor=cursor,
-            )
-            yield from page.data
-            cursor = page.meta.next_cursor
-            if cursor is None:
-                return
+        params = _params(
+            agency=agency,
+            platform=platform,
+            account=account,
+            since=since,
+            until=until,
+            q=q,
+            limit=page_size,
+        )
+        return self._pages(_POSTS, "posts", params)
 
     def post_curve(self, platform: str, post_id: str) -> Envelope[list[CurvePoint]]:
         """``GET /v1/posts/{platform}/{post_id}/curve``: the post's engagement at fixed ages
         against its account's usual, youngest age first. ``post_id`` as the platform gives
         it (it may contain slashes)."""
-        path = f"/v1/posts/{_segment(platform)}/{_segment(post_id, safe='/:')}/curve"
-        return self._get(_CURVE, path, {})
+        return self._get(_CURVE, "post_curve", platform=platform, post_id=post_id)
 
     def agency_metrics(
         self,
@@ -545,7 +561,7 @@ class Client:
         it), period and platform (``all``: every platform together), oldest period first;
         ``since``/``until`` apply to ``period_start``."""
         params = _params(agency=agency, platform=platform, period=period, since=since, until=until)
-        return self._get(_AGENCY, "/v1/agency-metrics", params)
+        return self._get(_AGENCY, "agency_metrics", params)
 
     def anomalies(
         self,
@@ -560,7 +576,7 @@ class Client:
         params = _params(
             agency=agency, platform=platform, account=account, since=since, until=until
         )
-        return self._get(_ANOMALIES, "/v1/anomalies", params)
+        return self._get(_ANOMALIES, "anomalies", params)
 
     def scorecard(
         self,
@@ -573,18 +589,17 @@ class Client:
         """``GET /v1/quality/scorecard``: data quality per account and UTC day; the latest day
         scored unless ``since``/``until``."""
         params = _params(agency=agency, platform=platform, since=since, until=until)
-        return self._get(_SCORES, "/v1/quality/scorecard", params)
+        return self._get(_SCORES, "scorecard", params)
 
     def freshness(
         self, *, agency: Strings = None, platform: Strings = None
     ) -> Envelope[list[Freshness]]:
         """``GET /v1/freshness``: per account, its latest fetches against its tier's cadence."""
-        params = _params(agency=agency, platform=platform)
-        return self._get(_FRESHNESS, "/v1/freshness", params)
+        return self._get(_FRESHNESS, "freshness", _params(agency=agency, platform=platform))
 
     def runs(self, *, limit: int = 50) -> Envelope[list[Run]]:
         """``GET /v1/runs``: the latest ``limit`` runs, newest first."""
-        return self._get(_RUNS, "/v1/runs", _params(limit=limit))
+        return self._get(_RUNS, "runs", _params(limit=limit))
 
 
 def to_frame(rows: Sequence[BaseModel]) -> pl.DataFrame:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,24 +12,21 @@ from typing import Any
 import httpx
 import polars as pl
 import pytest
-from dashboard_lakes import free_port
 
-from hhs_platform.httpapi import tokens
-from hhs_platform.httpapi.app import Server, create_app, openapi_json
+from hhs_platform.httpapi.app import openapi_json
 from hhs_platform.httpapi.v1 import open_router, router
-from hhs_platform.lake import Lake
 from hhs_platform.registry import load_registry
-from hhs_platform.settings import Settings
 
 PROBLEM = "application/problem+json"
 
 
 class Api:
-    """The running server, its lake and two tokens: one for every agency, one for CDC only."""
+    """The running server (``world_api``: its lake and two tokens, one for every agency, one for
+    CDC only) and a plain HTTP client of it."""
 
-    def __init__(self, url: str, lake: str, every: str, cdc: str) -> None:
-        self.url, self.lake, self.every, self.cdc = url, lake, every, cdc
-        self.client = httpx.Client(base_url=url, timeout=30)
+    def __init__(self, served: Any) -> None:
+        self.served, self.every, self.cdc = served, served.every, served.cdc
+        self.client = httpx.Client(base_url=served.url, timeout=30)
 
     def get(self, path: str, who: str | None = "every", **params: Any) -> httpx.Response:
         """GET as ``who``: "every", "cdc", None (no token) or a literal token."""
@@ -49,21 +45,14 @@ class Api:
         return body  # type: ignore[no-any-return]
 
     def table(self, name: str) -> pl.DataFrame:
-        return pl.read_delta(f"{self.lake}/{name}")
+        return self.served.table(name)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
-def api(world_lake: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    lake = str(tmp_path_factory.mktemp("api") / "lake")
-    shutil.copytree(world_lake, lake)
-    settings = Settings(_env_file=None, lake_uri=lake)  # type: ignore[call-arg]
-    every, _ = tokens.create(Lake(lake, {}), "tests", rate_limit_per_minute=100_000)
-    cdc, _ = tokens.create(Lake(lake, {}), "cdc", ["CDC"], rate_limit_per_minute=100_000)
-    server = Server(create_app(settings, lake), "127.0.0.1", free_port()).start()
-    try:
-        yield Api(server.url, lake, every, cdc)
-    finally:
-        server.stop()
+def api(world_api: Any) -> Iterator[Api]:
+    api = Api(world_api)
+    yield api
+    api.client.close()
 
 
 def _typed(rows: list[dict[str, Any]], like: pl.DataFrame) -> pl.DataFrame:

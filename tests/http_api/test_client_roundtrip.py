@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import shutil
 import types
 import typing
 from collections.abc import Iterator
@@ -14,16 +13,12 @@ from typing import Any
 
 import polars as pl
 import pytest
-from dashboard_lakes import free_port
 from pydantic import BaseModel
 
 from hhs_platform import client as api_client
 from hhs_platform.client import ApiProblem, Client, Envelope, to_frame
-from hhs_platform.httpapi import tokens
-from hhs_platform.httpapi.app import Server, create_app, openapi_document
-from hhs_platform.lake import Lake
+from hhs_platform.httpapi.app import openapi_document
 from hhs_platform.registry import load_registry
-from hhs_platform.settings import Settings
 
 _JSON = {"string": str, "integer": int, "number": float, "boolean": bool, "null": type(None)}
 _FORMATS = {"date-time": dt.datetime, "date": dt.date}
@@ -87,31 +82,10 @@ def test_every_operation_has_a_method_with_its_parameters_and_fields() -> None:
     assert set(problem) <= set(inspect.signature(ApiProblem).parameters)
 
 
-class Served:
-    def __init__(self, url: str, lake: str, every: str, cdc: str) -> None:
-        self.url, self.lake, self.every, self.cdc = url, lake, every, cdc
-
-    def table(self, name: str) -> pl.DataFrame:
-        return pl.read_delta(f"{self.lake}/{name}")
-
-
 @pytest.fixture(scope="module")
-def served(world_lake: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    lake = str(tmp_path_factory.mktemp("client") / "lake")
-    shutil.copytree(world_lake, lake)
-    settings = Settings(_env_file=None, lake_uri=lake)  # type: ignore[call-arg]
-    every, _ = tokens.create(Lake(lake, {}), "client", rate_limit_per_minute=100_000)
-    cdc, _ = tokens.create(Lake(lake, {}), "client cdc", ["CDC"], rate_limit_per_minute=100_000)
-    server = Server(create_app(settings, lake), "127.0.0.1", free_port()).start()
-    try:
-        yield Served(server.url, lake, every, cdc)
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def api(served: Served) -> Iterator[Client]:
-    with Client(served.url, served.every) as client:
+def api(world_api: Any) -> Iterator[Client]:
+    """A client of the server over a copy of the world lake, with the every-agency token."""
+    with Client(world_api.url, world_api.every) as client:
         yield client
 
 
@@ -126,10 +100,10 @@ def _same(rows: list[Any], expected: pl.DataFrame) -> None:
     assert got.equals(expected.select(columns)), "client rows differ from the lake's"
 
 
-def test_every_endpoint_round_trips_the_lake(served: Served, api: Client) -> None:
+def test_every_endpoint_round_trips_the_lake(world_api: Any, api: Client) -> None:
     assert api.health().data.status == "ok"
 
-    accounts = served.table("silver/accounts").sort("platform", "account_id")
+    accounts = world_api.table("silver/accounts").sort("platform", "account_id")
     answer = api.accounts()
     assert isinstance(answer, Envelope) and answer.meta.count == accounts.height
     _same(answer.data, accounts)
@@ -141,7 +115,7 @@ def test_every_endpoint_round_trips_the_lake(served: Served, api: Client) -> Non
         one["platform"], one["account_id"], since=dt.date(2026, 11, 3), until=dt.date(2026, 11, 9)
     )
     daily = (
-        served.table("gold/daily_account_metrics")
+        world_api.table("gold/daily_account_metrics")
         .filter(
             (pl.col("account_id") == one["account_id"])
             & pl.col("date").is_between(dt.date(2026, 11, 3), dt.date(2026, 11, 9))
@@ -157,29 +131,29 @@ def test_every_endpoint_round_trips_the_lake(served: Served, api: Client) -> Non
     )
     _same(api.registry(agency="CDC").data, registry)
 
-    curves = served.table("gold/post_curves")
+    curves = world_api.table("gold/post_curves")
     post = curves.filter(pl.col("platform") == "bluesky").row(0, named=True)
     assert post["post_id"].startswith("at://")  # sent in the path as it is, slashes and all
     curve = api.post_curve("bluesky", post["post_id"])
     _same(curve.data, curves.filter(pl.col("post_id") == post["post_id"]).sort("age_hours"))
 
-    agency = served.table("gold/agency_metrics").filter(
+    agency = world_api.table("gold/agency_metrics").filter(
         (pl.col("agency") == "HHS") & (pl.col("platform") == "all") & (pl.col("period") == "week")
     )
     assert agency.height > 0
     weeks = api.agency_metrics(agency="HHS", platform="all", period="week").data
     _same(weeks, agency.sort("period_start"))
 
-    anomalies = served.table("gold/anomalies")
+    anomalies = world_api.table("gold/anomalies")
     assert anomalies.height >= 1
     order = ["date", "platform", "account_id", "metric", "kind"]
     _same(api.anomalies().data, anomalies.sort(order, descending=True))
 
-    scores = served.table("quality/scorecard")
+    scores = world_api.table("quality/scorecard")
     latest = scores.filter(pl.col("date") == pl.col("date").max()).sort("platform", "account_id")
     _same(api.scorecard().data, latest)
 
-    log = served.table("bronze/fetch_log")
+    log = world_api.table("bronze/fetch_log")
     last = dict(log.group_by("account_key").agg(pl.col("finished_at").max()).iter_rows())
     assert {f.account_key: f.last_fetch_at for f in api.freshness().data} == last
 
@@ -190,9 +164,11 @@ def test_every_endpoint_round_trips_the_lake(served: Served, api: Client) -> Non
     assert {(r.run_id, r.accounts, r.failed) for r in runs} == set(counts.iter_rows())
 
 
-def test_iter_posts_follows_the_cursors_over_every_post(served: Served, api: Client) -> None:
-    posts = served.table("silver/posts")
-    accounts = served.table("silver/accounts").select("platform", "account_id", "agency", "handle")
+def test_iter_posts_follows_the_cursors_over_every_post(world_api: Any, api: Client) -> None:
+    posts = world_api.table("silver/posts")
+    accounts = world_api.table("silver/accounts").select(
+        "platform", "account_id", "agency", "handle"
+    )
     expected = posts.join(accounts, on=["platform", "account_id"], how="left").sort(
         ["created_at", "platform", "post_id"], descending=True
     )
@@ -210,7 +186,7 @@ def test_iter_posts_follows_the_cursors_over_every_post(served: Served, api: Cli
     _same(list(api.iter_posts(agency=["CDC"], since=dt.date(2026, 11, 7), page_size=size)), cdc)
 
 
-def test_problems_raise_api_problem_with_their_fields(served: Served, api: Client) -> None:
+def test_problems_raise_api_problem_with_their_fields(world_api: Any, api: Client) -> None:
     with pytest.raises(ApiProblem) as caught:
         api.posts(limit=501)
     problem = caught.value
@@ -225,13 +201,13 @@ def test_problems_raise_api_problem_with_their_fields(served: Served, api: Clien
         api.account("bluesky", "no-such-account")
     assert (caught.value.status, caught.value.kind) == (404, "not-found")
 
-    with Client(served.url, served.cdc) as cdc:
+    with Client(world_api.url, world_api.cdc) as cdc:
         assert {a.agency for a in cdc.accounts().data} == {"CDC"}
         with pytest.raises(ApiProblem) as caught:
             cdc.posts(agency="FDA")
         assert (caught.value.status, caught.value.kind) == (403, "forbidden")
 
-    with Client(served.url) as anonymous:
+    with Client(world_api.url) as anonymous:
         assert anonymous.health().data.status == "ok"
         with pytest.raises(ApiProblem) as caught:
             anonymous.runs()

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 
+from dashboard_lakes import free_port
 from fastapi import FastAPI
 
 from hhs_platform.httpapi import problems
 from hhs_platform.httpapi.app import Server
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_a_failure_is_a_500_problem_and_the_connection_stays_usable() -> None:
@@ -30,7 +24,7 @@ def test_a_failure_is_a_500_problem_and_the_connection_stays_usable() -> None:
     def ok() -> dict[str, str]:
         return {"ok": "yes"}
 
-    port = _free_port()
+    port = free_port()
     server = Server(app, "127.0.0.1", port).start()
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

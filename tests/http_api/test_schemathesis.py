@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-import polars as pl
 import pytest
 import schemathesis
-from dashboard_lakes import free_port
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import (
@@ -31,10 +27,7 @@ from schemathesis.checks import (
 from schemathesis.core.failures import FailureGroup
 from schemathesis.generation import GenerationMode
 
-from hhs_platform.httpapi import tokens
-from hhs_platform.httpapi.app import Server, create_app, openapi_document
-from hhs_platform.lake import Lake
-from hhs_platform.settings import Settings
+from hhs_platform.httpapi.app import openapi_document
 
 CHECKS = [
     not_a_server_error,
@@ -45,28 +38,17 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def served(
-    world_lake: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, str, dict[str, str]]]:
-    """A server over a copy of the world lake, a token for every agency and the path parameters
-    of an account and a post that exist."""
-    lake = str(tmp_path_factory.mktemp("schemathesis") / "lake")
-    shutil.copytree(world_lake, lake)
-    settings_ = Settings(_env_file=None, lake_uri=lake)  # type: ignore[call-arg]
-    token, _ = tokens.create(Lake(lake, {}), "schemathesis", rate_limit_per_minute=100_000)
-    server = Server(create_app(settings_, lake), "127.0.0.1", free_port()).start()
-    curves = pl.read_delta(f"{lake}/gold/post_curves")
-    post = curves.sort("platform", "post_id").row(0, named=True)
+def served(world_api: Any) -> tuple[str, str, dict[str, str]]:
+    """The server over a copy of the world lake, a token for every agency and the path
+    parameters of an account and a post that exist."""
+    post = world_api.table("gold/post_curves").sort("platform", "post_id").row(0, named=True)
     # percent-encoded: sent raw, the "//" of a Bluesky at:// id would reach the server as "/"
     known = {
         "platform": post["platform"],
         "account_id": post["account_id"],
         "post_id": quote(post["post_id"], safe=""),
     }
-    try:
-        yield server.url, token, known
-    finally:
-        server.stop()
+    return world_api.url, world_api.every, known
 
 
 # The document the server publishes (tests/http_api/test_api_v1.py checks the two are equal).
