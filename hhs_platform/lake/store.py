@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 _KEEP_EARLIEST = ("first_seen_at",)
 _KEEP_LATEST = ("last_seen_at", "last_observed_at")
 _COMMIT_ATTEMPTS = 8
+#: Properties every table is created with. A checkpoint every 10 commits instead of Delta's
+#: default 100: opening a table replays the JSON commits since its last checkpoint, so a table
+#: that grows by small appends (the fetch log, bronze) opened in 28 ms after 60 commits with the
+#: default and in 6 ms with 10 (reads and writes both open the table).
+TABLE_PROPERTIES = {"delta.checkpointInterval": "10"}
 
 
 @dataclass(frozen=True)
@@ -294,6 +299,7 @@ class Lake:
         The commit carries who writes (:func:`hhs_platform.lake.audit.commit_metadata`).
         """
         kw.setdefault("commit_properties", commit_properties())
+        kw.setdefault("configuration", TABLE_PROPERTIES)  # used when the write creates the table
         write_deltalake(
             self.path(table),
             df.to_arrow(),
