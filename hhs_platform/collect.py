@@ -21,6 +21,7 @@ from hhs_platform.connectors.base import AccountRef, RawResponse
 from hhs_platform.errors import ConfigurationError, HhsError, TerminalError
 from hhs_platform.http import HttpClient
 from hhs_platform.lake.store import Lake
+from hhs_platform.ratelimit import rule_for
 from hhs_platform.registry.loader import official_only
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.normalize import SilverBatch, parse_bronze
@@ -81,11 +82,16 @@ def plan_batches(
 ) -> list[list[dict[str, Any]]]:
     """Split the registry's collectable accounts into batches of one platform and one tier each.
 
-    Batches come in priority order: every tier-1 batch first, then tier 2, then tier 3 (platforms
-    alphabetically within a tier, handles within a platform). Tasks are submitted in this order,
-    so when a platform's quota or a run's time runs short, the high tiers were served first.
-    Accounts on platforms without a connector, or whose credentials are not configured, are
-    left out (see ``skipped_platforms``).
+    Batches come in priority order: every tier-1 batch first, then tier 2, then tier 3. Within a
+    tier the platforms' batches are spread evenly over the tier (a platform with twice the
+    batches gets twice the turns; handles in order within a platform), the platform that its
+    documented rate limit keeps busiest first at a tie (:func:`limit_seconds`): every platform
+    is fetched from the start to the end of the run, so a rate-limited platform's budget is not
+    left idle while the batches of the others go by, and the run lasts about as long as its
+    slowest platform rather than the sum of them. Tasks are submitted in this order, so when a
+    platform's quota or a run's time runs short, the high tiers were served first. Accounts on
+    platforms without a connector, or whose credentials are not configured, are left out (see
+    ``skipped_platforms``).
     """
     ready = [p for p, why in collectable_platforms(settings).items() if why is None]
     if settings is not None:  # HHS_ALLOW_UNVERIFIED_ACCOUNTS=false: confirmed accounts only
@@ -95,11 +101,31 @@ def plan_batches(
         .with_columns(pl.col("tier").fill_null(2))
         .sort(["tier", "platform", "handle"])
     )
-    batches: list[list[dict[str, Any]]] = []
-    for _key, group in rows.group_by(["tier", "platform"], maintain_order=True):
+    accounts = dict(rows.group_by("platform").len().iter_rows())
+    lanes: dict[int, list[tuple[str, list[list[dict[str, Any]]]]]] = {}
+    for (tier, platform), group in rows.group_by(["tier", "platform"], maintain_order=True):
         recs = group.select("platform", "handle", "platform_id", "tier").to_dicts()
-        batches.extend(recs[i : i + batch_size] for i in range(0, len(recs), batch_size))
+        chunks = [recs[i : i + batch_size] for i in range(0, len(recs), batch_size)]
+        lanes.setdefault(int(tier), []).append((str(platform), chunks))
+    batches: list[list[dict[str, Any]]] = []
+    for tier in sorted(lanes):
+        # batch k of a platform's n sits at (k + 1/2) / n of the tier
+        spread = [
+            ((k + 0.5) / len(chunks), -limit_seconds(p, accounts[p]), p, k, chunk)
+            for p, chunks in lanes[tier]
+            for k, chunk in enumerate(chunks)
+        ]
+        batches.extend(item[-1] for item in sorted(spread, key=lambda item: item[:4]))
     return batches
+
+
+def limit_seconds(platform: str, accounts: int) -> float:
+    """Seconds ``platform``'s documented rate limit needs for one request per account beyond
+    its burst (0 when it has no fixed limit): how long the platform keeps a run busy at least."""
+    rule = rule_for(platform)
+    if rule is None:
+        return 0.0
+    return max(0.0, accounts - rule.limit * rule.burst) * rule.window_s / rule.limit
 
 
 def select_tiers(registry: pl.DataFrame, tiers: list[int] | None) -> pl.DataFrame:

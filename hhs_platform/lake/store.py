@@ -221,6 +221,13 @@ class Lake:
             values = df[col].unique().to_list()
             if len(values) == 1 and isinstance(values[0], str):
                 predicate += f" AND t.{col} = '{_sql_str(values[0])}'"
+            elif (
+                col in spec.keys
+                and 1 < len(values) <= 64
+                and all(isinstance(v, str) for v in values)
+            ):
+                listed = ", ".join(f"'{_sql_str(v)}'" for v in sorted(values))
+                predicate += f" AND t.{col} IN ({listed})"
         updates = {}
         for col in df.columns:
             if col in spec.keys:

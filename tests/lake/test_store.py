@@ -125,3 +125,36 @@ def test_a_table_gains_the_columns_its_model_gained(tmp_path) -> None:
     assert got.columns == list(spec.schema.names())
     assert got["example_response_id"].to_list() == [None, "x"]
     assert lake.evolve("quality/field_drift") == []  # nothing left to add
+
+
+def test_a_merge_of_some_platforms_leaves_the_others_files_alone(tmp_path) -> None:
+    lake = Lake(str(tmp_path / "lake"), {})
+    platforms = ("bluesky", "mastodon", "youtube")
+    first = pl.concat(
+        _posts([f"{p}-{i}" for i in range(3)], T0).with_columns(platform=pl.lit(p))
+        for p in platforms
+    )
+    lake.merge("silver/posts", first)
+    delta = lake.delta("silver/posts")
+    assert delta is not None
+    before = set(delta.file_uris())
+    untouched = {u for u in before if "platform=youtube" in u}
+    assert untouched
+
+    # one batch holding two platforms: an update each and a new post each
+    later = T0 + timedelta(hours=1)
+    batch = pl.concat(
+        _posts([f"{p}-0", f"{p}-9"], later, text="edited").with_columns(platform=pl.lit(p))
+        for p in platforms[:2]
+    )
+    result = lake.merge("silver/posts", batch)
+    assert (result.inserted, result.updated) == (2, 2)
+    after_delta = lake.delta("silver/posts")
+    assert after_delta is not None
+    after = set(after_delta.file_uris())
+    assert untouched <= after  # youtube's files were neither read for rewrite nor replaced
+    merged = lake.read("silver/posts").sort("platform", "post_id")
+    assert merged.height == 11
+    edited = merged.filter(pl.col("text") == "edited")
+    assert sorted(edited["post_id"]) == ["bluesky-0", "bluesky-9", "mastodon-0", "mastodon-9"]
+    assert merged.filter(platform="youtube")["text"].to_list() == ["hello"] * 3
