@@ -42,6 +42,9 @@ TABLE = "silver/campaign_items"
 WINDOW = timedelta(hours=72)
 THRESHOLD = 0.8
 LINK_THRESHOLD = 0.5
+#: Most post ids an incremental relink replaces by id (the delete filter lists them; tens of
+#: thousands overflow the Delta writer's expression parser); beyond, agencies are relinked whole.
+MAX_REPLACED_IDS = 5_000
 _URL = re.compile(ANY_URL_RE)
 _MENTION = re.compile(r"(?<![\w@])@[\w.\-]+")
 _HASHTAG = re.compile(r"(?<![\w#&])#\w+")
@@ -272,10 +275,16 @@ def link_campaigns(lake: Lake, *, full: bool = False) -> WriteResult:
         )
         return lake.overwrite(TABLE, rows)
     items = lake.scan(TABLE).select(
-        "platform", "post_id", pl.col("agency").alias("_was"), "source_last_seen_at"
+        "platform",
+        "post_id",
+        pl.col("agency").alias("_was"),
+        "source_last_seen_at",
+        pl.col("created_at").alias("_created"),
     )
+    # The earliest post of each agency that is new, seen again, gone or moved (for both its
+    # agencies).
     changed = (
-        posts.select("platform", "post_id", "agency", "last_seen_at")
+        posts.select("platform", "post_id", "agency", "last_seen_at", "created_at")
         .join(items, on=["platform", "post_id"], how="full", coalesce=True)
         .filter(
             pl.col("source_last_seen_at").is_null()
@@ -283,15 +292,63 @@ def link_campaigns(lake: Lake, *, full: bool = False) -> WriteResult:
             | (pl.col("last_seen_at") > pl.col("source_last_seen_at"))
             | (pl.col("agency") != pl.col("_was"))
         )
-        .select(pl.concat_list("agency", "_was").alias("a"))
-        .explode("a")
+        .select(
+            pl.concat_list("agency", "_was").alias("agency"),
+            pl.coalesce("created_at", "_created").alias("changed_at"),
+        )
+        .explode("agency")
         .drop_nulls()
-        .unique()
+        .group_by("agency")
+        .agg(pl.col("changed_at").min())
         .collect()
     )
-    agencies = sorted(changed["a"].to_list())
-    if not agencies:
+    if changed.is_empty():
         return WriteResult(TABLE, 0)
-    rows = link_posts(posts.filter(pl.col("agency").is_in(agencies)).collect())
+    agencies = sorted(changed["agency"].to_list())
+    starts = _relink_from(lake.scan(TABLE).filter(pl.col("agency").is_in(agencies)), changed)
+    window = posts.join(starts.lazy(), on="agency").filter(pl.col("created_at") >= pl.col("_from"))
+    rows = link_posts(window.drop("_from").collect())
+    stored = (
+        lake.scan(TABLE)
+        .select("agency", "post_id", "created_at")
+        .join(starts.lazy(), on="agency")
+        .filter(pl.col("created_at") >= pl.col("_from"))
+        .select("post_id")
+        .collect()
+    )
+    ids = sorted(set(stored["post_id"].to_list()) | set(rows["post_id"].to_list()))
+    if len(ids) > MAX_REPLACED_IDS:  # relink the agencies whole: one short filter
+        rows = link_posts(posts.filter(pl.col("agency").is_in(agencies)).collect())
+        log.info("relinked %d agencies whole: %d post(s)", len(agencies), rows.height)
+        return lake.replace(TABLE, rows, where={"agency": agencies})
     log.info("relinked %d agencies: %d post(s)", len(agencies), rows.height)
-    return lake.replace(TABLE, rows, where={"agency": agencies})
+    return lake.replace(TABLE, rows, where={"agency": agencies, "post_id": ids})
+
+
+def _relink_from(items: pl.LazyFrame, changed: pl.DataFrame) -> pl.DataFrame:
+    """Per agency, the instant its posts are linked again from (``agency``, ``_from``).
+
+    A changed post links only to posts within ``WINDOW`` of it, and a campaign never spans more
+    than ``WINDOW``: campaigns whose posts all precede the agency's first changed post by more
+    than ``WINDOW`` cannot change. Relinking starts there, moved back to the first post of any
+    stored campaign that straddles it, so every campaign is relinked whole or not at all; the
+    result equals relinking all the agency's posts.
+    """
+    spans = (
+        items.group_by("agency", "campaign_id")
+        .agg(pl.col("created_at").min().alias("first"), pl.col("created_at").max().alias("last"))
+        .collect()
+    )
+    out = []
+    for agency, changed_at in changed.select("agency", "changed_at").iter_rows():
+        start = changed_at - WINDOW
+        own = spans.filter(pl.col("agency") == agency)
+        while True:
+            across = own.filter((pl.col("first") < start) & (pl.col("last") >= start))
+            if across.is_empty():
+                break
+            start = across["first"].min()
+        out.append({"agency": agency, "_from": start})
+    return pl.DataFrame(
+        out, schema={"agency": pl.Utf8, "_from": pl.Datetime("us", "UTC")}, orient="row"
+    )

@@ -32,12 +32,18 @@ def tolerance(age_h: int) -> timedelta:
 
 def post_curves(posts: pl.DataFrame, metrics: pl.DataFrame) -> pl.DataFrame:
     """``gold/post_curves`` rows from silver posts (non-reposts) and their metric series."""
+    return with_baselines(curve_points(posts, metrics))
+
+
+def curve_points(posts: pl.DataFrame, metrics: pl.DataFrame) -> pl.DataFrame:
+    """Each post's counters and engagement at each age (``gold/post_curves`` without the
+    baseline and overperformance columns, which depend on the account's earlier posts)."""
     spec = table_spec("gold/post_curves")
     own = posts.filter(pl.col("post_type") != "repost").select(
         "platform", "post_id", "account_id", "post_type", "created_at"
     )
     if own.is_empty() or metrics.is_empty():
-        return spec.empty()
+        return spec.empty().drop("baseline", "overperformance")
     ages = pl.DataFrame({"age_hours": list(AGES_H)}, schema={"age_hours": pl.Int64})
     targets = (
         own.join(ages, how="cross")
@@ -82,23 +88,54 @@ def post_curves(posts: pl.DataFrame, metrics: pl.DataFrame) -> pl.DataFrame:
             for m in _METRICS
         },
     ).filter(pl.col("observed_at").is_not_null())
-    out = (
-        picked.with_columns(
-            offset_minutes=((pl.col("observed_at") - pl.col("target")).dt.total_seconds() / 60)
-            .round(0)
-            .cast(pl.Int64),
-            engagement=pl.sum_horizontal(
-                *[pl.col(m).fill_null(0) for m in ("likes", "reposts", "replies", "quotes")]
-            ).cast(pl.Int64),
+    out = picked.with_columns(
+        offset_minutes=((pl.col("observed_at") - pl.col("target")).dt.total_seconds() / 60)
+        .round(0)
+        .cast(pl.Int64),
+        engagement=pl.sum_horizontal(
+            *[pl.col(m).fill_null(0) for m in ("likes", "reposts", "replies", "quotes")]
+        ).cast(pl.Int64),
+    )
+    return out.select(
+        [pl.col(c).cast(t) for c, t in spec.schema.items() if c not in _BASELINE_COLUMNS]
+    )
+
+
+_BASELINE_COLUMNS = ("baseline", "overperformance")
+#: What a post's baseline depends on: its account's earlier posts of its type, at its age.
+BASELINE_GROUP = ["platform", "account_id", "post_type", "age_hours"]
+
+
+def with_baselines(points: pl.DataFrame, earlier: pl.DataFrame | None = None) -> pl.DataFrame:
+    """``gold/post_curves`` rows: ``points`` (from :func:`curve_points`) with each post's
+    baseline (median engagement of the account's previous posts of its type at its age) and
+    overperformance.
+
+    ``earlier``: curve rows of posts published before every post of ``points`` (at least the
+    last ``BASELINE_POSTS`` per account, type and age), whose engagement the first posts'
+    baselines need; they are not returned.
+    """
+    spec = table_spec("gold/post_curves")
+    cols = ["platform", "post_id", "account_id", "post_type", "created_at", "age_hours"]
+    frame = points.with_columns(_new=pl.lit(True))
+    if earlier is not None and not earlier.is_empty():
+        frame = pl.concat(
+            [
+                frame,
+                earlier.select(*cols, "engagement").with_columns(_new=pl.lit(False)),
+            ],
+            how="diagonal_relaxed",
         )
-        .sort("created_at", "post_id")
+    out = (
+        frame.sort("created_at", "post_id")
         .with_columns(
             baseline=pl.col("engagement")
             .cast(pl.Float64)
             .shift(1)
             .rolling_median(window_size=BASELINE_POSTS, min_samples=MIN_BASELINE)
-            .over(["platform", "account_id", "post_type", "age_hours"])
+            .over(BASELINE_GROUP)
         )
+        .filter(pl.col("_new"))
         .with_columns(
             overperformance=pl.when(pl.col("baseline") > 0).then(
                 pl.col("engagement") / pl.col("baseline")

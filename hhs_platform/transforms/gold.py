@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
 from hhs_platform.lake.store import Lake, WriteResult
-from hhs_platform.transforms.curves import post_curves
+from hhs_platform.transforms.curves import (
+    BASELINE_GROUP,
+    BASELINE_POSTS,
+    curve_points,
+    post_curves,
+    with_baselines,
+)
 from hhs_platform.transforms.rollups import build_rollups
 from hhs_platform.transforms.trends import build_trends
 from schemas import table_spec
@@ -232,19 +239,31 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
         scope = changed_accounts(lake, last)
         result = WriteResult("gold/daily_account_metrics", 0)
         curve_result = WriteResult("gold/post_curves", 0)
-        for (platform,), ids in scope.group_by(["platform"], maintain_order=True):
-            daily, curves = _gold_for(lake, accounts, ids)
-            where = {"platform": [str(platform)], "account_id": ids["account_id"].to_list()}
-            r = lake.replace("gold/daily_account_metrics", daily, where)
-            c = lake.replace("gold/post_curves", curves, where)
-            curve_result = WriteResult(
-                c.table,
-                curve_result.rows_in + c.rows_in,
-                inserted=curve_result.inserted + c.inserted,
-            )
-            result = WriteResult(
-                result.table, result.rows_in + r.rows_in, inserted=result.inserted + r.inserted
-            )
+        changes = _scope_changes(lake, scope, accounts, last)
+        for (platform,), _ids in scope.group_by(["platform"], maintain_order=True):
+            whole, tail = _split_scope(str(platform), changes, last, watermark)
+            writes: list[
+                tuple[pl.DataFrame, pl.DataFrame, dict[str, list[str]], dict[str, list[str]]]
+            ] = []
+            if not whole.is_empty():
+                daily, curves = _gold_for(lake, accounts, whole)
+                where = {"platform": [str(platform)], "account_id": whole["account_id"].to_list()}
+                writes.append((daily, curves, where, where))
+            if tail is not None:
+                writes.append(_gold_tail(lake, accounts, tail, watermark))
+            for daily, curves, daily_where, curve_where in writes:
+                r = lake.replace("gold/daily_account_metrics", daily, daily_where)
+                c = lake.replace("gold/post_curves", curves, curve_where)
+                curve_result = WriteResult(
+                    c.table,
+                    curve_result.rows_in + c.rows_in,
+                    inserted=curve_result.inserted + c.inserted,
+                )
+                result = WriteResult(
+                    result.table,
+                    result.rows_in + r.rows_in,
+                    inserted=result.inserted + r.inserted,
+                )
     results = {"gold/daily_account_metrics": result, "gold/post_curves": curve_result}
     results.update(build_rollups(lake, accounts))
     results.update(build_trends(lake, accounts))
@@ -280,6 +299,211 @@ def _last_build(lake: Lake) -> datetime | None:
     builds = lake.read("gold/builds")
     marks = builds["watermark"].drop_nulls()
     return marks.max() if marks.len() else None  # type: ignore[return-value]
+
+
+#: An incremental build recomputes an account's days from the first one its new silver rows
+#: touch, when that day is at most this many days before the newest silver row; an older one
+#: (an old post seen again, a follower count unchanged for months) recomputes the account whole.
+TAIL_DAYS = 60
+#: Most posts whose curves an incremental build replaces by id (the delete filter lists them;
+#: tens of thousands overflow the Delta writer's expression parser); beyond, whole accounts.
+MAX_REPLACED_IDS = 5_000
+#: Observations of a post are taken to be at most this long before its publication (clock
+#: skew): the window read for the observation preceding a recomputed day.
+_EARLY_OBSERVATION = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class _Tail:
+    """Accounts of one platform whose gold rows change from ``start`` on only, and whose post
+    curves change for posts published from ``first_post`` on (None: no post changed)."""
+
+    platform: str
+    ids: pl.DataFrame
+    start: date
+    first_post: datetime | None
+
+
+def _scope_changes(
+    lake: Lake, scope: pl.DataFrame, accounts: pl.DataFrame, since: datetime
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """For the changed accounts (``scope``): the first day their silver rows written after
+    ``since`` touch and their earliest changed post (platform, account_id, day, first_post);
+    and those to recompute whole whatever the day: new accounts and accounts whose handle or
+    agency changed (it is on every row)."""
+    keys = ["platform", "account_id"]
+    posts = lake.scan("silver/posts").select(*keys, "post_id", "created_at")
+    touched = pl.concat(
+        [
+            lake.scan("silver/post_metrics")
+            .filter(pl.col("last_observed_at") > since)
+            .select("platform", "post_id", "observed_at")
+            .join(posts, on=["platform", "post_id"])
+            .select(
+                *keys,
+                day=pl.min_horizontal("observed_at", "created_at").dt.date(),
+                first_post=pl.col("created_at"),
+            ),
+            lake.scan("silver/posts")
+            .filter((pl.col("last_seen_at") > since) | (pl.col("deleted_at") > since))
+            .select(*keys, day=pl.col("created_at").dt.date(), first_post=pl.col("created_at")),
+            lake.scan("silver/account_snapshots")
+            .filter(pl.col("last_observed_at") > since)
+            .select(
+                *keys,
+                day=pl.col("observed_at").dt.date(),
+                first_post=pl.lit(None, pl.Datetime("us", "UTC")),
+            ),
+        ]
+    )
+    starts = (
+        touched.group_by(keys)
+        .agg(pl.col("day").min(), pl.col("first_post").min())
+        .join(scope.lazy(), on=keys, how="semi")
+        .collect()
+    )
+    info = ["platform", "account_id", "handle", "agency", "parent_agency"]
+    stored = (
+        lake.scan("gold/daily_account_metrics")
+        .select(info)
+        .join(scope.lazy(), on=keys, how="semi")
+        .unique()
+        .collect()
+    )
+    current = accounts.select(info).unique(keys).join(scope, on=keys, how="semi")
+    renamed = pl.concat(
+        [
+            current.join(stored, on=info, how="anti", nulls_equal=True),
+            stored.join(current, on=info, how="anti", nulls_equal=True),
+        ]
+    ).select(keys)
+    return starts, renamed
+
+
+def _split_scope(
+    platform: str,
+    changes: tuple[pl.DataFrame, pl.DataFrame],
+    since: datetime,
+    watermark: datetime | None,
+) -> tuple[pl.DataFrame, _Tail | None]:
+    """Split one platform's changed accounts (``changes`` from :func:`_scope_changes`) into
+    those recomputed whole (new accounts, a new handle or agency, changes older than
+    ``TAIL_DAYS``) and the rest, recomputed from the first day their new silver rows touch.
+    Accounts whose only change is a refreshed ``silver/accounts`` row with the same handle and
+    agency are in neither: their gold rows stay as they are."""
+    keys = ["platform", "account_id"]
+    on = pl.col("platform") == platform
+    starts, renamed = changes[0].filter(on), changes[1].filter(on)
+    horizon = (watermark or since).date() - timedelta(days=TAIL_DAYS)
+    old = starts.filter(pl.col("day") < horizon).select(keys)
+    whole = pl.concat([renamed, old]).unique().sort(keys)
+    tail = starts.join(whole, on=keys, how="anti")
+    if tail.is_empty():
+        return whole, None
+    return whole, _Tail(
+        platform,
+        tail.select(keys).sort(keys),
+        tail["day"].min(),  # type: ignore[arg-type]
+        tail["first_post"].min(),  # type: ignore[arg-type]
+    )
+
+
+def _gold_tail(
+    lake: Lake, accounts: pl.DataFrame, tail: _Tail, watermark: datetime | None
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, list[str]], dict[str, list[str]]]:
+    """The ``gold/daily_account_metrics`` rows of ``tail``'s accounts from its start day on and
+    the ``gold/post_curves`` rows of their posts published from its first changed post on,
+    equal to a whole recompute's; with the rows each replaces (``Lake.replace`` filters).
+
+    Reads the accounts' snapshots (one row per change) and posts, but of ``silver/post_metrics``
+    only the rows whose runs reach the start day, plus each such post's run just before it.
+    """
+    keys = ["platform", "account_id"]
+    on = pl.col("platform") == tail.platform
+    ids = tail.ids
+    start = datetime.combine(tail.start, time(0), tzinfo=UTC)
+    posts = (
+        lake.scan("silver/posts")
+        .filter(on)
+        .select("platform", "post_id", "account_id", "created_at", "post_type")
+        .join(ids.lazy(), on=keys, how="semi")
+        .collect()
+    )
+    post_keys = posts.lazy().select("platform", "post_id")
+    columns = ["platform", "post_id", "observed_at", "last_observed_at", *_METRICS]
+    metrics = lake.scan("silver/post_metrics").filter(on).select(columns)
+    recent = (
+        metrics.filter(pl.col("last_observed_at") >= start)
+        .join(post_keys, on=["platform", "post_id"], how="semi")
+        .collect()
+    )
+    # A post whose first run in the window starts on the start day or later needs the run
+    # before it: its first day's gain is counted from that run's value.
+    need = (
+        recent.group_by("platform", "post_id")
+        .agg(pl.col("observed_at").min())
+        .filter(pl.col("observed_at") >= start)
+        .select("platform", "post_id")
+    )
+    prior = recent.head(0)
+    if not need.is_empty():
+        earliest = posts.join(need, on=["platform", "post_id"], how="semi")["created_at"].min()
+        window = metrics.filter(pl.col("last_observed_at") < start)
+        if earliest is not None:
+            window = window.filter(pl.col("observed_at") >= earliest - _EARLY_OBSERVATION)  # type: ignore[operator]
+        prior = (
+            window.join(need.lazy(), on=["platform", "post_id"], how="semi")
+            .collect()
+            .sort("observed_at")
+            .group_by("platform", "post_id", maintain_order=True)
+            .last()
+            .select(columns)
+        )
+    touched = pl.concat(
+        [
+            posts.filter(pl.col("created_at") >= start),
+            posts.join(
+                recent.select("platform", "post_id"), on=["platform", "post_id"], how="semi"
+            ),
+        ]
+    ).unique(["platform", "post_id"])
+    daily = daily_account_metrics(
+        accounts.join(ids, on=keys, how="semi"),
+        lake.scan("silver/account_snapshots")
+        .filter(on)
+        .join(ids.lazy(), on=keys, how="semi")
+        .collect(),
+        touched,
+        pl.concat([recent, prior]),
+    ).filter(pl.col("date") >= tail.start)
+    # stored rows end at the previous watermark at the latest, computed ones at the new one
+    newest: date | None = daily["date"].max()  # type: ignore[assignment]
+    last_day = max(tail.start, newest or tail.start, watermark.date() if watermark else tail.start)
+    days = [str(tail.start + timedelta(days=n)) for n in range((last_day - tail.start).days + 1)]
+    where = {"platform": [tail.platform], "account_id": ids["account_id"].to_list()}
+    if tail.first_post is None:
+        curves = table_spec("gold/post_curves").empty()
+        return daily, curves, {**where, "date": days}, {}
+    fresh = posts.filter(pl.col("created_at") >= tail.first_post)
+    if fresh.height > MAX_REPLACED_IDS:  # the accounts' curves whole: one short filter
+        _, curves = _gold_for(lake, accounts, ids)
+        return daily, curves, {**where, "date": days}, where
+    earlier = (
+        lake.scan("gold/post_curves")
+        .filter(on & (pl.col("created_at") < tail.first_post))
+        .select(*BASELINE_GROUP, "created_at", "post_id", "engagement")
+        .join(ids.lazy(), on=keys, how="semi")
+        .collect()
+        .sort("created_at", "post_id")
+        .group_by(BASELINE_GROUP, maintain_order=True)
+        .tail(BASELINE_POSTS)
+    )
+    points = curve_points(
+        fresh,
+        recent.join(fresh.select("platform", "post_id"), on=["platform", "post_id"], how="semi"),
+    )
+    curves = with_baselines(points, earlier)
+    return daily, curves, {**where, "date": days}, {**where, "post_id": fresh["post_id"].to_list()}
 
 
 def _gold_for(
