@@ -11,7 +11,7 @@ UV_VERSION := 0.13.9
 UV := UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo demo-check test test-fast lint format typecheck serve docs docs-serve sandbox collect deploy browser nginx clean bench-dashboards bench-capacity bench-scale bench-api lock audit security secrets-baseline
+.PHONY: help venv demo demo-check test test-fast lint format typecheck serve docs docs-serve sandbox collect deploy browser nginx clean bench-dashboards bench-capacity bench-scale bench-api bench-collection bench-incremental bench-extra lock audit security secrets-baseline
 
 help: ## List every command
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -102,6 +102,16 @@ bench-scale: venv ## The same collection on 1, 2 and 4 Dask workers: wall time, 
 
 bench-api: venv ## HTTP API latency under concurrent load on a 10x lake: p50/p95/p99 per endpoint (SCALE=large CLIENTS=4 ROUNDS=2)
 	$(BIN)/python -m benchmarks.api_latency --scale $(or $(SCALE),large) --clients $(or $(CLIENTS),4) --rounds $(or $(ROUNDS),2)
+
+bench-collection: venv ## Network-bound collection of 3,000 accounts against the documented rate limits: wall / lower bound (ACCOUNTS=3000 SCALE=10)
+	$(BIN)/python -m benchmarks.collection --accounts $(or $(ACCOUNTS),3000) --time-scale $(or $(SCALE),10)
+
+bench-incremental: venv ## A daily run into an empty lake and into one holding 10 M observations: cost ratio (ROWS=10000000 ACCOUNTS=300)
+	$(BIN)/python -m benchmarks.incremental --rows $(or $(ROWS),10000000) --accounts $(or $(ACCOUNTS),300)
+
+bench-extra: venv ## Install the benchmark baselines (the bench extra: dlt, pandas, requests) at uv.lock's versions
+	$(UV) export --locked --extra bench --no-emit-project --quiet -o $(VENV)/requirements.bench.txt
+	$(UV) pip install --python $(BIN)/python -q --require-hashes -r $(VENV)/requirements.bench.txt
 
 clean: ## Remove the virtualenv, caches and the local lake
 	rm -rf $(VENV) lake .pytest_cache .mypy_cache .ruff_cache
