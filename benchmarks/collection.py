@@ -471,14 +471,8 @@ class Result:
 
 
 def bench_registry(accounts: int, platforms: Sequence[str], seed: int) -> pl.DataFrame:
-    """:func:`benchmarks.worlds.registry`, Instagram handles made valid (``_`` for ``-``)."""
-    registry = worlds.registry(accounts, platforms=platforms, seed=seed)
-    instagram = pl.col("platform") == "instagram"
-    return registry.with_columns(
-        handle=pl.when(instagram)
-        .then(pl.col("handle").str.replace_all("-", "_"))
-        .otherwise(pl.col("handle"))
-    )
+    """:func:`benchmarks.worlds.registry` of ``accounts`` over ``platforms``."""
+    return worlds.registry(accounts, platforms=platforms, seed=seed)
 
 
 def measure(

@@ -490,12 +490,7 @@ def measure(
 ) -> dict[str, Any]:
     """Build both lakes in ``workdir`` and time the daily run into each (see module doc)."""
     registry = synthetic_registry(accounts, seed=seed)
-    registry = registry.filter(pl.col("platform").is_in(SUPPORTED_PLATFORMS)).with_columns(
-        # Instagram user names have no hyphens
-        handle=pl.when(pl.col("platform") == "instagram")
-        .then(pl.col("handle").str.replace_all("-", "_"))
-        .otherwise(pl.col("handle"))
-    )
+    registry = registry.filter(pl.col("platform").is_in(SUPPORTED_PLATFORMS))
     world = World(
         registry,
         seed=seed,

@@ -57,7 +57,7 @@ def registry(
 
     Agencies (and their names and parents) are the shipped registry's, each account gets one at
     random; tiers follow the registry's mix (about a quarter tier 1). Handles are unique per
-    platform (``<agency>-<n>``, lower case), and deterministic for a seed.
+    platform (``<agency>_<n>``, lower case, ``_`` for ``-``: valid on every platform), and deterministic for a seed.
 
     Args:
         accounts: How many accounts.
@@ -82,7 +82,7 @@ def registry(
         drawn = rng.choice(tiers, count)
         for n, (pick, tier) in enumerate(zip(picks, drawn, strict=True)):
             agency = agencies.row(int(pick), named=True)
-            handle = f"{agency['agency'].lower()}-{n:04d}"
+            handle = f"{agency['agency'].lower().replace('-', '_')}_{n:04d}"
             if platform == "instagram":  # its usernames are letters, digits, "." and "_" only
                 handle = handle.replace("-", "_")
             rows.append(
