@@ -11,7 +11,7 @@ UV_VERSION := 0.13.9
 UV := UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo demo-check test test-fast lint format typecheck serve docs docs-serve sandbox collect deploy browser nginx clean bench-dashboards bench-capacity bench-scale bench-api bench-collection bench-incremental bench-extra lock audit security secrets-baseline
+.PHONY: help venv demo demo-check test test-fast lint format typecheck serve docs docs-serve sandbox collect deploy browser nginx clean bench-dashboards bench-capacity bench-scale bench-api bench bench-pipeline bench-collection bench-incremental bench-extra lock audit security secrets-baseline
 
 help: ## List every command
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -102,6 +102,11 @@ bench-scale: venv ## The same collection on 1, 2 and 4 Dask workers: wall time, 
 
 bench-api: venv ## HTTP API latency under concurrent load on a 10x lake: p50/p95/p99 per endpoint (SCALE=large CLIENTS=4 ROUNDS=2)
 	$(BIN)/python -m benchmarks.api_latency --scale $(or $(SCALE),large) --clients $(or $(CLIENTS),4) --rounds $(or $(ROUNDS),2)
+
+bench-pipeline: venv ## The CPU-bound pipeline against bare/naive/dlt scripts, and on 1, 2, 4 Dask workers with peak memory (ACCOUNTS=3000 WORKERS=1,2,4)
+	$(BIN)/python -m benchmarks.pipeline --accounts $(or $(ACCOUNTS),3000) $(if $(WORKERS),--workers $(WORKERS)) --profile
+
+bench: bench-collection bench-pipeline bench-incremental bench-dashboards bench-api ## Every scale target of docs/performance.md, one after another (about two hours; results in benchmarks/results/)
 
 bench-collection: venv ## Network-bound collection of 3,000 accounts against the documented rate limits: wall / lower bound (ACCOUNTS=3000 SCALE=10)
 	$(BIN)/python -m benchmarks.collection --accounts $(or $(ACCOUNTS),3000) --time-scale $(or $(SCALE),10)
