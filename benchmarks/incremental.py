@@ -66,9 +66,7 @@ from hhs_platform import pipeline
 from hhs_platform.analytics import build_anomalies, build_forecasts
 from hhs_platform.collect import (
     archived_responses,
-    collect_batch,
     logged_fetches,
-    plan_batches,
     silver_from_bronze,
 )
 from hhs_platform.enrich import enrich_posts, link_campaigns
@@ -76,7 +74,7 @@ from hhs_platform.lake import Lake
 from hhs_platform.lake.silver import write_silver
 from hhs_platform.ops.slo import build_slo
 from hhs_platform.quality.scorecard import build_quality
-from hhs_platform.sandbox.history import sandbox_settings
+from hhs_platform.sandbox.history import fetch_day
 from hhs_platform.sandbox.server import SandboxThread
 from hhs_platform.sandbox.world import SUPPORTED_PLATFORMS, World
 from hhs_platform.transforms.gold import build_gold
@@ -152,21 +150,9 @@ def fetch(
     """
     wall, cpu = time.perf_counter(), cpu_seconds()
     world.clock.set(at)
-    errors: list[str] = []
     # A sandbox per collection: the simulated X counts its rate-limit windows in wall time.
     with SandboxThread(world=world) as sb:
-        settings = sandbox_settings(sb, scratch, registry["platform"].unique().to_list())
-        for i, batch in enumerate(plan_batches(registry, 10, settings)):
-            outcome = collect_batch(
-                batch,
-                run_id=run_id,
-                batch_id=str(i),
-                lake=scratch,
-                settings=settings,
-                registry=registry,
-                since=since,
-            )
-            errors += [f"{e.account_key}: {e.error}: {e.message}" for e in outcome.errors]
+        errors = fetch_day(sb, scratch, registry, run_id, since)
     fetches = logged_fetches(scratch, run_id)
     frame = archived_responses(scratch, fetches)
     if not fetches.is_empty():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,4 +60,25 @@ def save(result: BaselineResult, path: Path) -> None:
     path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
 
 
-__all__ = ["BaselineResult", "actors", "parser", "save"]
+def finish(
+    name: str, posts: int, pages: int, wall: float, cpu: float, rows_in_table: int, path: Path
+) -> int:
+    """Save a baseline's result (with this process's peak memory) to ``path``, say it on
+    stderr; the exit status (0)."""
+    from benchmarks.report import peak_rss_mib
+
+    result = BaselineResult(
+        name=name,
+        posts=posts,
+        pages=pages,
+        wall_s=round(wall, 3),
+        cpu_s=round(cpu, 3),
+        rows_in_table=rows_in_table,
+        peak_rss_mib=peak_rss_mib(),
+    )
+    save(result, path)
+    print(f"{name}: {posts} posts, {pages} pages in {wall:.2f} s", file=sys.stderr)
+    return 0
+
+
+__all__ = ["BaselineResult", "actors", "finish", "parser", "save"]

@@ -25,8 +25,8 @@ import orjson
 import polars as pl
 from deltalake import write_deltalake
 
-from benchmarks.baselines import BaselineResult, actors, parser, save
-from benchmarks.report import cpu_seconds, peak_rss_mib
+from benchmarks.baselines import actors, finish, parser
+from benchmarks.report import cpu_seconds
 
 NAME = "bare"
 FEED = "/xrpc/app.bsky.feed.getAuthorFeed"
@@ -189,18 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
 
     read_back = pl.scan_delta(str(table)).select(pl.len()).collect().item()
-    result = BaselineResult(
-        name=NAME,
-        posts=df.height,
-        pages=pages,
-        wall_s=round(wall, 3),
-        cpu_s=round(cpu, 3),
-        rows_in_table=read_back,
-        peak_rss_mib=peak_rss_mib(),
-    )
-    save(result, args.result)
-    print(f"{NAME}: {result.posts} posts, {pages} pages in {wall:.2f} s", file=sys.stderr)
-    return 0
+    return finish(NAME, df.height, pages, wall, cpu, read_back, args.result)
 
 
 if __name__ == "__main__":

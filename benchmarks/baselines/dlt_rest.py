@@ -36,8 +36,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.baselines import BaselineResult, actors, parser, save
-from benchmarks.report import cpu_seconds, peak_rss_mib
+from benchmarks.baselines import actors, finish, parser
+from benchmarks.report import cpu_seconds
 
 NAME = "dlt_rest"
 INSTALL = 'dlt is not installed: install the benchmark extra with `pip install -e ".[bench]"`'
@@ -119,18 +119,7 @@ def run(args: argparse.Namespace, out: Path, work: Path) -> int:
     posts = normalized.row_counts.get("posts", 0) if normalized is not None else 0
     table = DeltaTable(str(out / "posts"))
     read_back = table.to_pyarrow_table(columns=["post__uri"]).num_rows
-    result = BaselineResult(
-        name=NAME,
-        posts=posts,
-        pages=pages,
-        wall_s=round(wall, 3),
-        cpu_s=round(cpu, 3),
-        rows_in_table=read_back,
-        peak_rss_mib=peak_rss_mib(),
-    )
-    save(result, args.result)
-    print(f"{NAME}: {posts} posts, {pages} pages in {wall:.2f} s", file=sys.stderr)
-    return 0
+    return finish(NAME, posts, pages, wall, cpu, read_back, args.result)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,31 @@ def sandbox_settings(
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+def fetch_day(
+    sb: SandboxThread,
+    scratch: Lake,
+    registry: pl.DataFrame,
+    run_id: str,
+    since: datetime | None,
+) -> list[str]:
+    """Fetch ``registry`` from the simulated platforms into ``scratch`` (bronze and fetch log)
+    in batches of 10, as run ``run_id``; the accounts' collection errors, as text."""
+    settings = sandbox_settings(sb, scratch, registry["platform"].unique().to_list())
+    errors: list[str] = []
+    for i, batch in enumerate(plan_batches(registry, 10, settings)):
+        outcome = collect_batch(
+            batch,
+            run_id=run_id,
+            batch_id=str(i),
+            lake=scratch,
+            settings=settings,
+            registry=registry,
+            since=since,
+        )
+        errors += [f"{e.account_key}: {e.error}: {e.message}" for e in outcome.errors]
+    return errors
+
+
 def collect_day(
     sb: SandboxThread,
     scratch: Lake,
@@ -88,19 +113,7 @@ def collect_day(
     Returns:
         The accounts' collection errors, as text.
     """
-    settings = sandbox_settings(sb, scratch, registry["platform"].unique().to_list())
-    errors: list[str] = []
-    for i, batch in enumerate(plan_batches(registry, 10, settings)):
-        outcome = collect_batch(
-            batch,
-            run_id=run_id,
-            batch_id=str(i),
-            lake=scratch,
-            settings=settings,
-            registry=registry,
-            since=since,
-        )
-        errors += [f"{e.account_key}: {e.error}: {e.message}" for e in outcome.errors]
+    errors = fetch_day(sb, scratch, registry, run_id, since)
     fetches = logged_fetches(scratch, run_id)
     if fetches.is_empty():
         return errors
@@ -173,4 +186,11 @@ def collect_history(
     return history
 
 
-__all__ = ["History", "RegistryFor", "collect_day", "collect_history", "sandbox_settings"]
+__all__ = [
+    "History",
+    "RegistryFor",
+    "collect_day",
+    "collect_history",
+    "fetch_day",
+    "sandbox_settings",
+]
