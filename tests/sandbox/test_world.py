@@ -22,10 +22,8 @@ def world(registry: pl.DataFrame) -> World:
     return World(registry, seed=7)
 
 
-def test_full_world_builds_quickly_and_has_every_sandbox_account(registry: pl.DataFrame) -> None:
-    t0 = time.perf_counter()
+def test_full_world_has_every_sandbox_account(registry: pl.DataFrame) -> None:
     w = World(registry, seed=11)
-    assert time.perf_counter() - t0 < 2.0
     expected = registry.filter(pl.col("platform").is_in(SUPPORTED_PLATFORMS))
     assert len(w.accounts) == expected.height
     assert {(a.platform, a.registry_handle) for a in w.accounts} == set(
