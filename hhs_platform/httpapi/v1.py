@@ -120,27 +120,7 @@ REGISTRY_COLUMNS = [
 ]
 RegistryEntry = row_model("RegistryEntry", Registry, REGISTRY_COLUMNS)
 
-METRIC_COLUMNS = [
-    "date",
-    "platform",
-    "account_id",
-    "handle",
-    "agency",
-    "parent_agency",
-    "followers",
-    "followers_change",
-    "following",
-    "posts_count",
-    "posts_published",
-    "likes",
-    "reposts",
-    "replies",
-    "quotes",
-    "views",
-    "engagement",
-    "engagement_rate",
-    "engagement_activity",
-]
+METRIC_COLUMNS = list(table_spec(METRICS).schema)  # every column of the table
 AccountDay = row_model("AccountDay", METRICS, METRIC_COLUMNS)
 
 POST_COLUMNS = [
@@ -180,45 +160,10 @@ Post = row_model(
 )
 POST_OUT = [*POST_COLUMNS[:3], "agency", "handle", *POST_COLUMNS[3:]]
 
-CURVE_COLUMNS = [
-    "platform",
-    "post_id",
-    "account_id",
-    "post_type",
-    "created_at",
-    "age_hours",
-    "observed_at",
-    "offset_minutes",
-    "likes",
-    "reposts",
-    "replies",
-    "quotes",
-    "views",
-    "engagement",
-    "baseline",
-    "overperformance",
-]
+CURVE_COLUMNS = list(table_spec(CURVES).schema)  # every column of the table
 CurvePoint = row_model("CurvePoint", CURVES, CURVE_COLUMNS)
 
-AGENCY_COLUMNS = [
-    "period",
-    "period_start",
-    "agency",
-    "level",
-    "platform",
-    "accounts",
-    "followers",
-    "followers_change",
-    "posts_published",
-    "likes",
-    "reposts",
-    "replies",
-    "quotes",
-    "views",
-    "engagement",
-    "engagement_rate",
-    "engagement_activity",
-]
+AGENCY_COLUMNS = list(table_spec(AGENCY_METRICS).schema)  # every column of the table
 AgencyPeriod = row_model("AgencyPeriod", AGENCY_METRICS, AGENCY_COLUMNS)
 
 ANOMALY_COLUMNS = [
@@ -243,31 +188,7 @@ ANOMALY_COLUMNS = [
 ]
 Anomaly = row_model("Anomaly", ANOMALIES, ANOMALY_COLUMNS)
 
-SCORE_COLUMNS = [
-    "date",
-    "platform",
-    "account_id",
-    "account_key",
-    "agency",
-    "tier",
-    "posts_expected",
-    "posts_collected",
-    "completeness_basis",
-    "completeness",
-    "newest_observation_at",
-    "age_hours",
-    "cadence_hours",
-    "freshness",
-    "rows_valid",
-    "rows_quarantined",
-    "validity",
-    "fields_expected",
-    "fields_missing",
-    "drift",
-    "flags",
-    "overall",
-    "computed_at",
-]
+SCORE_COLUMNS = list(table_spec(SCORECARD).schema)  # every column of the table
 Score = row_model("Score", SCORECARD, SCORE_COLUMNS)
 
 
