@@ -472,6 +472,8 @@ def profile_steps(
         pipeline.refresh(lake, run_id="profile", progress=None)
         prof.disable()
         t3 = time.perf_counter()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    prof.dump_stats(RESULTS / "profile-pipeline.prof")  # for pstats/snakeviz: callers, callees
     out = io.StringIO()
     out.write(
         f"steps in one process, {len(batches)} batches: fetch+bronze+parse {t1 - t0:.1f} s, "

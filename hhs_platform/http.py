@@ -52,6 +52,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
+from hhs_platform import jsonio
 from hhs_platform.connectors.base import RawResponse
 from hhs_platform.egress import EgressDeniedError, EgressPolicy
 from hhs_platform.errors import (
@@ -834,7 +835,7 @@ class HttpClient:
             expect_json = "json" in resp_headers.get("Content-Type", "").lower()
         if expect_json:
             try:
-                data = json.loads(body)
+                data = jsonio.loads(body)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise NetworkError(
                     f"{where}: HTTP {status} body is not complete JSON ({len(body)} bytes, "

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from hhs_platform import jsonio
+
 if TYPE_CHECKING:
     from hhs_platform.errors import HhsError
     from hhs_platform.http import HttpClient
@@ -276,7 +278,7 @@ def decode_json_body(record: Mapping[str, Any]) -> tuple[Any, str | None]:
     if not isinstance(body, bytes):
         return None, f"body is {type(body).__name__}, not bytes"
     try:
-        return json.loads(body), None
+        return jsonio.loads(body), None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return None, f"body is not valid JSON ({exc.__class__.__name__}: {exc}; {len(body)} bytes)"
 

@@ -25,11 +25,13 @@ import hashlib
 import logging
 import math
 import re
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import numpy as np
 import polars as pl
 
 from hhs_platform.enrich.text import ANY_URL_RE
@@ -103,7 +105,7 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 class _Components:
     """Union-find over posts (indices in time order) that keeps each group's time span."""
 
-    def __init__(self, times: list[datetime]) -> None:
+    def __init__(self, times: list[int]) -> None:
         self.parent = list(range(len(times)))
         self.first = list(times)
         self.last = list(times)
@@ -114,7 +116,7 @@ class _Components:
             i = self.parent[i]
         return i
 
-    def union_within(self, i: int, j: int, span: timedelta) -> None:
+    def union_within(self, i: int, j: int, span: int) -> None:
         """Join the groups of i and j unless the joined group would span more than ``span``."""
         a, b = self.find(i), self.find(j)
         if a == b:
@@ -127,9 +129,15 @@ class _Components:
         self.first[root], self.last[root] = first, last
 
 
-def _across(group: set[int]) -> Callable[[int, int], bool]:
-    """True for two posts of which exactly one is in ``group``."""
-    return lambda i, j: (i in group) != (j in group)
+def _in_link_order(edges: set[tuple[int, int]], stamps: list[int]) -> Iterator[tuple[int, int]]:
+    """Edges ``(i, j)`` (``i`` the earlier post) in the order their later post was published,
+    then the earlier one's, then by index: one numpy sort instead of millions of Python keys."""
+    if not edges:
+        return iter(())
+    pairs = np.array(list(edges), dtype=np.int64)
+    at = np.asarray(stamps, dtype=np.int64)
+    order = np.lexsort((pairs[:, 0], pairs[:, 1], at[pairs[:, 0]], at[pairs[:, 1]]))
+    return zip(pairs[order, 0].tolist(), pairs[order, 1].tolist(), strict=True)
 
 
 def _candidate_pairs(words: list[frozenset[str]], threshold: float) -> set[tuple[int, int]]:
@@ -170,7 +178,8 @@ def link_posts(
         return spec.empty()
     posts = posts.sort("agency", "created_at", "platform", "post_id")
     rows = posts.select("agency", "title", "text", "links").rows()
-    times = posts["created_at"].to_list()
+    stamps = posts["created_at"].dt.epoch("us").to_list()  # microseconds: int arithmetic
+    span = window // timedelta(microseconds=1)
     plats = posts["platform"].to_list()
     norm = [normalise_text("\n".join(p for p in (r[1], r[2]) if p)) for r in rows]
     words = [frozenset(t.split()) for t in norm]
@@ -180,7 +189,7 @@ def link_posts(
         """Edges between members (one agency's, in time order) on different platforms."""
         for x, i in enumerate(members):
             for j in members[x + 1 :]:
-                if times[j] - times[i] > window:
+                if stamps[j] - stamps[i] > span:
                     break
                 if plats[i] != plats[j] and (ok is None or ok(i, j)):
                     edges.add((i, j))
@@ -196,14 +205,27 @@ def link_posts(
     by_agency: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for agency, text in same_text:
         by_agency[agency].append((agency, text))
+    text_times: dict[tuple[str, str], list[int]] = {}
+
+    def cross(left: list[int], right: list[int], right_times: list[int]) -> None:
+        """Edges between a post of ``left`` and one of ``right`` (two texts' posts, each in time
+        order) on different platforms, at most the window apart: a binary search per post, not
+        a scan of both texts' posts."""
+        for i in left:
+            lo = bisect_left(right_times, stamps[i] - span)
+            hi = bisect_right(right_times, stamps[i] + span)
+            for j in right[lo:hi]:
+                if plats[i] != plats[j]:
+                    edges.add((i, j) if i < j else (j, i))
+
     for keys in by_agency.values():
         sets = [words[same_text[k][0]] for k in keys]
         for a, b in _candidate_pairs(sets, threshold):
             if _jaccard(sets[a], sets[b]) >= threshold:
-                pair_up(
-                    sorted(same_text[keys[a]] + same_text[keys[b]]),
-                    _across(set(same_text[keys[a]])),
-                )
+                right = same_text[keys[b]]
+                if keys[b] not in text_times:
+                    text_times[keys[b]] = [stamps[j] for j in right]
+                cross(same_text[keys[a]], right, text_times[keys[b]])
     # Rule 3: the same link targets, with alike or empty texts.
     same_links: dict[tuple[str, frozenset[str]], list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
@@ -219,9 +241,9 @@ def link_posts(
         )
 
     # Join linked posts, earliest links first, as long as a campaign stays within the window.
-    comp = _Components(times)
-    for i, j in sorted(edges, key=lambda e: (times[e[1]], times[e[0]], e[1], e[0])):
-        comp.union_within(i, j, window)
+    comp = _Components(stamps)
+    for i, j in _in_link_order(edges, stamps):
+        comp.union_within(i, j, span)
     # Rows are sorted by agency and time, so a group's root (its smallest index) is its first
     # post, which names the campaign.
     names = [
@@ -306,8 +328,12 @@ def link_campaigns(lake: Lake, *, full: bool = False) -> WriteResult:
         return WriteResult(TABLE, 0)
     agencies = sorted(changed["agency"].to_list())
     starts = _relink_from(lake.scan(TABLE).filter(pl.col("agency").is_in(agencies)), changed)
-    window = posts.join(starts.lazy(), on="agency").filter(pl.col("created_at") >= pl.col("_from"))
-    rows = link_posts(window.drop("_from").collect())
+    window = (
+        posts.join(starts.lazy(), on="agency")
+        .filter(pl.col("created_at") >= pl.col("_from"))
+        .drop("_from")
+        .collect()
+    )
     stored = (
         lake.scan(TABLE)
         .select("agency", "post_id", "created_at")
@@ -316,11 +342,14 @@ def link_campaigns(lake: Lake, *, full: bool = False) -> WriteResult:
         .select("post_id")
         .collect()
     )
-    ids = sorted(set(stored["post_id"].to_list()) | set(rows["post_id"].to_list()))
+    # every post of the window gets a row (``posts`` holds only eligible ones): the ids to replace
+    # are known before linking, so the posts are linked once, by window or whole
+    ids = sorted(set(stored["post_id"].to_list()) | set(window["post_id"].to_list()))
     if len(ids) > MAX_REPLACED_IDS:  # relink the agencies whole: one short filter
         rows = link_posts(posts.filter(pl.col("agency").is_in(agencies)).collect())
         log.info("relinked %d agencies whole: %d post(s)", len(agencies), rows.height)
         return lake.replace(TABLE, rows, where={"agency": agencies})
+    rows = link_posts(window)
     log.info("relinked %d agencies: %d post(s)", len(agencies), rows.height)
     return lake.replace(TABLE, rows, where={"agency": agencies, "post_id": ids})
 

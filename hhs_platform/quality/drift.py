@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import polars as pl
 
+from hhs_platform import jsonio
 from schemas import table_spec
 
 
@@ -43,7 +43,7 @@ def missing_fields(body: bytes | None, expected: Sequence[str]) -> list[str]:
     that are not JSON, or have no items at the list level, say nothing.
     """
     try:
-        payload = json.loads(body or b"")
+        payload = jsonio.loads(body or b"")
     except ValueError:
         return []
     out = []
