@@ -57,7 +57,8 @@ def registry(
 
     Agencies (and their names and parents) are the shipped registry's, each account gets one at
     random; tiers follow the registry's mix (about a quarter tier 1). Handles are unique per
-    platform (``<agency>_<n>``, lower case, ``_`` for ``-``: valid on every platform), and deterministic for a seed.
+    platform (``<agency><n>`` in lower case letters and digits, such as ``cdcnchs0042``: valid on
+    every platform), and deterministic for a seed.
 
     Args:
         accounts: How many accounts.
@@ -82,9 +83,9 @@ def registry(
         drawn = rng.choice(tiers, count)
         for n, (pick, tier) in enumerate(zip(picks, drawn, strict=True)):
             agency = agencies.row(int(pick), named=True)
-            handle = f"{agency['agency'].lower().replace('-', '_')}_{n:04d}"
-            if platform == "instagram":  # its usernames are letters, digits, "." and "_" only
-                handle = handle.replace("-", "_")
+            # letters and digits only: the one alphabet every platform's handles accept
+            # (Facebook refuses "_", X and Mastodon refuse "." and "-")
+            handle = f"{agency['agency'].lower().replace('-', '')}{n:04d}"
             rows.append(
                 {
                     **agency,
