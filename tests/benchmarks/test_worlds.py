@@ -43,10 +43,12 @@ def test_every_account_of_every_platform_collects() -> None:
     threads = world.platform_accounts("threads")
     config = unlimited_config(threads[0].handle if threads else None)
     refs = [AccountRef(r["platform"], r["handle"]) for r in picked.iter_rows(named=True)]
-    with SandboxThread(world, config=config) as running:
-        with patched_env(sandbox_env(running.sandbox, PLATFORMS)):
-            settings = Settings(_env_file=None)  # type: ignore[call-arg]
-            responses, errors, complete = asyncio.run(fetch_accounts(refs, settings))
+    with (
+        SandboxThread(world, config=config) as running,
+        patched_env(sandbox_env(running.sandbox, PLATFORMS)),
+    ):
+        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        responses, errors, complete = asyncio.run(fetch_accounts(refs, settings))
     assert [f"{e.account_key}: {e.message}" for e in errors] == []
     assert complete == {r.key for r in refs}
     assert {r.account_key for r in responses} == {r.key for r in refs}
