@@ -82,8 +82,12 @@ def collect_batch_task(
 
 
 @task(name="write-silver", retries=2, retry_delay_seconds=5)
-def write_silver_task(outcomes: list[BatchOutcome], lake_uri: str) -> dict[str, dict[str, int]]:
-    return pipeline.write_outcomes(Lake(lake_uri), outcomes)
+def write_silver_task(
+    outcomes: list[BatchOutcome], lake_uri: str
+) -> tuple[dict[str, dict[str, int]], list[BatchOutcome]]:
+    """Write every batch's silver rows; returns the counts written and the batches' outcomes
+    without their rows (for the run's summary): the rows never travel to the flow's process."""
+    return pipeline.write_outcomes(Lake(lake_uri), outcomes), [o.summarised() for o in outcomes]
 
 
 @task(name="enrich", retries=2, retry_delay_seconds=5)
@@ -223,8 +227,10 @@ def collect_flow(
         fetch_ended = datetime.now(UTC)
     # Futures, not results: the batches move between workers instead of through the flow.
     # Prefect resolves futures passed as arguments; its stubs type only the resolved values.
-    silver = write_silver_task.submit(futures, lake_uri).result()  # type: ignore[arg-type]
-    outcomes = [f.result() for f in futures]
+    silver, outcomes = write_silver_task.submit(futures, lake_uri).result()  # type: ignore[arg-type]
+    # Written: the workers may drop the batches' rows (the run's largest objects) before the
+    # build steps read the tables back.
+    del futures
     enriched = enrich_task.submit(lake_uri).result()
     gold, changed = build_gold_task.submit(lake_uri).result()
     # a failed fetch changes no daily figure but is a collection gap: today is always looked at

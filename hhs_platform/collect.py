@@ -9,7 +9,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,6 +55,10 @@ class BatchOutcome:
     #: When the batch started and ended (wall clock), for the time per platform of a run.
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+    def summarised(self) -> BatchOutcome:
+        """This outcome without its silver rows (see ``SilverBatch.summarised``)."""
+        return replace(self, silver=self.silver.summarised())
 
     def summary(self) -> dict[str, Any]:
         return {

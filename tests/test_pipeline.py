@@ -19,6 +19,7 @@ from hhs_platform.ops.slo import build_slo
 from hhs_platform.quality.accuracy import compare_with_truth, is_exact
 from hhs_platform.quality.scorecard import build_quality
 from hhs_platform.registry import load_registry
+from hhs_platform.reports.run_summary import run_summary_rows
 from hhs_platform.sandbox import SandboxThread
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.gold import build_gold
@@ -64,6 +65,12 @@ def _collect(sandbox: SandboxThread, lake: Lake, run_id: str) -> SilverBatch:
     ]
     assert all(not o.errors for o in outcomes), [e for o in outcomes for e in o.errors]
     batch = SilverBatch.concat([o.silver for o in outcomes])
+    # What the flow keeps of the batches once written: every count and the drift, no rows.
+    light = [o.summarised() for o in outcomes]
+    assert [o.summary() for o in light] == [o.summary() for o in outcomes]
+    assert run_summary_rows(light) == run_summary_rows(outcomes)
+    assert all(not o.silver.tables and o.silver.quarantine.is_empty() for o in light)
+    assert SilverBatch.concat([o.silver for o in light]).drift.equals(batch.drift)
     write_silver(lake, batch)
     enrich_posts(lake)
     link_campaigns(lake)

@@ -46,6 +46,8 @@ class SilverBatch:
     )
     #: Responses checked for drift per (platform, endpoint, run), so batches can be added up.
     drift_checked: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    #: The rows per table of a batch whose rows were dropped once written (see ``summarised``).
+    written_counts: dict[str, int] | None = None
 
     @staticmethod
     def concat(batches: list[SilverBatch]) -> SilverBatch:
@@ -67,10 +69,25 @@ class SilverBatch:
         return out
 
     def counts(self) -> dict[str, int]:
+        if self.written_counts is not None:
+            return dict(self.written_counts)
         return {
             **{k: v.height for k, v in self.tables.items()},
             "quarantine/rows": self.quarantine.height,
         }
+
+    def summarised(self) -> SilverBatch:
+        """The batch without its rows, once they are written: its counts, drift and metric
+        sources (a few rows) stay, for the run's summary; the silver and quarantine rows (the
+        bulk of a run's memory) go."""
+        return SilverBatch(
+            quarantine=self.quarantine.head(0),
+            responses=self.responses,
+            drift=self.drift,
+            metric_sources=self.metric_sources,
+            drift_checked=dict(self.drift_checked),
+            written_counts=self.counts(),
+        )
 
 
 def _sum_sources(df: pl.DataFrame) -> pl.DataFrame:
