@@ -161,7 +161,7 @@ def _interval_widths(
     for h in range(1, horizon + 1):
         e = errors[hs == h]
         if e.size >= _MIN_ERRORS:
-            observed[h - 1] = np.median(np.abs(e))
+            observed[h - 1] = _median(np.abs(e))
     out: dict[float, tuple[np.ndarray, np.ndarray]] = {}
     if np.isnan(observed).all() or not np.nanmax(observed) > 0:
         for level in INTERVALS:
@@ -193,13 +193,13 @@ def _spread(
     t = np.arange(start, origin + 1)
     t = t[~np.isnan(y[t])]
     residuals = y[t] - predict(t)
-    noise = _MAD * float(np.median(np.abs(residuals - np.median(residuals))))
+    noise = _MAD * _median(np.abs(residuals - _median(residuals)))
     steps = np.arange(1, horizon + 1)
     if model == "robust_trend":
         window = y[start : origin + 1]
         weekly = window[7:] - window[:-7]
         weekly = weekly[~np.isnan(weekly)]
-        weekly_sd = _MAD * float(np.median(np.abs(weekly - np.median(weekly))))
+        weekly_sd = _MAD * _median(np.abs(weekly - _median(weekly)))
         slope_sd = _EFF * weekly_sd / (7 * np.sqrt(weekly.size))
         level_sd = _EFF * noise / np.sqrt(min(7, t.size))
         return np.sqrt(noise**2 + level_sd**2 + (slope_sd * (steps + 3)) ** 2)
