@@ -215,3 +215,91 @@ def test_incremental_linking_equals_a_full_relink(tmp_path: Path) -> None:
     incremental = lake.read("silver/campaign_items").drop("linked_at").sort("platform", "post_id")
     full = Lake(str(copy)).read("silver/campaign_items").drop("linked_at")
     assert incremental.equals(full.sort("platform", "post_id"))
+
+
+def _reference_groups(posts: pl.DataFrame) -> list[set[str]]:
+    """The module docstring's rules, pair by pair over every two posts (quadratic, obviously
+    right): the campaigns ``link_posts`` must find with its indexes and sorts."""
+    from hhs_platform.enrich.campaigns import LINK_THRESHOLD, THRESHOLD, WINDOW, _jaccard
+
+    rows = posts.sort("agency", "created_at", "platform", "post_id").to_dicts()
+    norm = [normalise_text("\n".join(p for p in (r["title"], r["text"]) if p)) for r in rows]
+    words = [frozenset(t.split()) for t in norm]
+    links = [frozenset(normalise_link(u) for u in (r["links"] or []) if u) for r in rows]
+    edges = []
+    for j in range(len(rows)):
+        for i in range(j):
+            a, b = rows[i], rows[j]
+            if a["agency"] != b["agency"] or a["platform"] == b["platform"]:
+                continue
+            if abs(b["created_at"] - a["created_at"]) > WINDOW:
+                continue
+            same = bool(norm[i]) and norm[i] == norm[j]
+            near = _jaccard(words[i], words[j]) >= THRESHOLD
+            linked = bool(links[i]) and links[i] == links[j]
+            alike = not words[i] or not words[j] or _jaccard(words[i], words[j]) >= LINK_THRESHOLD
+            if same or near or (linked and alike):
+                edges.append((i, j))
+    # earliest links first (by the later post's time), never spanning more than the window
+    parent = list(range(len(rows)))
+    first = [r["created_at"] for r in rows]
+    last = list(first)
+
+    def find(k: int) -> int:
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    times = [r["created_at"] for r in rows]
+    for i, j in sorted(edges, key=lambda e: (times[e[1]], times[e[0]], e[1], e[0])):
+        x, y = find(i), find(j)
+        if x == y or max(last[x], last[y]) - min(first[x], first[y]) > WINDOW:
+            continue
+        root, other = min(x, y), max(x, y)
+        parent[other] = root
+        first[root], last[root] = min(first[x], first[y]), max(last[x], last[y])
+    groups: dict[int, set[str]] = {}
+    for k, r in enumerate(rows):
+        groups.setdefault(find(k), set()).add(r["post_id"])
+    return sorted(groups.values(), key=lambda g: sorted(g))
+
+
+def test_link_posts_equals_the_rules_applied_pair_by_pair() -> None:
+    """400 posts of 2 agencies on 4 platforms over 12 days, texts drawn from 25 phrases with
+    words dropped and added (near-duplicates, repeated texts, shared links): the same campaigns
+    as the rules applied to every pair of posts."""
+    import random
+
+    from hhs_platform.enrich.campaigns import link_posts
+
+    rng = random.Random(11)
+    vocabulary = [f"w{k}" for k in range(60)]
+    phrases = [" ".join(rng.sample(vocabulary, 8)) for _ in range(25)]
+    rows = []
+    for n in range(400):
+        words = rng.choice(phrases).split()
+        if rng.random() < 0.5:
+            words.pop(rng.randrange(len(words)))
+        if rng.random() < 0.3:
+            words.append(rng.choice(["now", "please", "2026", "#health"]))
+        rows.append(
+            {
+                "platform": rng.choice(["x", "bluesky", "facebook", "threads"]),
+                "post_id": f"p{n}",
+                "account_id": "a",
+                "created_at": T0 + timedelta(minutes=rng.randrange(12 * 24 * 60)),
+                "post_type": "post",
+                "text": " ".join(words) if rng.random() < 0.9 else None,
+                "title": None,
+                "links": [rng.choice(["https://cdc.gov/flu", "https://www.cdc.gov/flu/"])]
+                if rng.random() < 0.2
+                else [],
+                "last_seen_at": T0,
+                "agency": rng.choice(["CDC", "FDA"]),
+            }
+        )
+    posts = pl.DataFrame(rows, schema_overrides={"links": pl.List(pl.Utf8), "title": pl.Utf8})
+    got = _groups(link_posts(posts, linked_at=T0))
+    want = _reference_groups(posts)
+    assert got == want
+    assert sum(len(g) > 1 for g in want) > 20  # many campaigns of several posts were formed
