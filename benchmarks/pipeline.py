@@ -62,8 +62,9 @@ from typing import Any
 from benchmarks.baselines import BaselineResult
 from benchmarks.collection import restore_collector_rules, scale_collector_rules
 from benchmarks.report import RESULTS, cpu_seconds, fmt, machine, print_table, ratio, write_results
-from benchmarks.scale_out import SANDBOX_TOKEN
+from benchmarks.scale_out import SANDBOX_TOKEN, finished_task_runs, warm_cluster
 from benchmarks.scale_out import sandbox_env as scale_out_sandbox_env
+from benchmarks.scale_out import silver_counts as scale_out_silver_counts
 from benchmarks.worlds import PLATFORMS
 
 NAME = "pipeline"
@@ -324,25 +325,7 @@ def _cpu_s() -> float:
 def task_groups(flow_run_id: str) -> list[TaskGroup]:
     """The flow run's task runs grouped by name (``collect-batch``, ``write-silver``, ...), in the
     order they started; empty when Prefect did not record them."""
-    from uuid import UUID
-
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    async def read() -> list[Any]:
-        out: list[Any] = []
-        async with get_client() as client:
-            flt = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)]))
-            while True:
-                page = await client.read_task_runs(flow_run_filter=flt, limit=200, offset=len(out))
-                out += page
-                if len(page) < 200:
-                    return out
-
-    try:
-        runs = [r for r in asyncio.run(read()) if r.start_time and r.end_time]
-    except (ValueError, OSError):
-        return []
+    runs = finished_task_runs(flow_run_id)
     if not runs:
         return []
     zero = min(r.start_time for r in runs)
@@ -364,15 +347,11 @@ def task_groups(flow_run_id: str) -> list[TaskGroup]:
 
 def silver_counts(lake_uri: str) -> tuple[dict[str, int], dict[str, int]]:
     """Rows of every silver table, and silver/posts rows per platform."""
-    import polars as pl
 
     from hhs_platform.lake import Lake
-    from schemas import CATALOGUE
 
-    lake = Lake(lake_uri, storage_options={})
-    counts = {name: lake.read(name).height for name in CATALOGUE if name.startswith("silver/")}
-    posts = lake.read("silver/posts").group_by("platform").agg(pl.len())
-    return counts, dict(posts.sort("platform").iter_rows())
+    posts = Lake(lake_uri, storage_options={}).read("silver/posts").group_by("platform").len()
+    return scale_out_silver_counts(lake_uri), dict(posts.sort("platform").iter_rows())
 
 
 def run_flow(
@@ -387,7 +366,6 @@ def run_flow(
     """Collect (``platforms`` of) the registry through the real flow on a fresh, warmed
     LocalCluster of ``workers`` processes into a new lake."""
     import psutil
-    from dask.distributed import Client, LocalCluster
 
     from flows.collect import run_collect
     from hhs_platform.demo import patched_env
@@ -403,17 +381,9 @@ def run_flow(
         t = prefect.cpu_times()
         return float(t.user + t.system)
 
-    t0 = time.perf_counter()
-    with (
-        LocalCluster(
-            n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        # Warm workers, as in a long-lived cluster: imports happen before the clock starts.
-        client.run(importlib.import_module, "flows.collect")
+    with warm_cluster(workers, threads) as (cluster, client, started_s):
         client.run(scale_collector_rules, NO_LIMITS)
-        run.cluster_start_s = round(time.perf_counter() - t0, 2)
+        run.cluster_start_s = round(started_s, 2)
         run.load_before = os.getloadavg()[0]
         workers_before = client.run(_cpu_s)
         me, srv, box = cpu_seconds(), prefect_cpu(), sb.cpu_s()

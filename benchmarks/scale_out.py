@@ -34,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,26 +93,56 @@ def silver_counts(lake_uri: str) -> dict[str, int]:
     return {name: lake.read(name).height for name in CATALOGUE if name.startswith("silver/")}
 
 
-def task_phases(flow_run_id: str) -> tuple[float | None, float | None, list[float]]:
-    """(fetch phase s, after-fetch s, each collect-batch task's s) from Prefect's task runs.
-
-    The fetch phase runs from the first ``collect-batch`` start to the last one's end; the rest
-    from then to the last task's end. None when the run is not recorded (no server).
-    """
+def finished_task_runs(flow_run_id: str) -> list[Any]:
+    """Every task run of a flow run that started and ended (Prefect's records, read page by
+    page); empty when the run is not recorded (no server)."""
     from uuid import UUID
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     async def read() -> list[Any]:
+        out: list[Any] = []
         async with get_client() as client:
             flt = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)]))
-            return list(await client.read_task_runs(flow_run_filter=flt, limit=200))
+            while True:
+                page = await client.read_task_runs(flow_run_filter=flt, limit=200, offset=len(out))
+                out += page
+                if len(page) < 200:
+                    return out
 
     try:
-        runs = [r for r in asyncio.run(read()) if r.start_time and r.end_time]
+        return [r for r in asyncio.run(read()) if r.start_time and r.end_time]
     except (ValueError, OSError):
-        return None, None, []
+        return []
+
+
+@contextlib.contextmanager
+def warm_cluster(workers: int, threads: int) -> Iterator[tuple[Any, Any, float]]:
+    """A fresh ``LocalCluster`` of ``workers`` processes x ``threads``, its client, and the
+    seconds it took to start. Workers are warmed as in a long-lived cluster: the task code is
+    imported before the clock starts (a cold worker process spends seconds importing Prefect,
+    polars, deltalake)."""
+    from dask.distributed import Client, LocalCluster
+
+    t0 = time.perf_counter()
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(importlib.import_module, "flows.collect")
+        yield cluster, client, time.perf_counter() - t0
+
+
+def task_phases(flow_run_id: str) -> tuple[float | None, float | None, list[float]]:
+    """(fetch phase s, after-fetch s, each collect-batch task's s) from Prefect's task runs.
+
+    The fetch phase runs from the first ``collect-batch`` start to the last one's end; the rest
+    from then to the last task's end. None when the run is not recorded (no server).
+    """
+    runs = finished_task_runs(flow_run_id)
     batches = [r for r in runs if r.name.startswith("collect-batch")]
     if not batches:
         return None, None, []
@@ -124,24 +155,13 @@ def task_phases(flow_run_id: str) -> tuple[float | None, float | None, list[floa
 
 def run_once(workers: int, threads: int, work_dir: Path, sandbox: Any) -> Run:
     """Collect the registry on a fresh LocalCluster of ``workers`` processes into a new lake."""
-    from dask.distributed import Client, LocalCluster
-
     from flows.collect import run_collect
     from hhs_platform.settings import Settings
 
     run = Run(workers=workers, threads_per_worker=threads, load_before=os.getloadavg()[0])
     lake_uri = str(work_dir / f"lake-{workers}w-{time.monotonic_ns()}")
-    t0 = time.perf_counter()
-    with (
-        LocalCluster(
-            n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        # Warm workers, as in a long-lived cluster: the task code is imported before the clock
-        # starts (a cold worker process spends seconds importing Prefect, polars, deltalake).
-        client.run(importlib.import_module, "flows.collect")
-        run.cluster_start_s = time.perf_counter() - t0
+    with warm_cluster(workers, threads) as (cluster, _client, started_s):
+        run.cluster_start_s = started_s
         before = sum(sandbox.stats.requests.values())
         with patched_env({"HHS_DASK_ADDRESS": cluster.scheduler_address}):
             t1 = time.perf_counter()
