@@ -72,6 +72,7 @@ import polars as pl
 
 from benchmarks import worlds
 from benchmarks.report import (
+    BATCH_SIZE,
     cpu_seconds,
     fmt,
     load_average,
@@ -483,7 +484,7 @@ def measure(
     time_scale: float = 10.0,
     workers: int = 2,
     threads: int = 2,
-    batch_size: int = 10,
+    batch_size: int = BATCH_SIZE,
     processes: bool = True,
     seed: int = 7,
     config: dict[str, Any] | None = None,
@@ -711,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workers", type=int, default=2, help="Dask worker processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per worker")
-    parser.add_argument("--batch-size", type=int, default=10, help="accounts per task")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="accounts per task")
     parser.add_argument("--seed", type=int, default=7, help="seed of the registry and world")
     args = parser.parse_args(argv)
     low, high = (int(v) for v in args.latency_ms.split(","))

@@ -61,7 +61,16 @@ from typing import Any
 
 from benchmarks.baselines import BaselineResult
 from benchmarks.collection import restore_collector_rules, scale_collector_rules
-from benchmarks.report import RESULTS, cpu_seconds, fmt, machine, print_table, ratio, write_results
+from benchmarks.report import (
+    BATCH_SIZE,
+    RESULTS,
+    cpu_seconds,
+    fmt,
+    machine,
+    print_table,
+    ratio,
+    write_results,
+)
 from benchmarks.scale_out import SANDBOX_TOKEN, finished_task_runs, warm_cluster
 from benchmarks.scale_out import sandbox_env as scale_out_sandbox_env
 from benchmarks.scale_out import silver_counts as scale_out_silver_counts
@@ -657,7 +666,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compare-workers", type=int, default=1, help="workers of our run against the baselines"
     )
-    parser.add_argument("--batch-size", type=int, default=10, help="accounts per fetch task")
+    parser.add_argument(
+        "--batch-size", type=int, default=BATCH_SIZE, help="accounts per fetch task"
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed of the registry and the world")
     parser.add_argument(
         "--baselines",

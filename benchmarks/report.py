@@ -13,8 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hhs_platform.settings import Settings
+
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
+#: Accounts per fetch task unless a benchmark is told otherwise: the product's default
+#: (``HHS_BATCH_SIZE``), so the benchmarks measure what a run does out of the box.
+BATCH_SIZE: int = Settings.model_fields["batch_size"].default
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -104,7 +104,13 @@ class Settings(BaseSettings):
     accounts_file: Path | None = Field(
         None, description="Registry CSV; empty means the shipped registry."
     )
-    batch_size: int = Field(10, ge=1, description="Accounts per collection task.")
+    batch_size: int = Field(
+        25,
+        ge=1,
+        description="Accounts per collection task (one platform and tier each). Larger batches "
+        "pay the per-task costs (Prefect, validation, two bronze commits) fewer times; smaller "
+        "ones resume and retry in finer steps.",
+    )
     platform_concurrency: bool = Field(
         False,
         description="A collection run holds the Prefect global concurrency limit "
