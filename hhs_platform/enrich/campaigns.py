@@ -29,6 +29,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import numpy as np
@@ -36,6 +37,7 @@ import polars as pl
 
 from hhs_platform.enrich.text import ANY_URL_RE
 from hhs_platform.lake.store import Lake, WriteResult
+from hhs_platform.spread import balanced, cluster_threads, spread
 from schemas import table_spec
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,9 @@ LINK_THRESHOLD = 0.5
 #: Most post ids an incremental relink replaces by id (the delete filter lists them; tens of
 #: thousands overflow the Delta writer's expression parser); beyond, agencies are relinked whole.
 MAX_REPLACED_IDS = 5_000
+#: From this many posts on, a run inside a Dask task links its agencies on every thread of the
+#: cluster (agencies are linked independently; below it, handing them out costs more).
+SPREAD_FROM = 20_000
 _URL = re.compile(ANY_URL_RE)
 _MENTION = re.compile(r"(?<![\w@])@[\w.\-]+")
 _HASHTAG = re.compile(r"(?<![\w#&])#\w+")
@@ -272,13 +277,35 @@ def link_posts(
     return out.select([pl.col(c).cast(t) for c, t in spec.schema.items()])
 
 
-def link_campaigns(lake: Lake, *, full: bool = False) -> WriteResult:
+def link_agencies(posts: pl.DataFrame, *, spread_from: int = SPREAD_FROM) -> pl.DataFrame:
+    """:func:`link_posts`, the agencies split over the threads of the Dask cluster this runs on
+    as a task (with at least ``spread_from`` posts); the same rows as one ``link_posts`` call."""
+    threads = cluster_threads()
+    linked_at = datetime.now(UTC)
+    if threads < 2 or posts.height < spread_from:
+        return link_posts(posts, linked_at=linked_at)
+    sizes = dict(posts.filter(pl.col("agency").is_not_null()).group_by("agency").len().iter_rows())
+    groups = balanced(sizes, threads)
+    if len(groups) < 2:
+        return link_posts(posts, linked_at=linked_at)
+    parts = [posts.filter(pl.col("agency").is_in(g)) for g in groups]
+    linked = spread(partial(link_posts, linked_at=linked_at), parts)
+    # link_posts sorts its rows by these columns; (platform, post_id) is unique
+    return pl.concat(linked).sort("campaign_id", "created_at", "platform", "post_id")
+
+
+def link_campaigns(
+    lake: Lake, *, full: bool = False, spread_from: int = SPREAD_FROM
+) -> WriteResult:
     """Link cross-posted content into ``silver/campaign_items``, incrementally.
 
     Only agencies with a post that is new, was seen again (``last_seen_at`` newer than its
     row's ``source_last_seen_at``) or moved to another agency are linked again; their rows are
-    replaced in one commit. ``full=True`` relinks every agency and replaces the table.
+    replaced in one commit. ``full=True`` relinks every agency and replaces the table. Inside
+    a Dask task, ``spread_from`` posts or more are linked on every thread of the cluster
+    (:func:`link_agencies`).
     """
+    link = partial(link_agencies, spread_from=spread_from)
     accounts = (
         lake.scan("silver/accounts")
         .select("platform", "account_id", "agency")
@@ -291,7 +318,7 @@ def link_campaigns(lake: Lake, *, full: bool = False) -> WriteResult:
         .filter((pl.col("post_type") != "repost") & pl.col("agency").is_not_null())
     )
     if full or not lake.exists(TABLE):
-        rows = link_posts(posts.collect())
+        rows = link(posts.collect())
         log.info(
             "linked %d post(s) into %d campaign(s)", rows.height, rows["campaign_id"].n_unique()
         )
@@ -346,10 +373,10 @@ def link_campaigns(lake: Lake, *, full: bool = False) -> WriteResult:
     # are known before linking, so the posts are linked once, by window or whole
     ids = sorted(set(stored["post_id"].to_list()) | set(window["post_id"].to_list()))
     if len(ids) > MAX_REPLACED_IDS:  # relink the agencies whole: one short filter
-        rows = link_posts(posts.filter(pl.col("agency").is_in(agencies)).collect())
+        rows = link(posts.filter(pl.col("agency").is_in(agencies)).collect())
         log.info("relinked %d agencies whole: %d post(s)", len(agencies), rows.height)
         return lake.replace(TABLE, rows, where={"agency": agencies})
-    rows = link_posts(window)
+    rows = link(window)
     log.info("relinked %d agencies: %d post(s)", len(agencies), rows.height)
     return lake.replace(TABLE, rows, where={"agency": agencies, "post_id": ids})
 

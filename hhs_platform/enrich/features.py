@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import UTC, datetime
+from functools import partial
 
 import polars as pl
 
@@ -12,6 +13,7 @@ from hhs_platform.enrich.geo import gazetteer_digest_source, geo_features
 from hhs_platform.enrich.text import text_features
 from hhs_platform.enrich.topics import Taxonomy, load_taxonomy
 from hhs_platform.lake.store import Lake, WriteResult
+from hhs_platform.spread import cluster_threads, spread
 from schemas import table_spec
 
 log = logging.getLogger(__name__)
@@ -19,6 +21,9 @@ log = logging.getLogger(__name__)
 TABLE = "silver/post_features"
 #: Bump when the feature code changes what it produces: every post is enriched again.
 FEATURES_VERSION = "1"
+#: From this many posts on, a run inside a Dask task enriches them on every thread of the
+#: cluster, in slices (a post's features depend on that post alone).
+SPREAD_FROM = 20_000
 _KEYS = ["platform", "post_id"]
 _POST_COLUMNS = [
     "platform",
@@ -66,8 +71,26 @@ def post_features(
     return df.select([pl.col(c).cast(t) for c, t in spec.schema.items()])
 
 
+def spread_features(
+    posts: pl.DataFrame, taxonomy: Taxonomy, *, spread_from: int = SPREAD_FROM
+) -> pl.DataFrame:
+    """:func:`post_features`, in slices over the threads of the Dask cluster this runs on as a
+    task (with at least ``spread_from`` posts); the same rows, in the same order."""
+    enriched_at = datetime.now(UTC)
+    threads = cluster_threads()
+    if threads < 2 or posts.height < spread_from:
+        return post_features(posts, taxonomy, enriched_at=enriched_at)
+    size = -(-posts.height // threads)
+    slices = [posts.slice(start, size) for start in range(0, posts.height, size)]
+    return pl.concat(spread(partial(post_features, enriched_at=enriched_at), slices, taxonomy))
+
+
 def enrich_posts(
-    lake: Lake, *, full: bool = False, taxonomy: Taxonomy | None = None
+    lake: Lake,
+    *,
+    full: bool = False,
+    taxonomy: Taxonomy | None = None,
+    spread_from: int = SPREAD_FROM,
 ) -> WriteResult:
     """Enrich the posts that changed since the last run into ``silver/post_features``.
 
@@ -79,6 +102,8 @@ def enrich_posts(
         lake: the lake holding ``silver/posts``.
         full: enrich every post and replace the table.
         taxonomy: the topic taxonomy; default: the shipped one merged with ``HHS_TOPICS_FILE``.
+        spread_from: inside a Dask task, enrich this many posts or more on every thread of
+            the cluster (:func:`spread_features`).
     """
     if taxonomy is None:
         from hhs_platform.settings import get_settings
@@ -98,7 +123,7 @@ def enrich_posts(
             .select(_POST_COLUMNS)
         )
     todo = posts.collect()
-    rows = post_features(todo, taxonomy)
+    rows = spread_features(todo, taxonomy, spread_from=spread_from)
     log.info("enriching %d post(s) (full=%s, taxonomy %s)", rows.height, full, version)
     if full:
         return lake.overwrite(TABLE, rows)

@@ -303,3 +303,41 @@ def test_link_posts_equals_the_rules_applied_pair_by_pair() -> None:
     want = _reference_groups(posts)
     assert got == want
     assert sum(len(g) > 1 for g in want) > 20  # many campaigns of several posts were formed
+
+
+def _enrich_spread(lake: Lake) -> tuple[int, int]:
+    from hhs_platform.enrich import enrich_posts
+
+    features = enrich_posts(lake, spread_from=1)
+    return features.rows_in, link_campaigns(lake, spread_from=1).rows_in
+
+
+def test_enrichment_spread_over_a_cluster_equals_one_process(tmp_path: Path) -> None:
+    """Inside a Dask task, post features are computed in slices and agencies linked apart, on
+    every thread of the cluster: the same rows as in one process."""
+    from distributed import Client, LocalCluster, get_task_stream
+
+    from hhs_platform.enrich import enrich_posts
+
+    here = _lake(tmp_path / "here")
+    there = _lake(tmp_path / "there")
+    assert (enrich_posts(here).rows_in, link_campaigns(here).rows_in) == (16, 14)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+        get_task_stream(client) as stream,
+    ):
+        assert client.submit(_enrich_spread, there, pure=False).result() == (16, 14)
+    ran = [t["key"] for t in stream.data]
+    assert sum(str(k).startswith("post_features") for k in ran) == 2  # one slice a thread
+    assert sum(str(k).startswith("link_posts") for k in ran) == 2  # CDC and FDA apart
+    for table, stamp in (
+        ("silver/post_features", "enriched_at"),
+        ("silver/campaign_items", "linked_at"),
+    ):
+        a = here.read(table).drop(stamp).sort("platform", "post_id")
+        b = there.read(table).drop(stamp).sort("platform", "post_id")
+        assert a.height > 0 and a.equals(b), table
+    assert _groups(there.read("silver/campaign_items")) == sorted(WANT, key=lambda g: sorted(g))
