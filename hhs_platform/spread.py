@@ -1,11 +1,13 @@
-"""Run a build step's independent parts on every thread of the Dask cluster it runs on.
+"""Run a build step's independent parts on every worker of the Dask cluster it runs on.
 
-A build step (enrichment, campaign linking) that runs as one Dask task would keep one thread
-busy while the others wait. :func:`spread` hands its parts to the cluster from inside that task
-(``distributed.worker_client``: the task leaves its thread while it waits, so even a cluster of
-one thread runs the parts) and gives back their results in order. Called anywhere else (a
-notebook, a test, ``pipeline.refresh`` without a client) it runs the parts here, one after the
-other: the results are the same either way.
+A build step (enrichment, campaign linking, forecasts) that runs as one Dask task would keep
+one worker busy while the others wait. :func:`spread` hands its parts to the cluster from inside
+that task (``distributed.worker_client``: the task leaves its thread while it waits, so even a
+cluster of one thread runs the parts) and gives back their results in order. Called anywhere
+else (a notebook, a test, ``pipeline.refresh`` without a client) it runs the parts here, one
+after the other: the results are the same either way. Work that releases the GIL (polars) is
+cut into a part per thread (:func:`cluster_threads`); pure-Python work into a part per worker
+process (:func:`cluster_workers`).
 """
 
 from __future__ import annotations
@@ -18,26 +20,40 @@ log = logging.getLogger(__name__)
 
 
 def cluster_threads() -> int:
-    """Threads of the Dask cluster this code runs on as a task; 1 outside a Dask task."""
+    """Threads of the Dask cluster this code runs on as a task; 1 outside a Dask task.
+
+    The parts to cut work into that releases the GIL (polars, deltalake)."""
+    return sum(_nthreads().values()) or 1
+
+
+def cluster_workers() -> int:
+    """Workers (processes) of the Dask cluster this code runs on as a task; 1 outside one.
+
+    The parts to cut pure-Python work into: two such parts on threads of one process take
+    longer than one (they contend for the GIL), so one part per worker."""
+    return len(_nthreads()) or 1
+
+
+def _nthreads() -> dict[str, int]:
     try:
         from distributed import get_client, get_worker
 
         get_worker()
     except (ImportError, ValueError):  # not inside a Dask task
-        return 1
-    return max(1, sum(get_client().nthreads().values()))
+        return {}
+    return dict(get_client().nthreads())
 
 
 def spread[P, R](fn: Callable[..., R], parts: Sequence[P], *args: Any) -> list[R]:
     """``[fn(part, *args) for part in parts]``, the parts as tasks of the current Dask cluster
     when called from inside one of its tasks (and there are two parts or more)."""
-    if len(parts) < 2 or cluster_threads() < 2:
+    if len(parts) < 2 or not _nthreads():
         return [fn(part, *args) for part in parts]
     from distributed import worker_client
 
     with worker_client() as client:
         threads = sorted(client.nthreads().items())
-        # a thread of each worker in turn, so two parts go to two workers
+        # a thread of each worker in turn: as many parts as workers go one to each
         slots = [a for k in range(max(n for _, n in threads)) for a, n in threads if k < n]
         # Scattered (from a task, onto this worker) rather than sent inside the task graph;
         # each part is then asked for on a worker of its own, which fetches it from here.

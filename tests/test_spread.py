@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from hhs_platform.spread import balanced, cluster_threads, spread
+from hhs_platform.spread import balanced, cluster_threads, cluster_workers, spread
 
 
 def _square_where(n: int, offset: int) -> tuple[int, str]:
@@ -18,12 +18,12 @@ def _square_where(n: int, offset: int) -> tuple[int, str]:
     return n * n + offset, where
 
 
-def _spread_in_a_task(parts: list[int]) -> tuple[int, list[tuple[int, str]]]:
-    return cluster_threads(), spread(_square_where, parts, 1)
+def _spread_in_a_task(parts: list[int]) -> tuple[int, int, list[tuple[int, str]]]:
+    return cluster_workers(), cluster_threads(), spread(_square_where, parts, 1)
 
 
 def test_outside_dask_the_parts_run_here_in_order() -> None:
-    assert cluster_threads() == 1
+    assert cluster_threads() == cluster_workers() == 1
     assert spread(_square_where, [3, 1, 2], 1) == [(10, "here"), (2, "here"), (5, "here")]
     assert spread(_square_where, [], 1) == []
 
@@ -33,12 +33,14 @@ def test_inside_a_task_the_parts_run_on_every_worker_in_order() -> None:
 
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=2, processes=False, dashboard_address=None
         ) as cluster,
         Client(cluster) as client,
     ):
-        threads, results = client.submit(_spread_in_a_task, list(range(6)), pure=False).result()
-    assert threads == 2
+        workers, threads, results = client.submit(
+            _spread_in_a_task, list(range(6)), pure=False
+        ).result()
+    assert (workers, threads) == (2, 4)
     assert [value for value, _ in results] == [n * n + 1 for n in range(6)]
     assert len({where for _, where in results}) == 2, "both workers ran parts"
     assert "here" not in {where for _, where in results}

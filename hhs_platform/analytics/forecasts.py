@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from statistics import NormalDist
 from typing import Any
 
@@ -29,11 +30,14 @@ import polars as pl
 
 from hhs_platform.lake.store import Lake, WriteResult
 from hhs_platform.settings import Settings, get_settings
+from hhs_platform.spread import cluster_workers, spread
 from hhs_platform.transforms.rollups import ALL_PLATFORMS, agency_tree
 from schemas import table_spec
 
 INTERVALS = (0.8, 0.95)
 MODELS = {"followers": "robust_trend", "engagement": "weekday_median"}
+#: From this many series on, a run inside a Dask task fits them on every worker of the cluster.
+SPREAD_FROM = 500
 #: Back-test errors a horizon needs before its quantiles make an interval.
 _MIN_ERRORS = 10
 #: Observed days in the fit window a forecast needs (a week).
@@ -280,18 +284,44 @@ def _scores(h: int, e: np.ndarray, a: np.ndarray, n: np.ndarray) -> dict[str, An
 
 
 def forecast_frames(
-    daily: pl.DataFrame, *, settings: Settings | None = None, now: datetime | None = None
+    daily: pl.DataFrame,
+    *,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+    spread_from: int = SPREAD_FROM,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``gold/forecasts`` and ``gold/forecast_backtest`` rows from ``gold/daily_account_metrics``.
 
     Account rows have ``level = account`` (entity = account_id); agency rows ``level = agency``,
     ``account_id = '*'`` (entity = agency, with every agency below it, per platform and ``all``).
+    Inside a Dask task, ``spread_from`` series or more are fitted on every worker of the
+    cluster, in equal shares (each series is fitted on its own).
     """
     settings = settings or get_settings()
     now = now or datetime.now(UTC)
+    series = _series(daily, settings)
+    workers = cluster_workers()
+    fit = partial(_forecast_part, settings=settings, now=now)
+    if workers < 2 or len(series) < spread_from:
+        parts = [fit(series)]
+    else:
+        size = -(-len(series) // workers)
+        parts = spread(fit, [series[i : i + size] for i in range(0, len(series), size)])
+    out = []
+    for k, name in enumerate(("gold/forecasts", "gold/forecast_backtest")):
+        spec = table_spec(name)
+        frame = pl.concat([part[k] for part in parts])
+        out.append(frame.sort(list(spec.keys)))
+    return out[0], out[1]
+
+
+def _forecast_part(
+    series: list[tuple[dict[str, Any], str, date, np.ndarray]], *, settings: Settings, now: datetime
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The forecast and back-test rows of some series (unsorted)."""
     rows: list[dict[str, Any]] = []
     tests: list[dict[str, Any]] = []
-    for meta, metric, start, values in _series(daily, settings):
+    for meta, metric, start, values in series:
         result = forecast_series(values, start.weekday(), metric, settings)
         if result is None:
             continue
@@ -315,20 +345,27 @@ def forecast_frames(
     out = []
     for name, data in (("gold/forecasts", rows), ("gold/forecast_backtest", tests)):
         spec = table_spec(name)
-        frame = pl.DataFrame(data, schema=spec.schema) if data else spec.empty()
-        out.append(frame.sort(list(spec.keys)))
+        out.append(pl.DataFrame(data, schema=spec.schema) if data else spec.empty())
     return out[0], out[1]
 
 
 def build_forecasts(
-    lake: Lake, *, settings: Settings | None = None, now: datetime | None = None
+    lake: Lake,
+    *,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+    spread_from: int = SPREAD_FROM,
 ) -> WriteResult:
     """Rebuild ``gold/forecasts`` and ``gold/forecast_backtest`` from the daily figures.
 
     Returns the write of ``gold/forecasts`` (the back-test is written just before it).
+    ``spread_from``: see :func:`forecast_frames`.
     """
     forecasts, backtest = forecast_frames(
-        lake.read("gold/daily_account_metrics"), settings=settings, now=now
+        lake.read("gold/daily_account_metrics"),
+        settings=settings,
+        now=now,
+        spread_from=spread_from,
     )
     lake.overwrite("gold/forecast_backtest", backtest)
     return lake.overwrite("gold/forecasts", forecasts)

@@ -37,7 +37,7 @@ import polars as pl
 
 from hhs_platform.enrich.text import ANY_URL_RE
 from hhs_platform.lake.store import Lake, WriteResult
-from hhs_platform.spread import balanced, cluster_threads, spread
+from hhs_platform.spread import balanced, cluster_workers, spread
 from schemas import table_spec
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ LINK_THRESHOLD = 0.5
 #: Most post ids an incremental relink replaces by id (the delete filter lists them; tens of
 #: thousands overflow the Delta writer's expression parser); beyond, agencies are relinked whole.
 MAX_REPLACED_IDS = 5_000
-#: From this many posts on, a run inside a Dask task links its agencies on every thread of the
+#: From this many posts on, a run inside a Dask task links its agencies on every worker of the
 #: cluster (agencies are linked independently; below it, handing them out costs more).
 SPREAD_FROM = 20_000
 _URL = re.compile(ANY_URL_RE)
@@ -278,14 +278,14 @@ def link_posts(
 
 
 def link_agencies(posts: pl.DataFrame, *, spread_from: int = SPREAD_FROM) -> pl.DataFrame:
-    """:func:`link_posts`, the agencies split over the threads of the Dask cluster this runs on
+    """:func:`link_posts`, the agencies split over the workers of the Dask cluster this runs on
     as a task (with at least ``spread_from`` posts); the same rows as one ``link_posts`` call."""
-    threads = cluster_threads()
+    workers = cluster_workers()
     linked_at = datetime.now(UTC)
-    if threads < 2 or posts.height < spread_from:
+    if workers < 2 or posts.height < spread_from:
         return link_posts(posts, linked_at=linked_at)
     sizes = dict(posts.filter(pl.col("agency").is_not_null()).group_by("agency").len().iter_rows())
-    groups = balanced(sizes, threads)
+    groups = balanced(sizes, workers)
     if len(groups) < 2:
         return link_posts(posts, linked_at=linked_at)
     parts = [posts.filter(pl.col("agency").is_in(g)) for g in groups]
@@ -302,7 +302,7 @@ def link_campaigns(
     Only agencies with a post that is new, was seen again (``last_seen_at`` newer than its
     row's ``source_last_seen_at``) or moved to another agency are linked again; their rows are
     replaced in one commit. ``full=True`` relinks every agency and replaces the table. Inside
-    a Dask task, ``spread_from`` posts or more are linked on every thread of the cluster
+    a Dask task, ``spread_from`` posts or more are linked on every worker of the cluster
     (:func:`link_agencies`).
     """
     link = partial(link_agencies, spread_from=spread_from)

@@ -174,3 +174,31 @@ def test_backtest_errors_are_computed_and_stored(tmp_path: Path) -> None:
     )
     assert trend["mase"].max() < 1  # the trend beats the last value at every horizon
     assert trend.filter(horizon_days=28)["coverage_95"][0] is not None
+
+
+def _forecast_spread(lake: Lake, settings: Settings) -> int:
+    return build_forecasts(lake, settings=settings, now=NOW, spread_from=1).rows_in
+
+
+def test_forecasts_fitted_over_a_cluster_equal_one_process(tmp_path: Path) -> None:
+    """Inside a Dask task the series are fitted in shares on every thread: the same rows."""
+    from distributed import Client, LocalCluster, get_task_stream
+
+    here, there = Lake(str(tmp_path / "here")), Lake(str(tmp_path / "there"))
+    for lake in (here, there):
+        lake.overwrite("gold/daily_account_metrics", _daily())
+    settings = _settings()
+    build_forecasts(here, settings=settings, now=NOW)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+        get_task_stream(client) as stream,
+    ):
+        rows = client.submit(_forecast_spread, there, settings, pure=False).result()
+    assert sum(str(t["key"]).startswith("_forecast_part") for t in stream.data) == 2
+    for table in ("gold/forecasts", "gold/forecast_backtest"):
+        a, b = here.read(table), there.read(table)
+        assert a.height > 0 and a.equals(b), table
+    assert rows == here.read("gold/forecasts").height
