@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "api-samples"
@@ -39,3 +43,18 @@ def world_lake(tmp_path_factory: pytest.TempPathFactory) -> str:
     from dashboard_lakes import build_world_lake
 
     return build_world_lake(tmp_path_factory.mktemp("world"))
+
+
+@pytest.fixture
+def two_workers() -> Iterator[Client]:
+    """A client of a real Dask LocalCluster of two single-thread workers (threads of this
+    process, so test functions need not be importable by other processes)."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client

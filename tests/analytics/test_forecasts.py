@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -14,6 +15,9 @@ from hhs_platform.lake import Lake
 from hhs_platform.settings import Settings
 from schemas import table_spec
 from schemas.tables import ForecastBacktest, Forecasts
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 START = date(2026, 1, 5)  # a Monday
@@ -180,23 +184,19 @@ def _forecast_spread(lake: Lake, settings: Settings) -> int:
     return build_forecasts(lake, settings=settings, now=NOW, spread_from=1).rows_in
 
 
-def test_forecasts_fitted_over_a_cluster_equal_one_process(tmp_path: Path) -> None:
-    """Inside a Dask task the series are fitted in shares on every thread: the same rows."""
-    from distributed import Client, LocalCluster, get_task_stream
+def test_forecasts_fitted_over_a_cluster_equal_one_process(
+    tmp_path: Path, two_workers: Client
+) -> None:
+    """Inside a Dask task the series are fitted in shares on every worker: the same rows."""
+    from distributed import get_task_stream
 
     here, there = Lake(str(tmp_path / "here")), Lake(str(tmp_path / "there"))
     for lake in (here, there):
         lake.overwrite("gold/daily_account_metrics", _daily())
     settings = _settings()
     build_forecasts(here, settings=settings, now=NOW)
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-        get_task_stream(client) as stream,
-    ):
-        rows = client.submit(_forecast_spread, there, settings, pure=False).result()
+    with get_task_stream(two_workers) as stream:
+        rows = two_workers.submit(_forecast_spread, there, settings, pure=False).result()
     assert sum(str(t["key"]).startswith("_forecast_part") for t in stream.data) == 2
     for table in ("gold/forecasts", "gold/forecast_backtest"):
         a, b = here.read(table), there.read(table)

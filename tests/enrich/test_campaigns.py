@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 from enrich_rows import T0, account, by_post, post, write_accounts, write_posts
@@ -13,6 +14,9 @@ from hhs_platform.enrich import link_campaigns
 from hhs_platform.enrich.campaigns import normalise_link, normalise_text
 from hhs_platform.lake.store import Lake
 from schemas import table_spec
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 ACCOUNTS = [
     account("x", "cdc-x", "CDC"),
@@ -312,24 +316,20 @@ def _enrich_spread(lake: Lake) -> tuple[int, int]:
     return features.rows_in, link_campaigns(lake, spread_from=1).rows_in
 
 
-def test_enrichment_spread_over_a_cluster_equals_one_process(tmp_path: Path) -> None:
+def test_enrichment_spread_over_a_cluster_equals_one_process(
+    tmp_path: Path, two_workers: Client
+) -> None:
     """Inside a Dask task, post features are computed in slices and agencies linked apart, on
-    every thread of the cluster: the same rows as in one process."""
-    from distributed import Client, LocalCluster, get_task_stream
+    every worker of the cluster: the same rows as in one process."""
+    from distributed import get_task_stream
 
     from hhs_platform.enrich import enrich_posts
 
     here = _lake(tmp_path / "here")
     there = _lake(tmp_path / "there")
     assert (enrich_posts(here).rows_in, link_campaigns(here).rows_in) == (16, 14)
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-        get_task_stream(client) as stream,
-    ):
-        assert client.submit(_enrich_spread, there, pure=False).result() == (16, 14)
+    with get_task_stream(two_workers) as stream:
+        assert two_workers.submit(_enrich_spread, there, pure=False).result() == (16, 14)
     ran = [t["key"] for t in stream.data]
     assert sum(str(k).startswith("post_features") for k in ran) == 2  # one slice a thread
     assert sum(str(k).startswith("link_posts") for k in ran) == 2  # CDC and FDA apart
