@@ -38,6 +38,8 @@ INTERVALS = (0.8, 0.95)
 MODELS = {"followers": "robust_trend", "engagement": "weekday_median"}
 #: From this many series on, a run inside a Dask task fits them on every worker of the cluster.
 SPREAD_FROM = 500
+#: The settings ``forecast_series`` reads.
+_FIT_SETTINGS = ("forecast_fit_days", "forecast_horizon_days", "forecast_backtest_origins")
 #: Back-test errors a horizon needs before its quantiles make an interval.
 _MIN_ERRORS = 10
 #: Observed days in the fit window a forecast needs (a week).
@@ -301,10 +303,12 @@ def forecast_frames(
     now = now or datetime.now(UTC)
     series = _series(daily, settings)
     workers = cluster_workers()
-    fit = partial(_forecast_part, settings=settings, now=now)
     if workers < 2 or len(series) < spread_from:
-        parts = [fit(series)]
+        parts = [_forecast_part(series, settings=settings, now=now)]
     else:
+        # only the settings the fits read travel to the other workers, no credentials
+        shared = Settings.model_construct(**{k: getattr(settings, k) for k in _FIT_SETTINGS})
+        fit = partial(_forecast_part, settings=shared, now=now)
         size = -(-len(series) // workers)
         parts = spread(fit, [series[i : i + size] for i in range(0, len(series), size)])
     out = []

@@ -187,13 +187,18 @@ def _forecast_spread(lake: Lake, settings: Settings) -> int:
 def test_forecasts_fitted_over_a_cluster_equal_one_process(
     tmp_path: Path, two_workers: Client
 ) -> None:
-    """Inside a Dask task the series are fitted in shares on every worker: the same rows."""
+    """Inside a Dask task the series are fitted in shares on every worker: the same rows, with
+    the fit settings given (only those travel to the workers)."""
     from distributed import get_task_stream
 
     here, there = Lake(str(tmp_path / "here")), Lake(str(tmp_path / "there"))
     for lake in (here, there):
         lake.overwrite("gold/daily_account_metrics", _daily())
-    settings = _settings()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        forecast_horizon_days=14,
+        forecast_backtest_origins=30,
+    )
     build_forecasts(here, settings=settings, now=NOW)
     with get_task_stream(two_workers) as stream:
         rows = two_workers.submit(_forecast_spread, there, settings, pure=False).result()
@@ -202,3 +207,4 @@ def test_forecasts_fitted_over_a_cluster_equal_one_process(
         a, b = here.read(table), there.read(table)
         assert a.height > 0 and a.equals(b), table
     assert rows == here.read("gold/forecasts").height
+    assert there.read("gold/forecasts")["horizon_days"].max() == 14
