@@ -25,6 +25,7 @@ import hashlib
 import logging
 import math
 import re
+from array import array
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -52,6 +53,7 @@ MAX_REPLACED_IDS = 5_000
 #: From this many posts on, a run inside a Dask task links its agencies on every worker of the
 #: cluster (agencies are linked independently; below it, handing them out costs more).
 SPREAD_FROM = 20_000
+_EDGE_SLICE = 100_000
 _URL = re.compile(ANY_URL_RE)
 _MENTION = re.compile(r"(?<![\w@])@[\w.\-]+")
 _HASHTAG = re.compile(r"(?<![\w#&])#\w+")
@@ -134,35 +136,48 @@ class _Components:
         self.first[root], self.last[root] = first, last
 
 
-def _in_link_order(edges: set[tuple[int, int]], stamps: list[int]) -> Iterator[tuple[int, int]]:
-    """Edges ``(i, j)`` (``i`` the earlier post) in the order their later post was published,
-    then the earlier one's, then by index: one numpy sort instead of millions of Python keys."""
-    if not edges:
-        return iter(())
-    pairs = np.array(list(edges), dtype=np.int64)
+def _link_order(
+    first: array[int], second: array[int], stamps: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct edges ``(first[k], second[k])`` (the earlier post first) in the order their
+    later post was published, then the earlier one's, then by index: one numpy sort instead of
+    millions of Python keys."""
+    n = len(stamps)
+    keys = np.frombuffer(first, dtype=np.int64) * n
+    keys += np.frombuffer(second, dtype=np.int64)
+    keys = np.unique(keys)
+    i, j = keys // n, keys % n
+    del keys
     at = np.asarray(stamps, dtype=np.int64)
-    order = np.lexsort((pairs[:, 0], pairs[:, 1], at[pairs[:, 0]], at[pairs[:, 1]]))
-    return zip(pairs[order, 0].tolist(), pairs[order, 1].tolist(), strict=True)
+    order = np.lexsort((i, j, at[i], at[j]))
+    return i[order], j[order]
 
 
-def _candidate_pairs(words: list[frozenset[str]], threshold: float) -> set[tuple[int, int]]:
-    """Pairs that may reach Jaccard >= threshold (prefix filtering: two such sets share a word
-    among the first ``|s| - ceil(threshold * |s|) + 1`` of each, in a common rare-first order)."""
+def _similar_pairs(words: list[frozenset[str]], threshold: float) -> Iterator[tuple[int, int]]:
+    """Pairs ``(j, i)``, ``j < i``, whose Jaccard similarity is at least ``threshold``.
+
+    Candidates come from prefix filtering (two such sets share a word among the first
+    ``|s| - ceil(threshold * |s|) + 1`` of each, in a common rare-first order) and are checked
+    as they are found, one set at a time: the candidates of a whole agency, kept at once, took
+    hundreds of MB in a 10x run.
+    """
     freq: dict[str, int] = defaultdict(int)
     for ws in words:
         for w in ws:
             freq[w] += 1
     index: dict[str, list[int]] = defaultdict(list)
-    pairs: set[tuple[int, int]] = set()
     for i, ws in enumerate(words):
         if not ws:
             continue
         ordered = sorted(ws, key=lambda w: (freq[w], w))
+        checked: set[int] = set()
         for w in ordered[: len(ws) - math.ceil(threshold * len(ws)) + 1]:
             for j in index[w]:
-                pairs.add((j, i))
+                if j not in checked:
+                    checked.add(j)
+                    if _jaccard(words[j], ws) >= threshold:
+                        yield j, i
             index[w].append(i)
-    return pairs
 
 
 def link_posts(
@@ -188,7 +203,10 @@ def link_posts(
     plats = posts["platform"].to_list()
     norm = [normalise_text("\n".join(p for p in (r[1], r[2]) if p)) for r in rows]
     words = [frozenset(t.split()) for t in norm]
-    edges: set[tuple[int, int]] = set()
+    # Edges (i, j), i the earlier post, as two arrays (a pair may come more than once): 16 bytes
+    # an edge where a set of tuples took about 100 (millions of edges in a 10x run).
+    first, second = array("q"), array("q")
+    add_first, add_second = first.append, second.append
 
     def pair_up(members: list[int], ok: Callable[[int, int], bool] | None = None) -> None:
         """Edges between members (one agency's, in time order) on different platforms."""
@@ -197,7 +215,8 @@ def link_posts(
                 if stamps[j] - stamps[i] > span:
                     break
                 if plats[i] != plats[j] and (ok is None or ok(i, j)):
-                    edges.add((i, j))
+                    add_first(i)
+                    add_second(j)
 
     # Rule 1: the same normalised text (so the same fingerprint).
     same_text: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -221,16 +240,16 @@ def link_posts(
             hi = bisect_right(right_times, stamps[i] + span)
             for j in right[lo:hi]:
                 if plats[i] != plats[j]:
-                    edges.add((i, j) if i < j else (j, i))
+                    add_first(min(i, j))
+                    add_second(max(i, j))
 
     for keys in by_agency.values():
         sets = [words[same_text[k][0]] for k in keys]
-        for a, b in _candidate_pairs(sets, threshold):
-            if _jaccard(sets[a], sets[b]) >= threshold:
-                right = same_text[keys[b]]
-                if keys[b] not in text_times:
-                    text_times[keys[b]] = [stamps[j] for j in right]
-                cross(same_text[keys[a]], right, text_times[keys[b]])
+        for a, b in _similar_pairs(sets, threshold):
+            right = same_text[keys[b]]
+            if keys[b] not in text_times:
+                text_times[keys[b]] = [stamps[j] for j in right]
+            cross(same_text[keys[a]], right, text_times[keys[b]])
     # Rule 3: the same link targets, with alike or empty texts.
     same_links: dict[tuple[str, frozenset[str]], list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
@@ -247,8 +266,14 @@ def link_posts(
 
     # Join linked posts, earliest links first, as long as a campaign stays within the window.
     comp = _Components(stamps)
-    for i, j in _in_link_order(edges, stamps):
-        comp.union_within(i, j, span)
+    empty = np.empty(0, dtype=np.int64)
+    earlier, later = _link_order(first, second, stamps) if first else (empty, empty)
+    del first[:], second[:]  # emptied in place (the rules' closures still hold them)
+    # Python ints a slice at a time: millions of them at once would take hundreds of MB.
+    for start in range(0, len(earlier), _EDGE_SLICE):
+        end = start + _EDGE_SLICE
+        for i, j in zip(earlier[start:end].tolist(), later[start:end].tolist(), strict=True):
+            comp.union_within(i, j, span)
     # Rows are sorted by agency and time, so a group's root (its smallest index) is its first
     # post, which names the campaign.
     names = [
