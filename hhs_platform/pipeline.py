@@ -14,7 +14,8 @@ pipeline.refresh(client=client)  # gold, anomalies, forecasts, quality
 ```
 
 Fetching runs on the cluster one batch per task (as in the flow); the lake writes run as tasks
-on it too. Without a client, ``collect`` uses the client of the current Dask context
+on it too, and enrichment and forecasts hand their parts to every worker from inside their task
+(``hhs_platform.spread``). Without a client, ``collect`` uses the client of the current Dask context
 (``distributed.get_client``) and fails clearly when there is none.
 """
 

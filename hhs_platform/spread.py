@@ -69,7 +69,9 @@ def spread[P, R](fn: Callable[..., R], parts: Sequence[P], *args: Any) -> list[R
             )
             for i, part in enumerate(data)
         ]
-        log.debug("%s: %d parts on the cluster", getattr(fn, "__name__", fn), len(parts))
+        log.info(
+            "%s: %d parts on %d workers", getattr(fn, "__name__", fn), len(parts), len(threads)
+        )
         return list(client.gather(futures))
 
 
