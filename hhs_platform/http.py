@@ -184,14 +184,25 @@ def _number(value: str | None) -> float | None:
         return None
 
 
+#: A reset named in whole seconds may come up to this much after the second it names.
+RESET_RESOLUTION_S = 1.0
+
+
 def _reset_epoch(value: str | None, now: float) -> float | None:
-    """A reset header as epoch seconds: epoch numbers, seconds-until numbers or ISO-8601 times."""
+    """A reset header as epoch seconds: epoch numbers, seconds-until numbers or ISO-8601 times.
+
+    A reset in whole seconds (X's epoch, Reddit's delay, an ISO time without a fraction) counts
+    one second more: the platform truncates, so its window may turn up to a second after the
+    second it names, and a request sent at that second can still be refused (then retried at
+    once, refused again, and given up).
+    """
     if value is None:
         return None
     number = _number(value.strip())
     if number is not None:
+        whole = RESET_RESOLUTION_S if number == int(number) else 0.0
         # Epochs are > 1e9; smaller numbers are a delay (Reddit, IETF draft RateLimit-Reset).
-        return number if number > 1e9 else now + number
+        return (number if number > 1e9 else now + number) + whole
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -199,7 +210,8 @@ def _reset_epoch(value: str | None, now: float) -> float | None:
         dt = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    whole = RESET_RESOLUTION_S if dt.microsecond == 0 else 0.0
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() + whole
 
 
 def parse_rate_limit(headers: Mapping[str, str], now: float | None = None) -> RateLimitState | None:

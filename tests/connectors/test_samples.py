@@ -487,9 +487,9 @@ def test_recorded_rate_limit_headers() -> None:
     assert mastodon.reset_at == datetime(2026, 8, 1, 13, 50, 0, 924992, tzinfo=UTC).timestamp()
     reddit = parse_rate_limit(_headers(SAMPLES / "reddit/user_about_2022_Watchful1.meta.json"), now)
     assert reddit is not None
-    assert (reddit.remaining, reddit.reset_at) == (599, now + 586)
+    assert (reddit.remaining, reddit.reset_at) == (599, now + 587)  # 586 s, whole: +1
     x = parse_rate_limit(
         _headers(SAMPLES / "x/error_429_users_by_username_2020_textplain.meta.json"), now
     )
     assert x is not None
-    assert (x.limit, x.remaining, x.reset_at) == (15, 0, 1593185073)
+    assert (x.limit, x.remaining, x.reset_at) == (15, 0, 1593185074)  # whole seconds: +1

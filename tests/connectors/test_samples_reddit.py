@@ -306,7 +306,7 @@ def test_recorded_rate_limit_headers() -> None:
     state = parse_rate_limit(headers, now=1000.0)
     assert state is not None
     assert state.remaining == 996  # "996.0": a float string
-    assert state.reset_at == 1342.0  # seconds until the reset, not an epoch
+    assert state.reset_at == 1343.0  # seconds until the reset (342, whole: +1), not an epoch
 
 
 # --- collect and resolve over a local server -------------------------------------------------

@@ -335,7 +335,8 @@ def test_parse_rate_limit_flavours() -> None:
         {"RateLimit-Limit": "3000", "RateLimit-Remaining": "12", "RateLimit-Reset": "1800000060"},
         now,
     )
-    assert bsky == RateLimitState(remaining=12, reset_at=1_800_000_060, limit=3000)
+    # A reset in whole seconds counts one more (the platform truncates): 60 s -> 61 s.
+    assert bsky == RateLimitState(remaining=12, reset_at=1_800_000_061, limit=3000)
     policy = parse_rate_limit(
         {
             "RateLimit-Remaining": "5",
@@ -353,7 +354,7 @@ def test_parse_rate_limit_flavours() -> None:
         },
         now,
     )
-    assert x == RateLimitState(remaining=0, reset_at=1_800_000_900, limit=900)
+    assert x == RateLimitState(remaining=0, reset_at=1_800_000_901, limit=900)
     masto = parse_rate_limit(
         {
             "X-RateLimit-Limit": "300",
@@ -363,11 +364,17 @@ def test_parse_rate_limit_flavours() -> None:
         now,
     )
     assert masto is not None and masto.remaining == 299
+    # a fraction of a second is taken as it is
     assert masto.reset_at == datetime(2027, 1, 15, 8, 0, 0, 212100, tzinfo=UTC).timestamp()
     reddit = parse_rate_limit(
         {"x-ratelimit-remaining": "598.0", "x-ratelimit-used": "2", "x-ratelimit-reset": "245"}, now
     )
-    assert reddit == RateLimitState(remaining=598, reset_at=now + 245)
+    assert reddit == RateLimitState(remaining=598, reset_at=now + 246)
+    whole = parse_rate_limit(
+        {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2027-01-15T08:00:00Z"}, now
+    )
+    assert whole is not None
+    assert whole.reset_at == datetime(2027, 1, 15, 8, 0, 1, tzinfo=UTC).timestamp()
     assert parse_rate_limit({"content-type": "application/json"}, now) is None
 
 
