@@ -198,19 +198,18 @@ def _reset_epoch(value: str | None, now: float) -> float | None:
     """
     if value is None:
         return None
-    number = _number(value.strip())
+    text = value.strip()
+    whole = 0.0 if "." in text else RESET_RESOLUTION_S  # no fraction written: whole seconds
+    number = _number(text)
     if number is not None:
-        whole = RESET_RESOLUTION_S if number == int(number) else 0.0
         # Epochs are > 1e9; smaller numbers are a delay (Reddit, IETF draft RateLimit-Reset).
         return (number if number > 1e9 else now + number) + whole
-    text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
         return None
-    whole = RESET_RESOLUTION_S if dt.microsecond == 0 else 0.0
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() + whole
 
 

@@ -309,10 +309,11 @@ def test_rate_limit_headroom_reads_each_platforms_latest_headers() -> None:
         2250,
     )
     assert bs["headroom"] == 0.75 and bs["used_pct"] == 25.0
-    assert bs["reset_at"] == _at(5)
+    # a reset named in whole seconds is shown one second later: when the budget sends again
+    assert bs["reset_at"] == _at(5) + dt.timedelta(seconds=1)
     rd = rows["reddit"]
     assert (rd["limit"], rd["remaining"], rd["headroom"]) == (100, 60, 0.6)
-    assert rd["reset_at"] == _at(3)  # 120 s after the response
+    assert rd["reset_at"] == _at(3) + dt.timedelta(seconds=1)  # 120 s after the response, +1
     ms = rows["mastodon"]
     assert (ms["limit"], ms["remaining"], ms["headroom"], ms["reset_at"]) == (300, 0, 0.0, _at(5))
     fb = rows["facebook"]
