@@ -166,6 +166,32 @@ def malform(body: bytes, spec: ItemSpec, seed: int, n: int) -> tuple[bytes, list
     return dump_like(payload, body), [kind for _, _, kind in copies]
 
 
+def broken_copies(body: bytes, spec: ItemSpec) -> int:
+    """How many broken copies a listing page as served carries (0 for a body that is not JSON).
+
+    A copy is broken when every id field is null, a timestamp reads ``BAD_TIMESTAMP`` or its
+    counter reads ``BAD_COUNT``: what a page that reached a collector whole obliges it to
+    quarantine.
+    """
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return 0
+    items = _get(payload, spec.items) if spec.items else payload
+    if not isinstance(items, list):
+        return 0
+    return sum(
+        1
+        for item in items
+        if isinstance(item, dict)
+        and (
+            all(_get(item, p) is None for p in spec.id)
+            or any(_get(item, p) == BAD_TIMESTAMP for p in spec.timestamp)
+            or (spec.count is not None and _get(item, spec.count) == BAD_COUNT)
+        )
+    )
+
+
 def _break(item: dict[str, Any], spec: ItemSpec, kind: str) -> dict[str, Any] | None:
     """A copy of ``item`` broken one way, or None when it lacks the fields to break."""
     if kind == "count" and spec.count is None:
