@@ -74,9 +74,11 @@ from hhs_platform.lake import Lake
 from hhs_platform.lake.silver import write_silver
 from hhs_platform.ops.slo import build_slo
 from hhs_platform.quality.scorecard import build_quality
+from hhs_platform.runtime import tune_gc
 from hhs_platform.sandbox.history import fetch_day
 from hhs_platform.sandbox.server import SandboxThread
 from hhs_platform.sandbox.world import SUPPORTED_PLATFORMS, World
+from hhs_platform.settings import Settings
 from hhs_platform.transforms.gold import build_gold
 from schemas import CATALOGUE, table_spec
 
@@ -640,6 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep and workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    tune_gc(Settings(_env_file=None).gc_threshold)  # type: ignore[call-arg]  # as workers do
     try:
         result = measure(
             rows=args.rows,

@@ -436,10 +436,12 @@ def profile_steps(
     from hhs_platform.demo import patched_env
     from hhs_platform.lake import Lake
     from hhs_platform.registry import load_registry
+    from hhs_platform.runtime import tune_gc
     from hhs_platform.settings import Settings
 
     with patched_env(env):
         settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        tune_gc(settings.gc_threshold)  # as the flow's workers do
         registry = load_registry(registry_csv, platforms)
         lake = Lake(str(work / "lake-profile"), storage_options={})
         batches = plan_batches(registry, settings.batch_size, settings)

@@ -30,6 +30,7 @@ from hhs_platform.lake import Lake
 from hhs_platform.lake.audit import audited
 from hhs_platform.registry import load_registry
 from hhs_platform.reports.run_summary import run_quality, run_summary_markdown, run_summary_rows
+from hhs_platform.runtime import tune_gc
 from hhs_platform.secrets import install_redaction
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.curves import repoll_accounts
@@ -53,6 +54,15 @@ def task_runner(settings: Settings) -> DaskTaskRunner:
     )
 
 
+def prepare_worker() -> Settings:
+    """The settings of the process a task runs in, with its log redaction installed and its
+    garbage collector tuned (both process-wide and idempotent: every task calls this)."""
+    settings = Settings()
+    install_redaction(settings)  # the worker's own log records (its libraries' too)
+    tune_gc(settings.gc_threshold)
+    return settings
+
+
 @task(name="collect-batch", retries=1, retry_delay_seconds=5)
 def collect_batch_task(
     batch: list[dict[str, Any]],
@@ -63,8 +73,7 @@ def collect_batch_task(
     since: datetime | None,
     window: BackfillWindow | None = None,
 ) -> BatchOutcome:
-    settings = Settings()
-    install_redaction(settings)  # the worker's own log records (its libraries' too)
+    settings = prepare_worker()
     registry = load_registry(accounts_file or settings.accounts_file)
     outcome = collect_batch(
         batch,
@@ -87,35 +96,41 @@ def write_silver_task(
 ) -> tuple[dict[str, dict[str, int]], list[BatchOutcome]]:
     """Write every batch's silver rows; returns the counts written and the batches' outcomes
     without their rows (for the run's summary): the rows never travel to the flow's process."""
+    prepare_worker()
     return pipeline.write_outcomes(Lake(lake_uri), outcomes), [o.summarised() for o in outcomes]
 
 
 @task(name="enrich", retries=2, retry_delay_seconds=5)
 def enrich_task(lake_uri: str) -> dict[str, int]:
     """Text features, topics, places (changed posts only) and cross-platform campaign links."""
+    prepare_worker()
     return pipeline.enrich(Lake(lake_uri))
 
 
 @task(name="build-gold", retries=2, retry_delay_seconds=5)
 def build_gold_task(lake_uri: str) -> tuple[dict[str, int], date | None]:
     """Gold up to date (incremental), and the first day whose daily figures changed."""
+    prepare_worker()
     return pipeline.refresh_gold(Lake(lake_uri))
 
 
 @task(name="build-analytics", retries=2, retry_delay_seconds=5)
 def build_analytics_task(lake_uri: str, since: date) -> dict[str, int]:
     """Explained anomalies from ``since`` on (with their trailing window) and forecasts."""
+    prepare_worker()
     return pipeline.refresh_analytics(Lake(lake_uri), since)
 
 
 @task(name="build-quality", retries=2, retry_delay_seconds=5)
 def build_quality_task(lake_uri: str, run_id: str) -> dict[str, int]:
+    prepare_worker()
     return pipeline.score_quality(Lake(lake_uri), run_id)
 
 
 @task(name="build-slo", retries=2, retry_delay_seconds=5)
 def build_slo_task(lake_uri: str) -> int:
     """The ops/slo rows of the days since the last build (collection success, freshness...)."""
+    prepare_worker()
     return pipeline.refresh_slo(Lake(lake_uri))
 
 

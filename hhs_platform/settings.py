@@ -111,6 +111,14 @@ class Settings(BaseSettings):
         "pay the per-task costs (Prefect, validation, two bronze commits) fewer times; smaller "
         "ones resume and retry in finer steps.",
     )
+    gc_threshold: int = Field(
+        50_000,
+        ge=0,
+        description="Allocations between the youngest garbage collections in the processes that "
+        "run tasks (Python's default is 700). Decoding pages makes many short-lived objects; "
+        "with the default the collector took 13 % of a collection task's CPU. 0 leaves Python's "
+        "setting.",
+    )
     platform_concurrency: bool = Field(
         False,
         description="A collection run holds the Prefect global concurrency limit "

@@ -206,6 +206,7 @@ def test_a_worker_killed_mid_collection_loses_nothing(world, tmp_path, monkeypat
     sb, env, whole, _ = world
     for k, v in env.items():  # the workers are spawned from this process and read it
         monkeypatch.setenv(k, v)
+    monkeypatch.setenv("HHS_GC_THRESHOLD", "12345")  # each task tunes its worker's collector
     lake_dir = tmp_path / "lake"
     with (
         LocalCluster(
@@ -213,6 +214,7 @@ def test_a_worker_killed_mid_collection_loses_nothing(world, tmp_path, monkeypat
         ) as cluster,
         Client(cluster) as client,
     ):
+        assert set(client.run(_gc_gen0).values()) == {700}  # Python's default, before any task
         proc = _collect(lake_dir, {**env, "HHS_DASK_ADDRESS": cluster.scheduler_address})
         victim: list[int] = []
 
@@ -232,6 +234,7 @@ def test_a_worker_killed_mid_collection_loses_nothing(world, tmp_path, monkeypat
         os.kill(victim[0], signal.SIGKILL)
         summary = _finish(proc)
         assert victim[0] not in client.run(os.getpid).values()  # that process is gone
+        assert 12345 in client.run(_gc_gen0).values()  # the worker that finished the run
 
     assert summary["errors"] == []
     assert summary["accounts"] == 12
@@ -240,3 +243,9 @@ def test_a_worker_killed_mid_collection_loses_nothing(world, tmp_path, monkeypat
     for name, df in want.items():
         assert got[name].equals(df), name
     assert is_exact(compare_with_truth(lake, sb.world.truth()))
+
+
+def _gc_gen0() -> int:
+    import gc
+
+    return gc.get_threshold()[0]
