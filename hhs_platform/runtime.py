@@ -1,4 +1,4 @@
-"""Process-wide tuning of the processes that run the pipeline's work (Dask workers, the CLI).
+"""Process-wide tuning of the processes that run the flows' tasks (the Dask workers).
 
 Python's cyclic garbage collector runs its youngest generation every 700 container allocations
 beyond deallocations. Decoding a page of posts makes tens of thousands of dicts and lists that
