@@ -30,7 +30,7 @@ from hhs_platform.lake import Lake
 from hhs_platform.lake.audit import audited
 from hhs_platform.registry import load_registry
 from hhs_platform.reports.run_summary import run_quality, run_summary_markdown, run_summary_rows
-from hhs_platform.runtime import tune_gc
+from hhs_platform.runtime import prepare_worker
 from hhs_platform.secrets import install_redaction
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.curves import repoll_accounts
@@ -52,15 +52,6 @@ def task_runner(settings: Settings) -> DaskTaskRunner:
             "dashboard_address": ":0",
         }
     )
-
-
-def prepare_worker() -> Settings:
-    """The settings of the process a task runs in, with its log redaction installed and its
-    garbage collector tuned (both process-wide and idempotent: every task calls this)."""
-    settings = Settings()
-    install_redaction(settings)  # the worker's own log records (its libraries' too)
-    tune_gc(settings.gc_threshold)
-    return settings
 
 
 @task(name="collect-batch", retries=1, retry_delay_seconds=5)

@@ -15,7 +15,7 @@ from hhs_platform.enrich import enrich_posts, link_campaigns
 from hhs_platform.lake import Lake
 from hhs_platform.lake.audit import audited
 from hhs_platform.quality.scorecard import build_quality
-from hhs_platform.runtime import tune_gc
+from hhs_platform.runtime import prepare_worker
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.gold import build_gold
 
@@ -24,8 +24,7 @@ from hhs_platform.transforms.gold import build_gold
 def rebuild_task(lake_uri: str, full: bool, run_id: str) -> list[dict[str, Any]]:
     """Enrich, gold, anomalies over the trailing window, forecasts, quality: the writes."""
     lake = Lake(lake_uri)
-    settings = Settings()
-    tune_gc(settings.gc_threshold)
+    settings = prepare_worker()
     today = datetime.now(UTC).date()
     results = [enrich_posts(lake), link_campaigns(lake), *build_gold(lake, full=full).values()]
     since = today - timedelta(days=settings.anomaly_window_days)

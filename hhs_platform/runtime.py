@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import gc
 
+from hhs_platform.secrets import install_redaction
+from hhs_platform.settings import Settings
+
 
 def tune_gc(threshold: int) -> None:
     """Run the youngest garbage collection every ``threshold`` allocations (0: leave Python's).
@@ -24,3 +27,12 @@ def tune_gc(threshold: int) -> None:
         return
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(threshold, older, oldest)
+
+
+def prepare_worker() -> Settings:
+    """The settings of the process a task runs in, with its log redaction installed and its
+    garbage collector tuned (both process-wide and idempotent: every task calls this)."""
+    settings = Settings()
+    install_redaction(settings)  # the worker's own log records (its libraries' too)
+    tune_gc(settings.gc_threshold)
+    return settings

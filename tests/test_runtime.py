@@ -7,8 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from flows.collect import prepare_worker
-from hhs_platform.runtime import tune_gc
+from hhs_platform.runtime import prepare_worker, tune_gc
 from hhs_platform.settings import Settings
 
 

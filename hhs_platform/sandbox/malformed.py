@@ -138,12 +138,8 @@ def malform(body: bytes, spec: ItemSpec, seed: int, n: int) -> tuple[bytes, list
     Returns the new body and the breaks applied (``id``, ``timestamp``, ``count``); the body
     is unchanged (and the list empty) when it is not JSON or its listing has too few items.
     """
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return body, []
-    items = _get(payload, spec.items) if spec.items else payload
-    if not isinstance(items, list):
+    payload, items = _listing(body, spec)
+    if items is None:
         return body, []
     # Never the last item: a collector may page from it.
     free = [
@@ -173,16 +169,10 @@ def broken_copies(body: bytes, spec: ItemSpec) -> int:
     counter reads ``BAD_COUNT``: what a page that reached a collector whole obliges it to
     quarantine.
     """
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return 0
-    items = _get(payload, spec.items) if spec.items else payload
-    if not isinstance(items, list):
-        return 0
+    _, items = _listing(body, spec)
     return sum(
         1
-        for item in items
+        for item in items or ()
         if isinstance(item, dict)
         and (
             all(_get(item, p) is None for p in spec.id)
@@ -190,6 +180,16 @@ def broken_copies(body: bytes, spec: ItemSpec) -> int:
             or (spec.count is not None and _get(item, spec.count) == BAD_COUNT)
         )
     )
+
+
+def _listing(body: bytes, spec: ItemSpec) -> tuple[Any, list[Any] | None]:
+    """The decoded page and its item list (None when the body is not JSON or has no list)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None, None
+    items = _get(payload, spec.items) if spec.items else payload
+    return payload, items if isinstance(items, list) else None
 
 
 def _break(item: dict[str, Any], spec: ItemSpec, kind: str) -> dict[str, Any] | None:

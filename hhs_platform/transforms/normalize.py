@@ -282,8 +282,7 @@ def _frame(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
         table = pa.Table.from_pylist(rows, schema=_arrow_schema(name))
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return pl.DataFrame(rows, schema=spec.schema, strict=False)
-    frame = cast(pl.DataFrame, pl.from_arrow(table))  # a Table gives a DataFrame
-    return frame
+    return cast(pl.DataFrame, pl.from_arrow(table))  # a Table gives a DataFrame
 
 
 @functools.cache
