@@ -89,30 +89,7 @@ def forecast_series(
     yhat = final(origin + steps)
 
     # Rolling-origin back-test: the model refitted at each origin, its errors at every horizon.
-    naive_at = _naive_index(y, dows, model)
-    tests: list[np.ndarray] = []  # rows of origin, h, error, actual, naive error
-    for o in range(max(0, origin - settings.forecast_backtest_origins), origin):
-        fitted = _fit(y, o, fit, model, dows)
-        if fitted is None:
-            continue
-        ahead = steps[o + steps <= origin]
-        targets = o + ahead
-        naive = naive_at(o, targets)
-        keep = ~np.isnan(y[targets]) & (naive >= 0)
-        ahead, targets = ahead[keep], targets[keep]
-        actual = y[targets]
-        tests.append(
-            np.column_stack(
-                [
-                    np.full(targets.size, o),
-                    ahead,
-                    actual - fitted(targets),
-                    actual,
-                    actual - y[naive[keep]],
-                ]
-            )
-        )
-    table = np.concatenate(tests) if tests else np.empty((0, 5))
+    table = _backtest(y, origin, fit, horizon, settings.forecast_backtest_origins, model, dows)
 
     spread = _spread(y, origin, fit, model, final, horizon)
     widths = _interval_widths(table[:, 1], table[:, 2], spread)
@@ -127,24 +104,20 @@ def forecast_series(
         split = np.median(np.unique(table[:, 0]))
         old, new = table[table[:, 0] < split], table[table[:, 0] >= split]
         calibrated = _interval_widths(old[:, 1], old[:, 2], spread)
-        for level, (lo, hi) in calibrated.items():
-            h = new[:, 1].astype(int) - 1
-            inside = (new[:, 2] >= lo[h]) & (new[:, 2] <= hi[h])
-            coverage[level] = np.asarray(
-                [
-                    inside[h == i].mean() if (h == i).sum() >= _MIN_ERRORS // 2 else np.nan
-                    for i in range(horizon)
-                ]
-            )
-    backtest = []
-    for h in steps:
-        rows = table[table[:, 1] == h]
-        if rows.size:
-            score = _scores(int(h), rows[:, 2], rows[:, 3], rows[:, 4])
-            for level in INTERVALS:
-                value = coverage[level][h - 1] if level in coverage else np.nan
-                score[f"coverage_{round(level * 100)}"] = None if np.isnan(value) else float(value)
-            backtest.append(score)
+        h = new[:, 1].astype(int) - 1
+        levels = list(calibrated)
+        inside = [
+            ((new[:, 2] >= lo[h]) & (new[:, 2] <= hi[h])).astype(float)
+            for lo, hi in calibrated.values()
+        ]
+        for level, checked in zip(levels, _by_horizon(new[:, 1], horizon, *inside), strict=True):
+            enough = (~np.isnan(checked)).sum(axis=1) >= _MIN_ERRORS // 2
+            coverage[level] = np.where(enough, _row_means(checked), np.nan)
+    backtest = _scores(table, horizon)
+    for score in backtest:
+        for level in INTERVALS:
+            value = coverage[level][score["horizon_days"] - 1] if level in coverage else np.nan
+            score[f"coverage_{round(level * 100)}"] = None if np.isnan(value) else float(value)
     return Forecast(model, origin, np.maximum(yhat, 0.0), bounds, backtest)
 
 
@@ -163,11 +136,9 @@ def _interval_widths(
     """
     horizon = spread.size
     textbook = spread * _NORMAL.inv_cdf(0.75)
-    observed = np.full(horizon, np.nan)
-    for h in range(1, horizon + 1):
-        e = errors[hs == h]
-        if e.size >= _MIN_ERRORS:
-            observed[h - 1] = _median(np.abs(e))
+    (errors_at,) = _by_horizon(hs, horizon, errors)
+    enough = (~np.isnan(errors_at)).sum(axis=1) >= _MIN_ERRORS
+    observed = np.where(enough, _row_medians(np.abs(errors_at)), np.nan)
     out: dict[float, tuple[np.ndarray, np.ndarray]] = {}
     if np.isnan(observed).all() or not np.nanmax(observed) > 0:
         for level in INTERVALS:
@@ -179,9 +150,10 @@ def _interval_widths(
     keep = ~np.isnan(measured[at]) & (measured[at] > 0)
     pooled = errors[keep] / measured[at[keep]]
     size = np.fmax(measured, textbook)
-    for level in INTERVALS:
-        lo, hi = np.quantile(pooled, [(1 - level) / 2, (1 + level) / 2])
-        out[level] = (lo * size, hi * size)
+    probabilities = [p for level in INTERVALS for p in ((1 - level) / 2, (1 + level) / 2)]
+    quantiles = np.quantile(pooled, probabilities)
+    for k, level in enumerate(INTERVALS):
+        out[level] = (quantiles[2 * k] * size, quantiles[2 * k + 1] * size)
     return out
 
 
@@ -243,43 +215,145 @@ def _fit(y: np.ndarray, origin: int, fit: int, model: str, dows: np.ndarray) -> 
 
 
 def _median(values: np.ndarray) -> float:
-    """``np.median`` of a non-empty 1-D array without NaN, without its overhead: the back-test
-    fits each series at every origin, some 10^5 medians of a few dozen values a build."""
+    """``np.median`` of a non-empty 1-D array without NaN, without its overhead (a build takes
+    thousands of medians of a few dozen values); :func:`_row_medians` takes them the same way."""
     ordered = np.sort(values)
     mid = ordered.size // 2
     return float(ordered[mid] if ordered.size % 2 else (ordered[mid - 1] + ordered[mid]) / 2)
 
 
-def _naive_index(y: np.ndarray, dows: np.ndarray, model: str) -> Any:
-    """``(origin, targets) -> indexes`` of the naive forecasts of ``targets`` made at ``origin``
-    (-1: none): the last value known at the origin, or for engagement the last value known of
-    each target's weekday."""
-    last = np.full(y.size, -1)
-    by_day = np.full((y.size, 7), -1)
-    seen, seen_day = -1, np.full(7, -1)
-    for i in range(y.size):
-        if not np.isnan(y[i]):
-            seen = i
-            seen_day[dows[i]] = i
-        last[i], by_day[i] = seen, seen_day
-    if model == "weekday_median":
-        return lambda o, targets: by_day[o, dows[targets]]
-    return lambda o, targets: np.full(targets.size, last[o])
+def _backtest(
+    y: np.ndarray, origin: int, fit: int, horizon: int, origins: int, model: str, dows: np.ndarray
+) -> np.ndarray:
+    """The back-test's rows (origin, h, error, actual, naive error): the model refitted at each
+    of the ``origins`` days before ``origin`` and its errors at every horizon up to ``origin``.
+
+    The same fits as :func:`_fit` at each origin, all origins at once: the fit windows are the
+    rows of one (origins x fit) matrix, and every median is a row median of it.
+    """
+    first = max(0, origin - origins)
+    at = np.arange(first, origin)
+    if at.size == 0:
+        return np.empty((0, 5))
+    # Row k: the fit window of origin at[k], days at[k] - fit + 1 .. at[k] (NaN before day 0).
+    padded = np.concatenate([np.full(fit, np.nan), y[: origin + 1]])
+    window = np.lib.stride_tricks.sliding_window_view(padded, fit)[at + 1]
+    days = at[:, None] + np.arange(1 - fit, 1)
+    seen = ~np.isnan(window)
+    ok = seen.sum(axis=1) >= _MIN_POINTS
+    steps = np.arange(1, horizon + 1)
+    targets = at[:, None] + steps
+    if model == "robust_trend":
+        weekly = window[:, 7:] - window[:, :-7]
+        ok &= (~np.isnan(weekly)).sum(axis=1) >= 3
+        slope = _row_medians(weekly) / 7
+        # the last 7 observed days of each window
+        last7 = seen & (np.cumsum(seen[:, ::-1], axis=1)[:, ::-1] <= 7)
+        level = np.where(last7, window - slope[:, None] * days, np.nan)
+        intercept = _row_medians(level)
+        fitted = intercept[:, None] + slope[:, None] * targets.astype(float)
+    else:
+        overall = _row_medians(window)
+        medians = np.empty((at.size, 7))
+        dow = dows[np.maximum(days, 0)]
+        for d in range(7):
+            same = _row_medians(np.where(seen & (dow == d), window, np.nan))
+            medians[:, d] = np.where(np.isnan(same), overall, same)
+        fitted = np.take_along_axis(medians, dows[targets], axis=1)
+    naive = _naive_indexes(y, dows, model, at, targets)
+    inside = targets <= origin
+    actual = y[np.minimum(targets, origin)]
+    keep = ok[:, None] & inside & ~np.isnan(actual) & (naive >= 0)
+    return np.column_stack(
+        [
+            np.broadcast_to(at[:, None], keep.shape)[keep],
+            np.broadcast_to(steps, keep.shape)[keep],
+            (actual - fitted)[keep],
+            actual[keep],
+            (actual - y[naive])[keep],
+        ]
+    ).astype(float)
 
 
-def _scores(h: int, e: np.ndarray, a: np.ndarray, n: np.ndarray) -> dict[str, Any]:
-    """MAE, MAPE, naive MAE and MASE of the back-test errors ``e`` at one horizon."""
-    mae, naive_mae = float(np.mean(np.abs(e))), float(np.mean(np.abs(n)))
-    nonzero = a != 0
-    row: dict[str, Any] = {
-        "horizon_days": h,
-        "origins": int(e.size),
-        "mae": mae,
-        "mape": float(np.mean(np.abs(e[nonzero] / a[nonzero])) * 100) if nonzero.any() else None,
-        "naive_mae": naive_mae,
-        "mase": mae / naive_mae if naive_mae > 0 else None,
-    }
-    return row
+def _row_medians(values: np.ndarray) -> np.ndarray:
+    """The median of each row's non-NaN values (NaN for a row without any), as :func:`_median`
+    takes them: the middle value, or the mean of the two middle ones."""
+    if values.shape[1] == 0:
+        return np.full(values.shape[0], np.nan)
+    ordered = np.sort(values, axis=1)  # NaN sort last
+    n = (~np.isnan(values)).sum(axis=1)
+    rows = np.arange(values.shape[0])
+    hi = ordered[rows, np.minimum(n // 2, values.shape[1] - 1)]
+    lo = ordered[rows, np.maximum((n - 1) // 2, 0)]
+    return np.where(n > 0, np.where(n % 2 == 1, hi, (lo + hi) / 2), np.nan)
+
+
+def _naive_indexes(
+    y: np.ndarray, dows: np.ndarray, model: str, at: np.ndarray, targets: np.ndarray
+) -> np.ndarray:
+    """Indexes of the naive forecasts of ``targets`` (one row per origin of ``at``) made at that
+    origin (-1: none): the last value known at the origin, or for engagement the last value
+    known of each target's weekday."""
+    index = np.arange(y.size)
+    seen = ~np.isnan(y)
+    if model != "weekday_median":
+        last = np.maximum.accumulate(np.where(seen, index, -1))
+        return np.broadcast_to(last[at][:, None], targets.shape)
+    by_day = np.stack(
+        [
+            np.maximum.accumulate(np.where(seen & (dows[: y.size] == d), index, -1))
+            for d in range(7)
+        ],
+        axis=1,
+    )
+    return by_day[at[:, None], dows[targets]]
+
+
+def _scores(table: np.ndarray, horizon: int) -> list[dict[str, Any]]:
+    """MAE, MAPE, naive MAE and MASE of the back-test errors at each horizon that has some."""
+    hs = table[:, 1]
+    errors, actual, naive = _by_horizon(hs, horizon, table[:, 2], table[:, 3], table[:, 4])
+    errors, naive = np.abs(errors), np.abs(naive)
+    counts = (~np.isnan(errors)).sum(axis=1)
+    mae, naive_mae = _row_means(errors), _row_means(naive)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mape = _row_means(np.where(actual != 0, errors / np.abs(actual), np.nan)) * 100
+    rows = []
+    for i in np.flatnonzero(counts):
+        rows.append(
+            {
+                "horizon_days": int(i + 1),
+                "origins": int(counts[i]),
+                "mae": float(mae[i]),
+                "mape": None if np.isnan(mape[i]) else float(mape[i]),
+                "naive_mae": float(naive_mae[i]),
+                "mase": float(mae[i] / naive_mae[i]) if naive_mae[i] > 0 else None,
+            }
+        )
+    return rows
+
+
+def _by_horizon(hs: np.ndarray, horizon: int, *columns: np.ndarray) -> list[np.ndarray]:
+    """Each column's values of each horizon 1..``horizon`` (``hs``) as the rows of one matrix,
+    in their order, padded with NaN."""
+    h = hs.astype(int) - 1
+    order = np.argsort(h, kind="stable")
+    counts = np.bincount(h, minlength=horizon)
+    starts = np.cumsum(counts) - counts
+    rows, slots = h[order], np.arange(h.size) - starts[h[order]]
+    out = []
+    for values in columns:
+        matrix = np.full((horizon, int(counts.max(initial=0))), np.nan)
+        matrix[rows, slots] = values[order]
+        out.append(matrix)
+    return out
+
+
+def _row_means(values: np.ndarray) -> np.ndarray:
+    """The mean of each row's non-NaN values (NaN for a row without any)."""
+    n = (~np.isnan(values)).sum(axis=1)
+    total = np.nansum(values, axis=1)
+    return np.divide(total, n, out=np.full(n.shape, np.nan), where=n > 0)
 
 
 # -- series from the lake -------------------------------------------------------------------------
@@ -323,7 +397,7 @@ def _forecast_part(
     series: list[tuple[dict[str, Any], str, date, np.ndarray]], *, settings: Settings, now: datetime
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The forecast and back-test rows of some series (unsorted)."""
-    rows: list[dict[str, Any]] = []
+    columns: dict[str, list[Any]] = {name: [] for name in table_spec("gold/forecasts").schema}
     tests: list[dict[str, Any]] = []
     for meta, metric, start, values in series:
         result = forecast_series(values, start.weekday(), metric, settings)
@@ -331,26 +405,35 @@ def _forecast_part(
             continue
         origin = start + timedelta(days=result.origin)
         common = {**meta, "metric": metric, "model": result.model, "fitted_at": now}
-        for i, yhat in enumerate(result.yhat):
-            for level, (lower, upper) in result.bounds.items():
-                rows.append(
-                    {
-                        **common,
-                        "origin": origin,
-                        "date": origin + timedelta(days=i + 1),
-                        "horizon_days": i + 1,
-                        "interval": level,
-                        "yhat": float(yhat),
-                        "lower": float(min(lower[i], yhat)),
-                        "upper": float(max(upper[i], yhat)),
-                    }
-                )
+        # one row per horizon and interval level, the levels inner
+        levels = list(result.bounds)
+        steps = np.repeat(np.arange(1, result.yhat.size + 1), len(levels))
+        yhat = np.repeat(result.yhat, len(levels))
+        lower = np.column_stack([result.bounds[level][0] for level in levels]).ravel()
+        upper = np.column_stack([result.bounds[level][1] for level in levels]).ravel()
+        for name, value in common.items():
+            columns[name].extend([value] * steps.size)
+        columns["origin"].extend([origin] * steps.size)
+        columns["date"].append(np.datetime64(origin, "D") + steps)
+        columns["horizon_days"].append(steps)
+        columns["interval"].append(np.tile(np.asarray(levels, dtype=float), result.yhat.size))
+        columns["yhat"].append(yhat)
+        columns["lower"].append(np.minimum(lower, yhat))
+        columns["upper"].append(np.maximum(upper, yhat))
         tests.extend({**common, **b} for b in result.backtest)
-    out = []
-    for name, data in (("gold/forecasts", rows), ("gold/forecast_backtest", tests)):
-        spec = table_spec(name)
-        out.append(pl.DataFrame(data, schema=spec.schema) if data else spec.empty())
-    return out[0], out[1]
+    spec = table_spec("gold/forecasts")
+    if columns["yhat"]:
+        data = {
+            name: np.concatenate(values) if isinstance(values[0], np.ndarray) else values
+            for name, values in columns.items()
+        }
+        forecasts = pl.DataFrame(data).select(
+            pl.col(name).cast(dtype) for name, dtype in spec.schema.items()
+        )
+    else:
+        forecasts = spec.empty()
+    spec = table_spec("gold/forecast_backtest")
+    return forecasts, pl.DataFrame(tests, schema=spec.schema) if tests else spec.empty()
 
 
 def build_forecasts(

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 
 from hhs_platform.analytics import build_forecasts, forecast_series
+from hhs_platform.analytics.forecasts import MODELS, _backtest, _fit
 from hhs_platform.lake import Lake
 from hhs_platform.settings import Settings
 from schemas import table_spec
@@ -178,6 +179,48 @@ def test_backtest_errors_are_computed_and_stored(tmp_path: Path) -> None:
     )
     assert trend["mase"].max() < 1  # the trend beats the last value at every horizon
     assert trend.filter(horizon_days=28)["coverage_95"][0] is not None
+
+
+def test_backtest_of_all_origins_at_once_equals_refitting_at_each() -> None:
+    """The back-test fits every origin in one matrix; each of its rows must equal refitting the
+    model at that origin alone, on series with gaps, ties and short histories."""
+    rng = np.random.default_rng(23)
+    settings = _settings()
+    fit, horizon = settings.forecast_fit_days, settings.forecast_horizon_days
+    origins = settings.forecast_backtest_origins
+    rows = 0
+    for case in range(45):
+        n = int(rng.integers(10, 160))
+        metric = ("followers", "engagement")[case % 2]
+        y = 5_000 + rng.uniform(0, 30) * np.arange(n) + rng.normal(0, 40, n)
+        if case % 3 == 0:
+            y = rng.integers(0, 4, n).astype(float)  # many ties and zeros
+        y[rng.random(n) < (0.0, 0.2, 0.6)[case % 3]] = np.nan
+        seen = np.flatnonzero(~np.isnan(y))
+        if seen.size == 0:
+            continue
+        origin, model = int(seen[-1]), MODELS[metric]
+        dows = (np.arange(n + horizon) + case) % 7
+        expected = []
+        for o in range(max(0, origin - origins), origin):
+            fitted = _fit(y, o, fit, model, dows)
+            if fitted is None:
+                continue
+            known = [i for i in range(o + 1) if not np.isnan(y[i])]  # the naive forecast's
+            last = {"robust_trend": known[-1]} | {dows[i]: i for i in known}
+            for h in range(1, horizon + 1):
+                t = o + h
+                naive = last.get(model if model == "robust_trend" else dows[t])
+                if t > origin or np.isnan(y[t]) or naive is None:
+                    continue
+                expected.append((o, h, y[t] - fitted(t), y[t], y[t] - y[naive]))
+        table = _backtest(y, origin, fit, horizon, origins, model, dows)
+        assert table.shape == (len(expected), 5)
+        if expected:
+            np.testing.assert_allclose(table, np.array(expected), rtol=0, atol=1e-9)
+        rows += len(expected)
+    print(f"\nback-test rows checked: {rows}")
+    assert rows > 10_000
 
 
 def _forecast_spread(lake: Lake, settings: Settings) -> int:
