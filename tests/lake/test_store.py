@@ -158,3 +158,44 @@ def test_a_merge_of_some_platforms_leaves_the_others_files_alone(tmp_path) -> No
     edited = merged.filter(pl.col("text") == "edited")
     assert sorted(edited["post_id"]) == ["bluesky-0", "bluesky-9", "mastodon-0", "mastodon-9"]
     assert merged.filter(platform="youtube")["text"].to_list() == ["hello"] * 3
+
+
+def test_reads_reuse_the_loaded_log_until_a_commit_and_see_every_commit(tmp_path) -> None:
+    """A Lake loads a table's Delta log once and reads it again only after a commit: by
+    itself, by another Lake (another writer), or by a table dropped and written again up to
+    the same version."""
+    import copy as copying
+    import shutil
+
+    lake, writer = Lake(str(tmp_path / "lake")), Lake(str(tmp_path / "lake"))
+    lake.merge("silver/posts", _posts(["a"], T0))
+    assert lake.read("silver/posts")["post_id"].to_list() == ["a"]
+    loaded = lake._latest("silver/posts")
+    assert loaded is not None and lake._latest("silver/posts") is loaded  # no commit: reused
+    lazy = lake.scan("silver/posts")  # begun at version 0
+
+    writer.merge("silver/posts", _posts(["b"], T0))  # another writer's commit
+    assert sorted(lake.read("silver/posts")["post_id"]) == ["a", "b"]
+    assert lake._latest("silver/posts") is not loaded
+    assert lazy.collect()["post_id"].to_list() == ["a"]  # a scan keeps its version
+
+    lake.merge("silver/posts", _posts(["c"], T0))  # its own commit
+    assert sorted(lake.read("silver/posts")["post_id"]) == ["a", "b", "c"]
+    version = lake.version("silver/posts")
+
+    # dropped and written again, commit for commit, with other rows: the same version number
+    shutil.rmtree(lake.path("silver/posts"))
+    for ids in (["x"], ["y"], ["z"]):
+        writer.merge("silver/posts", _posts(ids, T0))
+    assert writer.version("silver/posts") == version
+    assert sorted(lake.read("silver/posts")["post_id"]) == ["x", "y", "z"]
+    shutil.rmtree(lake.path("silver/posts"))
+    assert lake.read("silver/posts").height == 0  # gone: the empty table, no error
+
+    # a copy (pickled the same way, as for a Dask worker) loads its own tables
+    writer.merge("silver/posts", _posts(["d"], T0))
+    copy = copying.deepcopy(lake)
+    assert copy.read("silver/posts")["post_id"].to_list() == ["d"]
+    assert copy._snapshots.keys() == {"silver/posts"} and copy._latest("silver/posts") is not (
+        lake._latest("silver/posts")
+    )
