@@ -223,7 +223,8 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
 
     Incremental by default: only the accounts whose silver rows changed since the last build
     (its watermark in ``gold/builds``) are recomputed, and their rows replaced in one commit per
-    platform; the result equals a full rebuild. ``full=True`` (or no previous build) rebuilds all.
+    table for every platform (``Lake.replace_many``); the result equals a full rebuild.
+    ``full=True`` (or no previous build) rebuilds all.
     """
     lake.create_missing(["gold/builds", *_SILVER])
     last = _last_build(lake)
@@ -237,33 +238,25 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
         curve_result = lake.overwrite("gold/post_curves", curves)
     else:
         scope = changed_accounts(lake, last)
-        result = WriteResult("gold/daily_account_metrics", 0)
-        curve_result = WriteResult("gold/post_curves", 0)
         changes = _scope_changes(lake, scope, accounts, last)
+        # every platform's rows in one commit per table (fewer when the filters grow long)
+        daily_parts: list[tuple[pl.DataFrame, dict[str, list[str]]]] = []
+        curve_parts: list[tuple[pl.DataFrame, dict[str, list[str]]]] = []
         for (platform,), _ids in scope.group_by(["platform"], maintain_order=True):
             whole, tail = _split_scope(str(platform), changes, last, watermark)
-            writes: list[
-                tuple[pl.DataFrame, pl.DataFrame, dict[str, list[str]], dict[str, list[str]]]
-            ] = []
             if not whole.is_empty():
                 daily, curves = _gold_for(lake, accounts, whole)
                 where = {"platform": [str(platform)], "account_id": whole["account_id"].to_list()}
-                writes.append((daily, curves, where, where))
+                daily_parts.append((daily, where))
+                curve_parts.append((curves, where))
             if tail is not None:
-                writes.append(_gold_tail(lake, accounts, tail, watermark))
-            for daily, curves, daily_where, curve_where in writes:
-                r = lake.replace("gold/daily_account_metrics", daily, daily_where)
-                c = lake.replace("gold/post_curves", curves, curve_where)
-                curve_result = WriteResult(
-                    c.table,
-                    curve_result.rows_in + c.rows_in,
-                    inserted=curve_result.inserted + c.inserted,
+                daily, curves, daily_where, curve_where = _gold_tail(
+                    lake, accounts, tail, watermark
                 )
-                result = WriteResult(
-                    result.table,
-                    result.rows_in + r.rows_in,
-                    inserted=result.inserted + r.inserted,
-                )
+                daily_parts.append((daily, daily_where))
+                curve_parts.append((curves, curve_where))
+        result = lake.replace_many("gold/daily_account_metrics", daily_parts)
+        curve_result = lake.replace_many("gold/post_curves", curve_parts)
     results = {"gold/daily_account_metrics": result, "gold/post_curves": curve_result}
     results.update(build_rollups(lake, accounts))
     results.update(build_trends(lake, accounts))

@@ -199,3 +199,44 @@ def test_reads_reuse_the_loaded_log_until_a_commit_and_see_every_commit(tmp_path
     assert copy._snapshots.keys() == {"silver/posts"} and copy._latest("silver/posts") is not (
         lake._latest("silver/posts")
     )
+
+
+def test_replace_many_replaces_disjoint_sets_in_as_few_commits_as_the_filter_allows(
+    tmp_path, monkeypatch
+) -> None:
+    from hhs_platform.lake import store
+
+    def posts(platform: str, ids: list[str], text: str) -> pl.DataFrame:
+        return _posts(ids, T0, text=text).with_columns(platform=pl.lit(platform))
+
+    def table(lake: Lake) -> list[tuple[str, str, str]]:
+        return sorted(lake.read("silver/posts").select("platform", "post_id", "text").iter_rows())
+
+    new = [
+        (posts("x", ["1", "2"], "new"), {"platform": ["x"], "post_id": ["1", "2"]}),
+        (posts("bluesky", ["1"], "new"), {"platform": ["bluesky"], "post_id": ["1", "9"]}),
+        (posts("x", ["7"], "ignored"), {"platform": ["x"], "post_id": []}),  # replaces nothing
+    ]
+    expected = [  # bluesky 9 deleted: in the filter, not in the rows
+        ("bluesky", "1", "new"),
+        ("bluesky", "2", "old"),
+        ("bluesky", "3", "old"),
+        ("x", "1", "new"),
+        ("x", "2", "new"),
+        ("x", "3", "old"),
+    ]
+    commits = {}
+    for limit in (5_000, 4):  # 4 values: the two sets do not fit one filter
+        monkeypatch.setattr(store, "MAX_LISTED_VALUES", limit)
+        lake = Lake(str(tmp_path / f"lake-{limit}"))
+        for platform in ("x", "bluesky"):
+            lake.append("silver/posts", posts(platform, ["1", "2", "3"], "old"))
+        lake.append("silver/posts", posts("bluesky", ["9"], "old"))
+        before = lake.version("silver/posts")
+        assert before is not None
+        result = lake.replace_many("silver/posts", new)
+        assert result.rows_in == 3
+        assert table(lake) == expected
+        commits[limit] = lake.version("silver/posts") - before  # type: ignore[operator]
+    assert commits == {5_000: 1, 4: 2}
+    assert Lake(str(tmp_path / "none")).replace_many("silver/posts", new).rows_in == 3  # appended
