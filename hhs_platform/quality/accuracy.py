@@ -95,14 +95,23 @@ def compare_with_truth(lake: Lake, truth: dict[str, pl.DataFrame]) -> list[dict[
 
 def is_exact(report: list[dict[str, Any]]) -> bool:
     """True when every post is found once and every field matches."""
-    return all(
-        r["posts_missing"] == 0
-        and r["posts_extra"] == 0
-        and r["duplicate_keys"] == 0
-        and r.get("tombstones_wrong", 0) == 0
-        and all(v == 1.0 for k, v in r.items() if k.endswith("_accuracy"))
-        for r in report
-    )
+    return not inexact(report)
+
+
+#: Counts of a truth comparison that are 0 when the lake is exact.
+_EXACT_COUNTS = ("posts_missing", "posts_extra", "duplicate_keys", "tombstones_wrong")
+
+
+def inexact(report: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The platforms of a truth comparison that are not exact, each with only the figures that
+    say why (e.g. ``{"platform": "x", "likes_accuracy": 0.98}``); empty when exact."""
+    out = []
+    for row in report:
+        wrong = {k: row[k] for k in _EXACT_COUNTS if row.get(k, 0) != 0}
+        wrong |= {k: v for k, v in row.items() if k.endswith("_accuracy") and v != 1.0}
+        if wrong:
+            out.append({"platform": row["platform"], **wrong})
+    return out
 
 
 def _rate(expected: pl.Series, found: pl.Series) -> float:

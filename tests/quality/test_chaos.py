@@ -12,7 +12,6 @@ import json
 import urllib.request
 from collections import Counter
 from datetime import timedelta
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import chaos_run
@@ -20,7 +19,7 @@ import polars as pl
 import pytest
 
 from hhs_platform.lake import Lake
-from hhs_platform.quality.accuracy import compare_with_truth, is_exact
+from hhs_platform.quality.accuracy import compare_with_truth, inexact, is_exact
 from hhs_platform.quality.audit import reason_class
 from hhs_platform.sandbox import FaultProfile
 from hhs_platform.sandbox.faults import FAILURE_KINDS, MALFORMED
@@ -109,7 +108,7 @@ def test_every_platform_quarantines_each_broken_item_and_lands_the_rest(tmp_path
     # Every listing page broken (other requests are not listings: unchanged).
     run = chaos_run.run_once(tmp_path, FaultProfile(malformed=1.0, seed=2), per_platform=1)
     report = compare_with_truth(run.lake, run.truth)
-    assert is_exact(report), _inexact(report)
+    assert is_exact(report), inexact(report)
     broken = {p: n for (p, kind), n in run.faults.items() if kind == MALFORMED}
     assert set(broken) == set(ITEM_SPECS), broken  # every platform but LinkedIn's offset pages
     quarantined = run.lake.read("quarantine/rows")
@@ -149,7 +148,7 @@ def _check_chaos_run(run: chaos_run.Run) -> None:
     assert all(not o.errors for o in run.outcomes), [e for o in run.outcomes for e in o.errors]
     report = compare_with_truth(run.lake, run.truth)
     assert {r["platform"] for r in report} == set(chaos_run.PLATFORMS)
-    assert is_exact(report), _inexact(report)
+    assert is_exact(report), inexact(report)
     assert all(r["recall"] == 1.0 and r["duplicate_keys"] == 0 for r in report)
     assert all(r["posts_found"] > 0 for r in report)
     kinds = Counter()
@@ -206,26 +205,13 @@ def test_two_chaos_runs_a_day_apart_keep_the_lake_exact(tmp_path) -> None:
         sb.context.faults = chaos_run.chaos_profile(22)
         second = chaos_run.collect(sb, lake, accounts, "chaos-2")
     report = compare_with_truth(lake, second.truth)
-    assert is_exact(report), _inexact(report)
+    assert is_exact(report), inexact(report)
     assert all(r["tombstones"] == 0 for r in report), report  # no post wrongly called deleted
     assert lake.read("silver/post_metrics").height > metric_rows  # counters grew, observed
     assert set(lake.read("bronze/raw_responses", columns=["run_id"])["run_id"]) == {
         "chaos-1",
         "chaos-2",
     }
-
-
-def _inexact(report: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The platforms of a truth comparison that are not exact, with only the figures that say
-    why (a failure message that names them instead of pytest's truncated report)."""
-    counts = ("posts_missing", "posts_extra", "duplicate_keys", "tombstones_wrong")
-    out = []
-    for row in report:
-        wrong = {k: v for k, v in row.items() if k in counts and v}
-        wrong |= {k: v for k, v in row.items() if k.endswith("_accuracy") and v != 1.0}
-        if wrong:
-            out.append({"platform": row["platform"], **wrong})
-    return out
 
 
 def _archived_broken_items(bronze: pl.DataFrame) -> int:
