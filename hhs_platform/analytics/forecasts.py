@@ -20,7 +20,7 @@ gold/forecast_backtest with the intervals' coverage on the newer half of the ori
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import partial
 from statistics import NormalDist
 from typing import Any
@@ -74,57 +74,229 @@ def forecast_series(
     Returns:
         The forecast from the last observed day, or None with too little history.
     """
-    y = np.asarray(values, dtype=float)
-    seen = np.flatnonzero(~np.isnan(y))
-    if seen.size == 0:
+    fits = _fit_many([(values, first_weekday)], MODELS[metric], settings)
+    if fits.index.size == 0:
         return None
-    origin = int(seen[-1])
+    bounds = {level: (lo[0], hi[0]) for level, (lo, hi) in fits.bounds.items()}
+    backtest = []
+    for h in np.flatnonzero(fits.scores["origins"][0]):
+        row: dict[str, Any] = {"horizon_days": int(h + 1)}
+        for name, values_at in fits.scores.items():
+            value = float(values_at[0, h])
+            row[name] = int(value) if name == "origins" else None if np.isnan(value) else value
+        backtest.append(row)
+    return Forecast(fits.model, int(fits.origin[0]), fits.yhat[0], bounds, backtest)
+
+
+@dataclass
+class _Fits:
+    """The forecasts of those of some series that have one: row r is series ``index[r]``.
+
+    ``yhat``, each level's ``bounds`` and each ``scores`` column (the back-test figures of
+    ``gold/forecast_backtest``, NaN where undefined; ``origins`` 0 where a horizon has no
+    back-test error) are (series x horizon) matrices.
+    """
+
+    model: str
+    index: np.ndarray
+    origin: np.ndarray
+    yhat: np.ndarray
+    bounds: dict[float, tuple[np.ndarray, np.ndarray]]
+    scores: dict[str, np.ndarray]
+
+    @staticmethod
+    def concat(model: str, parts: list[tuple[int, _Fits]]) -> _Fits:
+        """The fits of consecutive chunks (each with the index of its first series)."""
+        parts = [(start, f) for start, f in parts if f.index.size]
+        if not parts:
+            empty = np.empty(0, dtype=int)
+            return _Fits(model, empty, empty, np.empty((0, 0)), {}, {})
+        fits = [f for _, f in parts]
+        return _Fits(
+            model,
+            np.concatenate([start + f.index for start, f in parts]),
+            np.concatenate([f.origin for f in fits]),
+            np.concatenate([f.yhat for f in fits]),
+            {
+                level: tuple(np.concatenate([f.bounds[level][i] for f in fits]) for i in (0, 1))  # type: ignore[misc]
+                for level in INTERVALS
+            },
+            {name: np.concatenate([f.scores[name] for f in fits]) for name in fits[0].scores},
+        )
+
+
+#: Series fitted together in one set of matrices (bounds the memory: about 10 MB a matrix).
+_CHUNK = 512
+
+
+def _fit_many(series: list[tuple[np.ndarray, int]], model: str, settings: Settings) -> _Fits:
+    """The forecasts of many series (values, first weekday) of one model, fitted together:
+    each series' fits are rows of shared matrices, ``_CHUNK`` series at a time."""
+    parts = [
+        (i, _forecast_chunk(series[i : i + _CHUNK], model, settings))
+        for i in range(0, len(series), _CHUNK)
+    ]
+    return _Fits.concat(model, parts)
+
+
+def _forecast_chunk(series: list[tuple[np.ndarray, int]], model: str, settings: Settings) -> _Fits:
+    """The forecasts of some series of one model.
+
+    Each series is right-aligned in one matrix so that its last observed day (its origin) is the
+    last column; the fit windows of the back-test's origins and of the origin itself are then
+    the same columns for every series, and each median of a fit (weekly changes, the level, a
+    weekday's values, the residuals) is a row median.
+    """
     horizon, fit = settings.forecast_horizon_days, settings.forecast_fit_days
-    dows = (np.arange(y.size + horizon) + first_weekday) % 7
-    model = MODELS[metric]
-    final = _fit(y, origin, fit, model, dows)
-    if final is None:
-        return None
+    origins = settings.forecast_backtest_origins
+    ys = [np.asarray(values, dtype=float) for values, _ in series]
+    last = np.array([seen[-1] if (seen := np.flatnonzero(~np.isnan(y))).size else -1 for y in ys])
+    live = np.flatnonzero(last >= 0)
+    if live.size == 0:
+        return _Fits.concat(model, [])
+    n, origin = live.size, last[live]
+    # Column j of row s is day origin[s] - (width - 1) + j; days before the first are NaN.
+    width = int(origin.max()) + 1 + fit + origins
+    y = np.full((n, width), np.nan)
+    for row, i in enumerate(live):
+        y[row, width - 1 - origin[row] :] = ys[i][: origin[row] + 1]
+    day0 = origin - (width - 1)  # the day of column 0, per row
+    weekday = np.array([series[i][1] for i in live])
+    dow = (day0[:, None] + np.arange(width) + weekday[:, None]) % 7
+    seen_all = ~np.isnan(y)
+
+    # The fits at the back-test's origins (k < origins) and at the origin (k = origins).
+    k_count = origins + 1
+    cols = width - k_count + np.arange(k_count)  # the origins' columns
+    windows = np.lib.stride_tricks.sliding_window_view(y, fit, axis=1)[:, cols - fit + 1]
+    flat = windows.reshape(n * k_count, fit)
+    seen = ~np.isnan(flat)
+    ok = seen.sum(axis=1) >= _MIN_POINTS
     steps = np.arange(1, horizon + 1)
-    yhat = final(origin + steps)
+    # absolute days of each window's columns and of each fit's targets
+    window_days = (day0[:, None] + cols)[:, :, None] + np.arange(1 - fit, 1)
+    target_days = (day0[:, None] + cols)[:, :, None] + steps
+    if model == "robust_trend":
+        weekly = flat[:, 7:] - flat[:, :-7]
+        ok &= (~np.isnan(weekly)).sum(axis=1) >= 3
+        slope = _row_medians(weekly) / 7
+        last7 = seen & (np.cumsum(seen[:, ::-1], axis=1)[:, ::-1] <= 7)
+        days = window_days.reshape(n * k_count, fit).astype(float)
+        intercept = _row_medians(np.where(last7, flat - slope[:, None] * days, np.nan))
+        slope, intercept = slope.reshape(n, k_count), intercept.reshape(n, k_count)
 
-    # Rolling-origin back-test: the model refitted at each origin, its errors at every horizon.
-    table = _backtest(y, origin, fit, horizon, settings.forecast_backtest_origins, model, dows)
+        def predict(days: np.ndarray) -> np.ndarray:
+            return intercept[..., None] + slope[..., None] * days.astype(float)
 
-    spread = _spread(y, origin, fit, model, final, horizon)
-    widths = _interval_widths(table[:, 1], table[:, 2], spread)
-    bounds = {
-        level: (np.maximum(yhat + lo, 0.0), np.maximum(yhat + hi, 0.0))
-        for level, (lo, hi) in widths.items()
-    }
-    # Coverage of the same method, honestly: calibrated on the older half of the origins and
-    # checked on the errors of the newer half.
-    coverage: dict[float, np.ndarray] = {}
-    if table.size:
-        split = np.median(np.unique(table[:, 0]))
-        old, new = table[table[:, 0] < split], table[table[:, 0] >= split]
-        calibrated = _interval_widths(old[:, 1], old[:, 2], spread)
-        h = new[:, 1].astype(int) - 1
-        levels = list(calibrated)
-        inside = [
-            ((new[:, 2] >= lo[h]) & (new[:, 2] <= hi[h])).astype(float)
-            for lo, hi in calibrated.values()
-        ]
-        for level, checked in zip(levels, _by_horizon(new[:, 1], horizon, *inside), strict=True):
-            enough = (~np.isnan(checked)).sum(axis=1) >= _MIN_ERRORS // 2
-            coverage[level] = np.where(enough, _row_means(checked), np.nan)
-    backtest = _scores(table, horizon)
-    for score in backtest:
-        for level in INTERVALS:
-            value = coverage[level][score["horizon_days"] - 1] if level in coverage else np.nan
-            score[f"coverage_{round(level * 100)}"] = None if np.isnan(value) else float(value)
-    return Forecast(model, origin, np.maximum(yhat, 0.0), bounds, backtest)
+    else:
+        window_dow = np.lib.stride_tricks.sliding_window_view(dow, fit, axis=1)[:, cols - fit + 1]
+        flat_dow = window_dow.reshape(n * k_count, fit)
+        overall = _row_medians(flat)
+        # A weekday's days in a window are every 7th column from one of its first 7.
+        by_day = np.empty((n * k_count, 7))
+        every = np.arange(n * k_count)
+        for first in range(7):
+            same = _row_medians(flat[:, first::7])
+            by_day[every, flat_dow[:, first]] = np.where(np.isnan(same), overall, same)
+        medians = by_day.reshape(n, k_count, 7)
+
+        def predict(days: np.ndarray) -> np.ndarray:
+            at = (days + weekday[:, None, None]) % 7
+            return np.take_along_axis(medians, at.reshape(n, k_count, -1), axis=2)
+
+    ok = ok.reshape(n, k_count)
+    fitted = predict(target_days)  # (n, k_count, horizon)
+
+    # Back-test errors (n, origins, horizon), NaN where none: each target up to the origin.
+    inside = (np.arange(origins)[:, None] + steps) <= origins
+    target_cols = np.minimum(cols[:origins, None] + steps, width - 1)
+    actual = y[:, target_cols]
+    naive = _naive_columns(seen_all, dow, model, cols[:origins], target_cols)
+    keep = ok[:, :origins, None] & inside & ~np.isnan(actual) & (naive >= 0)
+    rows = np.arange(n)[:, None, None]
+    errors = np.where(keep, actual - fitted[:, :origins], np.nan)
+    naive_errors = np.where(keep, actual - y[rows, np.maximum(naive, 0)], np.nan)
+    actual = np.where(keep, actual, np.nan)
+
+    # The final fit: forecast and textbook spread.
+    yhat = fitted[:, origins]
+    final = windows[:, origins]
+    spread = _spread(final, final - predict(window_days)[:, origins], model, horizon)
+
+    widths = _interval_widths(errors, spread)
+    scores = _scores(errors, actual, naive_errors)
+    for level, shares in _coverage(errors, spread).items():
+        scores[f"coverage_{round(level * 100)}"] = shares
+    fitted_rows = np.flatnonzero(ok[:, origins])
+    return _Fits(
+        model,
+        live[fitted_rows],
+        origin[fitted_rows],
+        np.maximum(yhat[fitted_rows], 0.0),
+        {
+            level: (
+                np.maximum(yhat[fitted_rows] + lo[fitted_rows], 0.0),
+                np.maximum(yhat[fitted_rows] + hi[fitted_rows], 0.0),
+            )
+            for level, (lo, hi) in widths.items()
+        },
+        {name: values[fitted_rows] for name, values in scores.items()},
+    )
+
+
+def _spread(window: np.ndarray, residuals: np.ndarray, model: str, horizon: int) -> np.ndarray:
+    """The textbook standard deviation of the forecast error at horizons 1..``horizon``, per
+    row of final fit ``window``s (and their ``residuals``; NaN where unobserved).
+
+    noise: 1.4826 x MAD of the fit's residuals. robust_trend: noise, plus the level's error (a
+    median of 7 days: 1.2533 x noise / sqrt 7), plus the slope's (a median of n weekly changes:
+    1.2533 x their scale / (7 sqrt n)) times the days from the level's middle (h + 3).
+    weekday_median: noise and the error of a median of the fit's weeks.
+    """
+    count = (~np.isnan(window)).sum(axis=1)
+    noise = _MAD * _mad(residuals)
+    steps = np.arange(1, horizon + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # rows without a fit: NaN
+        if model == "robust_trend":
+            weekly = window[:, 7:] - window[:, :-7]
+            weekly_sd = _MAD * _mad(weekly)
+            slope_sd = _EFF * weekly_sd / (7 * np.sqrt((~np.isnan(weekly)).sum(axis=1)))
+            level_sd = _EFF * noise / np.sqrt(np.minimum(7, count))
+            return np.sqrt(
+                (noise**2 + level_sd**2)[:, None] + (slope_sd[:, None] * (steps + 3)) ** 2
+            )
+        weeks = np.maximum(1.0, count / 7)
+        return np.repeat((noise * np.sqrt(1 + _EFF**2 / weeks))[:, None], horizon, axis=1)
+
+
+def _mad(values: np.ndarray) -> np.ndarray:
+    """Each row's median absolute deviation from its median (NaN ignored)."""
+    return _row_medians(np.abs(values - _row_medians(values)[:, None]))
+
+
+def _naive_columns(
+    seen: np.ndarray, dow: np.ndarray, model: str, cols: np.ndarray, targets: np.ndarray
+) -> np.ndarray:
+    """Per row, the columns of the naive forecasts of ``targets`` (one row per origin column of
+    ``cols``) made at that origin (-1: none): the last value known at the origin, or for
+    engagement the last value known of each target's weekday."""
+    index = np.arange(seen.shape[1])
+    if model != "weekday_median":
+        last = np.maximum.accumulate(np.where(seen, index, -1), axis=1)[:, cols]
+        return np.broadcast_to(last[:, :, None], (seen.shape[0], *targets.shape))
+    out = np.empty((seen.shape[0], *targets.shape), dtype=int)
+    target_dow = dow[:, targets]
+    for d in range(7):
+        last = np.maximum.accumulate(np.where(seen & (dow == d), index, -1), axis=1)[:, cols]
+        out = np.where(target_dow == d, last[:, :, None], out)
+    return out
 
 
 def _interval_widths(
-    hs: np.ndarray, errors: np.ndarray, spread: np.ndarray
+    errors: np.ndarray, spread: np.ndarray
 ) -> dict[float, tuple[np.ndarray, np.ndarray]]:
-    """(lower, upper) offsets from the forecast per horizon and interval level.
+    """(lower, upper) offsets from the forecast per series, horizon and interval level, from
+    back-test ``errors`` (series x origins x horizons, NaN where none).
 
     The usual error size at horizon h is the larger of the median absolute back-test error at h
     (given ``_MIN_ERRORS`` of them, and never below a shorter horizon's) and the textbook
@@ -134,148 +306,68 @@ def _interval_widths(
     the horizons; their quantiles times the size make the interval. Without back-test errors,
     normal quantiles of the textbook spread.
     """
-    horizon = spread.size
+    n, origins, horizon = errors.shape
     textbook = spread * _NORMAL.inv_cdf(0.75)
-    (errors_at,) = _by_horizon(hs, horizon, errors)
-    enough = (~np.isnan(errors_at)).sum(axis=1) >= _MIN_ERRORS
-    observed = np.where(enough, _row_medians(np.abs(errors_at)), np.nan)
-    out: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-    if np.isnan(observed).all() or not np.nanmax(observed) > 0:
-        for level in INTERVALS:
-            z = _NORMAL.inv_cdf((1 + level) / 2)
-            out[level] = (-z * spread, z * spread)
-        return out
-    measured = np.fmax.accumulate(observed)  # NaN (too few errors) carries the shorter horizon's
-    at = hs.astype(int) - 1
-    keep = ~np.isnan(measured[at]) & (measured[at] > 0)
-    pooled = errors[keep] / measured[at[keep]]
-    size = np.fmax(measured, textbook)
+    counts = (~np.isnan(errors)).sum(axis=1)
+    by_horizon = np.abs(errors).transpose(0, 2, 1).reshape(n * horizon, origins)
+    observed = np.where(counts >= _MIN_ERRORS, _row_medians(by_horizon).reshape(n, horizon), np.nan)
+    measured = np.fmax.accumulate(observed, axis=1)  # NaN (too few) carries the shorter horizon's
+    normal = ~(np.fmax.reduce(observed, axis=1) > 0)  # no usable back-test errors
+    usable = ~np.isnan(measured) & (measured > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pooled = np.where(usable[:, None, :], errors / measured[:, None, :], np.nan)
     probabilities = [p for level in INTERVALS for p in ((1 - level) / 2, (1 + level) / 2)]
-    quantiles = np.quantile(pooled, probabilities)
+    quantiles = _row_quantiles(pooled.reshape(n, origins * horizon), probabilities)
+    size = np.fmax(measured, textbook)
+    out: dict[float, tuple[np.ndarray, np.ndarray]] = {}
     for k, level in enumerate(INTERVALS):
-        out[level] = (quantiles[2 * k] * size, quantiles[2 * k + 1] * size)
+        z = _NORMAL.inv_cdf((1 + level) / 2)
+        lower = np.where(normal[:, None], -z * spread, quantiles[:, 2 * k, None] * size)
+        upper = np.where(normal[:, None], z * spread, quantiles[:, 2 * k + 1, None] * size)
+        out[level] = (lower, upper)
     return out
 
 
-def _spread(
-    y: np.ndarray, origin: int, fit: int, model: str, predict: Any, horizon: int
-) -> np.ndarray:
-    """The textbook standard deviation of the forecast error at horizons 1..``horizon``.
-
-    noise: 1.4826 x MAD of the fit's residuals. robust_trend: noise, plus the level's error (a
-    median of 7 days: 1.2533 x noise / sqrt 7), plus the slope's (a median of n weekly changes:
-    1.2533 x their scale / (7 sqrt n)) times the days from the level's middle (h + 3).
-    weekday_median: noise and the error of a median of the fit's weeks.
-    """
-    start = max(0, origin - fit + 1)
-    t = np.arange(start, origin + 1)
-    t = t[~np.isnan(y[t])]
-    residuals = y[t] - predict(t)
-    noise = _MAD * _median(np.abs(residuals - _median(residuals)))
-    steps = np.arange(1, horizon + 1)
-    if model == "robust_trend":
-        window = y[start : origin + 1]
-        weekly = window[7:] - window[:-7]
-        weekly = weekly[~np.isnan(weekly)]
-        weekly_sd = _MAD * _median(np.abs(weekly - _median(weekly)))
-        slope_sd = _EFF * weekly_sd / (7 * np.sqrt(weekly.size))
-        level_sd = _EFF * noise / np.sqrt(min(7, t.size))
-        return np.sqrt(noise**2 + level_sd**2 + (slope_sd * (steps + 3)) ** 2)
-    weeks = max(1.0, t.size / 7)
-    return np.full(horizon, noise * np.sqrt(1 + _EFF**2 / weeks))
+def _coverage(errors: np.ndarray, spread: np.ndarray) -> dict[float, np.ndarray]:
+    """Per series and horizon, the share of back-test errors of the newer half of the origins
+    inside the intervals calibrated on the older half (NaN with fewer than ``_MIN_ERRORS`` / 2)."""
+    origins = errors.shape[1]
+    used = ~np.isnan(errors).all(axis=2)  # origins with errors
+    split = _row_medians(np.where(used, np.arange(origins), np.nan))
+    old = np.arange(origins) < split[:, None]
+    calibrated = _interval_widths(np.where(old[:, :, None], errors, np.nan), spread)
+    new = np.where(old[:, :, None], np.nan, errors)
+    counted = ~np.isnan(new)
+    out = {}
+    for level, (lo, hi) in calibrated.items():
+        inside = (new >= lo[:, None, :]) & (new <= hi[:, None, :])
+        share = inside.sum(axis=1) / np.maximum(counted.sum(axis=1), 1)
+        out[level] = np.where(counted.sum(axis=1) >= _MIN_ERRORS // 2, share, np.nan)
+    return out
 
 
-def _fit(y: np.ndarray, origin: int, fit: int, model: str, dows: np.ndarray) -> Any:
-    """The model fitted on the ``fit`` days up to ``origin``: a function of day index, or None."""
-    start = max(0, origin - fit + 1)
-    t = np.arange(start, origin + 1)
-    v = y[start : origin + 1]
-    keep = ~np.isnan(v)
-    t, v = t[keep], v[keep]
-    if t.size < _MIN_POINTS:
-        return None
-    if model == "robust_trend":
-        # Differences a week apart: a jump or drop spoils a quarter of them at most, and the
-        # weekly pattern of growth cancels out.
-        window = y[start : origin + 1]
-        weekly = window[7:] - window[:-7]
-        weekly = weekly[~np.isnan(weekly)]
-        if weekly.size < 3:
-            return None
-        slope = _median(weekly) / 7
-        intercept = _median(v[-7:] - slope * t[-7:])
-        return lambda days: intercept + slope * np.asarray(days, dtype=float)
-    overall = _median(v)
-    medians = np.full(7, overall)
-    for d in range(7):
-        same = v[dows[t] == d]
-        if same.size:
-            medians[d] = _median(same)
-    return lambda days: medians[dows[np.asarray(days)]]
+def _scores(errors: np.ndarray, actual: np.ndarray, naive: np.ndarray) -> dict[str, np.ndarray]:
+    """Per series and horizon (series x origins x horizons in): the number of back-test errors,
+    MAE, MAPE, the naive forecast's MAE and MASE (NaN where undefined)."""
+    errors, naive = np.abs(errors), np.abs(naive)
+    counts = (~np.isnan(errors)).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mae, naive_mae = _means(errors), _means(naive)
+        mape = _means(np.where(actual != 0, errors / np.abs(actual), np.nan)) * 100
+        mase = np.where(naive_mae > 0, mae / naive_mae, np.nan)
+    return {"origins": counts, "mae": mae, "mape": mape, "naive_mae": naive_mae, "mase": mase}
 
 
-def _median(values: np.ndarray) -> float:
-    """The median of a non-empty 1-D array without NaN, taken as :func:`_row_medians` takes it
-    (without ``np.median``'s overhead: a build takes thousands of medians of a few dozen values)."""
-    return float(_row_medians(values[None, :])[0])
-
-
-def _backtest(
-    y: np.ndarray, origin: int, fit: int, horizon: int, origins: int, model: str, dows: np.ndarray
-) -> np.ndarray:
-    """The back-test's rows (origin, h, error, actual, naive error): the model refitted at each
-    of the ``origins`` days before ``origin`` and its errors at every horizon up to ``origin``.
-
-    The same fits as :func:`_fit` at each origin, all origins at once: the fit windows are the
-    rows of one (origins x fit) matrix, and every median is a row median of it.
-    """
-    first = max(0, origin - origins)
-    at = np.arange(first, origin)
-    if at.size == 0:
-        return np.empty((0, 5))
-    # Row k: the fit window of origin at[k], days at[k] - fit + 1 .. at[k] (NaN before day 0).
-    padded = np.concatenate([np.full(fit, np.nan), y[: origin + 1]])
-    window = np.lib.stride_tricks.sliding_window_view(padded, fit)[at + 1]
-    days = at[:, None] + np.arange(1 - fit, 1)
-    seen = ~np.isnan(window)
-    ok = seen.sum(axis=1) >= _MIN_POINTS
-    steps = np.arange(1, horizon + 1)
-    targets = at[:, None] + steps
-    if model == "robust_trend":
-        weekly = window[:, 7:] - window[:, :-7]
-        ok &= (~np.isnan(weekly)).sum(axis=1) >= 3
-        slope = _row_medians(weekly) / 7
-        # the last 7 observed days of each window
-        last7 = seen & (np.cumsum(seen[:, ::-1], axis=1)[:, ::-1] <= 7)
-        level = np.where(last7, window - slope[:, None] * days, np.nan)
-        intercept = _row_medians(level)
-        fitted = intercept[:, None] + slope[:, None] * targets.astype(float)
-    else:
-        overall = _row_medians(window)
-        medians = np.empty((at.size, 7))
-        dow = dows[np.maximum(days, 0)]
-        for d in range(7):
-            same = _row_medians(np.where(seen & (dow == d), window, np.nan))
-            medians[:, d] = np.where(np.isnan(same), overall, same)
-        fitted = np.take_along_axis(medians, dows[targets], axis=1)
-    naive = _naive_indexes(y, dows, model, at, targets)
-    inside = targets <= origin
-    actual = y[np.minimum(targets, origin)]
-    keep = ok[:, None] & inside & ~np.isnan(actual) & (naive >= 0)
-    return np.column_stack(
-        [
-            np.broadcast_to(at[:, None], keep.shape)[keep],
-            np.broadcast_to(steps, keep.shape)[keep],
-            (actual - fitted)[keep],
-            actual[keep],
-            (actual - y[naive])[keep],
-        ]
-    ).astype(float)
+def _means(values: np.ndarray) -> np.ndarray:
+    """The mean over axis 1 of the non-NaN values (NaN where none)."""
+    n = (~np.isnan(values)).sum(axis=1)
+    total = np.nansum(values, axis=1)
+    return np.divide(total, n, out=np.full(n.shape, np.nan), where=n > 0)
 
 
 def _row_medians(values: np.ndarray) -> np.ndarray:
-    """The median of each row's non-NaN values (NaN for a row without any), as :func:`_median`
-    takes them: the middle value, or the mean of the two middle ones."""
+    """The median of each row's non-NaN values (NaN for a row without any): the middle value,
+    or the mean of the two middle ones."""
     if values.shape[1] == 0:
         return np.full(values.shape[0], np.nan)
     ordered = np.sort(values, axis=1)  # NaN sort last
@@ -286,72 +378,22 @@ def _row_medians(values: np.ndarray) -> np.ndarray:
     return np.where(n > 0, np.where(n % 2 == 1, hi, (lo + hi) / 2), np.nan)
 
 
-def _naive_indexes(
-    y: np.ndarray, dows: np.ndarray, model: str, at: np.ndarray, targets: np.ndarray
-) -> np.ndarray:
-    """Indexes of the naive forecasts of ``targets`` (one row per origin of ``at``) made at that
-    origin (-1: none): the last value known at the origin, or for engagement the last value
-    known of each target's weekday."""
-    index = np.arange(y.size)
-    seen = ~np.isnan(y)
-    if model != "weekday_median":
-        last = np.maximum.accumulate(np.where(seen, index, -1))
-        return np.broadcast_to(last[at][:, None], targets.shape)
-    by_day = np.stack(
-        [
-            np.maximum.accumulate(np.where(seen & (dows[: y.size] == d), index, -1))
-            for d in range(7)
-        ],
-        axis=1,
-    )
-    return by_day[at[:, None], dows[targets]]
-
-
-def _scores(table: np.ndarray, horizon: int) -> list[dict[str, Any]]:
-    """MAE, MAPE, naive MAE and MASE of the back-test errors at each horizon that has some."""
-    hs = table[:, 1]
-    errors, actual, naive = _by_horizon(hs, horizon, table[:, 2], table[:, 3], table[:, 4])
-    errors, naive = np.abs(errors), np.abs(naive)
-    counts = (~np.isnan(errors)).sum(axis=1)
-    mae, naive_mae = _row_means(errors), _row_means(naive)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mape = _row_means(np.where(actual != 0, errors / np.abs(actual), np.nan)) * 100
-    rows = []
-    for i in np.flatnonzero(counts):
-        rows.append(
-            {
-                "horizon_days": int(i + 1),
-                "origins": int(counts[i]),
-                "mae": float(mae[i]),
-                "mape": None if np.isnan(mape[i]) else float(mape[i]),
-                "naive_mae": float(naive_mae[i]),
-                "mase": float(mae[i] / naive_mae[i]) if naive_mae[i] > 0 else None,
-            }
-        )
-    return rows
-
-
-def _by_horizon(hs: np.ndarray, horizon: int, *columns: np.ndarray) -> list[np.ndarray]:
-    """Each column's values of each horizon 1..``horizon`` (``hs``) as the rows of one matrix,
-    in their order, padded with NaN."""
-    h = hs.astype(int) - 1
-    order = np.argsort(h, kind="stable")
-    counts = np.bincount(h, minlength=horizon)
-    starts = np.cumsum(counts) - counts
-    rows, slots = h[order], np.arange(h.size) - starts[h[order]]
-    out = []
-    for values in columns:
-        matrix = np.full((horizon, int(counts.max(initial=0))), np.nan)
-        matrix[rows, slots] = values[order]
-        out.append(matrix)
-    return out
-
-
-def _row_means(values: np.ndarray) -> np.ndarray:
-    """The mean of each row's non-NaN values (NaN for a row without any)."""
+def _row_quantiles(values: np.ndarray, probabilities: list[float]) -> np.ndarray:
+    """Each row's quantiles of its non-NaN values (rows x probabilities; NaN for a row without
+    any), interpolated linearly as ``np.quantile`` does by default."""
+    ordered = np.sort(values, axis=1)  # NaN sort last
     n = (~np.isnan(values)).sum(axis=1)
-    total = np.nansum(values, axis=1)
-    return np.divide(total, n, out=np.full(n.shape, np.nan), where=n > 0)
+    rows = np.arange(values.shape[0])
+    out = np.full((values.shape[0], len(probabilities)), np.nan)
+    for j, p in enumerate(probabilities):
+        at = p * np.maximum(n - 1, 0)
+        below = np.floor(at).astype(int)
+        above = np.minimum(below + 1, np.maximum(n - 1, 0))
+        a, b, t = ordered[rows, below], ordered[rows, above], at - below
+        # numpy's lerp, exact at both ends
+        value = np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
+        out[:, j] = np.where(n > 0, value, np.nan)
+    return out
 
 
 # -- series from the lake -------------------------------------------------------------------------
@@ -394,44 +436,59 @@ def forecast_frames(
 def _forecast_part(
     series: list[tuple[dict[str, Any], str, date, np.ndarray]], *, settings: Settings, now: datetime
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The forecast and back-test rows of some series (unsorted)."""
-    columns: dict[str, list[Any]] = {name: [] for name in table_spec("gold/forecasts").schema}
-    tests: list[dict[str, Any]] = []
-    for meta, metric, start, values in series:
-        result = forecast_series(values, start.weekday(), metric, settings)
-        if result is None:
+    """The forecast and back-test rows of some series (unsorted), built column by column."""
+    forecasts, tests = [], []
+    for metric, model in MODELS.items():
+        which = [i for i, one in enumerate(series) if one[1] == metric]
+        fits = _fit_many([(series[i][3], series[i][2].weekday()) for i in which], model, settings)
+        if fits.index.size == 0:
             continue
-        origin = start + timedelta(days=result.origin)
-        common = {**meta, "metric": metric, "model": result.model, "fitted_at": now}
-        # one row per horizon and interval level, the levels inner
-        levels = list(result.bounds)
-        steps = np.repeat(np.arange(1, result.yhat.size + 1), len(levels))
-        yhat = np.repeat(result.yhat, len(levels))
-        lower = np.column_stack([result.bounds[level][0] for level in levels]).ravel()
-        upper = np.column_stack([result.bounds[level][1] for level in levels]).ravel()
-        for name, value in common.items():
-            columns[name].extend([value] * steps.size)
-        columns["origin"].extend([origin] * steps.size)
-        columns["date"].append(np.datetime64(origin, "D") + steps)
-        columns["horizon_days"].append(steps)
-        columns["interval"].append(np.tile(np.asarray(levels, dtype=float), result.yhat.size))
-        columns["yhat"].append(yhat)
-        columns["lower"].append(np.minimum(lower, yhat))
-        columns["upper"].append(np.maximum(upper, yhat))
-        tests.extend({**common, **b} for b in result.backtest)
-    spec = table_spec("gold/forecasts")
-    if columns["yhat"]:
-        data = {
-            name: np.concatenate(values) if isinstance(values[0], np.ndarray) else values
-            for name, values in columns.items()
-        }
-        forecasts = pl.DataFrame(data).select(
-            pl.col(name).cast(dtype) for name, dtype in spec.schema.items()
+        fitted = [series[which[i]] for i in fits.index]
+        meta = pl.DataFrame(
+            [{**one[0], "metric": metric, "model": model, "fitted_at": now} for one in fitted],
+            infer_schema_length=None,
+        ).with_columns(
+            origin=pl.Series([one[2] for one in fitted], dtype=pl.Date)
+            + pl.duration(days=pl.lit(pl.Series(fits.origin)))
         )
-    else:
-        forecasts = spec.empty()
-    spec = table_spec("gold/forecast_backtest")
-    return forecasts, pl.DataFrame(tests, schema=spec.schema) if tests else spec.empty()
+        # one row per horizon and interval level, the levels inner
+        horizon, levels = fits.yhat.shape[1], list(fits.bounds)
+        per_series = horizon * len(levels)
+        steps = np.tile(np.repeat(np.arange(1, horizon + 1), len(levels)), len(fitted))
+        yhat = np.repeat(fits.yhat.ravel(), len(levels))
+        lower = np.stack([fits.bounds[level][0] for level in levels], axis=2).ravel()
+        upper = np.stack([fits.bounds[level][1] for level in levels], axis=2).ravel()
+        forecasts.append(
+            meta.select(
+                pl.all().gather(np.repeat(np.arange(len(fitted)), per_series))
+            ).with_columns(
+                date=pl.col("origin") + pl.duration(days=pl.lit(pl.Series(steps))),
+                horizon_days=pl.Series(steps),
+                interval=pl.Series(np.tile(np.asarray(levels, float), horizon * len(fitted))),
+                yhat=pl.Series(yhat),
+                lower=pl.Series(np.minimum(lower, yhat)),
+                upper=pl.Series(np.maximum(upper, yhat)),
+            )
+        )
+        # one back-test row per horizon with errors
+        rows, hs = np.nonzero(fits.scores["origins"])
+        tests.append(
+            meta.drop("origin")
+            .select(pl.all().gather(rows))
+            .with_columns(
+                horizon_days=pl.Series(hs + 1),
+                **{
+                    name: pl.Series(values[rows, hs]).fill_nan(None)
+                    for name, values in fits.scores.items()
+                },
+            )
+        )
+    out = []
+    for name, frames in (("gold/forecasts", forecasts), ("gold/forecast_backtest", tests)):
+        spec = table_spec(name)
+        frame = pl.concat(frames, how="diagonal_relaxed") if frames else spec.empty()
+        out.append(frame.select(pl.col(c).cast(t) for c, t in spec.schema.items()))
+    return out[0], out[1]
 
 
 def build_forecasts(

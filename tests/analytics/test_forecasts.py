@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from hhs_platform.analytics import build_forecasts, forecast_series
-from hhs_platform.analytics.forecasts import MODELS, _backtest, _fit
+from hhs_platform.analytics.forecasts import _CHUNK, MODELS, _fit_many
 from hhs_platform.lake import Lake
 from hhs_platform.settings import Settings
 from schemas import table_spec
@@ -181,46 +181,120 @@ def test_backtest_errors_are_computed_and_stored(tmp_path: Path) -> None:
     assert trend.filter(horizon_days=28)["coverage_95"][0] is not None
 
 
-def test_backtest_of_all_origins_at_once_equals_refitting_at_each() -> None:
-    """The back-test fits every origin in one matrix; each of its rows must equal refitting the
-    model at that origin alone, on series with gaps, ties and short histories."""
+def _refit(y: np.ndarray, o: int, fit: int, model: str, dows: np.ndarray) -> Any:
+    """The model of docs/analytics.md fitted by hand on the ``fit`` days up to day ``o``: a
+    function of the day, or None with too little data."""
+    start = max(0, o - fit + 1)
+    days = [i for i in range(start, o + 1) if not np.isnan(y[i])]
+    if len(days) < 7:
+        return None
+    if model == "robust_trend":
+        weekly = [y[i + 7] - y[i] for i in range(start, o - 6) if i in days and i + 7 in days]
+        if len(weekly) < 3:
+            return None
+        slope = float(np.median(weekly)) / 7
+        intercept = float(np.median([y[i] - slope * i for i in days[-7:]]))
+        return lambda t: intercept + slope * t
+    overall = float(np.median([y[i] for i in days]))
+    medians = {}
+    for d in range(7):
+        same = [y[i] for i in days if dows[i] == d]
+        medians[d] = float(np.median(same)) if same else overall
+    return lambda t: medians[dows[t]]
+
+
+def test_fits_of_all_series_and_origins_at_once_equal_refitting_each_by_hand() -> None:
+    """Every series and back-test origin is a row of shared matrices; each forecast and each
+    back-test figure must equal refitting the model at that origin alone, on series with gaps,
+    ties, zeros and short histories."""
     rng = np.random.default_rng(23)
     settings = _settings()
     fit, horizon = settings.forecast_fit_days, settings.forecast_horizon_days
     origins = settings.forecast_backtest_origins
-    rows = 0
-    for case in range(45):
+    checked = {"forecasts": 0, "errors": 0}
+    for case in range(40):
         n = int(rng.integers(10, 160))
         metric = ("followers", "engagement")[case % 2]
         y = 5_000 + rng.uniform(0, 30) * np.arange(n) + rng.normal(0, 40, n)
         if case % 3 == 0:
             y = rng.integers(0, 4, n).astype(float)  # many ties and zeros
         y[rng.random(n) < (0.0, 0.2, 0.6)[case % 3]] = np.nan
+        model, weekday = MODELS[metric], case % 7
+        dows = (np.arange(n + horizon) + weekday) % 7
+        result = forecast_series(y, weekday, metric, settings)
         seen = np.flatnonzero(~np.isnan(y))
-        if seen.size == 0:
+        final = _refit(y, int(seen[-1]), fit, model, dows) if seen.size else None
+        if final is None:
+            assert result is None
             continue
-        origin, model = int(seen[-1]), MODELS[metric]
-        dows = (np.arange(n + horizon) + case) % 7
-        expected = []
+        origin = int(seen[-1])
+        assert result is not None and result.origin == origin
+        expected_yhat = [max(final(origin + h), 0.0) for h in range(1, horizon + 1)]
+        np.testing.assert_allclose(result.yhat, expected_yhat, rtol=0, atol=1e-9)
+        checked["forecasts"] += 1
+        # the back-test by hand: each origin's errors, and the naive forecast's
+        errors: dict[int, list[tuple[float, float, float]]] = {}
         for o in range(max(0, origin - origins), origin):
-            fitted = _fit(y, o, fit, model, dows)
+            fitted = _refit(y, o, fit, model, dows)
             if fitted is None:
                 continue
-            known = [i for i in range(o + 1) if not np.isnan(y[i])]  # the naive forecast's
+            known = [i for i in range(o + 1) if not np.isnan(y[i])]
             last = {"robust_trend": known[-1]} | {dows[i]: i for i in known}
             for h in range(1, horizon + 1):
                 t = o + h
                 naive = last.get(model if model == "robust_trend" else dows[t])
                 if t > origin or np.isnan(y[t]) or naive is None:
                     continue
-                expected.append((o, h, y[t] - fitted(t), y[t], y[t] - y[naive]))
-        table = _backtest(y, origin, fit, horizon, origins, model, dows)
-        assert table.shape == (len(expected), 5)
-        if expected:
-            np.testing.assert_allclose(table, np.array(expected), rtol=0, atol=1e-9)
-        rows += len(expected)
-    print(f"\nback-test rows checked: {rows}")
-    assert rows > 10_000
+                errors.setdefault(h, []).append((y[t] - fitted(t), y[t], y[t] - y[naive]))
+        scores = {row["horizon_days"]: row for row in result.backtest}
+        assert set(scores) == set(errors)
+        for h, rows in errors.items():
+            error, actual, naive = (np.array(column) for column in zip(*rows, strict=True))
+            score = scores[h]
+            assert score["origins"] == len(rows)
+            assert np.isclose(score["mae"], np.abs(error).mean(), rtol=1e-12, atol=1e-9)
+            assert np.isclose(score["naive_mae"], np.abs(naive).mean(), rtol=1e-12, atol=1e-9)
+            nonzero = actual != 0
+            if nonzero.any():
+                mape = (np.abs(error[nonzero]) / np.abs(actual[nonzero])).mean() * 100
+                assert np.isclose(score["mape"], mape, rtol=1e-12, atol=1e-9)
+            else:
+                assert score["mape"] is None
+            checked["errors"] += len(rows)
+    print(f"\nchecked by hand: {checked}")
+    assert checked["forecasts"] >= 20 and checked["errors"] > 10_000
+
+
+def test_series_fitted_together_equal_each_fitted_alone() -> None:
+    """The series share matrices in chunks of ``_CHUNK`` (right-aligned on their last observed
+    day): a batch crossing a chunk's end, of series of very different lengths, gives each
+    series what fitting it alone gives."""
+    rng = np.random.default_rng(29)
+    settings = _settings()
+    series = []
+    for case in range(_CHUNK + 40):
+        n = int(rng.integers(1, 400 if case % 50 else 2_000))
+        y = rng.uniform(100, 10_000) + rng.uniform(-5, 30) * np.arange(n) + rng.normal(0, 30, n)
+        y[rng.random(n) < rng.uniform(0, 0.7)] = np.nan
+        series.append((y, case % 7))
+    for metric, model in MODELS.items():
+        fits = _fit_many(series, model, settings)
+        assert 0 < fits.index.size < len(series)  # some series are too short to forecast
+        alone = {i: forecast_series(y, w, metric, settings) for i, (y, w) in enumerate(series)}
+        assert {i for i, r in alone.items() if r is not None} == set(fits.index.tolist())
+        for row, i in enumerate(fits.index):
+            one = alone[i]
+            assert one is not None and one.origin == fits.origin[row]
+            np.testing.assert_allclose(one.yhat, fits.yhat[row], rtol=1e-12)
+            for level, (lower, upper) in one.bounds.items():
+                np.testing.assert_allclose(lower, fits.bounds[level][0][row], rtol=1e-12)
+                np.testing.assert_allclose(upper, fits.bounds[level][1][row], rtol=1e-12)
+            for score in one.backtest:
+                h = score["horizon_days"] - 1
+                for name, value in score.items():
+                    if name != "horizon_days":
+                        stored = fits.scores[name][row, h]
+                        assert (value is None and np.isnan(stored)) or value == stored, name
 
 
 def _forecast_spread(lake: Lake, settings: Settings) -> int:
