@@ -105,23 +105,32 @@ class _Fits:
     scores: dict[str, np.ndarray]
 
     @staticmethod
-    def concat(model: str, parts: list[tuple[int, _Fits]]) -> _Fits:
-        """The fits of consecutive chunks (each with the index of its first series)."""
-        parts = [(start, f) for start, f in parts if f.index.size]
+    def concat(model: str, parts: list[tuple[np.ndarray, _Fits]]) -> _Fits:
+        """The fits of several chunks, each with the indexes of its series, in series order."""
+        parts = [(at, f) for at, f in parts if f.index.size]
         if not parts:
             empty = np.empty(0, dtype=int)
             return _Fits(model, empty, empty, np.empty((0, 0)), {}, {})
         fits = [f for _, f in parts]
+        index = np.concatenate([at[f.index] for at, f in parts])
+        order = np.argsort(index)
+
+        def joined(arrays: list[np.ndarray]) -> np.ndarray:
+            return np.concatenate(arrays)[order]
+
         return _Fits(
             model,
-            np.concatenate([start + f.index for start, f in parts]),
-            np.concatenate([f.origin for f in fits]),
-            np.concatenate([f.yhat for f in fits]),
+            index[order],
+            joined([f.origin for f in fits]),
+            joined([f.yhat for f in fits]),
             {
-                level: tuple(np.concatenate([f.bounds[level][i] for f in fits]) for i in (0, 1))  # type: ignore[misc]
+                level: (
+                    joined([f.bounds[level][0] for f in fits]),
+                    joined([f.bounds[level][1] for f in fits]),
+                )
                 for level in INTERVALS
             },
-            {name: np.concatenate([f.scores[name] for f in fits]) for name in fits[0].scores},
+            {name: joined([f.scores[name] for f in fits]) for name in fits[0].scores},
         )
 
 
@@ -131,11 +140,13 @@ _CHUNK = 512
 
 def _fit_many(series: list[tuple[np.ndarray, int]], model: str, settings: Settings) -> _Fits:
     """The forecasts of many series (values, first weekday) of one model, fitted together:
-    each series' fits are rows of shared matrices, ``_CHUNK`` series at a time."""
-    parts = [
-        (i, _forecast_chunk(series[i : i + _CHUNK], model, settings))
-        for i in range(0, len(series), _CHUNK)
-    ]
+    each series' fits are rows of shared matrices, ``_CHUNK`` series of similar length at a
+    time (a chunk's matrices are as wide as its longest series' back-test needs)."""
+    by_length = np.argsort([len(values) for values, _ in series], kind="stable")
+    parts = []
+    for i in range(0, len(series), _CHUNK):
+        at = by_length[i : i + _CHUNK]
+        parts.append((at, _forecast_chunk([series[j] for j in at], model, settings)))
     return _Fits.concat(model, parts)
 
 
@@ -148,13 +159,14 @@ def _forecast_chunk(series: list[tuple[np.ndarray, int]], model: str, settings: 
     weekday's values, the residuals) is a row median.
     """
     horizon, fit = settings.forecast_horizon_days, settings.forecast_fit_days
-    origins = settings.forecast_backtest_origins
     ys = [np.asarray(values, dtype=float) for values, _ in series]
     last = np.array([seen[-1] if (seen := np.flatnonzero(~np.isnan(y))).size else -1 for y in ys])
     live = np.flatnonzero(last >= 0)
     if live.size == 0:
         return _Fits.concat(model, [])
     n, origin = live.size, last[live]
+    # back-test origins before the first day have no data: the chunk's longest series decides
+    origins = min(settings.forecast_backtest_origins, int(origin.max()))
     # Column j of row s is day origin[s] - (width - 1) + j; days before the first are NaN.
     width = int(origin.max()) + 1 + fit + origins
     y = np.full((n, width), np.nan)
@@ -381,10 +393,12 @@ def _row_medians(values: np.ndarray) -> np.ndarray:
 def _row_quantiles(values: np.ndarray, probabilities: list[float]) -> np.ndarray:
     """Each row's quantiles of its non-NaN values (rows x probabilities; NaN for a row without
     any), interpolated linearly as ``np.quantile`` does by default."""
+    out = np.full((values.shape[0], len(probabilities)), np.nan)
+    if values.shape[1] == 0:
+        return out
     ordered = np.sort(values, axis=1)  # NaN sort last
     n = (~np.isnan(values)).sum(axis=1)
     rows = np.arange(values.shape[0])
-    out = np.full((values.shape[0], len(probabilities)), np.nan)
     for j, p in enumerate(probabilities):
         at = p * np.maximum(n - 1, 0)
         below = np.floor(at).astype(int)
@@ -547,20 +561,7 @@ def _series(
         )
     )
     out: list[tuple[dict[str, Any], str, date, np.ndarray]] = []
-    for (platform, account_id), rows in grid.group_by(keys, maintain_order=True):
-        first = rows["handle"][0], rows["agency"][0]
-        meta = {
-            "level": "account",
-            "platform": platform,
-            "entity": account_id,
-            "account_id": account_id,
-            "handle": first[0],
-            "agency": first[1],
-        }
-        start = rows["date"][0]
-        for metric in ("followers", "engagement"):
-            values = rows[metric].cast(pl.Float64).to_numpy()
-            out.append((meta, metric, start, _trim(values)))
+    out += _split(grid, keys, {"entity": "account_id", "handle": "handle", "agency": "agency"})
     # Agencies: each account counts for its agency and every agency above it.
     chains = agency_tree(bounds.select("agency", "parent_agency"))
     links = pl.DataFrame(
@@ -571,33 +572,57 @@ def _series(
     by_agency = grid.join(links, on="agency")
     for per_platform in (True, False):
         group = ["rollup", "platform"] if per_platform else ["rollup"]
-        summed = (
-            by_agency.group_by([*group, "date"])
-            .agg(
-                pl.col("_carried").sum().alias("followers"),
-                pl.when(pl.col("engagement").is_not_null().all())
-                .then(pl.col("engagement").sum())
-                .alias("engagement"),
-            )
-            .sort([*group, "date"])
+        summed = by_agency.group_by([*group, "date"]).agg(
+            pl.col("_carried").sum().alias("followers"),
+            pl.when(pl.col("engagement").is_not_null().all())
+            .then(pl.col("engagement").sum())
+            .alias("engagement"),
         )
-        for key, rows in summed.group_by(group, maintain_order=True):
-            agency = str(key[0])
-            platform = str(key[1]) if per_platform else ALL_PLATFORMS
-            meta = {
-                "level": "agency",
-                "platform": platform,
-                "entity": agency,
-                "account_id": "*",
-                "handle": None,
-                "agency": agency,
-            }
-            days = rows.select(pl.date_range(pl.col("date").min(), pl.col("date").max()))
-            rows = days.join(rows, on="date", how="left")
-            start = rows["date"][0]
-            for metric in ("followers", "engagement"):
-                values = rows[metric].cast(pl.Float64).to_numpy()
-                out.append((meta, metric, start, _trim(values)))
+        # every day from the group's first to its last, days without rows left empty
+        days = (
+            summed.group_by(group)
+            .agg(pl.date_ranges(pl.col("date").min(), pl.col("date").max()).first().alias("date"))
+            .explode("date")
+        )
+        rows = days.join(summed, on=[*group, "date"], how="left")
+        if not per_platform:
+            rows = rows.with_columns(platform=pl.lit(ALL_PLATFORMS))
+        rows = rows.with_columns(account_id=pl.lit("*"), handle=pl.lit(None, pl.Utf8))
+        out += _split(
+            rows.sort([*group, "date"]),
+            group,
+            {"entity": "rollup", "handle": "handle", "agency": "rollup"},
+            level="agency",
+        )
+    return out
+
+
+def _split(
+    rows: pl.DataFrame, keys: list[str], names: dict[str, str], level: str = "account"
+) -> list[tuple[dict[str, Any], str, date, np.ndarray]]:
+    """One (identity, metric, first day, values) per group of ``keys`` and metric of ``rows``
+    (sorted by the keys and date, one row per day): the columns read once, then sliced."""
+    if rows.is_empty():
+        return []
+    starts = (
+        rows.with_row_index("_at")
+        .group_by(keys, maintain_order=True)
+        .agg(pl.col("_at").first(), pl.len())
+    )
+    first = rows.gather(starts["_at"])
+    values = {m: _trim(rows[m].cast(pl.Float64).to_numpy()) for m in ("followers", "engagement")}
+    out = []
+    for i, (at, length) in enumerate(zip(starts["_at"], starts["len"], strict=True)):
+        meta = {
+            "level": level,
+            "platform": first["platform"][i],
+            "entity": first[names["entity"]][i],
+            "account_id": first["account_id"][i],
+            "handle": first[names["handle"]][i],
+            "agency": first[names["agency"]][i],
+        }
+        for metric in ("followers", "engagement"):
+            out.append((meta, metric, first["date"][i], values[metric][at : at + length]))
     return out
 
 
