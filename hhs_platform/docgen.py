@@ -29,6 +29,14 @@ def tables_markdown() -> str:
             "",
             f"- key: `{', '.join(spec.keys)}`",
             f"- partitioned by: `{', '.join(spec.partition_by) or '-'}`",
+            *(
+                [
+                    f"- clustered by: `{', '.join(spec.cluster_by)}` (files of about "
+                    f"{(spec.file_bytes or 0) / 1e6:g} MB)"
+                ]
+                if spec.cluster_by
+                else []
+            ),
             f"- written by: {spec.mode}",
             "",
             "| column | type | nullable | checks | meaning |",

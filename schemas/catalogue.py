@@ -23,6 +23,11 @@ class TableSpec:
     partition_by: tuple[str, ...]
     mode: WriteMode
     layer: str
+    #: Within a partition, rows are written sorted by these columns into files of about
+    #: ``file_bytes``: each file then covers a range of them, and replacing the newest rows
+    #: (a ``date IN (...)`` or ``created_at >= ...`` filter) rewrites only the files holding them.
+    cluster_by: tuple[str, ...] = ()
+    file_bytes: int | None = None
 
     @property
     def schema(self) -> pl.Schema:
@@ -162,6 +167,8 @@ CATALOGUE: dict[str, TableSpec] = {
             ("platform",),
             "overwrite",
             "gold",
+            cluster_by=("created_at", "post_id"),
+            file_bytes=2_000_000,
         ),
         TableSpec(
             "gold/trends", t.Trends, ("date", "agency", "kind", "term"), (), "overwrite", "gold"
@@ -183,6 +190,8 @@ CATALOGUE: dict[str, TableSpec] = {
             ("platform",),
             "overwrite",
             "gold",
+            cluster_by=("date", "account_id"),
+            file_bytes=1_000_000,
         ),
         # Analytics over gold (hhs_platform/analytics): built after it, not by build_gold.
         TableSpec(

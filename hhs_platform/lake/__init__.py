@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hhs_platform.lake.store import Lake, WriteResult
+from hhs_platform.lake.store import AtLeast, Lake, WriteResult
 from hhs_platform.lake.timeseries import compact_observations
 
-__all__ = ["Lake", "WriteResult", "compact_observations"]
+__all__ = ["AtLeast", "Lake", "WriteResult", "compact_observations"]

@@ -32,10 +32,12 @@ ZORDER: dict[str, tuple[str, ...]] = {
     "silver/post_metrics": ("post_id", "observed_at"),
     "silver/post_features": ("post_id",),
     "silver/account_snapshots": ("account_id", "observed_at"),
-    "gold/daily_account_metrics": ("agency", "date"),
+    # clustered tables (TableSpec.cluster_by): ordered by their first cluster column, in files of
+    # the table's size, so a daily replace of the newest rows keeps rewriting only the newest files
+    "gold/daily_account_metrics": ("date",),
     "gold/weekly_account_metrics": ("agency", "week"),
     "gold/agency_metrics": ("agency", "period_start"),
-    "gold/post_curves": ("account_id", "post_id"),
+    "gold/post_curves": ("created_at",),
     "gold/trends": ("agency", "date"),
     "quality/scorecard": ("date", "account_id"),
     "bronze/fetch_log": ("run_id", "account_key"),
@@ -137,11 +139,12 @@ def _maintain_one(
 ) -> None:
     entry.files_before = len(delta.file_uris())
     columns = ZORDER.get(name, ()) if zorder else ()
+    size = table_spec(name).file_bytes  # None: the default
     if columns:
-        metrics = delta.optimize.z_order(list(columns))
+        metrics = delta.optimize.z_order(list(columns), target_size=size)
         entry.zordered_by = columns
     else:
-        metrics = delta.optimize.compact()
+        metrics = delta.optimize.compact(target_size=size)
     entry.files_compacted = int(metrics.get("numFilesRemoved", 0))
     delta.update_incremental()
     removed = delta.vacuum(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Literal
 
 import polars as pl
@@ -31,6 +33,17 @@ TABLE_PROPERTIES = {"delta.checkpointInterval": "10"}
 #: writer's predicate parser turns ``IN`` lists into chains of ``OR``: 20,000 values parse,
 #: 40,000 crash the process.
 MAX_LISTED_VALUES = 5_000
+
+
+@dataclass(frozen=True)
+class AtLeast:
+    """A lower bound in a :meth:`Lake.replace` filter: the column's values from ``value`` on."""
+
+    value: date | datetime
+
+
+#: A :meth:`Lake.replace` filter: per column, the values replaced or their lower bound.
+Where = Mapping[str, list[str] | AtLeast]
 
 
 @dataclass(frozen=True)
@@ -205,18 +218,18 @@ class Lake:
         )
         return WriteResult(table, df.height, inserted=df.height)
 
-    def replace(self, table: str, df: pl.DataFrame, where: dict[str, list[str]]) -> WriteResult:
+    def replace(self, table: str, df: pl.DataFrame, where: Where) -> WriteResult:
         """Atomically replace the rows of some entities with ``df`` (one commit).
 
         ``where`` maps a string column to the values whose rows are replaced, e.g.
-        ``{"platform": ["x"], "account_id": ["1", "2"]}``: rows matching every column are
-        deleted and ``df`` (which must lie inside the same set) is written in their place.
+        ``{"platform": ["x"], "account_id": ["1", "2"]}``, or a column to a lower bound
+        (:class:`AtLeast`): rows matching every column are deleted and ``df`` (which must lie
+        inside the same set) is written in their place. A bound on a clustered table's column
+        (``TableSpec.cluster_by``) lets the write skip the files below it.
         """
         return self.replace_many(table, [(df, where)])
 
-    def replace_many(
-        self, table: str, parts: list[tuple[pl.DataFrame, dict[str, list[str]]]]
-    ) -> WriteResult:
+    def replace_many(self, table: str, parts: list[tuple[pl.DataFrame, Where]]) -> WriteResult:
         """:meth:`replace` of several disjoint sets of entities, each with its rows, in as few
         commits as the Delta writer's predicate allows: parts are packed into one commit while
         their filters list at most ``MAX_LISTED_VALUES`` values (a part listing more gets a
@@ -234,10 +247,13 @@ class Lake:
             frames = [df for df, _ in parts if df.height]
             return self.append(table, pl.concat(frames)) if frames else WriteResult(table, 0)
         self.evolve(table)
-        groups: list[list[tuple[pl.DataFrame, dict[str, list[str]]]]] = [[]]
+        groups: list[list[tuple[pl.DataFrame, Where]]] = [[]]
         listed = 0
         for part in parts:
-            size = sum(len(set(values)) for values in part[1].values())
+            size = sum(
+                1 if isinstance(values, AtLeast) else len(set(values))
+                for values in part[1].values()
+            )
             if groups[-1] and listed + size > MAX_LISTED_VALUES:
                 groups.append([])
                 listed = 0
@@ -245,12 +261,7 @@ class Lake:
             listed += size
         for group in groups:
             predicate = " OR ".join(
-                "("
-                + " AND ".join(
-                    f"{col} IN ({', '.join(repr_sql(v) for v in sorted(set(values)))})"
-                    for col, values in where.items()
-                )
-                + ")"
+                "(" + " AND ".join(_condition(col, values) for col, values in where.items()) + ")"
                 for _, where in group
             )
             frame = pl.concat([df for df, _ in group])
@@ -384,17 +395,22 @@ class Lake:
     def _write(
         self, table: str, df: pl.DataFrame, mode: Literal["append", "overwrite"], **kw: Any
     ) -> None:
-        """One ``write_deltalake`` of ``df`` to the table, partitioned as the catalogue says.
+        """One ``write_deltalake`` of ``df`` to the table, partitioned as the catalogue says (and
+        for a clustered table sorted by its ``cluster_by`` columns into files of ``file_bytes``).
 
         The commit carries who writes (:func:`hhs_platform.lake.audit.commit_metadata`).
         """
         kw.setdefault("commit_properties", commit_properties())
         kw.setdefault("configuration", TABLE_PROPERTIES)  # used when the write creates the table
+        spec = table_spec(table)
+        if spec.cluster_by:
+            df = df.sort([*spec.partition_by, *spec.cluster_by])
+            kw.setdefault("target_file_size", spec.file_bytes)
         write_deltalake(
             self.path(table),
             df.to_arrow(),
             mode=mode,
-            partition_by=list(table_spec(table).partition_by) or None,
+            partition_by=list(spec.partition_by) or None,
             storage_options=self.storage_options or None,
             **kw,
         )
@@ -416,6 +432,13 @@ class Lake:
             except OSError as exc:
                 raise LakeError(f"writing {table} at {self.uri} failed: {exc}") from exc
         raise AssertionError("unreachable")
+
+
+def _condition(column: str, values: list[str] | AtLeast) -> str:
+    """One column's part of a replace predicate."""
+    if isinstance(values, AtLeast):
+        return f"{column} >= '{values.value.isoformat()}'"
+    return f"{column} IN ({', '.join(repr_sql(v) for v in sorted(set(values)))})"
 
 
 def repr_sql(value: str) -> str:

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
-from hhs_platform.lake.store import Lake, WriteResult
+from hhs_platform.lake.store import AtLeast, Lake, Where, WriteResult
 from hhs_platform.transforms.curves import (
     BASELINE_GROUP,
     BASELINE_POSTS,
@@ -240,8 +240,8 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
         scope = changed_accounts(lake, last)
         changes = _scope_changes(lake, scope, accounts, last)
         # every platform's rows in one commit per table (fewer when the filters grow long)
-        daily_parts: list[tuple[pl.DataFrame, dict[str, list[str]]]] = []
-        curve_parts: list[tuple[pl.DataFrame, dict[str, list[str]]]] = []
+        daily_parts: list[tuple[pl.DataFrame, Where]] = []
+        curve_parts: list[tuple[pl.DataFrame, Where]] = []
         for (platform,), _ids in scope.group_by(["platform"], maintain_order=True):
             whole, tail = _split_scope(str(platform), changes, last, watermark)
             if not whole.is_empty():
@@ -403,7 +403,7 @@ def _split_scope(
 
 def _gold_tail(
     lake: Lake, accounts: pl.DataFrame, tail: _Tail, watermark: datetime | None
-) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, list[str]], dict[str, list[str]]]:
+) -> tuple[pl.DataFrame, pl.DataFrame, Where, Where]:
     """The ``gold/daily_account_metrics`` rows of ``tail``'s accounts from its start day on and
     the ``gold/post_curves`` rows of their posts published from its first changed post on,
     equal to a whole recompute's; with the rows each replaces (``Lake.replace`` filters).
@@ -473,7 +473,10 @@ def _gold_tail(
     newest: date | None = daily["date"].max()  # type: ignore[assignment]
     last_day = max(tail.start, newest or tail.start, watermark.date() if watermark else tail.start)
     days = [str(tail.start + timedelta(days=n)) for n in range((last_day - tail.start).days + 1)]
-    where = {"platform": [tail.platform], "account_id": ids["account_id"].to_list()}
+    where: dict[str, list[str]] = {
+        "platform": [tail.platform],
+        "account_id": ids["account_id"].to_list(),
+    }
     if tail.first_post is None:
         curves = table_spec("gold/post_curves").empty()
         return daily, curves, {**where, "date": days}, {}
@@ -496,7 +499,19 @@ def _gold_tail(
         recent.join(fresh.select("platform", "post_id"), on=["platform", "post_id"], how="semi"),
     )
     curves = with_baselines(points, earlier)
-    return daily, curves, {**where, "date": days}, {**where, "post_id": fresh["post_id"].to_list()}
+    # A lower bound on created_at lets the replace skip the older files of the clustered table;
+    # it covers the stored rows of these posts too (should a post's created_at have moved).
+    replaced_ids = fresh["post_id"].to_list()
+    stored_first = (
+        lake.scan("gold/post_curves")
+        .filter(on & pl.col("post_id").is_in(replaced_ids))
+        .select(pl.col("created_at").min())
+        .collect()
+        .item()
+    )
+    bound = min(tail.first_post, stored_first or tail.first_post)
+    replaced: Where = {**where, "post_id": replaced_ids, "created_at": AtLeast(bound)}
+    return daily, curves, {**where, "date": days}, replaced
 
 
 def _gold_for(

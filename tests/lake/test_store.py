@@ -240,3 +240,57 @@ def test_replace_many_replaces_disjoint_sets_in_as_few_commits_as_the_filter_all
         commits[limit] = lake.version("silver/posts") - before  # type: ignore[operator]
     assert commits == {5_000: 1, 4: 2}
     assert Lake(str(tmp_path / "none")).replace_many("silver/posts", new).rows_in == 3  # appended
+
+
+def test_a_clustered_table_is_written_in_ranges_and_a_bounded_replace_rewrites_only_the_newest(
+    tmp_path,
+) -> None:
+    """gold/post_curves is clustered by created_at: rows go sorted into files of about 2 MB, and
+    replacing the newest posts (ids in no time order) rewrites only the file holding them; a
+    created_at bound (which spares reading the older files) gives the same table."""
+    import numpy as np
+    from deltalake import DeltaTable
+
+    from hhs_platform.lake import AtLeast
+
+    spec = table_spec("gold/post_curves")
+    rng = np.random.default_rng(3)
+    n = 120_000
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    created = [
+        start + timedelta(minutes=int(m), microseconds=7) for m in rng.integers(0, 500_000, n)
+    ]
+    posts = pl.DataFrame(
+        {
+            "platform": "youtube",
+            "post_id": [f"{v:x}" for v in rng.integers(0, 2**60, n)],  # ids in no time order
+            "account_id": [str(a) for a in rng.integers(0, 50, n)],
+            "created_at": created,
+            "age_hours": 24,
+            "likes": rng.integers(0, 10_000, n),
+            "engagement": rng.integers(0, 10_000, n),
+        }
+    )
+    full = posts.with_columns(
+        pl.lit(None, t).alias(c) for c, t in spec.schema.items() if c not in posts.columns
+    ).select([pl.col(c).cast(t) for c, t in spec.schema.items()])
+    newest = full.sort("created_at").tail(300)
+    bound = newest["created_at"].min()
+    changed = newest.with_columns(likes=pl.lit(-1, pl.Int64))
+    where = {"platform": ["youtube"], "post_id": newest["post_id"].to_list()}
+    results = {}
+    for name, filters in (
+        ("unbounded", where),
+        ("bounded", {**where, "created_at": AtLeast(bound)}),
+    ):
+        lake = Lake(str(tmp_path / name))
+        lake.overwrite("gold/post_curves", full)
+        files = DeltaTable(lake.path("gold/post_curves")).file_uris()
+        lake.replace("gold/post_curves", changed, filters)
+        metrics = lake.history("gold/post_curves", 1)[0]["operationMetrics"]
+        results[name] = (len(files), metrics["num_removed_files"], lake.read("gold/post_curves"))
+    expected = pl.concat([full.join(newest, on="post_id", how="anti"), changed])
+    for name, (files, removed, table) in results.items():
+        assert table.sort("post_id").equals(expected.sort("post_id")), name
+        assert files >= 3, files  # written in ranges, not one file
+        assert removed == 1, name  # only the newest range is rewritten
