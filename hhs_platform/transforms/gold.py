@@ -231,6 +231,9 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
     watermark = silver_watermark(lake)
     started = datetime.now(UTC)
     accounts = lake.read("silver/accounts")
+    # the first day the rollups, trends and leaderboards must be recomputed from (None: all)
+    since: date | None = None
+    unchanged = False  # nothing they read changed: they stand
     if full or last is None or not _current(lake):
         scope = None
         daily, curves = _gold_for(lake, accounts, None)
@@ -242,8 +245,13 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
         # every platform's rows in one commit per table (fewer when the filters grow long)
         daily_parts: list[tuple[pl.DataFrame, Where]] = []
         curve_parts: list[tuple[pl.DataFrame, Where]] = []
+        starts: list[date] = []
+        whole_accounts = False
         for (platform,), _ids in scope.group_by(["platform"], maintain_order=True):
             whole, tail = _split_scope(str(platform), changes, last, watermark)
+            whole_accounts |= not whole.is_empty()
+            if tail is not None:
+                starts.append(tail.start)
             if not whole.is_empty():
                 daily, curves = _gold_for(lake, accounts, whole)
                 where = {"platform": [str(platform)], "account_id": whole["account_id"].to_list()}
@@ -257,9 +265,14 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
                 curve_parts.append((curves, curve_where))
         result = lake.replace_many("gold/daily_account_metrics", daily_parts)
         curve_result = lake.replace_many("gold/post_curves", curve_parts)
+        enriched = _enriched_since(lake, last)
+        if not whole_accounts:
+            since = min([*starts, *([enriched] if enriched else [])], default=None)
+            unchanged = since is None
     results = {"gold/daily_account_metrics": result, "gold/post_curves": curve_result}
-    results.update(build_rollups(lake, accounts))
-    results.update(build_trends(lake, accounts))
+    if not unchanged:
+        results.update(build_rollups(lake, accounts, since))
+        results.update(build_trends(lake, accounts, since))
     lake.append(
         "gold/builds",
         pl.DataFrame(
@@ -278,6 +291,26 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
 
 
 _SILVER = ["silver/accounts", "silver/account_snapshots", "silver/posts", "silver/post_metrics"]
+
+
+def _enriched_since(lake: Lake, since: datetime) -> date | None:
+    """The first publication day of the posts whose features were enriched after ``since`` (the
+    trends read their topics), or None."""
+    if not lake.exists("silver/post_features"):
+        return None
+    first = (
+        lake.scan("silver/post_features")
+        .filter(pl.col("enriched_at") > since)
+        .select("platform", "post_id")
+        .join(
+            lake.scan("silver/posts").select("platform", "post_id", "created_at"),
+            on=["platform", "post_id"],
+        )
+        .select(pl.col("created_at").min())
+        .collect()
+        .item()
+    )
+    return first.date() if first is not None else None
 
 
 def _current(lake: Lake) -> bool:

@@ -9,9 +9,11 @@ engagement the sums over the period (engagement of posts published in it, lifeti
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import polars as pl
 
-from hhs_platform.lake.store import Lake, WriteResult
+from hhs_platform.lake.store import AtLeast, Lake, WriteResult
 from schemas import table_spec
 
 _SUMS = [
@@ -169,18 +171,40 @@ def _carry_followers(daily: pl.DataFrame) -> pl.DataFrame:
     return full.with_columns(pl.col("followers", "agency").forward_fill(limit=CARRY_DAYS).over(key))
 
 
-def build_rollups(lake: Lake, accounts: pl.DataFrame | None = None) -> dict[str, WriteResult]:
-    """Rebuild the rollups from ``gold/daily_account_metrics`` (small: one row per account-day)."""
-    daily = lake.read("gold/daily_account_metrics")
+def build_rollups(
+    lake: Lake, accounts: pl.DataFrame | None = None, since: date | None = None
+) -> dict[str, WriteResult]:
+    """Rebuild the rollups from ``gold/daily_account_metrics`` (small: one row per account-day).
+
+    ``since``: the first day whose daily figures changed; only the periods from its ISO week on
+    are recomputed (from the daily rows of that week and the ``CARRY_DAYS`` before it, which is
+    all they depend on) and replaced. None: every period.
+    """
     accounts = accounts if accounts is not None else lake.read("silver/accounts")
+    weekly_table, agency_table = "gold/weekly_account_metrics", "gold/agency_metrics"
+    if since is None or not (lake.exists(weekly_table) and lake.exists(agency_table)):
+        daily = lake.read("gold/daily_account_metrics")
+        return {
+            weekly_table: lake.overwrite(weekly_table, weekly_account_metrics(daily)),
+            agency_table: lake.overwrite(agency_table, agency_metrics(daily, accounts)),
+        }
+    start = week_start(since)
+    daily = (
+        lake.scan("gold/daily_account_metrics")
+        .filter(pl.col("date") >= start - timedelta(days=CARRY_DAYS))
+        .collect()
+    )
+    weekly = weekly_account_metrics(daily.filter(pl.col("date") >= start))
+    agencies = agency_metrics(daily, accounts).filter(pl.col("period_start") >= start)
     return {
-        "gold/weekly_account_metrics": lake.overwrite(
-            "gold/weekly_account_metrics", weekly_account_metrics(daily)
-        ),
-        "gold/agency_metrics": lake.overwrite(
-            "gold/agency_metrics", agency_metrics(daily, accounts)
-        ),
+        weekly_table: lake.replace(weekly_table, weekly, {"week": AtLeast(start)}),
+        agency_table: lake.replace(agency_table, agencies, {"period_start": AtLeast(start)}),
     }
+
+
+def week_start(day: date) -> date:
+    """The Monday of ``day``'s ISO week."""
+    return day - timedelta(days=day.weekday())
 
 
 def _rate() -> pl.Expr:

@@ -14,12 +14,12 @@ at 24 hours (``gold/post_curves``). Rank 1 is the best; ties share the lower ran
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
-from hhs_platform.lake.store import Lake, WriteResult
-from hhs_platform.transforms.rollups import ALL_PLATFORMS, agency_tree
+from hhs_platform.lake.store import AtLeast, Lake, WriteResult
+from hhs_platform.transforms.rollups import ALL_PLATFORMS, agency_tree, week_start
 from schemas import table_spec
 
 BASELINE_DAYS = 7
@@ -164,21 +164,50 @@ def leaderboards(
     return out.select([pl.col(c).cast(t) for c, t in spec.schema.items()])
 
 
-def build_trends(lake: Lake, accounts: pl.DataFrame) -> dict[str, WriteResult]:
-    """Rebuild ``gold/trends`` and ``gold/leaderboards``."""
-    posts = lake.read(
-        "silver/posts",
-        columns=["platform", "post_id", "account_id", "created_at", "hashtags", "is_deleted"],
+def build_trends(
+    lake: Lake, accounts: pl.DataFrame, since: date | None = None
+) -> dict[str, WriteResult]:
+    """Rebuild ``gold/trends`` and ``gold/leaderboards``.
+
+    ``since``: the first day whose gold or silver rows changed; only the trend days from it on
+    (from the posts of those days and the ``BASELINE_DAYS`` before) and the leaderboard weeks
+    from its week on are recomputed and replaced. None: all of them.
+    """
+    trend_table, board_table = "gold/trends", "gold/leaderboards"
+    whole = since is None or not (lake.exists(trend_table) and lake.exists(board_table))
+    first = None if since is None else since - timedelta(days=BASELINE_DAYS)
+    week = None if since is None else week_start(since)
+    posts = lake.scan("silver/posts").select(
+        "platform", "post_id", "account_id", "created_at", "hashtags", "is_deleted"
     )
-    features = lake.read("silver/post_features") if _has(lake, "silver/post_features") else None
-    board = leaderboards(
-        lake.read("gold/weekly_account_metrics"),
-        lake.read("gold/agency_metrics"),
-        lake.read("gold/post_curves"),
-    )
+    features = lake.scan("silver/post_features") if _has(lake, "silver/post_features") else None
+    weekly = lake.scan("gold/weekly_account_metrics")
+    agencies = lake.scan("gold/agency_metrics")
+    curves = lake.scan("gold/post_curves")
+    if not whole:
+        assert first is not None and week is not None
+        since_day = pl.col("created_at") >= datetime.combine(first, time(0), tzinfo=UTC)
+        posts = posts.filter(since_day)
+        if features is not None:
+            features = features.join(
+                posts.select("platform", "post_id"), on=["platform", "post_id"]
+            )
+        weekly = weekly.filter(pl.col("week") >= week)
+        agencies = agencies.filter(pl.col("period_start") >= week)
+        curves = curves.filter(pl.col("created_at") >= datetime.combine(week, time(0), tzinfo=UTC))
+    found = trends(posts.collect(), accounts, None if features is None else features.collect())
+    board = leaderboards(weekly.collect(), agencies.collect(), curves.collect())
+    if whole:
+        return {
+            trend_table: lake.overwrite(trend_table, found),
+            board_table: lake.overwrite(board_table, board),
+        }
+    assert since is not None and week is not None
     return {
-        "gold/trends": lake.overwrite("gold/trends", trends(posts, accounts, features)),
-        "gold/leaderboards": lake.overwrite("gold/leaderboards", board),
+        trend_table: lake.replace(
+            trend_table, found.filter(pl.col("date") >= since), {"date": AtLeast(since)}
+        ),
+        board_table: lake.replace(board_table, board, {"period_start": AtLeast(week)}),
     }
 
 
