@@ -5,6 +5,8 @@ PYTHON ?= $(shell for p in python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
+# pytest-xdist: one test process per core, at most 2, as validated (PYTEST_WORKERS= runs them in one)
+PYTEST_WORKERS ?= -n auto --maxprocesses=2
 STAMP := $(VENV)/.installed
 # uv installs the exact versions (and hashes) of uv.lock; `make lock` re-resolves it.
 UV_VERSION := 0.13.9
@@ -59,10 +61,10 @@ test: venv browser nginx ## Set up and run the whole test suite (lint, types, un
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python tools/security_checks.py
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_WORKERS)
 
 test-fast: venv ## Tests without the slow end-to-end ones
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) -m "not slow"
 
 lint: venv ## ruff lint and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
