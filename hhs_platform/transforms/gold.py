@@ -227,7 +227,7 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
     ``full=True`` (or no previous build) rebuilds all.
     """
     lake.create_missing(["gold/builds", *_SILVER])
-    last = _last_build(lake)
+    last, last_started = _last_build(lake)
     watermark = silver_watermark(lake)
     started = datetime.now(UTC)
     accounts = lake.read("silver/accounts")
@@ -265,7 +265,7 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
                 curve_parts.append((curves, curve_where))
         result = lake.replace_many("gold/daily_account_metrics", daily_parts)
         curve_result = lake.replace_many("gold/post_curves", curve_parts)
-        enriched = _enriched_since(lake, last)
+        enriched = _enriched_since(lake, last_started)
         if not whole_accounts:
             since = min([*starts, *([enriched] if enriched else [])], default=None)
             unchanged = since is None
@@ -293,10 +293,11 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
 _SILVER = ["silver/accounts", "silver/account_snapshots", "silver/posts", "silver/post_metrics"]
 
 
-def _enriched_since(lake: Lake, since: datetime) -> date | None:
-    """The first publication day of the posts whose features were enriched after ``since`` (the
-    trends read their topics), or None."""
-    if not lake.exists("silver/post_features"):
+def _enriched_since(lake: Lake, since: datetime | None) -> date | None:
+    """The first publication day of the posts whose features were enriched after ``since``, the
+    previous build's start (the trends read their topics), or None. Both are the clock of the
+    machines that process, not the silver rows' times of collection."""
+    if since is None or not lake.exists("silver/post_features"):
         return None
     first = (
         lake.scan("silver/post_features")
@@ -321,10 +322,12 @@ def _current(lake: Lake) -> bool:
     return True
 
 
-def _last_build(lake: Lake) -> datetime | None:
+def _last_build(lake: Lake) -> tuple[datetime | None, datetime | None]:
+    """The newest watermark of the previous builds, and when the latest of them started."""
     builds = lake.read("gold/builds")
     marks = builds["watermark"].drop_nulls()
-    return marks.max() if marks.len() else None  # type: ignore[return-value]
+    last = marks.max() if marks.len() else None
+    return last, builds["built_at"].max()  # type: ignore[return-value]
 
 
 #: An incremental build recomputes an account's days from the first one its new silver rows
