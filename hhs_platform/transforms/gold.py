@@ -192,14 +192,9 @@ def changed_accounts(lake: Lake, since: datetime) -> pl.DataFrame:
         lake.scan("silver/posts")
         .filter((pl.col("last_seen_at") > since) | (pl.col("deleted_at") > since))
         .select("platform", "account_id"),
-        lake.scan("silver/post_metrics")
-        .filter(pl.col("last_observed_at") > since)
-        .select("platform", "post_id")
-        .join(
-            lake.scan("silver/posts").select("platform", "post_id", "account_id"),
-            on=["platform", "post_id"],
-        )
-        .select("platform", "account_id"),
+        _of_posts(
+            lake, lake.scan("silver/post_metrics").filter(pl.col("last_observed_at") > since)
+        ).select("platform", "account_id"),
     ]
     return pl.concat([p.collect() for p in parts]).unique().sort("platform", "account_id")
 
@@ -299,19 +294,16 @@ def _enriched_since(lake: Lake, since: datetime | None) -> date | None:
     machines that process, not the silver rows' times of collection."""
     if since is None or not lake.exists("silver/post_features"):
         return None
-    first = (
-        lake.scan("silver/post_features")
-        .filter(pl.col("enriched_at") > since)
-        .select("platform", "post_id")
-        .join(
-            lake.scan("silver/posts").select("platform", "post_id", "created_at"),
-            on=["platform", "post_id"],
-        )
-        .select(pl.col("created_at").min())
-        .collect()
-        .item()
-    )
+    enriched = lake.scan("silver/post_features").filter(pl.col("enriched_at") > since)
+    first = _of_posts(lake, enriched).select(pl.col("created_at").min()).collect().item()
     return first.date() if first is not None else None
+
+
+def _of_posts(lake: Lake, rows: pl.LazyFrame) -> pl.LazyFrame:
+    """The silver posts (platform, post_id, account_id, created_at) that ``rows`` name."""
+    keys = ["platform", "post_id"]
+    posts = lake.scan("silver/posts").select(*keys, "account_id", "created_at")
+    return rows.select(keys).join(posts, on=keys)
 
 
 def _current(lake: Lake) -> bool:
