@@ -258,8 +258,10 @@ class OperationsView:
     def __init__(self, data: OperationsData, settings: Settings) -> None:
         self.data = data
         self.slo = settings.slo_success_rate
+        # distinct values first: the columns hold a row per fetch and per account-day
         platforms = sorted(
-            set(data.fetch_log["platform"].to_list()) | set(data.scorecard["platform"].to_list())
+            set(data.fetch_log["platform"].unique().to_list())
+            | set(data.scorecard["platform"].unique().to_list())
         )
         self.latest = of.latest_day(
             _max_date(data.fetch_log, "started_at"), _max_date(data.scorecard, "date")

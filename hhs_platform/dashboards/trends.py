@@ -93,8 +93,10 @@ class TrendsView:
         self.agencies = (
             dims.select("agency", "level").unique().sort("level", "agency")["agency"].to_list()
         )
+        # distinct values first: the columns hold a row per agency-period and per account-day
         self.platforms = sorted(
-            set(dims["platform"].to_list()) - {tf.ALL_PLATFORMS} | set(accounts["platform"])
+            set(dims["platform"].unique().to_list()) - {tf.ALL_PLATFORMS}
+            | set(accounts["platform"].unique().to_list())
         )
         self.has_agencies = bool(self.agencies)
 
