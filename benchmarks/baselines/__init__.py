@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NoReturn
 
 
 @dataclass
@@ -81,4 +84,16 @@ def finish(
     return 0
 
 
-__all__ = ["BaselineResult", "actors", "finish", "parser", "save"]
+def run_script(main: Callable[[], int]) -> NoReturn:
+    """Run a baseline's ``main`` as a script, then leave without the interpreter's teardown.
+
+    By then its result is saved and said. A native thread pool shutting down at exit (Arrow's,
+    under pandas' conversion) was seen to abort a finished run once ("terminate called without
+    an active exception", exit status -6), which would count a complete baseline as failed."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+__all__ = ["BaselineResult", "actors", "finish", "parser", "run_script", "save"]

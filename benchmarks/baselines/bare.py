@@ -15,7 +15,6 @@ platform needs beyond the rows themselves::
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -25,7 +24,7 @@ import orjson
 import polars as pl
 from deltalake import write_deltalake
 
-from benchmarks.baselines import actors, finish, parser
+from benchmarks.baselines import actors, finish, parser, run_script
 from benchmarks.report import cpu_seconds
 
 NAME = "bare"
@@ -193,4 +192,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

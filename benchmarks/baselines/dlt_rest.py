@@ -36,7 +36,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.baselines import actors, finish, parser
+from benchmarks.baselines import actors, finish, parser, run_script
 from benchmarks.report import cpu_seconds
 
 NAME = "dlt_rest"
@@ -123,4 +123,4 @@ def run(args: argparse.Namespace, out: Path, work: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

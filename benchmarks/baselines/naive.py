@@ -11,7 +11,6 @@ builds one ``pandas.DataFrame`` at the end and writes it with ``deltalake.write_
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +19,7 @@ import pandas as pd
 import requests
 from deltalake import DeltaTable, write_deltalake
 
-from benchmarks.baselines import actors, finish, parser
+from benchmarks.baselines import actors, finish, parser, run_script
 from benchmarks.report import cpu_seconds
 
 NAME = "naive"
@@ -97,4 +96,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)
