@@ -512,13 +512,15 @@ def _gold_tail(
     if fresh.height > MAX_REPLACED_IDS:  # the accounts' curves whole: one short filter
         _, curves = _gold_for(lake, accounts, ids)
         return daily, curves, {**where, "date": days}, where
-    earlier = (
+    stored_before = (
         lake.scan("gold/post_curves")
         .filter(on & (pl.col("created_at") < tail.first_post))
         .select(*BASELINE_GROUP, "created_at", "post_id", "engagement")
         .join(ids.lazy(), on=keys, how="semi")
         .collect()
-        .sort("created_at", "post_id")
+    )
+    earlier = (
+        stored_before.sort("created_at", "post_id")
         .group_by(BASELINE_GROUP, maintain_order=True)
         .tail(BASELINE_POSTS)
     )
@@ -528,16 +530,13 @@ def _gold_tail(
     )
     curves = with_baselines(points, earlier)
     # A lower bound on created_at lets the replace skip the older files of the clustered table;
-    # it covers the stored rows of these posts too (should a post's created_at have moved).
+    # it covers the stored rows of these posts too (should a post's created_at have moved back,
+    # they are among the rows read just above).
     replaced_ids = fresh["post_id"].to_list()
-    stored_first = (
-        lake.scan("gold/post_curves")
-        .filter(on & pl.col("post_id").is_in(replaced_ids))
-        .select(pl.col("created_at").min())
-        .collect()
-        .item()
-    )
-    bound = min(tail.first_post, stored_first or tail.first_post)
+    moved: datetime | None = stored_before.filter(pl.col("post_id").is_in(replaced_ids))[
+        "created_at"
+    ].min()  # type: ignore[assignment]
+    bound = min(tail.first_post, moved or tail.first_post)
     replaced: Where = {**where, "post_id": replaced_ids, "created_at": AtLeast(bound)}
     return daily, curves, {**where, "date": days}, replaced
 

@@ -174,9 +174,8 @@ def build_trends(
     from its week on are recomputed and replaced. None: all of them.
     """
     trend_table, board_table = "gold/trends", "gold/leaderboards"
-    whole = since is None or not (lake.exists(trend_table) and lake.exists(board_table))
-    first = None if since is None else since - timedelta(days=BASELINE_DAYS)
-    week = None if since is None else week_start(since)
+    if not (lake.exists(trend_table) and lake.exists(board_table)):
+        since = None
     posts = lake.scan("silver/posts").select(
         "platform", "post_id", "account_id", "created_at", "hashtags", "is_deleted"
     )
@@ -184,10 +183,9 @@ def build_trends(
     weekly = lake.scan("gold/weekly_account_metrics")
     agencies = lake.scan("gold/agency_metrics")
     curves = lake.scan("gold/post_curves")
-    if not whole:
-        assert first is not None and week is not None
-        since_day = pl.col("created_at") >= datetime.combine(first, time(0), tzinfo=UTC)
-        posts = posts.filter(since_day)
+    if since is not None:
+        first, week = since - timedelta(days=BASELINE_DAYS), week_start(since)
+        posts = posts.filter(pl.col("created_at") >= datetime.combine(first, time(0), tzinfo=UTC))
         if features is not None:
             features = features.join(
                 posts.select("platform", "post_id"), on=["platform", "post_id"]
@@ -197,12 +195,11 @@ def build_trends(
         curves = curves.filter(pl.col("created_at") >= datetime.combine(week, time(0), tzinfo=UTC))
     found = trends(posts.collect(), accounts, None if features is None else features.collect())
     board = leaderboards(weekly.collect(), agencies.collect(), curves.collect())
-    if whole:
+    if since is None:
         return {
             trend_table: lake.overwrite(trend_table, found),
             board_table: lake.overwrite(board_table, board),
         }
-    assert since is not None and week is not None
     return {
         trend_table: lake.replace(
             trend_table, found.filter(pl.col("date") >= since), {"date": AtLeast(since)}
