@@ -96,6 +96,8 @@ CATALOGUE: dict[str, TableSpec] = {
             "silver",
         ),
         # Written by agency (Lake.replace): a relinked post may change campaign_id, a key column.
+        # Relinking starts at each agency's first changed post: ordered by publication time, a
+        # daily relink rewrites only the newest files.
         TableSpec(
             "silver/campaign_items",
             t.CampaignItems,
@@ -103,6 +105,8 @@ CATALOGUE: dict[str, TableSpec] = {
             (),
             "overwrite",
             "silver",
+            cluster_by=("created_at", "post_id"),
+            file_bytes=2_000_000,
         ),
         TableSpec(
             "quarantine/rows",

@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 
 from hhs_platform.enrich.text import ANY_URL_RE
-from hhs_platform.lake.store import Lake, WriteResult
+from hhs_platform.lake.store import AtLeast, Lake, WriteResult
 from hhs_platform.spread import balanced, cluster_workers, spread
 from schemas import table_spec
 
@@ -368,7 +368,8 @@ def link_campaigns(
         )
         .select(
             pl.concat_list("agency", "_was").alias("agency"),
-            pl.coalesce("created_at", "_created").alias("changed_at"),
+            # both publication times, should it have moved: the stored row is replaced too
+            pl.min_horizontal("created_at", "_created").alias("changed_at"),
         )
         .explode("agency")
         .drop_nulls()
@@ -388,6 +389,7 @@ def link_campaigns(
     )
     stored = (
         lake.scan(TABLE)
+        .filter(pl.col("created_at") >= starts["_from"].min())
         .select("agency", "post_id", "created_at")
         .join(starts.lazy(), on="agency")
         .filter(pl.col("created_at") >= pl.col("_from"))
@@ -403,7 +405,12 @@ def link_campaigns(
         return lake.replace(TABLE, rows, where={"agency": agencies})
     rows = link(window)
     log.info("relinked %d agencies: %d post(s)", len(agencies), rows.height)
-    return lake.replace(TABLE, rows, where={"agency": agencies, "post_id": ids})
+    # Every stored row replaced was published at its agency's start or later (a moved post's
+    # earlier time counts in its start): the bound spares the older files of the clustered table.
+    bound = AtLeast(starts["_from"].min())  # type: ignore[arg-type]
+    return lake.replace(
+        TABLE, rows, where={"agency": agencies, "post_id": ids, "created_at": bound}
+    )
 
 
 def _relink_from(items: pl.LazyFrame, changed: pl.DataFrame) -> pl.DataFrame:

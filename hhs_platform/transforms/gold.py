@@ -240,29 +240,30 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
         # every platform's rows in one commit per table (fewer when the filters grow long)
         daily_parts: list[tuple[pl.DataFrame, Where]] = []
         curve_parts: list[tuple[pl.DataFrame, Where]] = []
-        starts: list[date] = []
         whole_accounts = False
+        tails: list[_Tail] = []
         for (platform,), _ids in scope.group_by(["platform"], maintain_order=True):
             whole, tail = _split_scope(str(platform), changes, last, watermark)
             whole_accounts |= not whole.is_empty()
             if tail is not None:
-                starts.append(tail.start)
+                tails.append(tail)
             if not whole.is_empty():
                 daily, curves = _gold_for(lake, accounts, whole)
                 where = {"platform": [str(platform)], "account_id": whole["account_id"].to_list()}
                 daily_parts.append((daily, where))
                 curve_parts.append((curves, where))
-            if tail is not None:
-                daily, curves, daily_where, curve_where = _gold_tail(
-                    lake, accounts, tail, watermark
-                )
+        if tails:
+            for daily, curves, daily_where, curve_where in _gold_tails(
+                lake, accounts, tails, watermark
+            ):
                 daily_parts.append((daily, daily_where))
                 curve_parts.append((curves, curve_where))
         result = lake.replace_many("gold/daily_account_metrics", daily_parts)
         curve_result = lake.replace_many("gold/post_curves", curve_parts)
         enriched = _enriched_since(lake, last_started)
         if not whole_accounts:
-            since = min([*starts, *([enriched] if enriched else [])], default=None)
+            starts = [t.start for t in tails] + ([enriched] if enriched else [])
+            since = min(starts, default=None)
             unchanged = since is None
     results = {"gold/daily_account_metrics": result, "gold/post_curves": curve_result}
     if not unchanged:
@@ -429,20 +430,24 @@ def _split_scope(
     )
 
 
-def _gold_tail(
-    lake: Lake, accounts: pl.DataFrame, tail: _Tail, watermark: datetime | None
-) -> tuple[pl.DataFrame, pl.DataFrame, Where, Where]:
-    """The ``gold/daily_account_metrics`` rows of ``tail``'s accounts from its start day on and
-    the ``gold/post_curves`` rows of their posts published from its first changed post on,
-    equal to a whole recompute's; with the rows each replaces (``Lake.replace`` filters).
+def _gold_tails(
+    lake: Lake, accounts: pl.DataFrame, tails: list[_Tail], watermark: datetime | None
+) -> list[tuple[pl.DataFrame, pl.DataFrame, Where, Where]]:
+    """Per platform of ``tails``: the ``gold/daily_account_metrics`` rows of its accounts from
+    the earliest tail's start day on and the ``gold/post_curves`` rows of their posts published
+    from the platform's first changed post on, equal to a whole recompute's; with the rows each
+    replaces (``Lake.replace`` filters).
 
-    Reads the accounts' snapshots (one row per change) and posts, but of ``silver/post_metrics``
-    only the rows whose runs reach the start day, plus each such post's run just before it.
+    All platforms are read and computed together, in one query per table. Reads the accounts'
+    snapshots (one row per change) and posts, but of ``silver/post_metrics`` only the rows whose
+    runs reach the start day, plus each such post's run just before it.
     """
     keys = ["platform", "account_id"]
-    on = pl.col("platform") == tail.platform
-    ids = tail.ids
-    start = datetime.combine(tail.start, time(0), tzinfo=UTC)
+    post_key = ["platform", "post_id"]
+    on = pl.col("platform").is_in([t.platform for t in tails])
+    ids = pl.concat([t.ids for t in tails])
+    first_day = min(t.start for t in tails)
+    start = datetime.combine(first_day, time(0), tzinfo=UTC)
     posts = (
         lake.scan("silver/posts")
         .filter(on)
@@ -450,44 +455,41 @@ def _gold_tail(
         .join(ids.lazy(), on=keys, how="semi")
         .collect()
     )
-    post_keys = posts.lazy().select("platform", "post_id")
     columns = ["platform", "post_id", "observed_at", "last_observed_at", *_METRICS]
     metrics = lake.scan("silver/post_metrics").filter(on).select(columns)
     recent = (
         metrics.filter(pl.col("last_observed_at") >= start)
-        .join(post_keys, on=["platform", "post_id"], how="semi")
+        .join(posts.lazy().select(post_key), on=post_key, how="semi")
         .collect()
     )
     # A post whose first run in the window starts on the start day or later needs the run
     # before it: its first day's gain is counted from that run's value.
     need = (
-        recent.group_by("platform", "post_id")
+        recent.group_by(post_key)
         .agg(pl.col("observed_at").min())
         .filter(pl.col("observed_at") >= start)
-        .select("platform", "post_id")
+        .select(post_key)
     )
     prior = recent.head(0)
     if not need.is_empty():
-        earliest = posts.join(need, on=["platform", "post_id"], how="semi")["created_at"].min()
+        earliest = posts.join(need, on=post_key, how="semi")["created_at"].min()
         window = metrics.filter(pl.col("last_observed_at") < start)
         if earliest is not None:
             window = window.filter(pl.col("observed_at") >= earliest - _EARLY_OBSERVATION)  # type: ignore[operator]
         prior = (
-            window.join(need.lazy(), on=["platform", "post_id"], how="semi")
+            window.join(need.lazy(), on=post_key, how="semi")
             .collect()
             .sort("observed_at")
-            .group_by("platform", "post_id", maintain_order=True)
+            .group_by(post_key, maintain_order=True)
             .last()
             .select(columns)
         )
     touched = pl.concat(
         [
             posts.filter(pl.col("created_at") >= start),
-            posts.join(
-                recent.select("platform", "post_id"), on=["platform", "post_id"], how="semi"
-            ),
+            posts.join(recent.select(post_key), on=post_key, how="semi"),
         ]
-    ).unique(["platform", "post_id"])
+    ).unique(post_key)
     daily = daily_account_metrics(
         accounts.join(ids, on=keys, how="semi"),
         lake.scan("silver/account_snapshots")
@@ -496,25 +498,25 @@ def _gold_tail(
         .collect(),
         touched,
         pl.concat([recent, prior]),
-    ).filter(pl.col("date") >= tail.start)
+    ).filter(pl.col("date") >= first_day)
     # stored rows end at the previous watermark at the latest, computed ones at the new one
     newest: date | None = daily["date"].max()  # type: ignore[assignment]
-    last_day = max(tail.start, newest or tail.start, watermark.date() if watermark else tail.start)
-    days = [str(tail.start + timedelta(days=n)) for n in range((last_day - tail.start).days + 1)]
-    where: dict[str, list[str]] = {
-        "platform": [tail.platform],
-        "account_id": ids["account_id"].to_list(),
-    }
-    if tail.first_post is None:
-        curves = table_spec("gold/post_curves").empty()
-        return daily, curves, {**where, "date": days}, {}
-    fresh = posts.filter(pl.col("created_at") >= tail.first_post)
-    if fresh.height > MAX_REPLACED_IDS:  # the accounts' curves whole: one short filter
-        _, curves = _gold_for(lake, accounts, ids)
-        return daily, curves, {**where, "date": days}, where
+    last_day = max(first_day, newest or first_day, watermark.date() if watermark else first_day)
+    days = [str(first_day + timedelta(days=n)) for n in range((last_day - first_day).days + 1)]
+    # each platform's posts published from its first changed post on
+    firsts = pl.DataFrame(
+        [(t.platform, t.first_post) for t in tails if t.first_post is not None],
+        schema={"platform": pl.Utf8, "_first": pl.Datetime("us", "UTC")},
+        orient="row",
+    )
+    fresh = posts.join(firsts, on="platform").filter(pl.col("created_at") >= pl.col("_first"))
+    counts = dict(fresh.group_by("platform").len().iter_rows())
+    bounded = [p for p in firsts["platform"] if counts.get(p, 0) <= MAX_REPLACED_IDS]
     stored_before = (
         lake.scan("gold/post_curves")
-        .filter(on & (pl.col("created_at") < tail.first_post))
+        .filter(pl.col("platform").is_in(bounded))
+        .join(firsts.lazy(), on="platform")
+        .filter(pl.col("created_at") < pl.col("_first"))
         .select(*BASELINE_GROUP, "created_at", "post_id", "engagement")
         .join(ids.lazy(), on=keys, how="semi")
         .collect()
@@ -524,21 +526,37 @@ def _gold_tail(
         .group_by(BASELINE_GROUP, maintain_order=True)
         .tail(BASELINE_POSTS)
     )
-    points = curve_points(
-        fresh,
-        recent.join(fresh.select("platform", "post_id"), on=["platform", "post_id"], how="semi"),
+    fresh = fresh.filter(pl.col("platform").is_in(bounded)).drop("_first")
+    curves = with_baselines(
+        curve_points(fresh, recent.join(fresh.select(post_key), on=post_key, how="semi")),
+        earlier,
     )
-    curves = with_baselines(points, earlier)
-    # A lower bound on created_at lets the replace skip the older files of the clustered table;
-    # it covers the stored rows of these posts too (should a post's created_at have moved back,
-    # they are among the rows read just above).
-    replaced_ids = fresh["post_id"].to_list()
-    moved: datetime | None = stored_before.filter(pl.col("post_id").is_in(replaced_ids))[
-        "created_at"
-    ].min()  # type: ignore[assignment]
-    bound = min(tail.first_post, moved or tail.first_post)
-    replaced: Where = {**where, "post_id": replaced_ids, "created_at": AtLeast(bound)}
-    return daily, curves, {**where, "date": days}, replaced
+    out: list[tuple[pl.DataFrame, pl.DataFrame, Where, Where]] = []
+    for tail in tails:
+        p = tail.platform
+        where: dict[str, list[str]] = {
+            "platform": [p],
+            "account_id": tail.ids["account_id"].to_list(),
+        }
+        day_rows = daily.filter(pl.col("platform") == p)
+        day_where: Where = {**where, "date": days}
+        if tail.first_post is None:
+            out.append((day_rows, table_spec("gold/post_curves").empty(), day_where, {}))
+        elif p not in bounded:  # the accounts' curves whole: one short filter
+            _, whole = _gold_for(lake, accounts, tail.ids)
+            out.append((day_rows, whole, day_where, where))
+        else:
+            # A lower bound on created_at lets the replace skip the older files of the clustered
+            # table; it covers the stored rows of these posts too (should a post's created_at
+            # have moved back, they are among the rows read just above).
+            replaced_ids = fresh.filter(pl.col("platform") == p)["post_id"].to_list()
+            moved: datetime | None = stored_before.filter(
+                (pl.col("platform") == p) & pl.col("post_id").is_in(replaced_ids)
+            )["created_at"].min()  # type: ignore[assignment]
+            bound = min(tail.first_post, moved or tail.first_post)
+            replaced: Where = {**where, "post_id": replaced_ids, "created_at": AtLeast(bound)}
+            out.append((day_rows, curves.filter(pl.col("platform") == p), day_where, replaced))
+    return out
 
 
 def _gold_for(

@@ -221,6 +221,35 @@ def test_incremental_linking_equals_a_full_relink(tmp_path: Path) -> None:
     assert incremental.equals(full.sort("platform", "post_id"))
 
 
+def test_a_post_whose_publication_time_moved_is_relinked_once(tmp_path: Path) -> None:
+    # The relink replaces rows from each agency's first changed post on (a bound that spares the
+    # older files): a post published earlier or later than its stored row says must still have
+    # that row replaced, not kept beside the new one.
+    lake = _lake(tmp_path)
+    link_campaigns(lake)
+    write_posts(
+        lake,
+        [
+            post("a1", f"{FLU} 💉", account_id="cdc-x", hours=-240, seen_hours=200),  # earlier
+            post("d2", FLU + "!", platform="facebook", account_id="fda-fb", hours=300),  # later
+        ],
+    )
+    step = link_campaigns(lake)
+    items = lake.read("silver/campaign_items")
+    assert items.select("platform", "post_id").is_duplicated().sum() == 0
+    assert step.rows_in == 14  # every post of both agencies
+    groups = _groups(items)
+    assert {"a1"} in groups and {"a2", "a3"} in groups  # A without its first post
+    assert {"d1"} in groups and {"d2"} in groups  # FDA's copies now 12 days apart
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "lake", copy)
+    link_campaigns(Lake(str(copy)), full=True)
+    full = Lake(str(copy)).read("silver/campaign_items").drop("linked_at")
+    assert items.drop("linked_at").sort("platform", "post_id").equals(
+        full.sort("platform", "post_id")
+    )
+
+
 def _reference_groups(posts: pl.DataFrame) -> list[set[str]]:
     """The module docstring's rules, pair by pair over every two posts (quadratic, obviously
     right): the campaigns ``link_posts`` must find with its indexes and sorts."""
