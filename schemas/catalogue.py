@@ -106,7 +106,7 @@ CATALOGUE: dict[str, TableSpec] = {
             "overwrite",
             "silver",
             cluster_by=("created_at", "post_id"),
-            file_bytes=2_000_000,
+            file_bytes=500_000,
         ),
         TableSpec(
             "quarantine/rows",
@@ -163,6 +163,8 @@ CATALOGUE: dict[str, TableSpec] = {
             (),
             "overwrite",
             "gold",
+            cluster_by=("period_start", "agency"),
+            file_bytes=1_000_000,
         ),
         TableSpec(
             "gold/post_curves",
@@ -172,7 +174,7 @@ CATALOGUE: dict[str, TableSpec] = {
             "overwrite",
             "gold",
             cluster_by=("created_at", "post_id"),
-            file_bytes=2_000_000,
+            file_bytes=500_000,
         ),
         TableSpec(
             "gold/trends", t.Trends, ("date", "agency", "kind", "term"), (), "overwrite", "gold"
@@ -184,6 +186,8 @@ CATALOGUE: dict[str, TableSpec] = {
             (),
             "overwrite",
             "gold",
+            cluster_by=("period_start", "entity"),
+            file_bytes=500_000,
         ),
         TableSpec("gold/builds", t.GoldBuilds, ("built_at",), (), "append", "gold"),
         TableSpec("gold/custom_tables", t.CustomTables, ("name",), (), "merge", "gold"),
@@ -195,7 +199,7 @@ CATALOGUE: dict[str, TableSpec] = {
             "overwrite",
             "gold",
             cluster_by=("date", "account_id"),
-            file_bytes=1_000_000,
+            file_bytes=500_000,
         ),
         # Analytics over gold (hhs_platform/analytics): built after it, not by build_gold.
         TableSpec(

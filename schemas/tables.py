@@ -670,6 +670,11 @@ class GoldBuilds(pa.DataFrameModel):
     )
     full: pl.Boolean = pa.Field(description="Full rebuild (else only changed accounts).")
     accounts: pl.Int64 = pa.Field(ge=0, description="Accounts recomputed.")
+    posts_version: pl.Int64 = pa.Field(
+        nullable=True,
+        description="Delta version of silver/posts the build read: the next incremental build "
+        "finds there where a changed post was published before (its old day is recomputed too).",
+    )
 
     class Config:
         strict = True

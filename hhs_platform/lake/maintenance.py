@@ -34,9 +34,11 @@ ZORDER: dict[str, tuple[str, ...]] = {
     "silver/account_snapshots": ("account_id", "observed_at"),
     # clustered tables (TableSpec.cluster_by): ordered by their first cluster column, in files of
     # the table's size, so a daily replace of the newest rows keeps rewriting only the newest files
+    "silver/campaign_items": ("created_at",),
     "gold/daily_account_metrics": ("date",),
     "gold/weekly_account_metrics": ("agency", "week"),
-    "gold/agency_metrics": ("agency", "period_start"),
+    "gold/agency_metrics": ("period_start",),
+    "gold/leaderboards": ("period_start",),
     "gold/post_curves": ("created_at",),
     "gold/trends": ("agency", "date"),
     "quality/scorecard": ("date", "account_id"),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
+from deltalake.exceptions import DeltaError
 
 from hhs_platform.lake.store import AtLeast, Lake, Where, WriteResult
 from hhs_platform.transforms.curves import (
@@ -18,6 +20,8 @@ from hhs_platform.transforms.curves import (
 from hhs_platform.transforms.rollups import build_rollups
 from hhs_platform.transforms.trends import build_trends
 from schemas import table_spec
+
+log = logging.getLogger(__name__)
 
 _METRICS = ["likes", "reposts", "replies", "quotes", "views"]
 
@@ -222,7 +226,8 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
     ``full=True`` (or no previous build) rebuilds all.
     """
     lake.create_missing(["gold/builds", *_SILVER])
-    last, last_started = _last_build(lake)
+    last, last_started, last_posts = _last_build(lake)
+    posts_version = lake.version("silver/posts")  # before the watermark: see _scope_changes
     watermark = silver_watermark(lake)
     started = datetime.now(UTC)
     accounts = lake.read("silver/accounts")
@@ -236,7 +241,7 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
         curve_result = lake.overwrite("gold/post_curves", curves)
     else:
         scope = changed_accounts(lake, last)
-        changes = _scope_changes(lake, scope, accounts, last)
+        changes = _scope_changes(lake, scope, accounts, last, last_posts)
         # every platform's rows in one commit per table (fewer when the filters grow long)
         daily_parts: list[tuple[pl.DataFrame, Where]] = []
         curve_parts: list[tuple[pl.DataFrame, Where]] = []
@@ -253,9 +258,7 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
                 daily_parts.append((daily, where))
                 curve_parts.append((curves, where))
         if tails:
-            for daily, curves, daily_where, curve_where in _gold_tails(
-                lake, accounts, tails, watermark
-            ):
+            for daily, curves, daily_where, curve_where in _gold_tails(lake, accounts, tails):
                 daily_parts.append((daily, daily_where))
                 curve_parts.append((curves, curve_where))
         result = lake.replace_many("gold/daily_account_metrics", daily_parts)
@@ -278,6 +281,7 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
                     "watermark": watermark,
                     "full": scope is None,
                     "accounts": accounts.height if scope is None else scope.height,
+                    "posts_version": posts_version,
                 }
             ],
             schema=table_spec("gold/builds").schema,
@@ -315,21 +319,22 @@ def _current(lake: Lake) -> bool:
     return True
 
 
-def _last_build(lake: Lake) -> tuple[datetime | None, datetime | None]:
-    """The newest watermark of the previous builds, and when the latest of them started."""
-    builds = lake.read("gold/builds")
+def _last_build(lake: Lake) -> tuple[datetime | None, datetime | None, int | None]:
+    """The newest watermark of the previous builds, when the latest of them started, and the
+    version of silver/posts it read (None: none recorded)."""
+    builds = lake.read("gold/builds").sort("built_at")
     marks = builds["watermark"].drop_nulls()
     last = marks.max() if marks.len() else None
-    return last, builds["built_at"].max()  # type: ignore[return-value]
+    if builds.is_empty():
+        return last, None, None  # type: ignore[return-value]
+    latest = builds.row(-1, named=True)
+    return last, latest["built_at"], latest.get("posts_version")  # type: ignore[return-value]
 
 
 #: An incremental build recomputes an account's days from the first one its new silver rows
 #: touch, when that day is at most this many days before the newest silver row; an older one
 #: (an old post seen again, a follower count unchanged for months) recomputes the account whole.
 TAIL_DAYS = 60
-#: Most posts whose curves an incremental build replaces by id (the delete filter lists them;
-#: tens of thousands overflow the Delta writer's expression parser); beyond, whole accounts.
-MAX_REPLACED_IDS = 5_000
 #: Observations of a post are taken to be at most this long before its publication (clock
 #: skew): the window read for the observation preceding a recomputed day.
 _EARLY_OBSERVATION = timedelta(days=1)
@@ -347,14 +352,31 @@ class _Tail:
 
 
 def _scope_changes(
-    lake: Lake, scope: pl.DataFrame, accounts: pl.DataFrame, since: datetime
+    lake: Lake,
+    scope: pl.DataFrame,
+    accounts: pl.DataFrame,
+    since: datetime,
+    posts_version: int | None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """For the changed accounts (``scope``): the first day their silver rows written after
     ``since`` touch and their earliest changed post (platform, account_id, day, first_post);
     and those to recompute whole whatever the day: new accounts and accounts whose handle or
-    agency changed (it is on every row)."""
+    agency changed (it is on every row).
+
+    A changed post's day is also the one it was published on as the previous build read it
+    (``silver/posts`` at ``posts_version``): a post whose publication time moved leaves that
+    day. Where that version cannot be read (none recorded, or vacuumed), the accounts of the
+    changed posts are recomputed whole.
+    """
     keys = ["platform", "account_id"]
     posts = lake.scan("silver/posts").select(*keys, "post_id", "created_at")
+    changed = (
+        lake.scan("silver/posts")
+        .filter((pl.col("last_seen_at") > since) | (pl.col("deleted_at") > since))
+        .select(*keys, "post_id", "created_at")
+        .collect()
+    )
+    before = _published_before(lake, changed, posts_version)
     touched = pl.concat(
         [
             lake.scan("silver/post_metrics")
@@ -366,9 +388,12 @@ def _scope_changes(
                 day=pl.min_horizontal("observed_at", "created_at").dt.date(),
                 first_post=pl.col("created_at"),
             ),
-            lake.scan("silver/posts")
-            .filter((pl.col("last_seen_at") > since) | (pl.col("deleted_at") > since))
-            .select(*keys, day=pl.col("created_at").dt.date(), first_post=pl.col("created_at")),
+            *(
+                frame.lazy().select(
+                    *keys, day=pl.col("created_at").dt.date(), first_post=pl.col("created_at")
+                )
+                for frame in (changed, before if before is not None else changed.head(0))
+            ),
             lake.scan("silver/account_snapshots")
             .filter(pl.col("last_observed_at") > since)
             .select(
@@ -399,7 +424,32 @@ def _scope_changes(
             stored.join(current, on=info, how="anti", nulls_equal=True),
         ]
     ).select(keys)
-    return starts, renamed
+    if before is None:
+        renamed = pl.concat([renamed, changed.select(keys).join(scope, on=keys, how="semi")])
+    return starts, renamed.unique()
+
+
+def _published_before(
+    lake: Lake, changed: pl.DataFrame, version: int | None
+) -> pl.DataFrame | None:
+    """``changed`` posts (platform, account_id, post_id, created_at) as ``silver/posts`` held
+    them at ``version``; None when that version cannot be read."""
+    if changed.is_empty():
+        return changed
+    if version is None:
+        return None
+    key = ["platform", "post_id"]
+    try:
+        return (
+            lake.scan("silver/posts", version=version)
+            .filter(pl.col("platform").is_in(changed["platform"].unique().to_list()))
+            .select(*changed.columns)
+            .join(changed.lazy().select(key), on=key, how="semi")
+            .collect()
+        )
+    except (DeltaError, pl.exceptions.PolarsError, OSError) as exc:  # e.g. vacuumed since
+        log.warning("silver/posts version %d cannot be read (%s): whole accounts", version, exc)
+        return None
 
 
 def _split_scope(
@@ -431,7 +481,7 @@ def _split_scope(
 
 
 def _gold_tails(
-    lake: Lake, accounts: pl.DataFrame, tails: list[_Tail], watermark: datetime | None
+    lake: Lake, accounts: pl.DataFrame, tails: list[_Tail]
 ) -> list[tuple[pl.DataFrame, pl.DataFrame, Where, Where]]:
     """Per platform of ``tails``: the ``gold/daily_account_metrics`` rows of its accounts from
     the earliest tail's start day on and the ``gold/post_curves`` rows of their posts published
@@ -499,63 +549,65 @@ def _gold_tails(
         touched,
         pl.concat([recent, prior]),
     ).filter(pl.col("date") >= first_day)
-    # stored rows end at the previous watermark at the latest, computed ones at the new one
-    newest: date | None = daily["date"].max()  # type: ignore[assignment]
-    last_day = max(first_day, newest or first_day, watermark.date() if watermark else first_day)
-    days = [str(first_day + timedelta(days=n)) for n in range((last_day - first_day).days + 1)]
     # each platform's posts published from its first changed post on
     firsts = pl.DataFrame(
         [(t.platform, t.first_post) for t in tails if t.first_post is not None],
         schema={"platform": pl.Utf8, "_first": pl.Datetime("us", "UTC")},
         orient="row",
     )
-    fresh = posts.join(firsts, on="platform").filter(pl.col("created_at") >= pl.col("_first"))
-    counts = dict(fresh.group_by("platform").len().iter_rows())
-    bounded = [p for p in firsts["platform"] if counts.get(p, 0) <= MAX_REPLACED_IDS]
     stored_before = (
         lake.scan("gold/post_curves")
-        .filter(pl.col("platform").is_in(bounded))
+        .filter(pl.col("platform").is_in(firsts["platform"].to_list()))
         .join(firsts.lazy(), on="platform")
         .filter(pl.col("created_at") < pl.col("_first"))
         .select(*BASELINE_GROUP, "created_at", "post_id", "engagement")
         .join(ids.lazy(), on=keys, how="semi")
         .collect()
     )
+    # A changed post whose stored rows say it was published earlier (its time moved) moves its
+    # platform's first post back to there: every stored row from the first post on is then a
+    # recomputed post's, and the rows are replaced by a bound on created_at, not a list of ids.
+    moved = (
+        posts.join(firsts, on="platform")
+        .filter(pl.col("created_at") >= pl.col("_first"))
+        .select(post_key)
+        .join(stored_before, on=post_key)
+        .group_by("platform")
+        .agg(pl.col("created_at").min().alias("_moved"))
+    )
+    firsts = firsts.join(moved, on="platform", how="left").select(
+        "platform", pl.min_horizontal("_first", "_moved").alias("_first")
+    )
+    fresh = (
+        posts.join(firsts, on="platform")
+        .filter(pl.col("created_at") >= pl.col("_first"))
+        .drop("_first")
+    )
     earlier = (
-        stored_before.sort("created_at", "post_id")
+        stored_before.join(firsts, on="platform")
+        .filter(pl.col("created_at") < pl.col("_first"))
+        .sort("created_at", "post_id")
         .group_by(BASELINE_GROUP, maintain_order=True)
         .tail(BASELINE_POSTS)
     )
-    fresh = fresh.filter(pl.col("platform").is_in(bounded)).drop("_first")
     curves = with_baselines(
         curve_points(fresh, recent.join(fresh.select(post_key), on=post_key, how="semi")),
         earlier,
     )
+    first_of = dict(firsts.iter_rows())
     out: list[tuple[pl.DataFrame, pl.DataFrame, Where, Where]] = []
     for tail in tails:
         p = tail.platform
-        where: dict[str, list[str]] = {
-            "platform": [p],
-            "account_id": tail.ids["account_id"].to_list(),
-        }
+        where: Where = {"platform": [p], "account_id": tail.ids["account_id"].to_list()}
+        # stored rows end at the previous watermark at the latest, computed ones at the new one
+        day_where: Where = {**where, "date": AtLeast(first_day)}
         day_rows = daily.filter(pl.col("platform") == p)
-        day_where: Where = {**where, "date": days}
         if tail.first_post is None:
             out.append((day_rows, table_spec("gold/post_curves").empty(), day_where, {}))
-        elif p not in bounded:  # the accounts' curves whole: one short filter
-            _, whole = _gold_for(lake, accounts, tail.ids)
-            out.append((day_rows, whole, day_where, where))
         else:
-            # A lower bound on created_at lets the replace skip the older files of the clustered
-            # table; it covers the stored rows of these posts too (should a post's created_at
-            # have moved back, they are among the rows read just above).
-            replaced_ids = fresh.filter(pl.col("platform") == p)["post_id"].to_list()
-            moved: datetime | None = stored_before.filter(
-                (pl.col("platform") == p) & pl.col("post_id").is_in(replaced_ids)
-            )["created_at"].min()  # type: ignore[assignment]
-            bound = min(tail.first_post, moved or tail.first_post)
-            replaced: Where = {**where, "post_id": replaced_ids, "created_at": AtLeast(bound)}
-            out.append((day_rows, curves.filter(pl.col("platform") == p), day_where, replaced))
+            # the bound also spares the older files of the clustered table
+            curve_where: Where = {**where, "created_at": AtLeast(first_of[p])}
+            out.append((day_rows, curves.filter(pl.col("platform") == p), day_where, curve_where))
     return out
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from hhs_platform.cli import app
 from hhs_platform.lake import Lake
 from hhs_platform.lake.maintenance import ZORDER, maintain
-from schemas import table_spec
+from schemas import CATALOGUE, table_spec
 
 GOLD = "gold/daily_account_metrics"
 
@@ -95,3 +95,13 @@ def test_hhs_maintain_command(lake: Lake) -> None:
     assert f"{GOLD}" in result.output and "files     12 ->      2" in result.output
     bad = CliRunner().invoke(app, ["maintain", "--lake", lake.uri, "--table", "gold/nope"])
     assert bad.exit_code == 2 and "unknown table" in bad.output
+
+
+def test_maintenance_keeps_every_clustered_table_in_its_order() -> None:
+    # A clustered table's daily replace rewrites only its newest files while they hold ranges of
+    # its first cluster column; a Z-order by any other column would scatter those ranges.
+    clustered = {name: spec.cluster_by[0] for name, spec in CATALOGUE.items() if spec.cluster_by}
+    assert len(clustered) >= 5
+    assert {name: ZORDER.get(name) for name in clustered} == {
+        name: (column,) for name, column in clustered.items()
+    }
