@@ -489,8 +489,8 @@ def _gold_tails(
     replaces (``Lake.replace`` filters).
 
     All platforms are read and computed together, in one query per table. Reads the accounts'
-    snapshots (one row per change) and posts, but of ``silver/post_metrics`` only the rows whose
-    runs reach the start day, plus each such post's run just before it.
+    posts, but of ``silver/post_metrics`` and ``silver/account_snapshots`` only the runs that
+    reach the start day, plus each post's run just before it and each account's last followers.
     """
     keys = ["platform", "account_id"]
     post_key = ["platform", "post_id"]
@@ -540,12 +540,22 @@ def _gold_tails(
             posts.join(recent.select(post_key), on=post_key, how="semi"),
         ]
     ).unique(post_key)
+    # Of the snapshots, the runs that reach the start day, and each account's last run before it
+    # that has followers: the days before the start day only carry that value forward (the
+    # first day's change in followers and engagement rate read it).
+    snapshots = (
+        lake.scan("silver/account_snapshots").filter(on).join(ids.lazy(), on=keys, how="semi")
+    )
+    carried = (
+        snapshots.filter((pl.col("last_observed_at") < start) & pl.col("followers").is_not_null())
+        .sort("observed_at")
+        .group_by(keys, maintain_order=True)
+        .last()
+        .select(snapshots.collect_schema().names())
+    )
     daily = daily_account_metrics(
         accounts.join(ids, on=keys, how="semi"),
-        lake.scan("silver/account_snapshots")
-        .filter(on)
-        .join(ids.lazy(), on=keys, how="semi")
-        .collect(),
+        pl.concat([snapshots.filter(pl.col("last_observed_at") >= start), carried]).collect(),
         touched,
         pl.concat([recent, prior]),
     ).filter(pl.col("date") >= first_day)
@@ -583,12 +593,12 @@ def _gold_tails(
         .filter(pl.col("created_at") >= pl.col("_first"))
         .drop("_first")
     )
+    # each group's last posts before the first (with_baselines sorts them)
+    newest_first = pl.struct("created_at", "post_id").rank("ordinal", descending=True)
     earlier = (
         stored_before.join(firsts, on="platform")
         .filter(pl.col("created_at") < pl.col("_first"))
-        .sort("created_at", "post_id")
-        .group_by(BASELINE_GROUP, maintain_order=True)
-        .tail(BASELINE_POSTS)
+        .filter(newest_first.over(BASELINE_GROUP) <= BASELINE_POSTS)
     )
     curves = with_baselines(
         curve_points(fresh, recent.join(fresh.select(post_key), on=post_key, how="semi")),
