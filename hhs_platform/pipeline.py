@@ -26,6 +26,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
+
 from hhs_platform.analytics.anomalies import build_anomalies, changed_since
 from hhs_platform.analytics.forecasts import build_forecasts
 from hhs_platform.collect import (
@@ -47,6 +49,7 @@ from hhs_platform.settings import Settings
 from hhs_platform.transforms.gold import build_gold
 from hhs_platform.transforms.normalize import SilverBatch
 from hhs_platform.webhooks import emit_anomalies
+from schemas import table_spec
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -72,9 +75,36 @@ def enrich(lake: Lake) -> dict[str, int]:
 def refresh_gold(lake: Lake) -> tuple[dict[str, int], date | None]:
     """Bring gold up to date (incrementally); rows written per table, and the first day whose
     daily figures changed (None: none changed)."""
-    before = lake.read("gold/daily_account_metrics")
+    before = lake.version(_DAILY)
     written = {name: r.rows_in for name, r in build_gold(lake).items()}
-    return written, changed_since(before, lake.read("gold/daily_account_metrics"))
+    return written, first_changed_day(lake, before)
+
+
+_DAILY = "gold/daily_account_metrics"
+
+
+def first_changed_day(lake: Lake, version: int | None) -> date | None:
+    """The first day whose ``gold/daily_account_metrics`` rows differ between ``version`` (None:
+    not written yet) and now.
+
+    Only files a commit since added or removed hold changed rows: both versions are compared
+    from the earliest day in those files on (their statistics; the table is clustered by day,
+    so the older files are not read), or whole where a file has no statistics.
+    """
+    if version is None:
+        return changed_since(table_spec(_DAILY).empty(), lake.read(_DAILY))
+    now = lake.version(_DAILY)
+    if now == version:
+        return None
+    files = [lake.delta(_DAILY, v) for v in (version, now)]
+    adds = [pl.DataFrame(f.get_add_actions(flatten=True)) for f in files if f is not None]
+    scans = [lake.scan(_DAILY, version=version), lake.scan(_DAILY)]
+    if all("min.date" in a.columns for a in adds):
+        both = pl.concat([a.select("path", "min.date") for a in adds])
+        touched = both.filter(pl.col("path").is_unique())["min.date"]
+        if touched.len() and touched.null_count() == 0:
+            scans = [s.filter(pl.col("date") >= touched.min()) for s in scans]
+    return changed_since(scans[0].collect(), scans[1].collect())
 
 
 def refresh_analytics(lake: Lake, since: date) -> dict[str, int]:

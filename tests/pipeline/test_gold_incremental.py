@@ -11,7 +11,9 @@ import polars as pl
 import pytest
 from landing import collect_from_sandbox, registry_rows
 
+from hhs_platform.analytics import changed_since
 from hhs_platform.lake import Lake
+from hhs_platform.pipeline import first_changed_day
 from hhs_platform.sandbox import World
 from hhs_platform.transforms.gold import build_gold, silver_watermark
 from schemas import CATALOGUE, table_spec
@@ -139,8 +141,15 @@ def test_posts_whose_publication_time_moved_keep_one_curve_each(
             last_seen_at=pl.lit(seen),
         ),
     )
+    daily = "gold/daily_account_metrics"
+    version, before = lake.version(daily), lake.read(daily)
     build_gold(lake)
     assert not lake.read("gold/builds").sort("built_at")["full"][-1]
+    # the first changed day, found from the files the build rewrote, is the one a comparison of
+    # the whole table finds: the moved post's old day, six days before its new one
+    first = first_changed_day(lake, version)
+    assert first == changed_since(before, lake.read(daily))
+    assert first is not None and first <= old["created_at"].date()
 
     after = lake.read("gold/post_curves").filter(platform=platform)
     keys = list(table_spec("gold/post_curves").keys)
