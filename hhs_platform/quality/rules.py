@@ -289,21 +289,75 @@ def _series(lake: Lake, table: str, incoming: pl.DataFrame | None) -> pl.DataFra
     if incoming is None or incoming.is_empty():
         return pl.DataFrame(schema={**{c: spec.schema[c] for c in cols}, "_new": pl.Boolean})
     new = incoming.select(cols).with_columns(_new=pl.lit(True))
-    stored = (
-        lake.scan(table)
-        .filter(
-            pl.col("platform").is_in(new["platform"].unique().to_list())
-            & pl.col(entity[-1]).is_in(new[entity[-1]].unique().to_list())
-        )
-        .select(cols)
-        .collect()
-        .join(new.select(entity).unique(), on=entity, how="semi")
-        .with_columns(_new=pl.lit(False))
-    )
+    stored = _stored(lake, table, new, entity, cols).with_columns(_new=pl.lit(False))
     rows = pl.concat([new, stored.cast(new.drop("_new").schema)])  # type: ignore[arg-type]
     # A row both stored and incoming (flags from silver history) counts once, as new.
     rows = rows.unique([*entity, "observed_at"], keep="first", maintain_order=True)
     return rows.sort([*entity, "observed_at"])
+
+
+#: The stored observations of a post read first: those of the last days before the new ones.
+_RECENT = timedelta(days=7)
+
+
+def _stored(
+    lake: Lake, table: str, new: pl.DataFrame, entity: list[str], cols: list[str]
+) -> pl.DataFrame:
+    """The stored rows of ``new``'s entities that the rules compare the new rows with.
+
+    The counters' previous values are all the rules read. Of ``silver/post_metrics`` (millions
+    of rows), only the runs reaching the last ``_RECENT`` days before the new rows are read first
+    (their times prune the older files); then the whole history of the posts for which that
+    may not hold a counter's previous value: a post first seen before them whose first new row
+    has a counter that no earlier recent row has.
+    """
+    ids = new.select(entity).unique()
+
+    def read(scan: pl.LazyFrame, of: pl.DataFrame) -> pl.DataFrame:
+        return (
+            scan.filter(
+                pl.col("platform").is_in(of["platform"].unique().to_list())
+                & pl.col(entity[-1]).is_in(of[entity[-1]].unique().to_list())
+            )
+            .select(cols)
+            .collect()
+            .join(of, on=entity, how="semi")
+        )
+
+    if table != _METRICS:
+        return read(lake.scan(table), ids)
+    since = new["observed_at"].min() - _RECENT  # type: ignore[operator]
+    recent = read(lake.scan(table).filter(pl.col("last_observed_at") >= since), ids)
+    counters = FALL_COUNTERS[table]
+    first = new.group_by(entity).agg(
+        pl.col("observed_at").min().alias("_t0"),
+        *[pl.col(c).is_not_null().any().alias(c) for c in counters],
+    )
+    known = (
+        recent.join(first.select(*entity, "_t0"), on=entity)
+        .filter(pl.col("observed_at") < pl.col("_t0"))
+        .group_by(entity)
+        .agg(pl.col(c).is_not_null().any() for c in counters)
+    )
+    seen = (
+        lake.scan(_POSTS)
+        .filter(pl.col("platform").is_in(ids["platform"].unique().to_list()))
+        .select(*entity, "first_seen_at")
+        .join(ids.lazy(), on=entity, how="semi")
+        .collect()
+    )
+    missing = pl.any_horizontal(
+        pl.col(c) & ~pl.col(f"{c}_known").fill_null(False) for c in counters
+    )
+    older = (
+        first.join(known, on=entity, how="left", suffix="_known")
+        .join(seen, on=entity, how="left")
+        .filter(missing & ~(pl.col("first_seen_at") >= since).fill_null(False))
+        .select(entity)
+    )
+    if older.is_empty():
+        return recent
+    return pl.concat([recent.join(older, on=entity, how="anti"), read(lake.scan(table), older)])
 
 
 def _with_previous(rows: pl.DataFrame, entity: list[str], counter: str) -> pl.DataFrame:

@@ -203,17 +203,27 @@ def changed_accounts(lake: Lake, since: datetime) -> pl.DataFrame:
     return pl.concat([p.collect() for p in parts]).unique().sort("platform", "account_id")
 
 
-def silver_watermark(lake: Lake) -> datetime | None:
-    """The newest time any silver row was seen: what a gold build has taken into account."""
+def silver_watermark(lake: Lake, since: datetime | None = None) -> datetime | None:
+    """The newest time any silver row was seen: what a gold build has taken into account.
+
+    ``since``: a previous watermark; only rows seen after it are read (their times prune the
+    older files), and the answer is never below it.
+    """
+
+    def newest(table: str, *columns: str) -> pl.LazyFrame:
+        scan = lake.scan(table)
+        if since is not None:
+            scan = scan.filter(pl.any_horizontal(pl.col(c) > since for c in columns))
+        return scan.select(pl.max_horizontal(pl.col(c).max() for c in columns))
+
     stamps = [
-        lake.scan("silver/accounts").select(pl.col("last_seen_at").max()),
-        lake.scan("silver/account_snapshots").select(pl.col("last_observed_at").max()),
-        lake.scan("silver/posts").select(
-            pl.max_horizontal(pl.col("last_seen_at").max(), pl.col("deleted_at").max())
-        ),
-        lake.scan("silver/post_metrics").select(pl.col("last_observed_at").max()),
+        newest("silver/accounts", "last_seen_at"),
+        newest("silver/account_snapshots", "last_observed_at"),
+        newest("silver/posts", "last_seen_at", "deleted_at"),
+        newest("silver/post_metrics", "last_observed_at"),
     ]
-    values = [v for p in stamps if (v := p.collect().item()) is not None]
+    values = [v for p in pl.collect_all(stamps) if (v := p.item()) is not None]
+    values += [since] if since is not None else []
     return max(values) if values else None
 
 
@@ -228,7 +238,7 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
     lake.create_missing(["gold/builds", *_SILVER])
     last, last_started, last_posts = _last_build(lake)
     posts_version = lake.version("silver/posts")  # before the watermark: see _scope_changes
-    watermark = silver_watermark(lake)
+    watermark = silver_watermark(lake, None if full else last)
     started = datetime.now(UTC)
     accounts = lake.read("silver/accounts")
     # the first day the rollups, trends and leaderboards must be recomputed from (None: all)

@@ -141,6 +141,11 @@ def test_posts_whose_publication_time_moved_keep_one_curve_each(
             last_seen_at=pl.lit(seen),
         ),
     )
+    # the watermark read from a previous one on is the one read from every row
+    mark = silver_watermark(lake)
+    assert mark is not None and mark == seen
+    assert silver_watermark(lake, mark - timedelta(days=3)) == mark
+    assert silver_watermark(lake, mark + timedelta(days=1)) == mark + timedelta(days=1)
     daily = "gold/daily_account_metrics"
     version, before = lake.version(daily), lake.read(daily)
     build_gold(lake)

@@ -340,6 +340,53 @@ def test_flags_from_silver_history_match_and_rerun_adds_nothing(tmp_path: Path) 
     assert sorted(stored.select(COLUMNS).rows()) == EXPECTED
 
 
+def test_falls_are_judged_against_observations_older_than_the_recent_ones(
+    tmp_path: Path,
+) -> None:
+    # The stored observations of the last days are read first; a post whose previous value of
+    # a counter lies further back is read whole. Each fall here is only visible against it.
+    lake = Lake(str(tmp_path / "lake"))
+    old, recent = NOW - 60 * DAY, NOW - DAY
+    lake.merge(
+        "silver/post_metrics",
+        frame(
+            "silver/post_metrics",
+            [
+                _metric("p-quiet", "eng", old, likes=1000),  # not observed since
+                _metric("p-views", "eng", old, likes=10, views=90_000),
+                _metric("p-views", "eng", recent, likes=10),  # views no longer given
+                _metric("p-new", "eng", recent, likes=40),  # first seen recently
+            ],
+        ),
+    )
+    lake.merge(
+        "silver/posts",
+        frame(
+            "silver/posts",
+            [
+                {"platform": "bluesky", "post_id": p, "account_id": "eng", "first_seen_at": at}
+                for p, at in (("p-quiet", old), ("p-views", old), ("p-new", recent))
+            ],
+        ),
+    )
+    batch = {
+        "silver/post_metrics": frame(
+            "silver/post_metrics",
+            [
+                _metric("p-quiet", "eng", NOW, likes=900),
+                _metric("p-views", "eng", NOW, likes=10, views=50_000),
+                _metric("p-new", "eng", NOW, likes=10),
+            ],
+        ).with_columns(run_id=pl.lit("r1"))
+    }
+    flags = flag_rows(lake, batch, "r1", settings=SETTINGS)
+    assert sorted(flags.select("entity_id", "rule", "metric", "value", "reference").rows()) == [
+        ("p-new", "counter_fall", "likes", 10, 40),
+        ("p-quiet", "counter_fall", "likes", 900, 1000),
+        ("p-views", "counter_fall", "views", 50_000, 90_000),
+    ]
+
+
 def test_steady_series_raise_no_flag(tmp_path: Path) -> None:
     lake = _stored_lake(tmp_path)
     steady = {
