@@ -245,8 +245,8 @@ def test_a_post_whose_publication_time_moved_is_relinked_once(tmp_path: Path) ->
     shutil.copytree(tmp_path / "lake", copy)
     link_campaigns(Lake(str(copy)), full=True)
     full = Lake(str(copy)).read("silver/campaign_items").drop("linked_at")
-    assert items.drop("linked_at").sort("platform", "post_id").equals(
-        full.sort("platform", "post_id")
+    assert (
+        items.drop("linked_at").sort("platform", "post_id").equals(full.sort("platform", "post_id"))
     )
 
 
