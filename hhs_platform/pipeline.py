@@ -87,9 +87,10 @@ def first_changed_day(lake: Lake, version: int | None) -> date | None:
     """The first day whose ``gold/daily_account_metrics`` rows differ between ``version`` (None:
     not written yet) and now.
 
-    Only files a commit since added or removed hold changed rows: both versions are compared
-    from the earliest day in those files on (their statistics; the table is clustered by day,
-    so the older files are not read), or whole where a file has no statistics.
+    Only files a commit since added or removed hold changed rows: per platform, both versions
+    are compared from the earliest day in those files on (their statistics; the table is
+    clustered by day, so the older files are not read); platforms without such files are not
+    read. Without statistics, the whole table is compared.
     """
     if version is None:
         return changed_since(table_spec(_DAILY).empty(), lake.read(_DAILY))
@@ -99,12 +100,23 @@ def first_changed_day(lake: Lake, version: int | None) -> date | None:
     files = [lake.delta(_DAILY, v) for v in (version, now)]
     adds = [pl.DataFrame(f.get_add_actions(flatten=True)) for f in files if f is not None]
     scans = [lake.scan(_DAILY, version=version), lake.scan(_DAILY)]
-    if all("min.date" in a.columns for a in adds):
-        both = pl.concat([a.select("path", "min.date") for a in adds])
-        touched = both.filter(pl.col("path").is_unique())["min.date"]
-        if touched.len() and touched.null_count() == 0:
-            scans = [s.filter(pl.col("date") >= touched.min()) for s in scans]
-    return changed_since(scans[0].collect(), scans[1].collect())
+    columns = ("path", "partition.platform", "min.date")
+    if all(c in a.columns for a in adds for c in columns):
+        touched = (
+            pl.concat([a.select(columns) for a in adds])
+            .filter(pl.col("path").is_unique())
+            .group_by("partition.platform")
+            .agg(pl.col("min.date").min(), pl.col("min.date").null_count().alias("_unknown"))
+        )
+        if touched["_unknown"].sum() == 0:
+            bounds = touched.select("partition.platform", "min.date").rows()
+            since = pl.any_horizontal(
+                [(pl.col("platform") == p) & (pl.col("date") >= d) for p, d in bounds]
+                or [pl.lit(False)]
+            )
+            scans = [scan.filter(since) for scan in scans]
+    before, after = pl.collect_all(scans)
+    return changed_since(before, after)
 
 
 def refresh_analytics(lake: Lake, since: date) -> dict[str, int]:
