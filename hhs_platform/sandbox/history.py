@@ -17,7 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from hhs_platform.analytics import build_anomalies, build_forecasts, changed_since
+from hhs_platform import pipeline
+from hhs_platform.analytics import build_anomalies, build_forecasts
 from hhs_platform.collect import (
     archived_responses,
     collect_batch,
@@ -25,7 +26,6 @@ from hhs_platform.collect import (
     plan_batches,
     silver_from_bronze,
 )
-from hhs_platform.enrich import enrich_posts, link_campaigns
 from hhs_platform.lake import Lake
 from hhs_platform.lake.silver import write_silver
 from hhs_platform.ops.slo import build_slo
@@ -34,7 +34,6 @@ from hhs_platform.sandbox.faults import FaultProfile
 from hhs_platform.sandbox.server import SandboxThread
 from hhs_platform.sandbox.world import World
 from hhs_platform.settings import Settings
-from hhs_platform.transforms.gold import build_gold
 
 #: A day's registry: the accounts collected on that simulated day (e.g. leave one out for a gap).
 RegistryFor = Callable[[datetime], pl.DataFrame]
@@ -161,7 +160,6 @@ def collect_history(
     """
     history = History()
     epoch = world.now()
-    before = pl.DataFrame()
     with SandboxThread(world=world, faults=faults) as sb:
         for n in range(days):
             at = epoch + timedelta(days=n, hours=hour)
@@ -170,16 +168,12 @@ def collect_history(
             run_id = f"history-{n:03d}"
             recent = None if n == 0 else at - timedelta(days=3)  # daily runs read recent pages
             history.errors += collect_day(sb, scratch, lake, accounts, at, run_id, recent)
-            enrich_posts(lake)
-            link_campaigns(lake)
-            build_gold(lake)
-            after = lake.read("gold/daily_account_metrics")
-            changed = None if before.is_empty() else changed_since(before, after)
-            since = None if before.is_empty() else min(changed or at.date(), at.date())
+            pipeline.enrich(lake)
+            _, changed = pipeline.refresh_gold(lake)
+            since = None if n == 0 else min(changed or at.date(), at.date())
             build_anomalies(lake, since, settings=settings, now=at)
             build_quality(lake, run_id, settings=settings, now=at)
             build_slo(lake, now=at, settings=settings)
-            before = after
             history.run_ids.append(run_id)
             history.instants.append(at)
         build_forecasts(lake, settings=settings, now=history.instants[-1] if days else None)
