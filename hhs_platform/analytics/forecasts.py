@@ -193,12 +193,15 @@ def _forecast_chunk(series: list[tuple[np.ndarray, int]], model: str, settings: 
         ok &= (~np.isnan(weekly)).sum(axis=1) >= 3
         slope = _row_medians(weekly) / 7
         last7 = seen & (np.cumsum(seen[:, ::-1], axis=1)[:, ::-1] <= 7)
-        days = window_days.reshape(n * k_count, fit).astype(float)
+        # the line's days are counted from the series' origin, so that the fit does not depend
+        # on how much older history the series carries
+        since = origin[:, None, None]
+        days = (window_days - since).reshape(n * k_count, fit).astype(float)
         intercept = _row_medians(np.where(last7, flat - slope[:, None] * days, np.nan))
         slope, intercept = slope.reshape(n, k_count), intercept.reshape(n, k_count)
 
-        def predict(days: np.ndarray) -> np.ndarray:
-            return intercept[..., None] + slope[..., None] * days.astype(float)
+        def predict(days: np.ndarray, ks: slice = slice(None)) -> np.ndarray:
+            return intercept[:, ks, None] + slope[:, ks, None] * (days - since).astype(float)
 
     else:
         window_dow = np.lib.stride_tricks.sliding_window_view(dow, fit, axis=1)[:, cols - fit + 1]
@@ -212,9 +215,9 @@ def _forecast_chunk(series: list[tuple[np.ndarray, int]], model: str, settings: 
             by_day[every, flat_dow[:, first]] = np.where(np.isnan(same), overall, same)
         medians = by_day.reshape(n, k_count, 7)
 
-        def predict(days: np.ndarray) -> np.ndarray:
+        def predict(days: np.ndarray, ks: slice = slice(None)) -> np.ndarray:
             at = (days + weekday[:, None, None]) % 7
-            return np.take_along_axis(medians, at.reshape(n, k_count, -1), axis=2)
+            return np.take_along_axis(medians[:, ks], at, axis=2)
 
     ok = ok.reshape(n, k_count)
     fitted = predict(target_days)  # (n, k_count, horizon)
@@ -233,7 +236,8 @@ def _forecast_chunk(series: list[tuple[np.ndarray, int]], model: str, settings: 
     # The final fit: forecast and textbook spread.
     yhat = fitted[:, origins]
     final = windows[:, origins]
-    spread = _spread(final, final - predict(window_days)[:, origins], model, horizon)
+    final_fit = predict(window_days[:, origins:], slice(origins, None))[:, 0]
+    spread = _spread(final, final - final_fit, model, horizon)
 
     widths = _interval_widths(errors, spread)
     scores = _scores(errors, actual, naive_errors)
@@ -296,12 +300,14 @@ def _naive_columns(
     if model != "weekday_median":
         last = np.maximum.accumulate(np.where(seen, index, -1), axis=1)[:, cols]
         return np.broadcast_to(last[:, :, None], (seen.shape[0], *targets.shape))
-    out = np.empty((seen.shape[0], *targets.shape), dtype=int)
-    target_dow = dow[:, targets]
-    for d in range(7):
-        last = np.maximum.accumulate(np.where(seen & (dow == d), index, -1), axis=1)[:, cols]
-        out = np.where(target_dow == d, last[:, :, None], out)
-    return out
+    by_weekday = np.stack(
+        [
+            np.maximum.accumulate(np.where(seen & (dow == d), index, -1), axis=1)[:, cols]
+            for d in range(7)
+        ],
+        axis=2,
+    )  # (rows, origins, weekday)
+    return np.take_along_axis(by_weekday, dow[:, targets], axis=2)
 
 
 def _interval_widths(
@@ -361,20 +367,24 @@ def _coverage(errors: np.ndarray, spread: np.ndarray) -> dict[float, np.ndarray]
 def _scores(errors: np.ndarray, actual: np.ndarray, naive: np.ndarray) -> dict[str, np.ndarray]:
     """Per series and horizon (series x origins x horizons in): the number of back-test errors,
     MAE, MAPE, the naive forecast's MAE and MASE (NaN where undefined)."""
-    errors, naive = np.abs(errors), np.abs(naive)
-    counts = (~np.isnan(errors)).sum(axis=1)
+    kept = ~np.isnan(errors)  # errors, actual values and naive errors share their gaps
+    counts = kept.sum(axis=1)
+    errors = np.abs(np.where(kept, errors, 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
-        mae, naive_mae = _means(errors), _means(naive)
-        mape = _means(np.where(actual != 0, errors / np.abs(actual), np.nan)) * 100
+        mae = _means(errors, counts)
+        naive_mae = _means(np.abs(np.where(kept, naive, 0.0)), counts)
+        nonzero = kept & (actual != 0)
+        shares = np.where(nonzero, errors / np.abs(actual), 0.0)
+        mape = _means(shares, nonzero.sum(axis=1)) * 100
         mase = np.where(naive_mae > 0, mae / naive_mae, np.nan)
     return {"origins": counts, "mae": mae, "mape": mape, "naive_mae": naive_mae, "mase": mase}
 
 
-def _means(values: np.ndarray) -> np.ndarray:
-    """The mean over axis 1 of the non-NaN values (NaN where none)."""
-    n = (~np.isnan(values)).sum(axis=1)
-    total = np.nansum(values, axis=1)
-    return np.divide(total, n, out=np.full(n.shape, np.nan), where=n > 0)
+def _means(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The mean over axis 1 of ``values`` (0 where there is none) of ``counts`` values each
+    (NaN where none)."""
+    total = values.sum(axis=1)
+    return np.divide(total, counts, out=np.full(counts.shape, np.nan), where=counts > 0)
 
 
 def _row_medians(values: np.ndarray) -> np.ndarray:
@@ -527,10 +537,28 @@ def build_forecasts(
     return lake.overwrite("gold/forecasts", forecasts)
 
 
+#: Days of history kept past what the fits and the back-test read (the naive forecasts' last
+#: known value may lie before the earliest fit window).
+_HISTORY_MARGIN_DAYS = 28
+
+
+def history_days(settings: Settings) -> int:
+    """Days of each series a forecast reads, up to its entity's last day (an account's followers:
+    up to its last figure, plus the settling days): the back-test's origins, their fit windows,
+    the settling engagement and ``_HISTORY_MARGIN_DAYS``."""
+    return (
+        settings.forecast_fit_days
+        + settings.forecast_backtest_origins
+        + settings.anomaly_settle_days
+        + _HISTORY_MARGIN_DAYS
+    )
+
+
 def _series(
-    daily: pl.DataFrame, settings: Settings
+    daily: pl.DataFrame, settings: Settings, history: int | None = None
 ) -> list[tuple[dict[str, Any], str, date, np.ndarray]]:
-    """(identity, metric, first day, daily values) of every account and agency series.
+    """(identity, metric, first day, daily values) of every account and agency series, each
+    over its entity's last ``history`` days (default :func:`history_days`).
 
     Followers: the observed figures (gaps stay NaN); agencies sum their accounts' latest figure
     (carried over days without an observation). Engagement: every day up to
@@ -540,11 +568,32 @@ def _series(
     if daily.is_empty():
         return []
     keys = ["platform", "account_id"]
+    span = history or history_days(settings)
+    # from the account's last data, or its last followers figure when that is older: the
+    # followers series ends there (the settling days are kept in step with the engagement's)
+    last_followers = pl.col("date").filter(pl.col("followers").is_not_null()).max()
+    end = pl.min_horizontal(
+        pl.col("date").max(), last_followers + pl.duration(days=settings.anomaly_settle_days)
+    )
+    start = end.over(keys) - pl.duration(days=span - 1)
+    before = daily.filter(pl.col("date") < start)
+    daily = daily.filter(pl.col("date") >= start)
+    # an agency's followers carry each account's last figure from before its window
+    seeds = (
+        before.filter(pl.col("followers").is_not_null())
+        .group_by(keys)
+        .agg(pl.col("followers").sort_by("date").last().alias("_seed"))
+    )
     bounds = daily.group_by(keys).agg(
         pl.col("date").min().alias("_first"),
         pl.col("date").max().alias("_last"),
-        pl.col("handle", "agency", "parent_agency").sort_by("date").drop_nulls().last(),
     )
+    names = (
+        pl.concat([before, daily])
+        .group_by(keys)
+        .agg(pl.col("handle", "agency", "parent_agency").sort_by("date").drop_nulls().last())
+    )
+    bounds = bounds.join(names, on=keys)
     grid = (
         bounds.select(*keys, "_last", pl.date_ranges("_first", "_last").alias("date"))
         .explode("date")
@@ -552,9 +601,10 @@ def _series(
             daily.select(*keys, "date", "followers", "engagement"), on=[*keys, "date"], how="left"
         )
         .join(bounds.select(*keys, "handle", "agency"), on=keys)
+        .join(seeds, on=keys, how="left")
         .sort([*keys, "date"])
         .with_columns(
-            _carried=pl.col("followers").forward_fill().over(keys),
+            _carried=pl.col("followers").forward_fill().over(keys).fill_null(pl.col("_seed")),
             engagement=pl.when(
                 pl.col("date") <= pl.col("_last") - pl.duration(days=settings.anomaly_settle_days)
             ).then(pl.col("engagement").fill_null(0)),
@@ -578,10 +628,18 @@ def _series(
             .then(pl.col("engagement").sum())
             .alias("engagement"),
         )
-        # every day from the group's first to its last, days without rows left empty
+        # every day of the group's last ``span`` days (from its first), days without rows empty
+        last = pl.col("date").max()
         days = (
             summed.group_by(group)
-            .agg(pl.date_ranges(pl.col("date").min(), pl.col("date").max()).first().alias("date"))
+            .agg(
+                pl.date_ranges(
+                    pl.max_horizontal(pl.col("date").min(), last - pl.duration(days=span - 1)),
+                    last,
+                )
+                .first()
+                .alias("date")
+            )
             .explode("date")
         )
         rows = days.join(summed, on=[*group, "date"], how="left")
@@ -638,4 +696,5 @@ __all__ = [
     "build_forecasts",
     "forecast_frames",
     "forecast_series",
+    "history_days",
 ]

@@ -604,7 +604,8 @@ def _gold_tails(
         .drop("_first")
     )
     # each group's last posts before the first (with_baselines sorts them)
-    newest_first = pl.struct("created_at", "post_id").rank("ordinal", descending=True)
+    # (ties on the last one's time are all kept: posts further back do not change a baseline)
+    newest_first = pl.col("created_at").rank("min", descending=True)
     earlier = (
         stored_before.join(firsts, on="platform")
         .filter(pl.col("created_at") < pl.col("_first"))

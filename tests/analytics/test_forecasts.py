@@ -11,7 +11,14 @@ import numpy as np
 import polars as pl
 
 from hhs_platform.analytics import build_forecasts, forecast_series
-from hhs_platform.analytics.forecasts import _CHUNK, MODELS, _fit_many
+from hhs_platform.analytics.forecasts import (
+    _CHUNK,
+    MODELS,
+    _fit_many,
+    _forecast_part,
+    _series,
+    history_days,
+)
 from hhs_platform.lake import Lake
 from hhs_platform.settings import Settings
 from schemas import table_spec
@@ -299,6 +306,77 @@ def test_series_fitted_together_equal_each_fitted_alone() -> None:
 
 def _forecast_spread(lake: Lake, settings: Settings) -> int:
     return build_forecasts(lake, settings=settings, now=NOW, spread_from=1).rows_in
+
+
+def _long_daily(days: int, rng: np.random.Generator) -> pl.DataFrame:
+    """Accounts of a three-level agency tree over ``days`` days, whose last days differ: a
+    live one, one dormant for 300 days, one whose followers went unreported for 100 days from
+    before its window to inside it, one whose followers stopped being reported 70 days before
+    its last data, a new one, and one with days missing at random."""
+    end = START + timedelta(days=days - 1)
+    accounts = [  # platform, id, agency, parent, first day, last day, followers not reported
+        ("x", "live", "CDC", "HHS", 0, days, ()),
+        ("x", "dormant", "CDC", "HHS", 0, days - 300, ()),
+        ("x", "unreported", "CDC-NCHS", "CDC", 0, days, range(days - 160, days - 60)),
+        ("x", "new", "CDC-NCHS", "CDC", days - 60, days, ()),
+        ("x", "stopped", "CDC-NCHS", "CDC", 0, days, range(days - 70, days)),
+        ("bluesky", "gappy", "HHS", None, 0, days - 2, ()),
+    ]
+    rows = []
+    for platform, account_id, agency, parent, first, last, unreported in accounts:
+        level, slope = rng.uniform(1_000, 90_000), rng.uniform(-5, 40)
+        for i in range(first, last):
+            if account_id == "gappy" and rng.random() < 0.1:
+                continue
+            followers = None if i in unreported else round(level + slope * i + rng.normal(0, 30))
+            engagement = int(rng.lognormal(5, 0.5)) if rng.random() < 0.8 else 0
+            rows.append(
+                {
+                    "date": START + timedelta(days=i),
+                    "platform": platform,
+                    "account_id": account_id,
+                    "handle": account_id,
+                    "agency": agency,
+                    "parent_agency": parent,
+                    "followers": followers,
+                    "engagement": engagement,
+                }
+            )
+    spec = table_spec("gold/daily_account_metrics")
+    df = pl.DataFrame(rows, infer_schema_length=None)
+    df = df.with_columns(pl.lit(None).alias(c) for c in spec.schema if c not in df.columns)
+    assert df["date"].max() == end
+    return df.select([pl.col(c).cast(t) for c, t in spec.schema.items()])
+
+
+def test_forecasts_from_each_series_last_days_equal_those_from_the_whole_history() -> None:
+    """A forecast reads each series' last ``history_days`` days: over two years of accounts
+    that end on different days (dormant, new, with gaps, with followers unreported before the
+    window), every forecast and back-test row equals the one fitted on the whole history."""
+    settings = _settings()
+    daily = _long_daily(730, np.random.default_rng(41))
+    bounded, whole = _series(daily, settings), _series(daily, settings, history=10**6)
+    span = history_days(settings)
+    lengths = {(meta["entity"], metric): len(values) for meta, metric, _, values in bounded}
+    assert lengths["live", "followers"] == lengths["HHS", "followers"] == span
+    assert lengths["stopped", "followers"] == span + 70 - settings.anomaly_settle_days
+    assert max(len(values) for *_, values in whole) == 730
+    assert len(bounded) == len(whole) == 2 * (6 + 7)  # accounts and agency rollups, two metrics
+    for got, expected in zip(
+        _forecast_part(bounded, settings=settings, now=NOW),
+        _forecast_part(whole, settings=settings, now=NOW),
+        strict=True,
+    ):
+        keys = ["level", "platform", "entity", "metric", "horizon_days"]
+        keys += ["interval"] if "interval" in got.columns else []
+        assert got.height > 0
+        assert got.sort(keys).equals(expected.sort(keys))
+    # the dormant account is forecast from its own last day, 300 days back, and the followers
+    # that stopped from their last figure
+    forecasts = _forecast_part(bounded, settings=settings, now=NOW)[0]
+    for entity, origin in (("dormant", 729 - 300), ("stopped", 729 - 70)):
+        rows = forecasts.filter(entity=entity, metric="followers")
+        assert rows["origin"].unique().to_list() == [START + timedelta(days=origin)]
 
 
 def test_forecasts_fitted_over_a_cluster_equal_one_process(
