@@ -29,6 +29,7 @@ Usage::
 
     python -m benchmarks.incremental                       # 10 M rows, 300 accounts, 730 days
     python -m benchmarks.incremental --rows 1000000 --accounts 60 --days 120 --profile
+    python -m benchmarks.incremental --maintained          # after `hhs maintain`
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ from hhs_platform.collect import (
 )
 from hhs_platform.enrich import enrich_posts, link_campaigns
 from hhs_platform.lake import Lake
+from hhs_platform.lake.maintenance import maintain
 from hhs_platform.lake.silver import write_silver
 from hhs_platform.ops.slo import build_slo
 from hhs_platform.quality.scorecard import build_quality
@@ -474,9 +476,14 @@ def measure(
     seed: int,
     workdir: Path,
     profile: bool = False,
+    maintained: bool = False,
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Build both lakes in ``workdir`` and time the daily run into each (see module doc)."""
+    """Build both lakes in ``workdir`` and time the daily run into each (see module doc).
+
+    ``maintained``: run ``hhs maintain`` (compaction, Z-order, vacuum of files older than the
+    default retention) on the full lake before the daily run, as a production lake's weekly
+    maintenance leaves it."""
     registry = synthetic_registry(accounts, seed=seed)
     registry = registry.filter(pl.col("platform").is_in(SUPPORTED_PLATFORMS))
     world = World(
@@ -498,6 +505,12 @@ def measure(
     prepared = prepare_full(full, warmup, registry, rows, days, before)
     held = table_rows(full, ["silver/post_metrics", "silver/posts", "silver/account_snapshots"])
     say(f"full lake ready in {prepared['seconds']:.0f} s: {held}")
+    if maintained:
+        wall = time.perf_counter()
+        maintenance = maintain(full)
+        prepared["maintain_s"] = round(time.perf_counter() - wall, 1)
+        prepared["files_after_maintenance"] = {t.table: t.files_after for t in maintenance.tables}
+        say(f"maintained the full lake in {prepared['maintain_s']:.0f} s")
 
     say(f"collecting at {at:%Y-%m-%d %H:%M} (the daily run, since {at - LOOKBACK:%Y-%m-%d})")
     daily = fetch(world, registry, at, at - LOOKBACK, scratch, "incremental-daily")
@@ -508,12 +521,20 @@ def measure(
     new_empty, new_full = day_rows(empty, at), day_rows(full, at)
     same = {name: new_empty[name].equals(new_full[name]) for name in new_empty}
     result: dict[str, Any] = {
-        "settings": {"rows": rows, "accounts": accounts, "days": days, "seed": seed},
+        "settings": {
+            "rows": rows,
+            "accounts": accounts,
+            "days": days,
+            "seed": seed,
+            "maintained": maintained,
+        },
         "collected_accounts": registry.height,
         "at": at.isoformat(),
         "collection_errors": warmup.errors + daily.errors,
         "padded": prepared["padded"],
         "prepare_s": prepared["seconds"],
+        "maintain_s": prepared.get("maintain_s"),
+        "files_after_maintenance": prepared.get("files_after_maintenance"),
         "full_lake_rows": held,
         "day_rows": {name: df.height for name, df in new_empty.items()},
         "day_rows_equal": same,
@@ -539,6 +560,10 @@ def measure(
 
 def report(result: dict[str, Any], out: Callable[[str], None] = print) -> None:
     """Print the per-step table, the totals with the ratio against the target, the commits."""
+    if result["settings"].get("maintained"):
+        files = result["files_after_maintenance"] or {}
+        silver = {t: n for t, n in files.items() if t.startswith("silver/")}
+        out(f"the full lake was maintained first ({result['maintain_s']} s): files {silver}")
     steps = result["runs"]["empty"]["steps"]
     rows = []
     for step in steps:
@@ -635,6 +660,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", type=Path, help="build the lakes in this folder and keep them (default: temp)"
     )
+    parser.add_argument(
+        "--maintained",
+        action="store_true",
+        help="run `hhs maintain` on the full lake before the daily run (compaction, Z-order); "
+        "results go to incremental-maintained.json",
+    )
     args = parser.parse_args(argv)
     if args.rows < 1 or args.accounts < 1 or args.days < 1:
         parser.error("--rows, --accounts and --days must be at least 1")
@@ -651,12 +682,14 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             workdir=workdir,
             profile=args.profile,
+            maintained=args.maintained,
         )
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     report(result)
-    path = write_results("incremental", {"machine": machine(), **result})
+    name = "incremental-maintained" if args.maintained else "incremental"
+    path = write_results(name, {"machine": machine(), **result})
     print(f"\nwrote {path}")
     return 0 if all(result["day_rows_equal"].values()) else 1
 

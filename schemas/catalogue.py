@@ -68,6 +68,9 @@ CATALOGUE: dict[str, TableSpec] = {
             "bronze",
         ),
         TableSpec("silver/accounts", t.Accounts, ("platform", "account_id"), (), "merge", "silver"),
+        # The merged tables are ordered by when each row was last touched (appends sort by it,
+        # `hhs maintain` Z-orders by it): a run's MERGE matches the rows of the previous runs,
+        # so it reads and rewrites only the newest files, also after compaction.
         TableSpec(
             "silver/account_snapshots",
             t.AccountSnapshots,
@@ -75,9 +78,18 @@ CATALOGUE: dict[str, TableSpec] = {
             ("platform",),
             "merge",
             "silver",
+            cluster_by=("last_observed_at",),
+            file_bytes=250_000,
         ),
         TableSpec(
-            "silver/posts", t.Posts, ("platform", "post_id"), ("platform",), "merge", "silver"
+            "silver/posts",
+            t.Posts,
+            ("platform", "post_id"),
+            ("platform",),
+            "merge",
+            "silver",
+            cluster_by=("last_seen_at",),
+            file_bytes=500_000,
         ),
         TableSpec(
             "silver/post_metrics",
@@ -86,6 +98,8 @@ CATALOGUE: dict[str, TableSpec] = {
             ("platform",),
             "merge",
             "silver",
+            cluster_by=("last_observed_at",),
+            file_bytes=2_000_000,
         ),
         TableSpec(
             "silver/post_features",
@@ -94,6 +108,8 @@ CATALOGUE: dict[str, TableSpec] = {
             ("platform",),
             "merge",
             "silver",
+            cluster_by=("source_last_seen_at",),
+            file_bytes=250_000,
         ),
         # Written by agency (Lake.replace): a relinked post may change campaign_id, a key column.
         # Relinking starts at each agency's first changed post: ordered by publication time, a

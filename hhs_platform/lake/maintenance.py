@@ -25,15 +25,16 @@ from hhs_platform.lake.store import Lake
 from hhs_platform.settings import get_settings
 from schemas import table_spec
 
-#: Columns to Z-order each table by: what dashboards and the read API filter on (never a
-#: partition column). Tables not listed are only compacted.
+#: Columns to Z-order each table by (never a partition column). Tables not listed are only
+#: compacted.
 ZORDER: dict[str, tuple[str, ...]] = {
-    "silver/posts": ("account_id", "created_at"),
-    "silver/post_metrics": ("post_id", "observed_at"),
-    "silver/post_features": ("post_id",),
-    "silver/account_snapshots": ("account_id", "observed_at"),
     # clustered tables (TableSpec.cluster_by): ordered by their first cluster column, in files of
-    # the table's size, so a daily replace of the newest rows keeps rewriting only the newest files
+    # the table's size, so a daily replace of the newest rows, or a MERGE of the rows the last
+    # runs touched, keeps rewriting only the newest files
+    "silver/posts": ("last_seen_at",),
+    "silver/post_metrics": ("last_observed_at",),
+    "silver/post_features": ("source_last_seen_at",),
+    "silver/account_snapshots": ("last_observed_at",),
     "silver/campaign_items": ("created_at",),
     "gold/daily_account_metrics": ("date",),
     "gold/weekly_account_metrics": ("agency", "week"),

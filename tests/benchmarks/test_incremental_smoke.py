@@ -23,7 +23,13 @@ ROWS = 3_000
 def measured(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     workdir = tmp_path_factory.mktemp("incremental")
     result = incremental.measure(
-        rows=ROWS, accounts=5, days=10, seed=3, workdir=workdir, say=lambda _line: None
+        rows=ROWS,
+        accounts=5,
+        days=10,
+        seed=3,
+        workdir=workdir,
+        maintained=True,
+        say=lambda _line: None,
     )
     return result, workdir
 
@@ -65,3 +71,7 @@ def test_the_run_lands_the_same_observations_in_both_lakes(measured: tuple[dict,
         steps = result["runs"][lake]["steps"]
         assert tuple(steps)[1:] == incremental.STEPS
     assert result["runs"]["full"]["commits"]["silver/post_metrics"]["commits"] >= 1
+    # the full lake was maintained before the run (compacted: one file per platform)
+    assert result["settings"]["maintained"]
+    platforms = Lake(str(workdir / "full")).read("silver/post_metrics")["platform"].n_unique()
+    assert result["files_after_maintenance"]["silver/post_metrics"] == platforms

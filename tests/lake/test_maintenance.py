@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -105,3 +106,116 @@ def test_maintenance_keeps_every_clustered_table_in_its_order() -> None:
     assert {name: ZORDER.get(name) for name in clustered} == {
         name: (column,) for name, column in clustered.items()
     }
+
+
+def _observations(posts: int, days: int, now: dt.datetime, seed: int = 5) -> pl.DataFrame:
+    """Daily observations of ``posts`` posts published over ``days`` days before ``now``, each
+    observed once a day for 15 days after publication (one run a day: the counts move)."""
+    rng = np.random.default_rng(seed)
+    published = rng.integers(0, days, posts)
+    post = np.repeat(np.arange(posts), 15)
+    age = np.tile(np.arange(15), posts)
+    day = published[post] + age
+    keep = day < days
+    post, age, day = post[keep], age[keep], day[keep]
+    start = now - dt.timedelta(days=days)
+    at = pl.Series([start]).dt.cast_time_unit("us")[0] + pl.Series(day * 86_400_000_000).cast(
+        pl.Duration("us")
+    )
+    likes = (rng.integers(1, 50, posts)[post] * (age + 1)).astype(np.int64)
+    return _metrics_rows(
+        pl.DataFrame(
+            {
+                "post_id": [f"p{p:06d}" for p in post],
+                "observed_at": at,
+                "likes": likes,
+                "views": rng.integers(0, 10**6, post.size),
+                "response_id": [f"resp-{d}-{p // 20}" for d, p in zip(day, post, strict=True)],
+            }
+        ).with_columns(last_observed_at=pl.col("observed_at"))
+    )
+
+
+def _metrics_rows(df: pl.DataFrame) -> pl.DataFrame:
+    spec = table_spec("silver/post_metrics")
+    return df.with_columns(
+        run_id=pl.col("observed_at").dt.date().cast(pl.Utf8),
+        connector_version=pl.lit("1"),
+        platform=pl.lit("bluesky"),
+        account_id=pl.lit("acct"),
+        reposts=pl.col("likes") // 3,
+        replies=pl.lit(1, pl.Int64),
+        quotes=pl.lit(0, pl.Int64),
+    ).select([pl.col(c).cast(t) for c, t in spec.schema.items()])
+
+
+def _last_commit(lake: Lake, table: str) -> dict[str, int]:
+    delta = lake.delta(table)
+    assert delta is not None
+    return {k: int(v) for k, v in delta.history(1)[0]["operationMetrics"].items() if "num" in k}
+
+
+def test_a_collections_merge_into_a_maintained_lake_rewrites_only_the_newest_files(
+    tmp_path: Path,
+) -> None:
+    """After `hhs maintain`, the merged silver tables sit in files ordered by when each row was
+    last touched: a day's MERGE (runs it extends, some of them months old, new runs, new posts)
+    rewrites only the newest, and leaves the same rows as in the lake as it was written. Ordered
+    by post and observation time instead, the months-old runs it extends are everywhere."""
+    table = "silver/post_metrics"
+    now = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+    yesterday = now - dt.timedelta(days=1)
+    # posts whose counts settled months ago, still observed every day (a pinned post, a slow
+    # account's feed): one run from then to yesterday
+    settled = (
+        _observations(posts=600, days=180, now=now - dt.timedelta(days=60), seed=6)
+        .with_columns(pl.col("post_id").str.slice(1).cast(pl.Int64) * 50)
+        .with_columns(post_id=pl.format("p{}s", pl.col("post_id").cast(pl.Utf8).str.zfill(6)))
+        .filter(pl.col("observed_at") == pl.col("observed_at").max().over("post_id"))
+        .with_columns(last_observed_at=pl.lit(yesterday))
+    )
+    history = pl.concat([_observations(posts=30_000, days=180, now=now), settled])
+    latest = history.filter(pl.col("observed_at") == pl.col("observed_at").max().over("post_id"))
+    active = latest.filter(pl.col("last_observed_at") == yesterday).sort("post_id")
+    assert active.height > 500
+    # the day's folded rows: half the active posts' runs extended (counts unchanged), half a new
+    # run, and posts never seen before
+    extended = active[::2].with_columns(last_observed_at=pl.lit(now))
+    moved = active[1::2].with_columns(
+        observed_at=pl.lit(now), last_observed_at=pl.lit(now), likes=pl.col("likes") + 7
+    )
+    new = _metrics_rows(
+        pl.DataFrame({"post_id": [f"n{i:04d}" for i in range(300)], "likes": list(range(300))})
+        .with_columns(views=pl.col("likes") * 40, response_id=pl.lit("resp-new"))
+        .with_columns(observed_at=pl.lit(now), last_observed_at=pl.lit(now))
+    )
+    day = pl.concat([extended, _metrics_rows(moved), new])
+
+    plain, maintained, by_post = (Lake(str(tmp_path / n)) for n in ("plain", "maintained", "post"))
+    for lake in (plain, maintained, by_post):
+        months = history.with_columns(_month=pl.col("observed_at").dt.month())
+        for month in months.partition_by("_month", include_key=False, maintain_order=True):
+            lake.append(table, month)
+    report = maintain(maintained, [table], retention_hours=168)
+    files = report.tables[0].files_after
+    assert report.tables[0].zordered_by == ("last_observed_at",) and files >= 5
+    # the order before this change: by post and time
+    delta = by_post.delta(table)
+    assert delta is not None
+    delta.optimize.z_order(["post_id", "observed_at"], target_size=table_spec(table).file_bytes)
+    by_post_files = len(by_post.delta(table).file_uris())  # type: ignore[union-attr]
+
+    for lake in (plain, maintained, by_post):
+        lake.merge(table, day)
+    keys = ["post_id", "observed_at"]
+    assert maintained.read(table).sort(keys).equals(plain.read(table).sort(keys))
+    assert by_post.read(table).sort(keys).equals(plain.read(table).sort(keys))
+    stored = history.height + moved.height + new.height
+    assert maintained.read(table).height == stored
+
+    merged, old = _last_commit(maintained, table), _last_commit(by_post, table)
+    print(f"\nmaintained: {files} files, merge {merged}\nby post: {by_post_files} files, {old}")
+    assert merged["num_target_files_removed"] <= 2
+    assert merged["num_target_rows_copied"] < 0.1 * history.height
+    assert merged["num_target_rows_updated"] == extended.height
+    assert old["num_target_files_removed"] >= by_post_files // 2
