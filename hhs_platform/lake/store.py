@@ -29,6 +29,20 @@ _COMMIT_ATTEMPTS = 8
 #: that grows by small appends (the fetch log, bronze) opened in 28 ms after 60 commits with the
 #: default and in 6 ms with 10 (reads and writes both open the table).
 TABLE_PROPERTIES = {"delta.checkpointInterval": "10"}
+#: The Delta property of the size of the files a MERGE (and compaction) writes.
+_FILE_SIZE = "delta.targetFileSize"
+
+
+def table_properties(table: str) -> dict[str, str]:
+    """The Delta properties of a catalogue table: ``TABLE_PROPERTIES`` and, for a clustered
+    table, the size of its files (``TableSpec.file_bytes``), so that its MERGEs write files of
+    that size too: a MERGE of rows sorted by the cluster columns then leaves them in files each
+    holding a range of them."""
+    spec = table_spec(table)
+    sized = {_FILE_SIZE: str(spec.file_bytes)} if spec.file_bytes else {}
+    return {**TABLE_PROPERTIES, **sized}
+
+
 #: Most values the filter of one replacing commit lists (``Lake.replace_many``). The Delta
 #: writer's predicate parser turns ``IN`` lists into chains of ``OR``: 20,000 values parse,
 #: 40,000 crash the process.
@@ -75,7 +89,7 @@ class Lake:
         self.storage_options = dict(storage_options or {})
         # (table, its catalogue columns) found to hold every column: checked once per Lake, as a
         # table's columns only ever grow (see evolve)
-        self._evolved: set[tuple[str, tuple[str, ...]]] = set()
+        self._evolved: set[tuple[str, tuple[str, ...], int | None]] = set()
         self._init_snapshots()
 
     def _init_snapshots(self) -> None:
@@ -274,12 +288,13 @@ class Lake:
         return WriteResult(table, rows, inserted=rows)
 
     def evolve(self, table: str) -> list[str]:
-        """Add to a stored table the columns its catalogue model gained since it was created.
+        """Add to a stored table the columns its catalogue model gained since it was created,
+        and give a clustered table created before it was clustered its file size.
 
         New columns are nullable; rows written before read them as null. Returns their names.
         """
         spec = table_spec(table)
-        checked = (table, tuple(spec.schema))
+        checked = (table, tuple(spec.schema), spec.file_bytes)
         if checked in self._evolved:
             return []
         dt = self.delta(table)
@@ -291,6 +306,21 @@ class Lake:
         if missing:
             dt.alter.add_columns(missing, commit_properties=commit_properties())
             log.info("%s: added columns %s", table, ", ".join(f.name for f in missing))
+        configured = dt.metadata().configuration
+        changed = {
+            k: v
+            for k, v in table_properties(table).items()
+            if k == _FILE_SIZE and configured.get(k) != v
+        }
+        if changed:
+
+            def configure() -> None:
+                latest = self.delta(table)
+                assert latest is not None
+                latest.alter.set_table_properties(changed, commit_properties=commit_properties())
+
+            self._retry(table, configure)
+            log.info("%s: set %s", table, changed)
         self._evolved.add(checked)
         return [f.name for f in missing]
 
@@ -305,6 +335,8 @@ class Lake:
         if df.is_empty():
             return WriteResult(table, 0)
         df = df.unique(subset=list(spec.keys), keep="last", maintain_order=True)
+        if spec.cluster_by:  # new rows go in files of table_properties' size, in this order
+            df = df.sort([*spec.partition_by, *spec.cluster_by])
         self.evolve(table)
         if not self.exists(table):
             # Created empty, then merged: two writers appending the first rows at once would both
@@ -401,7 +433,8 @@ class Lake:
         The commit carries who writes (:func:`hhs_platform.lake.audit.commit_metadata`).
         """
         kw.setdefault("commit_properties", commit_properties())
-        kw.setdefault("configuration", TABLE_PROPERTIES)  # used when the write creates the table
+        # used when the write creates the table
+        kw.setdefault("configuration", table_properties(table))
         spec = table_spec(table)
         if spec.cluster_by:
             df = df.sort([*spec.partition_by, *spec.cluster_by])

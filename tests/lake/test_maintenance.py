@@ -191,11 +191,17 @@ def test_a_collections_merge_into_a_maintained_lake_rewrites_only_the_newest_fil
     )
     day = pl.concat([extended, _metrics_rows(moved), new])
 
-    plain, maintained, by_post = (Lake(str(tmp_path / n)) for n in ("plain", "maintained", "post"))
+    names = ("plain", "maintained", "post", "merged")
+    plain, maintained, by_post, merged_lake = (Lake(str(tmp_path / n)) for n in names)
     for lake in (plain, maintained, by_post):
         months = history.with_columns(_month=pl.col("observed_at").dt.month())
         for month in months.partition_by("_month", include_key=False, maintain_order=True):
             lake.append(table, month)
+    # a first MERGE of the whole history (as a first enrichment is) writes files of the table's
+    # size in the cluster order too
+    merged_lake.merge(table, history)
+    merged_files = len(merged_lake.delta(table).file_uris())  # type: ignore[union-attr]
+    assert merged_files >= 5
     report = maintain(maintained, [table], retention_hours=168)
     files = report.tables[0].files_after
     assert report.tables[0].zordered_by == ("last_observed_at",) and files >= 5
@@ -205,11 +211,11 @@ def test_a_collections_merge_into_a_maintained_lake_rewrites_only_the_newest_fil
     delta.optimize.z_order(["post_id", "observed_at"], target_size=table_spec(table).file_bytes)
     by_post_files = len(by_post.delta(table).file_uris())  # type: ignore[union-attr]
 
-    for lake in (plain, maintained, by_post):
+    for lake in (plain, maintained, by_post, merged_lake):
         lake.merge(table, day)
     keys = ["post_id", "observed_at"]
-    assert maintained.read(table).sort(keys).equals(plain.read(table).sort(keys))
-    assert by_post.read(table).sort(keys).equals(plain.read(table).sort(keys))
+    for lake in (maintained, by_post, merged_lake):
+        assert lake.read(table).sort(keys).equals(plain.read(table).sort(keys))
     stored = history.height + moved.height + new.height
     assert maintained.read(table).height == stored
 
@@ -219,3 +225,31 @@ def test_a_collections_merge_into_a_maintained_lake_rewrites_only_the_newest_fil
     assert merged["num_target_rows_copied"] < 0.1 * history.height
     assert merged["num_target_rows_updated"] == extended.height
     assert old["num_target_files_removed"] >= by_post_files // 2
+    first = _last_commit(merged_lake, table)
+    print(f"merged: {merged_files} files, {first}")
+    assert first["num_target_files_removed"] <= 3
+    assert first["num_target_rows_copied"] < 0.15 * history.height
+
+
+def test_a_table_written_before_it_was_clustered_gets_its_file_size(tmp_path: Path) -> None:
+    """A lake from before the merged tables were clustered: their next MERGE sets the file
+    size, once, and merges as before."""
+    from deltalake import DeltaTable, write_deltalake
+
+    table = "silver/post_metrics"
+    now = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+    rows = _observations(posts=50, days=20, now=now)
+    lake = Lake(str(tmp_path / "lake"))
+    write_deltalake(lake.path(table), rows.to_arrow(), partition_by=["platform"])
+    assert "delta.targetFileSize" not in DeltaTable(lake.path(table)).metadata().configuration
+    fresh = _observations(posts=5, days=2, now=now + dt.timedelta(days=3), seed=9).with_columns(
+        pl.col("post_id").str.replace("p", "q")
+    )
+    for _ in range(2):
+        lake.merge(table, fresh)
+        Lake(lake.uri).merge(table, fresh)  # a new Lake checks again and finds it set
+    stored = DeltaTable(lake.path(table))
+    assert stored.metadata().configuration["delta.targetFileSize"] == "2000000"
+    properties = [c for c in stored.history() if c["operation"] == "SET TBLPROPERTIES"]
+    assert len(properties) == 1
+    assert lake.read(table).height == rows.height + fresh.height
