@@ -595,9 +595,15 @@ def _gold_tails(
         .group_by("platform")
         .agg(pl.col("created_at").min().alias("_moved"))
     )
-    firsts = firsts.join(moved, on="platform", how="left").select(
-        "platform", pl.min_horizontal("_first", "_moved").alias("_first")
-    )
+    if not moved.is_empty():
+        firsts = firsts.join(moved, on="platform", how="left").select(
+            "platform", pl.min_horizontal("_first", "_moved").alias("_first")
+        )
+        stored_before = (
+            stored_before.join(firsts, on="platform")
+            .filter(pl.col("created_at") < pl.col("_first"))
+            .drop("_first")
+        )
     fresh = (
         posts.join(firsts, on="platform")
         .filter(pl.col("created_at") >= pl.col("_first"))
@@ -606,11 +612,7 @@ def _gold_tails(
     # each group's last posts before the first (with_baselines sorts them)
     # (ties on the last one's time are all kept: posts further back do not change a baseline)
     newest_first = pl.col("created_at").rank("min", descending=True)
-    earlier = (
-        stored_before.join(firsts, on="platform")
-        .filter(pl.col("created_at") < pl.col("_first"))
-        .filter(newest_first.over(BASELINE_GROUP) <= BASELINE_POSTS)
-    )
+    earlier = stored_before.filter(newest_first.over(BASELINE_GROUP) <= BASELINE_POSTS)
     curves = with_baselines(
         curve_points(fresh, recent.join(fresh.select(post_key), on=post_key, how="semi")),
         earlier,
