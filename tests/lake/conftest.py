@@ -27,10 +27,23 @@ class S3Bucket:
 
 
 #: Run by a child Python: moto's S3 server on a free port; prints the port, serves until killed.
+#: moto checks a conditional PUT's ``If-None-Match``/``If-Match`` and then writes, unlocked: two
+#: threads committing the same Delta log entry at once could both pass the check, and the second
+#: write replaced the first (a lost commit, seen once in a CI run of the concurrent-append test).
+#: S3 makes the check and the write one step; so does the lock here.
 MOTO_CHILD = """
 import logging, threading
+from moto.s3.responses import S3Response
 from moto.server import ThreadedMotoServer
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
+_conditional = threading.Lock()
+_put_object = S3Response.put_object
+def put_object(self):
+    if self.headers.get("If-None-Match") or self.headers.get("If-Match"):
+        with _conditional:
+            return _put_object(self)
+    return _put_object(self)
+S3Response.put_object = put_object
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 server.start()
 print(server.get_host_and_port()[1], flush=True)
