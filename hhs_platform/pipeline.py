@@ -72,15 +72,15 @@ def enrich(lake: Lake) -> dict[str, int]:
     return {r.table: r.rows_in for r in (enrich_posts(lake), link_campaigns(lake))}
 
 
+_DAILY = "gold/daily_account_metrics"
+
+
 def refresh_gold(lake: Lake) -> tuple[dict[str, int], date | None]:
     """Bring gold up to date (incrementally); rows written per table, and the first day whose
     daily figures changed (None: none changed)."""
     before = lake.version(_DAILY)
     written = {name: r.rows_in for name, r in build_gold(lake).items()}
     return written, first_changed_day(lake, before)
-
-
-_DAILY = "gold/daily_account_metrics"
 
 
 def first_changed_day(lake: Lake, version: int | None) -> date | None:

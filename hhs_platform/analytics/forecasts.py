@@ -576,6 +576,9 @@ def _series(
         pl.col("date").max(), last_followers + pl.duration(days=settings.anomaly_settle_days)
     )
     start = end.over(keys) - pl.duration(days=span - 1)
+    names = daily.group_by(keys).agg(
+        pl.col("handle", "agency", "parent_agency").sort_by("date").drop_nulls().last()
+    )
     before = daily.filter(pl.col("date") < start)
     daily = daily.filter(pl.col("date") >= start)
     # an agency's followers carry each account's last figure from before its window
@@ -587,11 +590,6 @@ def _series(
     bounds = daily.group_by(keys).agg(
         pl.col("date").min().alias("_first"),
         pl.col("date").max().alias("_last"),
-    )
-    names = (
-        pl.concat([before, daily])
-        .group_by(keys)
-        .agg(pl.col("handle", "agency", "parent_agency").sort_by("date").drop_nulls().last())
     )
     bounds = bounds.join(names, on=keys)
     grid = (

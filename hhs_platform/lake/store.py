@@ -306,13 +306,9 @@ class Lake:
         if missing:
             dt.alter.add_columns(missing, commit_properties=commit_properties())
             log.info("%s: added columns %s", table, ", ".join(f.name for f in missing))
-        configured = dt.metadata().configuration
-        changed = {
-            k: v
-            for k, v in table_properties(table).items()
-            if k == _FILE_SIZE and configured.get(k) != v
-        }
-        if changed:
+        size = table_properties(table).get(_FILE_SIZE)
+        if size is not None and dt.metadata().configuration.get(_FILE_SIZE) != size:
+            changed = {_FILE_SIZE: size}
 
             def configure() -> None:
                 latest = self.delta(table)
