@@ -63,7 +63,7 @@ def post_features(
     df = text_features(df)
     df = geo_features(df, "_match")
     df = df.with_columns(
-        topics=taxonomy.topics_expr(pl.col("_match")),
+        topics=taxonomy.match(df["_match"]),
         taxonomy_version=pl.lit(features_version(taxonomy)),
         enriched_at=pl.lit(enriched_at, dtype=spec.schema["enriched_at"]),
         source_last_seen_at=pl.col("last_seen_at"),

@@ -237,19 +237,23 @@ def _aliases() -> pl.DataFrame:
 ALIASES = _aliases()
 
 
-def _pattern() -> str:
+def _pattern(*, bounded: bool = True) -> str:
     # Longest names first: the regex engine takes the first alternative that matches at a
     # position, so "Kansas City" wins over "Kansas" and "West Virginia" over "Virginia".
     alts = []
     for name, cs in sorted(
         zip(ALIASES["name"], ALIASES["case_sensitive"], strict=True), key=lambda r: -len(r[0])
     ):
-        body = rf"\b{_SEP.join(_word_pattern(w) for w in _words(name))}\b"
+        body = _SEP.join(_word_pattern(w) for w in _words(name))
+        body = rf"\b{body}\b" if bounded else body
         alts.append(body if cs else f"(?i:{body})")
     return "|".join(alts)
 
 
 NAMES_RE = _pattern()
+#: NAMES_RE without its word boundaries: it matches every text NAMES_RE matches (and more), in
+#: polars' fast automaton, which checks a Unicode word boundary only on ASCII text.
+_LOOSE_NAMES_RE = _pattern(bounded=False)
 
 
 def gazetteer_digest_source() -> str:
@@ -262,24 +266,19 @@ def geo_features(df: pl.DataFrame, text: str) -> pl.DataFrame:
 
     ``df`` must have a unique ``_row`` column; the result keeps its rows and order.
     """
-    found = (
-        df.select(
-            "_row",
-            pl.concat_list(
-                pl.col(text).str.extract_all(NAMES_RE),
-                pl.col(text)
-                .str.extract_all(_CODE_RE)
-                .list.eval(pl.lit("code:") + pl.element().str.slice(-2)),
-            ).alias("hit"),
-        )
-        .explode("hit")
-        .filter(pl.col("hit").is_not_null())
+    # Names are looked for only in the texts that pass the quick check (the same hits).
+    named = df.filter(pl.col(text).str.contains(_LOOSE_NAMES_RE)).select(
+        "_row", hit=pl.col(text).str.extract_all(NAMES_RE)
     )
-    codes = found.filter(pl.col("hit").str.starts_with("code:")).select(
-        "_row", state=pl.col("hit").str.slice(5), place=pl.lit(None, pl.Utf8)
+    coded = df.select("_row", hit=pl.col(text).str.extract_all(_CODE_RE))
+    codes = (
+        coded.explode("hit")
+        .filter(pl.col("hit").is_not_null())
+        .select("_row", state=pl.col("hit").str.slice(-2), place=pl.lit(None, pl.Utf8))
     )
     names = (
-        found.filter(~pl.col("hit").str.starts_with("code:"))
+        named.explode("hit")
+        .filter(pl.col("hit").is_not_null())
         .with_columns(key=pl.col("hit").str.replace_all(r"[^\p{L}\p{N}]", "").str.to_lowercase())
         .join(ALIASES.select("key", "state", "place").unique("key"), on="key", how="inner")
         .select("_row", "state", "place")

@@ -1,7 +1,8 @@
 """The health topic taxonomy: load the shipped YAML, merge a user's over it, match posts to topics.
 
 The format is documented in ``topics.yaml`` itself and in docs/enrichment.md. Matching is one
-regular expression per topic run by polars over every post at once.
+regular expression per topic run by polars over every post at once (first without its word
+boundaries, a quick check; see ``Taxonomy.match``).
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ class Term:
     word_boundary: bool = True
     prefix: bool = False  # written with a trailing '*': any ending matches
 
-    def pattern(self) -> str:
-        """The term as a (Rust) regular expression."""
+    def pattern(self, *, bounded: bool = True) -> str:
+        """The term as a (Rust) regular expression; ``bounded=False`` leaves out its word
+        boundaries (it then matches wherever the term does, and more)."""
         words = re.findall(r"[^\W_]+", self.text)
         body = _SEP.join(re.escape(w) for w in words)
         if self.prefix:
             body += _WORD_CHARS
-        if self.word_boundary:
+        if self.word_boundary and bounded:
             body = rf"\b{body}\b"
         return body if self.case_sensitive else f"(?i:{body})"
 
@@ -55,9 +57,9 @@ class Topic:
     description: str
     terms: tuple[Term, ...]
 
-    def pattern(self) -> str:
-        """One regular expression matching any of the topic's terms."""
-        return "|".join(t.pattern() for t in self.terms)
+    def pattern(self, *, bounded: bool = True) -> str:
+        """One regular expression matching any of the topic's terms (:meth:`Term.pattern`)."""
+        return "|".join(t.pattern(bounded=bounded) for t in self.terms)
 
 
 @dataclass(frozen=True)
@@ -75,15 +77,34 @@ class Taxonomy:
         }
         return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()[:8]
 
-    def topics_expr(self, text: pl.Expr) -> pl.Expr:
-        """A list column of the topic names (sorted) whose terms occur in ``text``."""
-        hits = [
-            pl.when(text.str.contains(topic.pattern())).then(pl.lit(name))
-            for name, topic in sorted(self.topics.items())
-        ]
-        if not hits:
-            return pl.lit([], dtype=pl.List(pl.Utf8))
-        return pl.concat_list(hits).list.drop_nulls()
+    def match(self, text: pl.Series) -> pl.Series:
+        """The topic names (sorted) whose terms occur in each value of ``text``, as a list
+        column (empty for a null value).
+
+        Each topic's pattern first runs without its word boundaries, over every value; the
+        whole pattern then runs only on the values that passed, since whatever matches with the
+        boundaries also matches without them. The result is the same as the whole pattern's
+        over every value, in a quarter of the time (0.55 s instead of 2.0 s for the pipeline
+        benchmark's 44,566 posts): polars' regex engine checks a Unicode word boundary in its
+        fast automaton only on ASCII text, and falls back to a slow one on any text with an
+        emoji or an accent.
+        """
+        index = pl.get_index_type()
+        found = [pl.DataFrame(schema={"_row": index, "topic": pl.Utf8})]
+        for name, topic in sorted(self.topics.items()):
+            rows = text.str.contains(topic.pattern(bounded=False)).fill_null(False).arg_true()
+            hit = text.gather(rows).str.contains(topic.pattern()).fill_null(False)
+            rows = rows.filter(hit)
+            topics = pl.Series("topic", [name] * rows.len(), dtype=pl.Utf8)
+            found.append(pl.DataFrame({"_row": rows, "topic": topics}))
+        # One row per hit, in topic order, gathered per text (a group keeps its rows' order).
+        lists = pl.concat(found).group_by("_row").agg("topic")
+        return (
+            pl.DataFrame({"_row": pl.arange(0, text.len(), dtype=index, eager=True)})
+            .join(lists, on="_row", how="left", maintain_order="left")["topic"]
+            .fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))
+            .alias(text.name)
+        )
 
 
 def load_taxonomy(user_file: Path | str | None = None) -> Taxonomy:

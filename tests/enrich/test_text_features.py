@@ -62,13 +62,18 @@ POSTS = [
         account_id="cdc-m",
     ),
 ]
+#: Emoji between words leave them words; a zero-width joiner (a word character) does not.
+WORD_EDGES = [
+    post("w1", "🔬the🔬and🔬of🔬 the\u200dand", platform="threads", account_id="cdc-t"),
+    post("w2", "the\u200dand\u200dof y", platform="threads", account_id="cdc-t"),
+]
 
 
 def test_text_features_have_known_values(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
-    write_posts(lake, POSTS)
+    write_posts(lake, POSTS + WORD_EDGES)
     result = enrich_posts(lake, taxonomy=TAXONOMY)
-    assert (result.rows_in, result.inserted) == (6, 6)
+    assert (result.rows_in, result.inserted) == (8, 8)
     features = lake.read("silver/post_features")
     table_spec("silver/post_features").model.validate(features)  # the contract holds
     rows = by_post(features)
@@ -113,6 +118,9 @@ def test_text_features_have_known_values(tmp_path: Path) -> None:
     assert p6["hashtags"] == ["año2024"]  # no e-mail, fragment, entity or number-only tag
     assert p6["mentions"] == []  # info@cdc.gov is an address, not a mention
     assert p6["language"] == "en"
+
+    assert (rows["w1"]["language"], rows["w1"]["language_source"]) == ("en", "detected")
+    assert (rows["w2"]["language"], rows["w2"]["language_source"]) == (None, None)
 
     version = features["taxonomy_version"].unique().to_list()
     assert len(version) == 1 and version[0].startswith(TAXONOMY.version + "#")

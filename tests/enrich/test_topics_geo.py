@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 from enrich_rows import by_post, post, write_posts
 
 from hhs_platform.enrich import enrich_posts, load_taxonomy
+from hhs_platform.enrich.geo import _LOOSE_NAMES_RE, NAMES_RE
 from hhs_platform.errors import ConfigurationError
 from hhs_platform.lake.store import Lake
 from hhs_platform.settings import get_settings
@@ -80,6 +82,15 @@ CASES: dict[str, tuple[str, list[str], list[str], list[str]]] = {
         ["PR", "VI"],
         [],
     ),
+    # Emoji and curly quotes are not word characters: the words beside them still count.
+    "emoji_edges": (
+        "💉Flu shots🔬 in Ohio🌽 and Kansas City’s clinics",
+        ["flu", "vaccines"],
+        ["MO", "OH"],
+        ["Kansas City, MO"],
+    ),
+    # Accented letters are: "Éflu" and "Ohioé" are neither flu nor Ohio.
+    "glued_letters": ("Éflu and Ohioé are not words here.", [], [], []),
 }
 
 
@@ -104,6 +115,42 @@ def test_topics_states_and_places_have_known_values(tmp_path: Path) -> None:
     got = {pid: (rows[pid]["topics"], rows[pid]["states"], rows[pid]["places"]) for pid in CASES}
     want = {pid: (topics, states, places) for pid, (_, topics, states, places) in CASES.items()}
     assert got == want
+
+
+def _with_neighbours(texts: list[str]) -> pl.Series:
+    """Every text with, at each of its positions in turn, a character that is not ASCII: an
+    emoji, a variation selector, a zero-width joiner, an accent, a dash, a curly quote."""
+    inserts = ["🔬", "\ufe0f", "\u200d", "é", "\u0301", "—", "’", "🇺🇸"]
+    out = [
+        text[:at] + char + text[at:]
+        for text in texts
+        for at in range(len(text) + 1)
+        for char in inserts
+    ]
+    return pl.Series("text", out + texts + [None])
+
+
+def test_topics_found_after_a_quick_check_equal_the_whole_patterns() -> None:
+    """Topics and place names are first looked for without word boundaries (fast), then with
+    them only where that found something: the same hits as the whole patterns everywhere."""
+    taxonomy = load_taxonomy()
+    texts = _with_neighbours([text for text, *_ in CASES.values()])
+    want = pl.DataFrame(
+        {
+            name: texts.str.contains(topic.pattern()).fill_null(False)
+            for name, topic in sorted(taxonomy.topics.items())
+        }
+    ).select(
+        pl.concat_list([pl.when(pl.col(n)).then(pl.lit(n)) for n in sorted(taxonomy.topics)])
+        .list.drop_nulls()
+        .alias("text")
+    )
+    got = taxonomy.match(texts)
+    assert got.to_list() == want["text"].to_list()
+    assert sum(len(t) for t in got.to_list()) > 5_000  # the texts do name topics
+    named = texts.str.contains(NAMES_RE).fill_null(False)
+    assert named.sum() > 3_000
+    assert not (named & ~texts.str.contains(_LOOSE_NAMES_RE).fill_null(False)).any()
 
 
 def test_a_user_taxonomy_extends_the_shipped_one(
