@@ -24,6 +24,11 @@ _ZEROS_BYTES = bytes.maketrans(b"123456789", b"000000000")
 _ZEROS_TEXT = str.maketrans("123456789", "000000000")
 _BIG = 20
 
+#: The key under which a bronze record (a dict) may carry its body already decoded, as
+#: ``(value, problem)`` (:func:`hhs_platform.connectors.base.decode_json_body`): the parse of a
+#: batch decodes a body once for the drift check and the parser.
+DECODED = "_decoded"
+
 
 def _has_big_number(data: bytes | bytearray | str) -> bool:
     """True when ``data`` holds a run of 20 digits or more (in a number or in a string)."""

@@ -267,7 +267,11 @@ def media_item(
 
 
 def decode_json_body(record: Mapping[str, Any]) -> tuple[Any, str | None]:
-    """The record's body decoded as JSON, or ``(None, problem)`` when it is empty or not JSON."""
+    """The record's body decoded as JSON, or ``(None, problem)`` when it is empty or not JSON
+    (what the record carries under ``jsonio.DECODED``, when it does)."""
+    decoded: tuple[Any, str | None] | None = record.get(jsonio.DECODED)
+    if decoded is not None:
+        return decoded
     body = record.get("body")
     if isinstance(body, memoryview | bytearray):
         body = bytes(body)
@@ -395,7 +399,9 @@ def as_str(value: Any) -> str | None:
 def dig(obj: Any, *path: str) -> Any:
     """``obj[path[0]][path[1]]...`` through dicts only; None as soon as a step is missing."""
     for key in path:
-        if not isinstance(obj, Mapping):
+        # A plain dict (what JSON decodes to) is checked first: with the Mapping ABC alone, a
+        # dig of three keys took 1.03 µs instead of 0.29, a dozen times for each item.
+        if type(obj) is not dict and not isinstance(obj, Mapping):
             return None
         obj = obj.get(key)
     return obj

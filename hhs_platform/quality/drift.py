@@ -46,6 +46,11 @@ def missing_fields(body: bytes | None, expected: Sequence[str]) -> list[str]:
         payload = jsonio.loads(body or b"")
     except ValueError:
         return []
+    return missing_in(payload, expected)
+
+
+def missing_in(payload: Any, expected: Sequence[str]) -> list[str]:
+    """:func:`missing_fields` of a payload already decoded."""
     out = []
     for field in expected:
         parts = field.split(".")
@@ -64,54 +69,60 @@ def missing_fields(body: bytes | None, expected: Sequence[str]) -> list[str]:
     return out
 
 
-def drift_totals(
-    records: Sequence[Mapping[str, Any]], expected: Mapping[str, Mapping[str, Sequence[str]]]
-) -> dict[tuple[str, str, str], int]:
-    """Responses checked for drift per (platform, endpoint, run): the denominator of a run's
-    drift, which batches of one run add up (``SilverBatch.concat``)."""
-    totals: dict[tuple[str, str, str], int] = {}
-    for rec in records:
-        fields = expected.get(rec["platform"], {}).get(rec["endpoint"])
-        if fields and 200 <= int(rec["status"]) < 300:
-            key3 = (rec["platform"], rec["endpoint"], rec["run_id"])
-            totals[key3] = totals.get(key3, 0) + 1
-    return totals
-
-
-def drift_rows(
-    records: Sequence[Mapping[str, Any]], expected: Mapping[str, Mapping[str, Sequence[str]]]
-) -> pl.DataFrame:
-    """``quality/field_drift`` rows for one run: per platform, endpoint and missing field.
+class DriftCheck:
+    """Format drift of a run's responses, one bronze record at a time: ``quality/field_drift``
+    rows per platform, endpoint and missing field, and the responses checked.
 
     ``expected`` maps platform → endpoint → field paths (the connectors' ``expected_fields``).
     """
-    counts: dict[tuple[str, str, str, str], list[Any]] = {}
-    totals: dict[tuple[str, str, str], int] = {}
-    for rec in records:
-        fields = expected.get(rec["platform"], {}).get(rec["endpoint"])
-        if not fields or not 200 <= int(rec["status"]) < 300:
-            continue
+
+    def __init__(self, expected: Mapping[str, Mapping[str, Sequence[str]]]) -> None:
+        self.expected = expected
+        #: Responses checked per (platform, endpoint, run): the denominator of a run's drift,
+        #: which batches of one run add up (``SilverBatch.concat``).
+        self.totals: dict[tuple[str, str, str], int] = {}
+        self._counts: dict[tuple[str, str, str, str], list[Any]] = {}
+
+    def fields(self, rec: Mapping[str, Any]) -> Sequence[str]:
+        """The fields to check in this record's body (none: it is not checked)."""
+        fields = self.expected.get(rec["platform"], {}).get(rec["endpoint"])
+        return fields if fields and 200 <= int(rec["status"]) < 300 else ()
+
+    def add(self, rec: Mapping[str, Any], decoded: tuple[Any, str | None] | None = None) -> None:
+        """Check one record: its body, or ``decoded``, its body already decoded as ``(value,
+        problem)``."""
+        fields = self.fields(rec)
+        if not fields:
+            return
         key3 = (rec["platform"], rec["endpoint"], rec["run_id"])
-        totals[key3] = totals.get(key3, 0) + 1
+        self.totals[key3] = self.totals.get(key3, 0) + 1
         fetched: datetime = rec["fetched_at"]
-        for f in missing_fields(rec["body"], fields):
-            entry = counts.setdefault((*key3, f), [0, fetched, fetched, rec["response_id"]])
+        if decoded is None:
+            missing = missing_fields(rec["body"], fields)
+        else:
+            value, problem = decoded
+            missing = [] if problem else missing_in(value, fields)
+        for f in missing:
+            entry = self._counts.setdefault((*key3, f), [0, fetched, fetched, rec["response_id"]])
             entry[0] += 1
             entry[1] = min(entry[1], fetched)
             entry[2] = max(entry[2], fetched)
-    spec = table_spec("quality/field_drift")
-    rows = [
-        {
-            "platform": p,
-            "endpoint": e,
-            "run_id": r,
-            "field": f,
-            "responses_missing": n,
-            "responses_checked": totals[(p, e, r)],
-            "first_missing_at": first,
-            "last_missing_at": last,
-            "example_response_id": rid,
-        }
-        for (p, e, r, f), (n, first, last, rid) in sorted(counts.items())
-    ]
-    return pl.DataFrame(rows, schema=spec.schema) if rows else spec.empty()
+
+    def rows(self) -> pl.DataFrame:
+        """The ``quality/field_drift`` rows of the records checked so far."""
+        spec = table_spec("quality/field_drift")
+        rows = [
+            {
+                "platform": p,
+                "endpoint": e,
+                "run_id": r,
+                "field": f,
+                "responses_missing": n,
+                "responses_checked": self.totals[(p, e, r)],
+                "first_missing_at": first,
+                "last_missing_at": last,
+                "example_response_id": rid,
+            }
+            for (p, e, r, f), (n, first, last, rid) in sorted(self._counts.items())
+        ]
+        return pl.DataFrame(rows, schema=spec.schema) if rows else spec.empty()

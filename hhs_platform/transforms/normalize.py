@@ -9,11 +9,13 @@ from typing import Any, cast
 import polars as pl
 import pyarrow as pa
 
+from hhs_platform import jsonio
 from hhs_platform.connectors import CONNECTORS, get_connector
+from hhs_platform.connectors.base import decode_json_body
 from hhs_platform.errors import ConfigurationError
 from hhs_platform.metrics import METRIC_SOURCES
 from hhs_platform.quality.contracts import quarantine_frame, validate
-from hhs_platform.quality.drift import drift_rows, drift_totals
+from hhs_platform.quality.drift import DriftCheck
 from hhs_platform.quality.rules import apply_row_rules
 from schemas import table_spec
 
@@ -145,8 +147,12 @@ def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> 
     problems: list[dict[str, Any]] = []
     used: list[tuple[Any, ...]] = []
     parsed = 0
+    check = DriftCheck({p: c.expected_fields for p, c in CONNECTORS.items() if c.expected_fields})
     for rec in bronze.filter(pl.col("status").is_between(200, 299)).iter_rows(named=True):
         parsed += 1
+        if check.fields(rec):  # decoded once, for the drift check and the parser
+            rec[jsonio.DECODED] = decode_json_body(rec)
+        check.add(rec, rec.get(jsonio.DECODED))
         try:
             connector = get_connector(rec["platform"])
         except ConfigurationError:
@@ -185,10 +191,8 @@ def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> 
             )
             rows[name].extend({**r, **lineage, **extra} for r in getattr(out, attr))
     batch = SilverBatch(responses=parsed)
-    expected = {p: c.expected_fields for p, c in CONNECTORS.items() if c.expected_fields}
-    records = list(bronze.iter_rows(named=True))
-    batch.drift = drift_rows(records, expected)
-    batch.drift_checked = drift_totals(records, expected)
+    batch.drift = check.rows()
+    batch.drift_checked = check.totals
     batch.metric_sources = metric_source_rows(used)
     quarantined = [quarantine_frame(problems)]
     fetched = bronze.select("response_id", "fetched_at")
