@@ -12,7 +12,6 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.concurrency.sync import concurrency
 from prefect.futures import wait
 from prefect.runtime import flow_run
-from prefect_dask import DaskTaskRunner
 
 from flows.alerts import collect_failure_hook
 from hhs_platform import pipeline, webhooks
@@ -33,6 +32,7 @@ from hhs_platform.reports.run_summary import run_quality, run_summary_markdown, 
 from hhs_platform.runtime import prepare_worker
 from hhs_platform.secrets import install_redaction
 from hhs_platform.settings import Settings
+from hhs_platform.taskrunner import KeyedDaskTaskRunner
 from hhs_platform.transforms.curves import repoll_accounts
 
 #: Lease of a held platform limit, renewed while the run lives: a killed run frees its platforms
@@ -40,11 +40,11 @@ from hhs_platform.transforms.curves import repoll_accounts
 PLATFORM_LEASE_S = 60.0
 
 
-def task_runner(settings: Settings) -> DaskTaskRunner:
+def task_runner(settings: Settings) -> KeyedDaskTaskRunner:
     """An existing cluster when HHS_DASK_ADDRESS is set, else a LocalCluster of the configured size."""
     if settings.dask_address:
-        return DaskTaskRunner(address=settings.dask_address)
-    return DaskTaskRunner(
+        return KeyedDaskTaskRunner(address=settings.dask_address)
+    return KeyedDaskTaskRunner(
         cluster_kwargs={
             "n_workers": settings.dask_workers,
             "threads_per_worker": settings.dask_threads_per_worker,
