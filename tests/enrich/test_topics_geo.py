@@ -11,6 +11,7 @@ from enrich_rows import by_post, post, write_posts
 
 from hhs_platform.enrich import enrich_posts, load_taxonomy
 from hhs_platform.enrich.geo import _LOOSE_NAMES_RE, NAMES_RE
+from hhs_platform.enrich.topics import TWO_PASSES_FROM
 from hhs_platform.errors import ConfigurationError
 from hhs_platform.lake.store import Lake
 from hhs_platform.settings import get_settings
@@ -135,6 +136,7 @@ def test_topics_found_after_a_quick_check_equal_the_whole_patterns() -> None:
     them only where that found something: the same hits as the whole patterns everywhere."""
     taxonomy = load_taxonomy()
     texts = _with_neighbours([text for text, *_ in CASES.values()])
+    assert texts.len() >= TWO_PASSES_FROM  # the two passes run
     want = pl.DataFrame(
         {
             name: texts.str.contains(topic.pattern()).fill_null(False)
