@@ -293,6 +293,9 @@ class Budget(Protocol):
     async def acquire(self) -> None:
         """Wait until the budget allows one more request; then take it."""
 
+    def done(self) -> None:
+        """The request taken was answered, or failed (before :meth:`update` with its answer)."""
+
     def update(self, state: RateLimitState) -> None:
         """Take in what the platform just reported."""
 
@@ -792,6 +795,8 @@ class HttpClient:
                     f"{redact_text(str(exc), secrets)})",
                     platform=platform,
                 )
+            finally:
+                budget.done()  # answered or failed: no longer in flight (before update)
             elapsed_ms = (time.perf_counter() - started) * 1000.0
         if failure is not None:
             status, body = 0, b""  # no complete response: archived as status 0

@@ -3,7 +3,17 @@
 Each request first reserves a send time from its budget (a GCRA token bucket: at most
 ``capacity`` at once, then evenly spaced), so the advertised limit is respected before the first
 response has said anything. Each response's ``RateLimit-*`` / ``x-rate-limit-*`` headers then
-correct the budget: a window the platform says is spent holds every request until its reset.
+take over: while the platform's count of the requests left in its current window holds, that
+count paces the requests (each reservation takes one, with no bucket spacing), and a window the
+platform says is spent holds every request until its reset. The bucket, which must keep any
+window of any alignment within the limit, allows about 88 % of the documented rate; the
+platform's own count allows all of it.
+
+A platform counts a request when it receives it, so a count it reports leaves out the requests
+reserved but not yet answered (sent after the counted one, in flight, or still waiting for their
+send time: the bucket's reservations made before the first response, above all). The budget keeps
+those requests (``out``: reservation → when it is forgotten, should its process die) and takes
+them off every count it is told.
 Budgets live in a :class:`~hhs_platform.ratelimit.state.SharedState`, so every process sharing
 the state shares the budget of a credential.
 """
@@ -15,6 +25,7 @@ import hashlib
 import logging
 import re
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +91,9 @@ ENDPOINT_RULES: tuple[tuple[str, re.Pattern[str], RateRule], ...] = (
 )
 #: Share of a window kept back against network jitter (arrival order is not send order).
 SAFETY = 0.02
+#: Seconds after its send time that a reservation nobody released (its process died) stops
+#: counting as a request in flight: longer than any request takes.
+OUT_TTL_S = 600.0
 
 
 def rule_for(
@@ -114,10 +128,17 @@ def pacing(limit: int, window_s: float, burst: float) -> tuple[float, float]:
     return interval, (capacity - 1) * interval
 
 
+def _outstanding(rec: dict[str, Any], now: float) -> dict[str, float]:
+    """The record's reservations not yet released, without those past their time to live."""
+    return {k: t for k, t in (rec.get("out") or {}).items() if t > now}
+
+
 def _reserve(
-    record: Record | None, now: float, rule: RateRule | None, reserve: int
+    record: Record | None, now: float, rule: RateRule | None, reserve: int, token: str = ""
 ) -> tuple[Record, float]:
-    """Take one request from the budget: the new record and when the request may be sent."""
+    """Take one request from the budget: the new record and when the request may be sent.
+
+    ``token`` names the reservation until :func:`_release` (empty: not kept)."""
     rec: dict[str, Any] = dict(record or {})
     remaining, reset_at = rec.get("remaining"), rec.get("reset_at")
     if reset_at is not None and now >= reset_at:
@@ -127,6 +148,7 @@ def _reserve(
     if pace > 0:
         # The platform says its budget is getting short: space the requests out.
         send_at = max(send_at, float(rec.get("last_send") or 0.0) + pace)
+    counted = False  # the platform's count of its window paces this request
     if remaining is not None and reset_at is not None and send_at < reset_at:
         if remaining <= reserve:
             # The platform said this window is spent: everyone waits for its reset.
@@ -134,26 +156,47 @@ def _reserve(
             remaining = reset_at = None
         else:
             remaining -= 1
+            counted = True
     limit = rec.get("limit") or (rule.limit if rule else None)
     window = rec.get("window_s") or (rule.window_s if rule else None)
-    if rule is not None and limit and window:
+    # Inside a window whose requests left the platform counted, that count decides.
+    if rule is not None and limit and window and not counted:
         interval, tolerance = pacing(int(limit), float(window), rule.burst)
         tat = float(rec.get("tat") or 0.0)
         send_at = max(send_at, tat - tolerance)
         rec["tat"] = max(tat, send_at) + interval
     rec["remaining"], rec["reset_at"] = remaining, reset_at
     rec["last_send"] = send_at
+    if token:
+        rec["out"] = {**_outstanding(rec, now), token: send_at + OUT_TTL_S}
     return rec, send_at - now
 
 
-def _merge(record: Record | None, state: RateLimitState) -> tuple[Record, None]:
-    """Take in what the platform reported; concurrent answers of one window keep the lowest."""
+def _release(record: Record | None, token: str, now: float) -> tuple[Record | None, None]:
+    """The reservation ``token`` was answered (or failed): no longer in flight."""
+    if record is None:
+        return None, None
+    rec: dict[str, Any] = dict(record)
+    out = _outstanding(rec, now)
+    out.pop(token, None)
+    rec["out"] = out
+    return rec, None
+
+
+def _merge(
+    record: Record | None, state: RateLimitState, now: float | None = None
+) -> tuple[Record, None]:
+    """Take in what the platform reported; concurrent answers of one window keep the lowest.
+
+    The requests still in flight (reserved and not released) are taken off the count: the
+    platform had not received them when it counted."""
     rec: dict[str, Any] = dict(record or {})
     if state.pace_s is not None:
         rec["pace_s"] = state.pace_s
     remaining = state.remaining
     if remaining is None:  # a share used, not a count: the pace was the news
         return rec, None
+    remaining -= len(_outstanding(rec, time.time() if now is None else now))
     current, current_reset = rec.get("remaining"), rec.get("reset_at")
     same_window = current_reset is not None and abs(float(current_reset) - state.reset_at) < 1.0
     if current is not None and same_window:
@@ -186,18 +229,24 @@ class SharedBudget:
         self.reserve = reserve
         self.max_wait_s = max_wait_s
         self.waited_s = 0.0
+        self._token = ""  # the reservation in flight (acquired, not yet done)
 
     async def acquire(self) -> None:
-        """Reserve the next send time and sleep until it.
+        """Reserve the next send time and sleep until it; :meth:`done` when it was answered.
 
         Raises:
             RateLimitedError: the wait would be longer than ``max_wait_s``.
         """
         now = time.time()
-        wait = self.state.transact(self.key, lambda r: _reserve(r, now, self.rule, self.reserve))
+        self.done()  # an earlier attempt's reservation, should it not have been released
+        token = self._token = uuid.uuid4().hex
+        wait = self.state.transact(
+            self.key, lambda r: _reserve(r, now, self.rule, self.reserve, token)
+        )
         if wait <= 0:
             return
         if wait > self.max_wait_s:
+            self.done()  # never sent
             raise RateLimitedError(
                 f"{self.platform or self.key}: rate-limit budget spent for {wait:.0f}s, longer "
                 f"than the {self.max_wait_s:.0f}s the client may wait; run again after the reset",
@@ -208,6 +257,14 @@ class SharedBudget:
             log.info("rate-limit budget %s: waiting %.2fs", self.key, wait)
         await asyncio.sleep(wait)
         self.waited_s += wait
+
+    def done(self) -> None:
+        """The request :meth:`acquire` reserved was answered, or failed: no longer in flight
+        (call it before :meth:`update` with the answer's headers)."""
+        token, self._token = self._token, ""
+        if token:
+            now = time.time()
+            self.state.transact(self.key, lambda r: _release(r, token, now))
 
     def update(self, state: RateLimitState) -> None:
         """Take in what the platform just reported."""

@@ -25,7 +25,7 @@ from hhs_platform.ratelimit import (
     pacing,
     rule_for,
 )
-from hhs_platform.ratelimit.budget import _reserve
+from hhs_platform.ratelimit.budget import OUT_TTL_S, _reserve
 from hhs_platform.settings import Settings
 
 LIMIT, WINDOW = 10, 1.0
@@ -70,6 +70,88 @@ def test_header_spent_window_holds_everyone_until_reset() -> None:
         record, wait = _reserve(record, 10.0, None, 0)
         waits.append(wait)
     assert waits == [0.0, 40.0, 40.0]
+
+
+def test_a_counted_window_paces_by_the_count_less_the_requests_in_flight() -> None:
+    """Once the platform has counted its window, its count paces the requests (no bucket
+    spacing), less the requests it had not received when it counted."""
+    from hhs_platform.ratelimit import RateLimitState
+    from hhs_platform.ratelimit.budget import _merge, _release
+
+    rule = RateRule(100, 60)  # the bucket: 10 at once, then one every 0.67 s
+    record: dict[str, Any] | None = None
+    waits = []
+    for i in range(12):  # before any answer: the bucket
+        record, wait = _reserve(record, 0.0, rule, 0, f"early-{i}")
+        waits.append(wait)
+    interval, _ = pacing(100, 60, 0.1)
+    assert waits == pytest.approx([0.0] * 10 + [interval, 2 * interval])
+    # The first request's answer: 98 left until t=60 (the platform had received two of them).
+    record, _ = _release(record, "early-0", 0.2)
+    record, _ = _merge(record, RateLimitState(remaining=98, reset_at=60.0, limit=100), now=0.2)
+    # 11 of the early requests are still in flight: 87 more may go now, the next at the reset.
+    waits = []
+    for i in range(88):
+        record, wait = _reserve(record, 0.2, rule, 0, f"late-{i}")
+        waits.append(wait)
+    assert waits == pytest.approx([0.0] * 87 + [59.8])
+    # Answered requests leave the count; one whose process died is forgotten after its TTL.
+    for i in range(1, 12):
+        record, _ = _release(record, f"early-{i}", 1.0)
+    assert record is not None and len(record["out"]) == 88
+    later = 60 + OUT_TTL_S + 1  # the last reservation was for t=60
+    record, _ = _merge(record, RateLimitState(remaining=50, reset_at=later + 60), now=later)
+    assert record["remaining"] == 50
+
+
+def test_a_client_releases_every_request_it_reserved() -> None:
+    """The HttpClient tells its budget when each request is answered, failed or not."""
+    calls = {"n": 0}
+
+    async def handler(request: web.Request) -> web.Response:
+        calls["n"] += 1
+        status = 500 if calls["n"] % 3 == 0 else 200
+        headers = {"RateLimit-Remaining": "50", "RateLimit-Reset": f"{time.time() + 60:.0f}"}
+        return web.json_response({"ok": True}, status=status, headers=headers)
+
+    state = MemoryState()
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_route("GET", "/{tail:.*}", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None, http_max_retries=1, egress_allow_hosts=["127.0.0.1"]
+        )
+        budgets = SharedBudgetStore(state, rules={"testplat": RateRule(LIMIT * 10, WINDOW)})
+        try:
+            async with HttpClient(settings, lambda _: None, budgets=budgets, state=state) as http:
+                await asyncio.gather(
+                    *(
+                        http.get_json(
+                            platform="testplat",
+                            endpoint="t",
+                            url=f"{url}/x",
+                            params=None,
+                            account_key="testplat:a",
+                            page=i,
+                        )
+                        for i in range(12)
+                    ),
+                    return_exceptions=True,
+                )
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
+    assert calls["n"] > 12  # some requests failed and were tried again
+    records = [r for k, r in state._records.items() if k.startswith("budget:testplat")]
+    assert len(records) == 1
+    assert records[0]["out"] == {}
 
 
 def test_default_rules_table() -> None:
