@@ -121,29 +121,11 @@ def test_a_client_releases_every_request_it_reserved() -> None:
         app.router.add_route("GET", "/{tail:.*}", handler)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
         url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None, http_max_retries=1, egress_allow_hosts=["127.0.0.1"]
-        )
-        budgets = SharedBudgetStore(state, rules={"testplat": RateRule(LIMIT * 10, WINDOW)})
         try:
-            async with HttpClient(settings, lambda _: None, budgets=budgets, state=state) as http:
-                await asyncio.gather(
-                    *(
-                        http.get_json(
-                            platform="testplat",
-                            endpoint="t",
-                            url=f"{url}/x",
-                            params=None,
-                            account_key="testplat:a",
-                            page=i,
-                        )
-                        for i in range(12)
-                    ),
-                    return_exceptions=True,
-                )
+            rule = RateRule(LIMIT * 10, WINDOW)
+            await _requests(url, state, rule, 12, retries=1, allow_failures=True)
         finally:
             await runner.cleanup()
 
@@ -264,34 +246,47 @@ def window_server() -> Iterator[tuple[str, WindowCounter]]:
         thread.join(5)
 
 
+async def _requests(
+    url: str,
+    state: MemoryState | SqliteState,
+    rule: RateRule,
+    n: int,
+    *,
+    retries: int = 0,
+    token: str | None = None,
+    allow_failures: bool = False,
+) -> int:
+    """``n`` requests at once through one HttpClient whose budgets live in ``state``; the
+    responses archived. A request that fails raises, unless ``allow_failures``."""
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, http_max_retries=retries, egress_allow_hosts=["127.0.0.1"]
+    )
+    budgets = SharedBudgetStore(state, rules={"testplat": rule})
+    archived: list[RawResponse] = []
+    async with HttpClient(settings, archived.append, budgets=budgets, state=state) as http:
+        await asyncio.gather(
+            *(
+                http.get_json(
+                    platform="testplat",
+                    endpoint="t",
+                    url=f"{url}/x",
+                    params=None,
+                    account_key="testplat:a",
+                    page=i,
+                    headers={"Authorization": f"Bearer {token}"} if token else None,
+                )
+                for i in range(n)
+            ),
+            return_exceptions=allow_failures,
+        )
+    return len(archived)
+
+
 def _worker(url: str, state_path: str, n: int, token: str) -> int:
     """One OS process: ``n`` requests with one credential, all at once."""
-
-    async def main() -> int:
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None, http_max_retries=0, egress_allow_hosts=["127.0.0.1"]
-        )
-        state = SqliteState(state_path)
-        budgets = SharedBudgetStore(state, rules={"testplat": RateRule(LIMIT, WINDOW)})
-        archived: list[RawResponse] = []
-        async with HttpClient(settings, archived.append, budgets=budgets, state=state) as http:
-            await asyncio.gather(
-                *(
-                    http.get_json(
-                        platform="testplat",
-                        endpoint="t",
-                        url=f"{url}/x",
-                        params=None,
-                        account_key="testplat:a",
-                        page=i,
-                        headers={"Authorization": f"Bearer {token}"},
-                    )
-                    for i in range(n)
-                )
-            )
-        return len(archived)
-
-    return asyncio.run(main())
+    return asyncio.run(
+        _requests(url, SqliteState(state_path), RateRule(LIMIT, WINDOW), n, token=token)
+    )
 
 
 def test_budget_shared_by_two_processes_never_exceeds_the_advertised_limit(
