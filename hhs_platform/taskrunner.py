@@ -4,7 +4,7 @@ hashed.
 prefect-dask 0.3.7 submits a task run without a key, so Dask derives one by hashing the pickled
 call: a wrapper function made anew for every submission (pickled by value, which scans every
 imported module), the task, its parameters and the serialised Prefect context. That took about
-75 ms of the flow's process a task run on the project's machine (1.4 of the 4 seconds the
+75 ms of the flow's process a task run on the project's machine (1.4 of the 4.2 seconds the
 pipeline benchmark's flow spent submitting 19 task runs, 0.2 s each), and the key it gives is
 unique anyway, since each call carries a new task-run id. prefect-dask's main branch names the
 key ``<task name>-<uuid>`` itself (PrefectHQ/prefect, ``prefect_dask/client.py``); this runner

@@ -88,21 +88,17 @@ class DriftCheck:
         fields = self.expected.get(rec["platform"], {}).get(rec["endpoint"])
         return fields if fields and 200 <= int(rec["status"]) < 300 else ()
 
-    def add(self, rec: Mapping[str, Any], decoded: tuple[Any, str | None] | None = None) -> None:
-        """Check one record: its body, or ``decoded``, its body already decoded as ``(value,
-        problem)``."""
+    def add(self, rec: Mapping[str, Any], decoded: tuple[Any, str | None]) -> None:
+        """Check one record whose body is ``decoded`` as ``(value, problem)``
+        (:func:`hhs_platform.connectors.base.decode_json_body`)."""
         fields = self.fields(rec)
         if not fields:
             return
         key3 = (rec["platform"], rec["endpoint"], rec["run_id"])
         self.totals[key3] = self.totals.get(key3, 0) + 1
         fetched: datetime = rec["fetched_at"]
-        if decoded is None:
-            missing = missing_fields(rec["body"], fields)
-        else:
-            value, problem = decoded
-            missing = [] if problem else missing_in(value, fields)
-        for f in missing:
+        value, problem = decoded
+        for f in [] if problem else missing_in(value, fields):
             entry = self._counts.setdefault((*key3, f), [0, fetched, fetched, rec["response_id"]])
             entry[0] += 1
             entry[1] = min(entry[1], fetched)

@@ -151,8 +151,8 @@ def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> 
     for rec in bronze.filter(pl.col("status").is_between(200, 299)).iter_rows(named=True):
         parsed += 1
         if check.fields(rec):  # decoded once, for the drift check and the parser
-            rec[jsonio.DECODED] = decode_json_body(rec)
-        check.add(rec, rec.get(jsonio.DECODED))
+            rec[jsonio.DECODED] = decoded = decode_json_body(rec)
+            check.add(rec, decoded)
         try:
             connector = get_connector(rec["platform"])
         except ConfigurationError:
