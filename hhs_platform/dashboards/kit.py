@@ -437,6 +437,36 @@ def empty_state(slug: str, lake: Lake, what: str) -> pn.Column:
     )
 
 
+class LiveChart[T]:
+    """A HoloViews chart whose figure is drawn once and then updated in place.
+
+    Setting a ``pn.pane.HoloViews``'s object to a new element makes Bokeh build a whole new
+    figure, in Python and again in the browser: about a second per filter change on a large
+    lake. Here the pane holds a ``DynamicMap`` fed through a ``Pipe``; :meth:`show` sends new
+    data, and HoloViews patches the figure's data sources, labels and ranges instead.
+
+    ``build(data)`` turns the data into the chart. It must return the same kind of element (or
+    overlay of elements) every time, empty ones included, and set ``framewise=True`` on the
+    elements whose axes should follow the data.
+    """
+
+    def __init__(self, build: Callable[[T], Any], **pane_options: Any) -> None:
+        self._build = build
+        self._pipe: Any = None
+        self.pane = pn.pane.HoloViews(**pane_options)
+
+    def show(self, data: T, *, afresh: bool = False) -> None:
+        """Draw ``data``: into the existing figure, or a new one the first time or ``afresh``."""
+        import holoviews as hv
+
+        if self._pipe is None or afresh:
+            self._pipe = hv.streams.Pipe(data=data)
+            build = self._build  # the pipe hands its data over as the keyword ``data``
+            self.pane.object = hv.DynamicMap(lambda data: build(data), streams=[self._pipe])
+        else:
+            self._pipe.event(data=data)
+
+
 def table_widget(
     frame: pl.DataFrame,
     titles: dict[str, str] | None = None,
@@ -467,6 +497,7 @@ __all__ = [
     "NAV",
     "NEUTRAL",
     "PALETTE",
+    "LiveChart",
     "allowed_agencies",
     "current_role",
     "current_user",

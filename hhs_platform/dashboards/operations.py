@@ -296,8 +296,9 @@ class OperationsView:
             **number,
         )
         self.summary = pn.pane.Markdown(sizing_mode="stretch_width")
-        self.runs_chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=320)
-        self.heatmap = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=240)
+        # drawn once, then updated in place on each filter change
+        self.runs_chart = kit.LiveChart(_runs_chart, sizing_mode="stretch_width", min_height=320)
+        self.heatmap = kit.LiveChart(_heatmap, sizing_mode="stretch_width", min_height=240)
         self.heatmap_note = pn.pane.Markdown(sizing_mode="stretch_width")
         self.quota = pn.pane.Markdown(sizing_mode="stretch_width")
 
@@ -351,7 +352,7 @@ class OperationsView:
             _heading("Collection runs", "success_rate"),
             pn.FlexBox(self.success, self.slo_number, self.runs_ok, self.burned),
             self.summary,
-            self.runs_chart,
+            self.runs_chart.pane,
             self.runs_table,
             kit.export_buttons(lambda: self.view.runs, "operations-runs"),
             _heading("SLOs and error budgets"),
@@ -361,7 +362,7 @@ class OperationsView:
             pn.FlexBox(self.metric),
             self.heatmap_note,
             pn.Tabs(
-                ("Heatmap", self.heatmap),
+                ("Heatmap", self.heatmap.pane),
                 ("As a table", self.heatmap_table),
                 dynamic=False,
                 sizing_mode="stretch_width",
@@ -427,10 +428,10 @@ class OperationsView:
             f"The SLO of {self.slo:.1%} allows {budget.allowed_failures:,.1f} failed fetches "
             f"over them" + (f"; {burned:.0%} of that error budget is burned." if finite else ".")
         )
-        self.runs_chart.object = _runs_chart(view.runs, self.slo)
+        self.runs_chart.show((view.runs, self.slo))
         self.runs_table.value = view.runs.to_pandas()
         shown = of.lowest_accounts(view.cells, of.HEATMAP_ACCOUNTS)
-        self.heatmap.object = _heatmap(shown, self.metric.value)
+        self.heatmap.show((shown, self.metric.value))
         accounts, drawn = view.cells["account_key"].n_unique(), shown["account_key"].n_unique()
         self.heatmap_note.object = (
             f"Showing the {drawn} of {accounts} accounts with the lowest mean "
@@ -495,21 +496,21 @@ def _quota_text(quota: of.QuotaDay) -> str:
     )
 
 
-def _runs_chart(runs: pl.DataFrame, slo: float) -> Any:
-    if runs.is_empty():
-        return None
+def _runs_chart(data: tuple[pl.DataFrame, float]) -> Any:
+    runs, slo = data
     frame = (
         runs.select("started_at", (pl.col("success_rate") * 100).alias("success"), "run_id")
         .sort("started_at")
         .to_pandas()
     )
-    opts: dict[str, Any] = {"color": kit.PALETTE[4]}
+    opts: dict[str, Any] = {"color": kit.PALETTE[4], "framewise": True}
     line = hv.Curve(frame, "started_at", ["success", "run_id"]).opts(**opts)
     dots = hv.Scatter(frame, "started_at", ["success", "run_id"]).opts(
         size=7, tools=["hover"], **opts
     )
     target = hv.HLine(100 * slo).opts(color=kit.PALETTE[5], line_dash="dashed")
-    low = min(float(frame["success"].min()), 100 * slo) - 1
+    lowest = float(frame["success"].min()) if len(frame) else 100.0
+    low = min(lowest, 100 * slo) - 1
     return (line * dots * target).opts(
         hv.opts.Overlay(
             title=f"Success rate per run (dashed: SLO {slo:.1%})",
@@ -523,12 +524,15 @@ def _runs_chart(runs: pl.DataFrame, slo: float) -> Any:
     )
 
 
-def _heatmap(cells: pl.DataFrame, metric: str) -> Any:
-    if cells.is_empty():
-        return None
+def _heatmap(data: tuple[pl.DataFrame, str]) -> Any:
+    cells, metric = data
     accounts = cells["account_key"].n_unique()
     label = kit.metric_label(metric)
-    return hv.HeatMap(cells.to_pandas(), kdims=["date", "account_key"], vdims=["value"]).opts(
+    return hv.HeatMap(
+        cells.select("date", "account_key", "value").to_pandas(),
+        kdims=["date", "account_key"],
+        vdims=["value"],
+    ).opts(
         title=f"{label} per account and day (UTC)",
         xlabel="Day (UTC)",
         ylabel="Account",
@@ -542,4 +546,5 @@ def _heatmap(cells: pl.DataFrame, metric: str) -> Any:
         responsive=True,
         height=min(140 + 22 * accounts, 1400),
         toolbar="above",
+        framewise=True,
     )

@@ -9,6 +9,7 @@ are HTML-escaped first (the picker renders labels as HTML), or through ``kit.esc
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 from typing import Any
 
@@ -43,6 +44,8 @@ _SHARE = NumberFormatter(format="0.0%")
 _LIFT = NumberFormatter(format="0.00")
 _DATE = DateFormatter(format="%Y-%m-%d")
 _GRANULARITY = {"Daily": "day", "Weekly": "week"}
+#: Series labels one chart draws before it starts afresh (see ``TrendsView._show_chart``).
+CHART_LABELS = 4 * tf.MAX_SERIES
 _PERIOD_TITLE = {"day": "Day", "week": "Week (Monday)"}
 
 
@@ -173,7 +176,8 @@ class TrendsView:
         self.refusal = pn.pane.Alert(
             "", alert_type="warning", visible=False, sizing_mode="stretch_width"
         )
-        self.chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=420)
+        self.chart = kit.LiveChart(self._chart, sizing_mode="stretch_width", min_height=420)
+        self._chart_labels: set[str] | None = None
         self.notes = pn.pane.Markdown(sizing_mode="stretch_width")
         self.timeline_table = kit.table_widget(
             self._timeline_frame(pl.DataFrame(schema=_TIMELINE_SCHEMA)),
@@ -285,7 +289,7 @@ class TrendsView:
             self.series,
             pn.FlexBox(self.dates, self.compare),
             self.refusal,
-            self.chart,
+            self.chart.pane,
             self.notes,
             pn.pane.Markdown("### Figures"),
             self.timeline_table,
@@ -401,7 +405,7 @@ class TrendsView:
         self._line = tf.timeline(self.frame, metric, series, lo, hi)
         platforms = self._platforms_in_view(series)
         changes = self._changes(metric, platforms, lo, last_day)
-        self.chart.object = self._chart(self._line, metric, gran, changes)
+        self._show_chart(self._line, metric, gran, changes)
         self.notes.object = self._notes(metric, platforms, changes)
         self.timeline_table.titles = {
             "period_start": _PERIOD_TITLE[gran],
@@ -499,28 +503,45 @@ class TrendsView:
         ]
         return "**About this metric**\n\n" + "\n".join(lines)
 
-    def _chart(
+    def _show_chart(
         self, line: pl.DataFrame, metric: str, gran: str, changes: pl.DataFrame
-    ) -> hv.Overlay | None:
-        if line.is_empty():
-            return None
+    ) -> None:
+        """Draw the chart into its figure (:class:`kit.LiveChart`: only the data is sent).
+
+        HoloViews keeps a hidden line for every series label the figure has drawn, so after
+        :data:`CHART_LABELS` distinct labels the figure starts afresh.
+        """
+        labels = set(line["label"].drop_nulls().to_list())
+        seen = labels if self._chart_labels is None else self._chart_labels | labels
+        afresh = len(seen) > CHART_LABELS
+        self._chart_labels = labels if afresh else seen
+        self.chart.show((line, metric, gran, changes), afresh=afresh)
+
+    def _chart(self, data: tuple[pl.DataFrame, str, str, pl.DataFrame]) -> hv.Overlay:
+        line, metric, gran, changes = data
         label = kit.metric_label(metric)
+        kdims = [hv.Dimension("period_start", label=_PERIOD_TITLE[gran])]
+        vdims = [hv.Dimension("value", label=label)]
         parts: list[Any] = []
         for i, (key, group) in enumerate(line.group_by("series", maintain_order=True)):
-            data = group.drop_nulls("value").to_pandas()
-            data["period_start"] = pd.to_datetime(data["period_start"])
+            points = group.drop_nulls("value").to_pandas()
+            points["period_start"] = pd.to_datetime(points["period_start"])
             name = str(group["label"][0] if group["label"][0] is not None else key[0])
             colour = kit.PALETTE[i % len(kit.PALETTE)]
-            vdims = [hv.Dimension("value", label=label)]
-            kdims = [hv.Dimension("period_start", label=_PERIOD_TITLE[gran])]
-            parts.append(hv.Curve(data, kdims, vdims, label=name).opts(color=colour))
-            # markers keep a series with one period visible (a line needs two points)
-            parts.append(hv.Scatter(data, kdims, vdims, label=name).opts(color=colour, size=6))
-        for day in changes["date"].unique().sort().to_list():
+            # framewise: the axes follow each update's data, not the first one's
             parts.append(
-                hv.VLine(pd.Timestamp(day)).opts(color="#444444", line_dash="dashed", line_width=1)
+                hv.Curve(points, kdims, vdims, label=name).opts(color=colour, framewise=True)
             )
+            # markers keep a series with one period visible (a line needs two points)
+            parts.append(
+                hv.Scatter(points, kdims, vdims, label=name).opts(
+                    color=colour, size=6, framewise=True
+                )
+            )
+        days = pd.DataFrame({"period_start": pd.to_datetime(changes["date"].unique().sort())})
+        parts.append(hv.VLines(days, kdims).opts(color="#444444", line_dash="dashed", line_width=1))
         per = "week" if gran == "week" else "day"
+        rate = metric in tf.RATES
         return hv.Overlay(parts).opts(
             title=f"{label} per {per}",
             xlabel=_PERIOD_TITLE[gran],
@@ -530,7 +551,7 @@ class TrendsView:
             legend_position="bottom",
             legend_cols=2,
             toolbar="above",
-            yformatter=NumeralTickFormatter(format="0.00%" if metric in tf.RATES else "0,0"),
+            hooks=[functools.partial(_y_format, "0.00%" if rate else "0,0")],
         )
 
     # -- exports ---------------------------------------------------------------------------
@@ -552,6 +573,15 @@ class TrendsView:
 def escape(text: str | None) -> str:
     """Text made inert inside Markdown (see :func:`kit.escape_md`)."""
     return kit.escape_md(text)
+
+
+def _y_format(pattern: str, plot: Any, _: Any) -> None:
+    """Number the y axis with ``pattern`` (a HoloViews hook: it runs after every update)."""
+    axis = plot.state.yaxis[0]
+    if isinstance(axis.formatter, NumeralTickFormatter):
+        axis.formatter.format = pattern
+    else:  # a formatter of this figure's own: a Bokeh model belongs to one document
+        axis.formatter = NumeralTickFormatter(format=pattern)
 
 
 def _format(metric: str) -> NumberFormatter:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -127,3 +128,50 @@ def test_every_metric_has_a_definition() -> None:
     assert kit.definition("posts_published")
     assert kit.metric_label("engagement_rate") == "Engagement rate"
     assert kit.definition("followers_change") != ""
+
+
+def _figure(chart: kit.LiveChart[Any], root: Any) -> Any:
+    plot = chart.pane._plots[root.ref["id"]][0]
+    return plot.handles["plot"]
+
+
+def _drawn(figure: Any) -> dict[str, list[float]]:
+    """Legend label -> y values of the visible lines."""
+    out = {}
+    for item in figure.legend[0].items:
+        for renderer in item.renderers:
+            if renderer.visible and type(renderer.glyph).__name__ == "Line":
+                out[item.label.value] = [float(y) for y in renderer.data_source.data["y"]]
+    return out
+
+
+def test_live_chart_updates_its_figure_in_place() -> None:
+    import holoviews as hv
+    from bokeh.document import Document
+
+    hv.extension("bokeh")
+
+    def build(series: dict[str, list[int]]) -> hv.Overlay:
+        return hv.Overlay(
+            [
+                hv.Curve((range(len(ys)), ys), "x", "y", label=name).opts(framewise=True)
+                for name, ys in series.items()
+            ]
+        )
+
+    chart: kit.LiveChart[dict[str, list[int]]] = kit.LiveChart(build)
+    chart.show({"CDC": [1, 2, 3], "FDA": [4, 5, 6]})
+    root = chart.pane.get_root(Document())
+    first = _figure(chart, root)
+    assert _drawn(first) == {"CDC": [1, 2, 3], "FDA": [4, 5, 6]}
+
+    # a new choice: the same figure, with the new lines' data and legend, and ranges that follow
+    chart.show({"NIH": [10, 20, 30, 40]})
+    assert _figure(chart, root) is first
+    assert _drawn(first) == {"NIH": [10, 20, 30, 40]}
+    assert first.y_range.end >= 40 and first.x_range.end >= 3
+
+    # afresh: a new figure
+    pane_object = chart.pane.object
+    chart.show({"CDC": [7, 8]}, afresh=True)
+    assert chart.pane.object is not pane_object

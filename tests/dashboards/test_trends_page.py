@@ -491,3 +491,35 @@ def test_trends_view_escapes_picker_labels(lake_uri: str) -> None:
     assert f"{SCRIPT_HANDLE} (bluesky)" not in labels
     assert "&lt;script&gt;alert(1)&lt;/script&gt; (bluesky)" in labels
     assert len(view.series.value) == 4
+
+
+def test_trends_chart_follows_the_filters_in_one_figure(world_lake: str) -> None:
+    from bokeh.document import Document
+
+    view = trends.TrendsView(Lake(world_lake))
+    root = view.layout.get_root(Document())
+    pane = view.chart.pane
+    figure = pane._plots[root.ref["id"]][0].handles["plot"]
+
+    def drawn() -> dict[str, list[float]]:
+        out = {}
+        for item in figure.legend[0].items:
+            for renderer in item.renderers:
+                if renderer.visible and type(renderer.glyph).__name__ == "Line":
+                    out[item.label.value] = [float(y) for y in renderer.data_source.data["value"]]
+        return out
+
+    def shown() -> dict[str, list[float]]:
+        """The figures table: label -> values in period order (the chart's ground truth)."""
+        table = pl.from_pandas(view.timeline_table.value).drop_nulls("value")
+        return {
+            label: [float(v) for v in rows.sort("period_start")["value"]]
+            for (label,), rows in table.group_by("label", maintain_order=True)
+        }
+
+    assert drawn() == shown() and len(shown()) == 4
+    for widget, value in ((view.metric, "engagement"), (view.level, "platform")):
+        widget.value = value
+        assert pane._plots[root.ref["id"]][0].handles["plot"] is figure  # updated, not rebuilt
+        assert drawn() == shown() and shown()
+    assert figure.title.text == "Engagement per day"
