@@ -187,8 +187,9 @@ class ExecutiveView:
                 "posts_published",
             )
         }
-        self.growth_chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=300)
-        self.engagement_chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=300)
+        # drawn once, then updated in place on each filter change
+        self.growth_chart = kit.LiveChart(_bars, sizing_mode="stretch_width", min_height=300)
+        self.engagement_chart = kit.LiveChart(_bars, sizing_mode="stretch_width", min_height=300)
         self.anomalies = kit.table_widget(
             pl.DataFrame(schema={c: pl.Utf8 for c in _ANOMALY_TITLES}),
             titles=_ANOMALY_TITLES,
@@ -257,8 +258,8 @@ class ExecutiveView:
             heading("Anomalies that matter", "confidence"),
             self.anomalies,
             heading("Day by day"),
-            self.growth_chart,
-            self.engagement_chart,
+            self.growth_chart.pane,
+            self.engagement_chart.pane,
             heading("Top posts", "engagement"),
             self.top_posts,
             heading("Top agencies", "engagement"),
@@ -337,8 +338,8 @@ class ExecutiveView:
         self.top_agencies.value = (
             kit.restrict(h.top_agencies).select(list(_AGENCY_TITLES)).to_pandas()
         )
-        self.growth_chart.object = _bars(h.daily, "followers_change", "Follower growth per day")
-        self.engagement_chart.object = _bars(h.daily, "engagement", "Engagement per day")
+        self.growth_chart.show((h.daily, "followers_change", "Follower growth per day"))
+        self.engagement_chart.show((h.daily, "engagement", "Engagement per day"))
         self.shown_accounts = self.account_rows(h)
         self.accounts_table.value = self.shown_accounts.to_pandas()
 
@@ -377,9 +378,8 @@ def _account_schema() -> dict[str, Any]:
     }
 
 
-def _bars(daily: pl.DataFrame, column: str, title: str) -> Any:
-    if daily.is_empty():
-        return None
+def _bars(data: tuple[pl.DataFrame, str, str]) -> Any:
+    daily, column, title = data
     frame = daily.select("date", column).to_pandas()
     return frame.hvplot.bar(
         x="date",
@@ -393,4 +393,4 @@ def _bars(daily: pl.DataFrame, column: str, title: str) -> Any:
         responsive=True,
         height=300,
         hover_cols=["date", column],
-    ).opts(toolbar=None, min_width=300)
+    ).opts(toolbar=None, min_width=300, framewise=True)

@@ -19,6 +19,7 @@ from typing import Any, cast
 
 import panel as pn
 import polars as pl
+from holoviews.plotting.bokeh import BokehRenderer
 
 from hhs_platform.dashboards import security
 from hhs_platform.errors import HhsError
@@ -103,6 +104,12 @@ METRICS: dict[str, tuple[str, str]] = {
     ),
     "confidence": ("Confidence", "0-1: how far the event is past its threshold, and history."),
 }
+
+# Charts are drawn on a 2D canvas, not with WebGL (HoloViews' default). The pages draw at most
+# a few thousand points, where WebGL gains nothing, and without a GPU (virtual desktops, the
+# headless browser of the tests) Chromium emulates it: copying each WebGL frame to the page
+# took 110 ms of every filter change's 650 ms in the browser on the operations page.
+BokehRenderer.webgl = False
 
 _served: dict[str, Settings] = {}
 _CACHE_SIZE = 64
@@ -437,6 +444,17 @@ def empty_state(slug: str, lake: Lake, what: str) -> pn.Column:
     )
 
 
+def set_changed(widget: Any, **values: Any) -> None:
+    """Set only the parameters whose value differs (``==``) from the widget's.
+
+    Param cannot compare Bokeh models, so setting a table's ``formatters`` or ``titles`` to an
+    equal dict would still make it rebuild the table's columns, here and in the browser.
+    """
+    changed = {name: v for name, v in values.items() if getattr(widget, name) != v}
+    if changed:
+        widget.param.update(**changed)
+
+
 class LiveChart[T]:
     """A HoloViews chart whose figure is drawn once and then updated in place.
 
@@ -512,6 +530,7 @@ __all__ = [
     "nav",
     "read",
     "restrict",
+    "set_changed",
     "settings",
     "shell",
     "sync_url",

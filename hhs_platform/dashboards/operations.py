@@ -364,7 +364,8 @@ class OperationsView:
             pn.Tabs(
                 ("Heatmap", self.heatmap.pane),
                 ("As a table", self.heatmap_table),
-                dynamic=False,
+                # the table (a column per day) is drawn only when its tab is opened
+                dynamic=True,
                 sizing_mode="stretch_width",
             ),
             _heading("Quality scorecard (latest day per account)", "overall"),
@@ -440,7 +441,7 @@ class OperationsView:
             else ""
         )
         days = [c for c in view.heatmap_table.columns if c not in ("account_key", "platform")]
-        self.heatmap_table.formatters = dict.fromkeys(days, _SCORE)
+        kit.set_changed(self.heatmap_table, formatters=dict.fromkeys(days, _SCORE))
         self.heatmap_table.value = view.heatmap_table.to_pandas()
         self.scores_table.value = view.scores.drop("account_id").to_pandas()
         self.quarantine_table.value = view.quarantine.to_pandas()

@@ -407,13 +407,12 @@ class TrendsView:
         changes = self._changes(metric, platforms, lo, last_day)
         self._show_chart(self._line, metric, gran, changes)
         self.notes.object = self._notes(metric, platforms, changes)
-        self.timeline_table.titles = {
-            "period_start": _PERIOD_TITLE[gran],
-            "label": "Series",
-            "value": label,
-        }
-        self.timeline_table.formatters = {"period_start": _DATE, "value": _format(metric)}
-        self.timeline_table.header_tooltips = {"value": kit.definition(metric)}
+        kit.set_changed(
+            self.timeline_table,
+            titles={"period_start": _PERIOD_TITLE[gran], "label": "Series", "value": label},
+            formatters={"period_start": _DATE, "value": _format(metric)},
+            header_tooltips={"value": kit.definition(metric)},
+        )
         self.timeline_table.value = self._timeline_frame(self._line).to_pandas()
 
         self.pop_box.visible = bool(self.compare.value)
@@ -425,12 +424,15 @@ class TrendsView:
             f"**{plo} to {plast}** ({'weeks' if gran == 'week' else 'days'} of equal number)."
         )
         value_format = _format(metric)
-        self.pop_table.formatters = {
-            "value": value_format,
-            "previous": value_format,
-            "change": _RATE if metric in tf.RATES else _SIGNED,
-            "change_pct": _PCT,
-        }
+        kit.set_changed(
+            self.pop_table,
+            formatters={
+                "value": value_format,
+                "previous": value_format,
+                "change": _RATE if metric in tf.RATES else _SIGNED,
+                "change_pct": _PCT,
+            },
+        )
         self.pop_table.value = self._pop.to_pandas()
 
         agency = self.agency.value
@@ -442,8 +444,11 @@ class TrendsView:
                 f"How **{escape(agency)}** adds up from the agencies directly below it "
                 f"({escape(label)}, {lo} to {last_day}, {scope})."
             )
-            self.rollup_table.titles = {"agency": "Agency", "value": label, "share": "Share"}
-            self.rollup_table.formatters = {"value": value_format, "share": _SHARE}
+            kit.set_changed(
+                self.rollup_table,
+                titles={"agency": "Agency", "value": label, "share": "Share"},
+                formatters={"value": value_format, "share": _SHARE},
+            )
             self.rollup_table.value = breakdown.to_pandas()
         boards = kit.restrict(kit.read(self.lake, BOARDS))
         self.boards_table.value = tf.leaderboard_positions(
