@@ -156,6 +156,9 @@ def sources() -> pf.Sources:
             "overperformance": pl.Float64,
         },
     )
+    # like gold/post_curves, each curve point carries its post's publication time
+    published = _frame("silver/posts", POSTS).select("platform", "post_id", "created_at")
+    curves = curves.join(published, on=["platform", "post_id"], how="left")
     return pf.Sources(
         posts=_frame("silver/posts", POSTS).lazy(),
         features=features.lazy(),
@@ -193,6 +196,17 @@ def test_text_search_is_case_insensitive_literal_over_text_and_title(
     assert _ids(pf.search_posts(sources, pf.PostQuery(text="1+1=2"))) == ["p2"]
     assert pf.search_posts(sources, pf.PostQuery(text=".*")).total == 0
     assert _ids(pf.search_posts(sources, pf.PostQuery(text="<SCRIPT>"))) == ["p3"]
+    # letters beyond ASCII match in either case too
+    texts = pl.DataFrame(
+        {
+            "text": ["ÉPIDÉMIE de grippe", "Épidémie", "epidemie", None],
+            "title": [None, None, None, "Vacunación ÑANDÚ"],
+            "is_deleted": [False] * 4,
+        }
+    )
+    found = texts.filter(pf.post_filter(pf.PostQuery(text="épidémie")))
+    assert found["text"].to_list() == ["ÉPIDÉMIE de grippe", "Épidémie"]
+    assert texts.filter(pf.post_filter(pf.PostQuery(text="vacunación ñandú"))).height == 1
 
 
 def test_hashtag_topic_agency_platform_date_and_deleted_filters(sources: pf.Sources) -> None:
@@ -272,7 +286,7 @@ def test_filters_reach_the_posts_scan(tmp_path: Path) -> None:
     assert "platform=x" in scan and "platform=bluesky" not in scan
     assert "PROJECT 6/29 COLUMNS" in scan  # keys, account, created_at, text and title
     selection = scan[scan.index("SELECTION") :]
-    assert 'str.contains(["flu"])' in selection and "created_at" in selection
+    assert 'str.contains(["(?i)FLU"])' in selection and "created_at" in selection
     assert pf.search_posts(sources, pf.PostQuery(text="FLU", platform="x")).total == 2
 
 
