@@ -260,13 +260,18 @@ class ExecutiveView:
             heading("Day by day"),
             self.growth_chart.pane,
             self.engagement_chart.pane,
-            heading("Top posts", "engagement"),
-            self.top_posts,
-            heading("Top agencies", "engagement"),
-            self.top_agencies,
-            heading("Accounts", "followers"),
-            self.accounts_table,
-            self.export,
+            # drawn once the page has shown the figures above
+            kit.deferred(
+                lambda: (
+                    heading("Top posts", "engagement"),
+                    self.top_posts,
+                    heading("Top agencies", "engagement"),
+                    self.top_agencies,
+                    heading("Accounts", "followers"),
+                    self.accounts_table,
+                    self.export,
+                )
+            ),
         )
 
     # -- state ---------------------------------------------------------------------------------

@@ -455,6 +455,23 @@ def set_changed(widget: Any, **values: Any) -> None:
         widget.param.update(**changed)
 
 
+def deferred(build: Callable[[], Sequence[Any]]) -> pn.viewable.Viewable:
+    """The sections ``build()`` returns, built after the page has reached the browser.
+
+    A page shows its first figures sooner when the models of the sections below them are
+    neither built nor drawn before they are (Panel's ``defer_load``: a spinner stands in until
+    the session has loaded, then they follow). Outside a served session they are built at once.
+    """
+    return cast(
+        "pn.viewable.Viewable",
+        pn.panel(
+            lambda: pn.Column(*build(), sizing_mode="stretch_width"),
+            defer_load=True,
+            sizing_mode="stretch_width",
+        ),
+    )
+
+
 class LiveChart[T]:
     """A HoloViews chart whose figure is drawn once and then updated in place.
 
@@ -519,6 +536,7 @@ __all__ = [
     "allowed_agencies",
     "current_role",
     "current_user",
+    "deferred",
     "definition",
     "empty_state",
     "escape_md",

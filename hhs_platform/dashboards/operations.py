@@ -355,6 +355,13 @@ class OperationsView:
             self.runs_chart.pane,
             self.runs_table,
             kit.export_buttons(lambda: self.view.runs, "operations-runs"),
+            kit.deferred(self._details),
+        ]
+
+    def _details(self) -> list[pn.viewable.Viewable]:
+        """The sections below the runs, drawn once the page has shown its first figures."""
+        data = self.data
+        return [
             _heading("SLOs and error budgets"),
             pn.pane.Markdown(_slo_note(data.slo), sizing_mode="stretch_width"),
             self.slo_table,

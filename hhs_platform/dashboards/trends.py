@@ -294,17 +294,26 @@ class TrendsView:
             pn.pane.Markdown("### Figures"),
             self.timeline_table,
             kit.export_buttons(self.timeline_export, "trends", AGENCY_METRICS),
-            self.pop_box,
-            pn.pane.Markdown("### Roll-up"),
-            self.rollup_caption,
-            self.rollup_table,
-            pn.pane.Markdown("### Leaderboard positions (latest week)"),
-            self.boards_table,
-            pn.pane.Markdown("### Trending terms"),
-            self.trend_caption,
-            pn.FlexBox(
-                pn.Column(pn.pane.Markdown("#### Hashtags"), self.hashtags_table, min_width=320),
-                pn.Column(pn.pane.Markdown("#### Topics"), self.topics_table, min_width=320),
+            # drawn once the page has shown the chart and its figures
+            kit.deferred(
+                lambda: (
+                    self.pop_box,
+                    pn.pane.Markdown("### Roll-up"),
+                    self.rollup_caption,
+                    self.rollup_table,
+                    pn.pane.Markdown("### Leaderboard positions (latest week)"),
+                    self.boards_table,
+                    pn.pane.Markdown("### Trending terms"),
+                    self.trend_caption,
+                    pn.FlexBox(
+                        pn.Column(
+                            pn.pane.Markdown("#### Hashtags"), self.hashtags_table, min_width=320
+                        ),
+                        pn.Column(
+                            pn.pane.Markdown("#### Topics"), self.topics_table, min_width=320
+                        ),
+                    ),
+                )
             ),
         )
 

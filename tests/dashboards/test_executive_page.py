@@ -80,8 +80,11 @@ def test_figures_filters_url_and_export(world_lake: str, world_server: str) -> N
         page = b.new_page(viewport={"width": 1280, "height": 900})
         dialogs = dialogs_of(page)
         page.goto(f"{world_server}/executive", wait_until="domcontentloaded")
-        text = wait_text(page, "vs previous month", *_card_texts(month), timeout=60_000)
-        assert "Anomalies that matter" in text and "Top posts" in text
+        # the sections below the charts follow once the page has loaded (kit.deferred)
+        text = wait_text(
+            page, "vs previous month", "Top posts", *_card_texts(month), timeout=60_000
+        )
+        assert "Anomalies that matter" in text and "Top agencies" in text
         # the page and the brief show the same figures
         h = load_highlights(lake, "month")
         for f in h.figures():
