@@ -253,7 +253,7 @@ class AnomaliesView:
             start=self.start.value,
             end=self.end.value,
         )
-        self.table.value = self.filtered.select(af.TABLE_COLUMNS).to_pandas()
+        kit.show_rows(self.table, self.filtered.select(af.TABLE_COLUMNS))
         total = self.events.height
         shown = self.filtered.height
         noun = "event" if total == 1 else "events"
@@ -284,10 +284,10 @@ class AnomaliesView:
             return
         self.detail.object = _describe(event)
         series = self._series(event)
-        self.series_table.value = series.to_pandas()
+        kit.show_rows(self.series_table, series)
         self.chart.object = _chart(series, event)
         posts = self._posts(event)
-        self.posts_table.value = posts.drop("agency").to_pandas()
+        kit.show_rows(self.posts_table, posts.drop("agency"))
         day = _span(event)
         if posts.is_empty():
             self.posts_note.object = f"### Posts of {day}\n\nNo posts were published {day}."

@@ -335,18 +335,16 @@ class ExecutiveView:
                 f"{period.label.capitalize()} {period.start} to {period.end} (UTC), against "
                 f"{period.previous_start} to {period.previous_end}. {h.headline()}{fresh}"
             )
-        self.anomalies.value = kit.restrict(h.anomalies).select(list(_ANOMALY_TITLES)).to_pandas()
+        kit.show_rows(self.anomalies, kit.restrict(h.anomalies).select(list(_ANOMALY_TITLES)))
         posts = kit.restrict(h.top_posts).with_columns(
             pl.col("url").map_elements(brief.safe_url, return_dtype=pl.Utf8)
         )
-        self.top_posts.value = posts.select(list(_POST_TITLES)).to_pandas()
-        self.top_agencies.value = (
-            kit.restrict(h.top_agencies).select(list(_AGENCY_TITLES)).to_pandas()
-        )
+        kit.show_rows(self.top_posts, posts.select(list(_POST_TITLES)))
+        kit.show_rows(self.top_agencies, kit.restrict(h.top_agencies).select(list(_AGENCY_TITLES)))
         self.growth_chart.show((h.daily, "followers_change", "Follower growth per day"))
         self.engagement_chart.show((h.daily, "engagement", "Engagement per day"))
         self.shown_accounts = self.account_rows(h)
-        self.accounts_table.value = self.shown_accounts.to_pandas()
+        kit.show_rows(self.accounts_table, self.shown_accounts)
 
     def account_rows(self, h: hl.Highlights) -> pl.DataFrame:
         """Per account of the selection: followers at its latest day, flows over the period."""

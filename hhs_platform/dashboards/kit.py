@@ -12,6 +12,7 @@ import html
 import re
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
@@ -502,6 +503,28 @@ class LiveChart[T]:
             self._pipe.event(data=data)
 
 
+#: The rows each table shows (see :func:`show_rows`).
+_shown: weakref.WeakKeyDictionary[Any, pl.DataFrame] = weakref.WeakKeyDictionary()
+
+
+def show_rows(table: pn.widgets.Tabulator, frame: pl.DataFrame) -> bool:
+    """Put ``frame``'s rows into ``table``, unless it shows those rows already.
+
+    A filter change often leaves some of a page's tables as they were (the heatmap colour does
+    not move the runs table). Sending their rows again costs a pandas conversion here and a
+    redraw of the table in the browser.
+
+    Returns:
+        Whether the table got new rows.
+    """
+    last = _shown.get(table)
+    if last is not None and last.equals(frame):
+        return False
+    table.value = frame.to_pandas()
+    _shown[table] = frame
+    return True
+
+
 def table_widget(
     frame: pl.DataFrame,
     titles: dict[str, str] | None = None,
@@ -522,7 +545,9 @@ def table_widget(
         "header_tooltips": {c: definition(c) for c in frame.columns if definition(c)},
     }
     options.update(kw)
-    return pn.widgets.Tabulator(frame.to_pandas(), **options)
+    table = pn.widgets.Tabulator(frame.to_pandas(), **options)
+    _shown[table] = frame
+    return table
 
 
 __all__ = [
@@ -551,6 +576,7 @@ __all__ = [
     "set_changed",
     "settings",
     "shell",
+    "show_rows",
     "sync_url",
     "table_widget",
     "tooltip",

@@ -437,7 +437,7 @@ class OperationsView:
             f"over them" + (f"; {burned:.0%} of that error budget is burned." if finite else ".")
         )
         self.runs_chart.show((view.runs, self.slo))
-        self.runs_table.value = view.runs.to_pandas()
+        kit.show_rows(self.runs_table, view.runs)
         shown = of.lowest_accounts(view.cells, of.HEATMAP_ACCOUNTS)
         self.heatmap.show((shown, self.metric.value))
         accounts, drawn = view.cells["account_key"].n_unique(), shown["account_key"].n_unique()
@@ -449,11 +449,11 @@ class OperationsView:
         )
         days = [c for c in view.heatmap_table.columns if c not in ("account_key", "platform")]
         kit.set_changed(self.heatmap_table, formatters=dict.fromkeys(days, _SCORE))
-        self.heatmap_table.value = view.heatmap_table.to_pandas()
-        self.scores_table.value = view.scores.drop("account_id").to_pandas()
-        self.quarantine_table.value = view.quarantine.to_pandas()
-        self.flags_table.value = view.flags.to_pandas()
-        self.headroom_table.value = view.headroom.to_pandas()
+        kit.show_rows(self.heatmap_table, view.heatmap_table)
+        kit.show_rows(self.scores_table, view.scores.drop("account_id"))
+        kit.show_rows(self.quarantine_table, view.quarantine)
+        kit.show_rows(self.flags_table, view.flags)
+        kit.show_rows(self.headroom_table, view.headroom)
         self.quota.object = _quota_text(self.data.quota)
 
 

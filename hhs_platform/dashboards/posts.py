@@ -302,7 +302,7 @@ class PostsView:
         # The search already kept the viewer's agencies; restrict() guards the page anyway.
         shown = pf.display_rows(kit.restrict(self.result.rows))
         self.table.selection = []
-        self.table.value = shown.to_pandas()
+        kit.show_rows(self.table, shown)
         self.summary.object = f"**{pf.page_summary(self.result)}**"
         self.previous.disabled = self.result.offset == 0
         self.next.disabled = self.result.offset + pf.PAGE_SIZE >= self.result.total

@@ -422,7 +422,7 @@ class TrendsView:
             formatters={"period_start": _DATE, "value": _format(metric)},
             header_tooltips={"value": kit.definition(metric)},
         )
-        self.timeline_table.value = self._timeline_frame(self._line).to_pandas()
+        kit.show_rows(self.timeline_table, self._timeline_frame(self._line))
 
         self.pop_box.visible = bool(self.compare.value)
         self._pop = tf.period_over_period(self.frame, metric, series, gran, start, end)
@@ -442,7 +442,7 @@ class TrendsView:
                 "change_pct": _PCT,
             },
         )
-        self.pop_table.value = self._pop.to_pandas()
+        kit.show_rows(self.pop_table, self._pop)
 
         agency = self.agency.value
         if agency is not None:
@@ -458,11 +458,12 @@ class TrendsView:
                 titles={"agency": "Agency", "value": label, "share": "Share"},
                 formatters={"value": value_format, "share": _SHARE},
             )
-            self.rollup_table.value = breakdown.to_pandas()
+            kit.show_rows(self.rollup_table, breakdown)
         boards = kit.restrict(kit.read(self.lake, BOARDS))
-        self.boards_table.value = tf.leaderboard_positions(
-            boards, self.level.value, series, self.platform.value
-        ).to_pandas()
+        kit.show_rows(
+            self.boards_table,
+            tf.leaderboard_positions(boards, self.level.value, series, self.platform.value),
+        )
         self._update_trending()
 
     def _update_trending(self) -> None:
@@ -479,8 +480,8 @@ class TrendsView:
             f"from {span[0]} to {span[1]}, by lift: posts using the term on its best day against "
             "its mean per day over the 7 days before."
         )
-        self.hashtags_table.value = tf.trending(trends, agency, "hashtag").to_pandas()
-        self.topics_table.value = tf.trending(trends, agency, "topic").to_pandas()
+        kit.show_rows(self.hashtags_table, tf.trending(trends, agency, "hashtag"))
+        kit.show_rows(self.topics_table, tf.trending(trends, agency, "topic"))
 
     def _platforms_in_view(self, series: list[str]) -> list[str]:
         level = self.level.value

@@ -175,3 +175,15 @@ def test_live_chart_updates_its_figure_in_place() -> None:
     pane_object = chart.pane.object
     chart.show({"CDC": [7, 8]}, afresh=True)
     assert chart.pane.object is not pane_object
+
+
+def test_show_rows_sends_only_rows_that_changed() -> None:
+    first = pl.DataFrame({"agency": ["CDC", "FDA"], "value": [1.5, None]})
+    table = kit.table_widget(first)
+    assert not kit.show_rows(table, first.clone())  # the same rows: nothing sent
+    changed = first.with_columns(pl.col("value").fill_null(2.0))
+    assert kit.show_rows(table, changed)
+    assert table.value["value"].tolist() == [1.5, 2.0]
+    assert not kit.show_rows(table, changed)
+    assert kit.show_rows(table, first.head(1))
+    assert table.value["agency"].tolist() == ["CDC"]
