@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
+from figures_drawn import drawn_lines, figure_of
 
 from hhs_platform.dashboards import kit
 from hhs_platform.dashboards.server import auth_options
@@ -130,21 +130,6 @@ def test_every_metric_has_a_definition() -> None:
     assert kit.definition("followers_change") != ""
 
 
-def _figure(chart: kit.LiveChart[Any], root: Any) -> Any:
-    plot = chart.pane._plots[root.ref["id"]][0]
-    return plot.handles["plot"]
-
-
-def _drawn(figure: Any) -> dict[str, list[float]]:
-    """Legend label -> y values of the visible lines."""
-    out = {}
-    for item in figure.legend[0].items:
-        for renderer in item.renderers:
-            if renderer.visible and type(renderer.glyph).__name__ == "Line":
-                out[item.label.value] = [float(y) for y in renderer.data_source.data["y"]]
-    return out
-
-
 def test_live_chart_updates_its_figure_in_place() -> None:
     import holoviews as hv
     from bokeh.document import Document
@@ -162,13 +147,13 @@ def test_live_chart_updates_its_figure_in_place() -> None:
     chart: kit.LiveChart[dict[str, list[int]]] = kit.LiveChart(build)
     chart.show({"CDC": [1, 2, 3], "FDA": [4, 5, 6]})
     root = chart.pane.get_root(Document())
-    first = _figure(chart, root)
-    assert _drawn(first) == {"CDC": [1, 2, 3], "FDA": [4, 5, 6]}
+    first = figure_of(chart.pane, root)
+    assert drawn_lines(first, "y") == {"CDC": [1, 2, 3], "FDA": [4, 5, 6]}
 
     # a new choice: the same figure, with the new lines' data and legend, and ranges that follow
     chart.show({"NIH": [10, 20, 30, 40]})
-    assert _figure(chart, root) is first
-    assert _drawn(first) == {"NIH": [10, 20, 30, 40]}
+    assert figure_of(chart.pane, root) is first
+    assert drawn_lines(first, "y") == {"NIH": [10, 20, 30, 40]}
     assert first.y_range.end >= 40 and first.x_range.end >= 3
 
     # afresh: a new figure

@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 from browser import ARTIFACTS, CHROMIUM, INJECTED, browser, dialogs_of, page_text, wait_text
 from dashboard_lakes import IMG_HANDLE, SCRIPT_HANDLE, free_port
+from figures_drawn import drawn_lines, figure_of
 
 from hhs_platform.dashboards import trends
 from hhs_platform.lake import Lake
@@ -498,16 +499,7 @@ def test_trends_chart_follows_the_filters_in_one_figure(world_lake: str) -> None
 
     view = trends.TrendsView(Lake(world_lake))
     root = view.layout.get_root(Document())
-    pane = view.chart.pane
-    figure = pane._plots[root.ref["id"]][0].handles["plot"]
-
-    def drawn() -> dict[str, list[float]]:
-        out = {}
-        for item in figure.legend[0].items:
-            for renderer in item.renderers:
-                if renderer.visible and type(renderer.glyph).__name__ == "Line":
-                    out[item.label.value] = [float(y) for y in renderer.data_source.data["value"]]
-        return out
+    figure = figure_of(view.chart.pane, root)
 
     def shown() -> dict[str, list[float]]:
         """The figures table: label -> values in period order (the chart's ground truth)."""
@@ -517,9 +509,9 @@ def test_trends_chart_follows_the_filters_in_one_figure(world_lake: str) -> None
             for (label,), rows in table.group_by("label", maintain_order=True)
         }
 
-    assert drawn() == shown() and len(shown()) == 4
+    assert drawn_lines(figure, "value") == shown() and len(shown()) == 4
     for widget, value in ((view.metric, "engagement"), (view.level, "platform")):
         widget.value = value
-        assert pane._plots[root.ref["id"]][0].handles["plot"] is figure  # updated, not rebuilt
-        assert drawn() == shown() and shown()
+        assert figure_of(view.chart.pane, root) is figure  # updated, not rebuilt
+        assert drawn_lines(figure, "value") == shown() and shown()
     assert figure.title.text == "Engagement per day"
