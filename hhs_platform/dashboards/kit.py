@@ -503,8 +503,8 @@ class LiveChart[T]:
             self._pipe.event(data=data)
 
 
-#: The rows each table shows (see :func:`show_rows`).
-_shown: weakref.WeakKeyDictionary[Any, pl.DataFrame] = weakref.WeakKeyDictionary()
+#: The rows each table shows, and the pandas frame it got them as (see :func:`show_rows`).
+_shown: weakref.WeakKeyDictionary[Any, tuple[pl.DataFrame, Any]] = weakref.WeakKeyDictionary()
 
 
 def show_rows(table: pn.widgets.Tabulator, frame: pl.DataFrame) -> bool:
@@ -512,16 +512,17 @@ def show_rows(table: pn.widgets.Tabulator, frame: pl.DataFrame) -> bool:
 
     A filter change often leaves some of a page's tables as they were (the heatmap colour does
     not move the runs table). Sending their rows again costs a pandas conversion here and a
-    redraw of the table in the browser.
+    redraw of the table in the browser. A table whose value was set some other way gets the
+    rows again.
 
     Returns:
         Whether the table got new rows.
     """
     last = _shown.get(table)
-    if last is not None and last.equals(frame):
+    if last is not None and table.value is last[1] and last[0].equals(frame):
         return False
     table.value = frame.to_pandas()
-    _shown[table] = frame
+    _shown[table] = (frame, table.value)
     return True
 
 
@@ -546,7 +547,7 @@ def table_widget(
     }
     options.update(kw)
     table = pn.widgets.Tabulator(frame.to_pandas(), **options)
-    _shown[table] = frame
+    _shown[table] = (frame, table.value)
     return table
 
 

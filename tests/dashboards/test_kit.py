@@ -172,3 +172,7 @@ def test_show_rows_sends_only_rows_that_changed() -> None:
     assert not kit.show_rows(table, changed)
     assert kit.show_rows(table, first.head(1))
     assert table.value["agency"].tolist() == ["CDC"]
+    # rows put in some other way: the same frame is sent again
+    table.value = first.to_pandas()
+    assert kit.show_rows(table, first.head(1))
+    assert table.value["agency"].tolist() == ["CDC"]
