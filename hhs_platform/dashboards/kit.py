@@ -20,7 +20,6 @@ from typing import Any, cast
 
 import panel as pn
 import polars as pl
-from holoviews.plotting.bokeh import BokehRenderer
 
 from hhs_platform.dashboards import security
 from hhs_platform.errors import HhsError
@@ -105,12 +104,6 @@ METRICS: dict[str, tuple[str, str]] = {
     ),
     "confidence": ("Confidence", "0-1: how far the event is past its threshold, and history."),
 }
-
-# Charts are drawn on a 2D canvas, not with WebGL (HoloViews' default). The pages draw at most
-# a few thousand points, where WebGL gains nothing, and without a GPU (virtual desktops, the
-# headless browser of the tests) Chromium emulates it: copying each WebGL frame to the page
-# took 110 ms of every filter change's 650 ms in the browser on the operations page.
-BokehRenderer.webgl = False
 
 _served: dict[str, Settings] = {}
 _CACHE_SIZE = 64
@@ -419,8 +412,23 @@ def nav(slug: str) -> pn.pane.HTML:
     return pn.pane.HTML(f'<nav aria-label="Dashboards">{links}</nav>', margin=(12, 10))
 
 
+def _charts_on_canvas() -> None:
+    """Draw the pages' charts on a 2D canvas, not with WebGL (HoloViews' default).
+
+    The pages draw at most a few thousand points, where WebGL gains nothing, and without a GPU
+    (virtual desktops, the headless browser of the tests) Chromium emulates it: copying each
+    WebGL frame to the page took 110 ms of every filter change's 650 ms in the browser on the
+    operations page. Set here, where every page is put together, rather than when this module
+    is imported: the briefs import it for its palette and need no HoloViews.
+    """
+    from holoviews.plotting.bokeh import BokehRenderer
+
+    BokehRenderer.webgl = False
+
+
 def shell(slug: str, lake: Lake, *body: Any, title: str | None = None) -> pn.Column:
     """A page: its title, the navigation, the freshness badge, then ``body``."""
+    _charts_on_canvas()
     heading = title or f"HHS social media — {NAV.get(slug, slug)}"
     user = current_user()
     who = [pn.pane.HTML(f"Signed in as {html.escape(user)}", margin=(12, 10))] if user else []
