@@ -120,9 +120,17 @@ def page(lake: Lake | None = None) -> pn.viewable.Viewable:
     pn.extension("tabulator")
     lake = lake if lake is not None else Lake()
     dims = kit.restrict(
-        kit.read(lake, hl.DAILY, columns=["agency", "platform"])
-        .unique()
-        .with_columns(pl.col("agency").fill_null(UNASSIGNED_AGENCY))
+        # every session's filters come from the same few hundred distinct pairs
+        kit.memo(
+            lake,
+            (hl.DAILY,),
+            ("executive-dims",),
+            lambda: (
+                kit.read(lake, hl.DAILY, columns=["agency", "platform"])
+                .unique()
+                .with_columns(pl.col("agency").fill_null(UNASSIGNED_AGENCY))
+            ),
+        )
     )
     if dims.is_empty():
         return kit.empty_state(SLUG, lake, "daily figures (gold)")
@@ -131,6 +139,13 @@ def page(lake: Lake | None = None) -> pn.viewable.Viewable:
 
 #: Kept for callers of the first version of the page.
 executive_page = page
+
+
+def _heading(text: str, metric: str | None = None) -> pn.Row:
+    items: list[Any] = [pn.pane.Markdown(f"## {text}", margin=(10, 0, 0, 10))]
+    if metric:
+        items.append(kit.tooltip(metric))
+    return pn.Row(*items)
 
 
 def _card(label: str, value: str, change: str, pct: str, way: str, period: str) -> str:
@@ -189,7 +204,6 @@ class ExecutiveView:
         }
         # drawn once, then updated in place on each filter change
         self.growth_chart = kit.LiveChart(_bars, sizing_mode="stretch_width", min_height=300)
-        self.engagement_chart = kit.LiveChart(_bars, sizing_mode="stretch_width", min_height=300)
         self.anomalies = kit.table_widget(
             pl.DataFrame(schema={c: pl.Utf8 for c in _ANOMALY_TITLES}),
             titles=_ANOMALY_TITLES,
@@ -201,6 +215,31 @@ class ExecutiveView:
             widths={"sentence": 420},
             pagination=None,
         )
+        self.shown_accounts = pl.DataFrame(schema=_account_schema())
+        self._highlights: hl.Highlights | None = None
+        # built, computed and drawn once the page has shown the figures above
+        self.lower = kit.Later(self._build_lower, self._show_lower)
+
+        for widget in (self.agency, self.platform, self.period):
+            widget.param.watch(self.update, "value")
+        self.update()
+
+        self.body: tuple[pn.viewable.Viewable, ...] = (
+            pn.FlexBox(self.agency, self.platform, self.period),
+            self.status,
+            pn.FlexBox(
+                *[pn.Row(card, kit.tooltip(name), margin=0) for name, card in self.cards.items()]
+            ),
+            _heading("Anomalies that matter", "confidence"),
+            self.anomalies,
+            _heading("Day by day"),
+            self.growth_chart.pane,
+            self.lower.pane,
+        )
+
+    def _build_lower(self) -> list[pn.viewable.Viewable]:
+        """The engagement chart and the top posts, agencies and accounts (see :class:`kit.Later`)."""
+        self.engagement_chart = kit.LiveChart(_bars, sizing_mode="stretch_width", min_height=300)
         self.top_posts = kit.table_widget(
             hl.top_posts_frame().select(list(_POST_TITLES)),
             titles=_POST_TITLES,
@@ -234,45 +273,20 @@ class ExecutiveView:
             formatters=_ACCOUNT_FORMATTERS,
             hidden_columns=["account_id"],
         )
-        self.shown_accounts = pl.DataFrame(schema=_account_schema())
-        self.export = kit.export_buttons(
+        export = kit.export_buttons(
             lambda: self.shown_accounts, "executive-accounts", table="gold/daily_account_metrics"
         )
 
-        for widget in (self.agency, self.platform, self.period):
-            widget.param.watch(self.update, "value")
-        self.update()
-
-        def heading(text: str, metric: str | None = None) -> pn.Row:
-            items: list[Any] = [pn.pane.Markdown(f"## {text}", margin=(10, 0, 0, 10))]
-            if metric:
-                items.append(kit.tooltip(metric))
-            return pn.Row(*items)
-
-        self.body: tuple[pn.viewable.Viewable, ...] = (
-            pn.FlexBox(self.agency, self.platform, self.period),
-            self.status,
-            pn.FlexBox(
-                *[pn.Row(card, kit.tooltip(name), margin=0) for name, card in self.cards.items()]
-            ),
-            heading("Anomalies that matter", "confidence"),
-            self.anomalies,
-            heading("Day by day"),
-            self.growth_chart.pane,
+        return [
             self.engagement_chart.pane,
-            # drawn once the page has shown the figures above
-            kit.deferred(
-                lambda: (
-                    heading("Top posts", "engagement"),
-                    self.top_posts,
-                    heading("Top agencies", "engagement"),
-                    self.top_agencies,
-                    heading("Accounts", "followers"),
-                    self.accounts_table,
-                    self.export,
-                )
-            ),
-        )
+            _heading("Top posts", "engagement"),
+            self.top_posts,
+            _heading("Top agencies", "engagement"),
+            self.top_agencies,
+            _heading("Accounts", "followers"),
+            self.accounts_table,
+            export,
+        ]
 
     # -- state ---------------------------------------------------------------------------------
     def scope(self) -> tuple[list[str] | None, list[str] | None]:
@@ -336,13 +350,18 @@ class ExecutiveView:
                 f"{period.previous_start} to {period.previous_end}. {h.headline()}{fresh}"
             )
         kit.show_rows(self.anomalies, kit.restrict(h.anomalies).select(list(_ANOMALY_TITLES)))
+        self.growth_chart.show((h.daily, "followers_change", "Follower growth per day"))
+        self._highlights = h
+        self.lower.refresh()
+
+    def _show_lower(self) -> None:
+        h = self._highlights if self._highlights is not None else self.highlights()
+        self.engagement_chart.show((h.daily, "engagement", "Engagement per day"))
         posts = kit.restrict(h.top_posts).with_columns(
             pl.col("url").map_elements(brief.safe_url, return_dtype=pl.Utf8)
         )
         kit.show_rows(self.top_posts, posts.select(list(_POST_TITLES)))
         kit.show_rows(self.top_agencies, kit.restrict(h.top_agencies).select(list(_AGENCY_TITLES)))
-        self.growth_chart.show((h.daily, "followers_change", "Follower growth per day"))
-        self.engagement_chart.show((h.daily, "engagement", "Engagement per day"))
         self.shown_accounts = self.account_rows(h)
         kit.show_rows(self.accounts_table, self.shown_accounts)
 

@@ -464,21 +464,41 @@ def set_changed(widget: Any, **values: Any) -> None:
         widget.param.update(**changed)
 
 
-def deferred(build: Callable[[], Sequence[Any]]) -> pn.viewable.Viewable:
-    """The sections ``build()`` returns, built after the page has reached the browser.
+class Later:
+    """Sections of a page built after it has loaded, and kept up to date from then on.
 
-    A page shows its first figures sooner when the models of the sections below them are
-    neither built nor drawn before they are (Panel's ``defer_load``: a spinner stands in until
-    the session has loaded, then they follow). Outside a served session they are built at once.
+    A page shows its first figures sooner when the sections below them are neither built, nor
+    computed, nor drawn before they are (Panel's ``defer_load``: a spinner stands in until the
+    session has loaded, then they follow). ``build()`` makes the sections' widgets, once;
+    ``show()`` puts the current figures into them: right after they are built, then on each
+    :meth:`refresh` (a page calls it on every filter change; it does nothing before). Outside a
+    served session they are built when the page is first rendered.
     """
-    return cast(
-        "pn.viewable.Viewable",
-        pn.panel(
-            lambda: pn.Column(*build(), sizing_mode="stretch_width"),
-            defer_load=True,
-            sizing_mode="stretch_width",
-        ),
-    )
+
+    def __init__(self, build: Callable[[], Sequence[Any]], show: Callable[[], None]) -> None:
+        self._build, self._show = build, show
+        self._items: list[Any] | None = None
+        self.pane = cast(
+            "pn.viewable.Viewable",
+            # a function (Panel would take a bound method for a pane's own content)
+            pn.panel(lambda: self._draw(), defer_load=True, sizing_mode="stretch_width"),
+        )
+
+    @property
+    def built(self) -> bool:
+        """Whether the sections exist (the page has loaded, or was rendered outside a server)."""
+        return self._items is not None
+
+    def _draw(self) -> pn.Column:
+        if self._items is None:
+            self._items = list(self._build())
+            self._show()
+        return pn.Column(*self._items, sizing_mode="stretch_width")
+
+    def refresh(self) -> None:
+        """Show the current figures in the sections, if they are built."""
+        if self._items is not None:
+            self._show()
 
 
 class LiveChart[T]:
@@ -566,11 +586,11 @@ __all__ = [
     "NAV",
     "NEUTRAL",
     "PALETTE",
+    "Later",
     "LiveChart",
     "allowed_agencies",
     "current_role",
     "current_user",
-    "deferred",
     "definition",
     "empty_state",
     "escape_md",

@@ -298,9 +298,8 @@ class OperationsView:
         self.summary = pn.pane.Markdown(sizing_mode="stretch_width")
         # drawn once, then updated in place on each filter change
         self.runs_chart = kit.LiveChart(_runs_chart, sizing_mode="stretch_width", min_height=320)
-        self.heatmap = kit.LiveChart(_heatmap, sizing_mode="stretch_width", min_height=240)
-        self.heatmap_note = pn.pane.Markdown(sizing_mode="stretch_width")
-        self.quota = pn.pane.Markdown(sizing_mode="stretch_width")
+        # built, computed and drawn once the page has shown the runs
+        self.lower = kit.Later(self._details, self._show_details)
 
         view = self.compute()
         self.runs_table = _table(
@@ -314,6 +313,29 @@ class OperationsView:
                 "accounts": _COUNT,
             },
         )
+        self.view = view
+        self.show(view)
+        for widget in (self.platform, self.window, self.metric):
+            widget.param.watch(self.update, "value")
+
+        self.body: list[pn.viewable.Viewable] = [
+            pn.FlexBox(self.platform, self.window),
+            links(settings),
+            _heading("Collection runs", "success_rate"),
+            pn.FlexBox(self.success, self.slo_number, self.runs_ok, self.burned),
+            self.summary,
+            self.runs_chart.pane,
+            self.runs_table,
+            kit.export_buttons(lambda: self.view.runs, "operations-runs"),
+            self.lower.pane,
+        ]
+
+    def _details(self) -> list[pn.viewable.Viewable]:
+        """The sections below the runs (see :class:`kit.Later`)."""
+        data, view = self.data, self.view
+        self.heatmap = kit.LiveChart(_heatmap, sizing_mode="stretch_width", min_height=240)
+        self.heatmap_note = pn.pane.Markdown(sizing_mode="stretch_width")
+        self.quota = pn.pane.Markdown(sizing_mode="stretch_width")
         self.heatmap_table = _table(
             view.heatmap_table, {"account_key": "Account", "platform": "Platform"}, {}
         )
@@ -341,26 +363,6 @@ class OperationsView:
                 "date": _DATE,
             },
         )
-        self.view = view
-        self.show(view)
-        for widget in (self.platform, self.window, self.metric):
-            widget.param.watch(self.update, "value")
-
-        self.body: list[pn.viewable.Viewable] = [
-            pn.FlexBox(self.platform, self.window),
-            links(settings),
-            _heading("Collection runs", "success_rate"),
-            pn.FlexBox(self.success, self.slo_number, self.runs_ok, self.burned),
-            self.summary,
-            self.runs_chart.pane,
-            self.runs_table,
-            kit.export_buttons(lambda: self.view.runs, "operations-runs"),
-            kit.deferred(self._details),
-        ]
-
-    def _details(self) -> list[pn.viewable.Viewable]:
-        """The sections below the runs, drawn once the page has shown its first figures."""
-        data = self.data
         return [
             _heading("SLOs and error budgets"),
             pn.pane.Markdown(_slo_note(data.slo), sizing_mode="stretch_width"),
@@ -438,6 +440,10 @@ class OperationsView:
         )
         self.runs_chart.show((view.runs, self.slo))
         kit.show_rows(self.runs_table, view.runs)
+        self.lower.refresh()
+
+    def _show_details(self) -> None:
+        view = self.view
         shown = of.lowest_accounts(view.cells, of.HEATMAP_ACCOUNTS)
         self.heatmap.show((shown, self.metric.value))
         accounts, drawn = view.cells["account_key"].n_unique(), shown["account_key"].n_unique()

@@ -74,33 +74,49 @@ def _as_date(value: Any) -> dt.date:
     return dt.date.fromisoformat(str(value)[:10])
 
 
+def _choices(lake: Lake) -> tuple[dt.date, dt.date, list[str], list[str]] | None:
+    """The first and last day, the agencies (by level) and the platforms the viewer may choose.
+
+    ``None`` when there are no figures yet. Shared by every session of the same viewer's scope
+    until the tables change: they come from a row per agency-period and per account-day.
+    """
+    allowed = kit.allowed_agencies()
+
+    def compute() -> tuple[dt.date, dt.date, list[str], list[str]] | None:
+        dims = kit.restrict(
+            kit.read(lake, AGENCY_METRICS, columns=["period_start", "agency", "level", "platform"])
+        )
+        accounts = kit.restrict(kit.read(lake, DAILY, columns=["date", "platform", "agency"]))
+        if dims.is_empty() and accounts.is_empty():
+            return None
+        dates = pl.concat(
+            [dims.select(pl.col("period_start").alias("date")), accounts.select("date")]
+        )["date"]
+        agencies = (
+            dims.select("agency", "level").unique().sort("level", "agency")["agency"].to_list()
+        )
+        # distinct values first: the columns hold a row per agency-period and per account-day
+        platforms = sorted(
+            set(dims["platform"].unique().to_list()) - {tf.ALL_PLATFORMS}
+            | set(accounts["platform"].unique().to_list())
+        )
+        return _as_date(dates.min()), _as_date(dates.max()), agencies, platforms
+
+    scope = None if allowed is None else tuple(sorted(allowed))
+    return kit.memo(lake, (AGENCY_METRICS, DAILY), ("trends-choices", scope), compute)
+
+
 class TrendsView:
     """The widgets, chart and tables of one session's Trends page."""
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
-        dims = kit.restrict(
-            kit.read(lake, AGENCY_METRICS, columns=["period_start", "agency", "level", "platform"])
-        )
-        accounts = kit.restrict(
-            kit.read(lake, DAILY, columns=["date", "platform", "account_id", "handle", "agency"])
-        )
-        self.empty = dims.is_empty() and accounts.is_empty()
-        if self.empty:
+        choices = _choices(lake)
+        self.empty = choices is None
+        if choices is None:
             return
+        first, last, self.agencies, self.platforms = choices
         self.links = kit.restrict(kit.read(lake, ACCOUNTS, columns=["agency", "parent_agency"]))
-        dates = pl.concat(
-            [dims.select(pl.col("period_start").alias("date")), accounts.select("date")]
-        )["date"]
-        first, last = _as_date(dates.min()), _as_date(dates.max())
-        self.agencies = (
-            dims.select("agency", "level").unique().sort("level", "agency")["agency"].to_list()
-        )
-        # distinct values first: the columns hold a row per agency-period and per account-day
-        self.platforms = sorted(
-            set(dims["platform"].unique().to_list()) - {tf.ALL_PLATFORMS}
-            | set(accounts["platform"].unique().to_list())
-        )
         self.has_agencies = bool(self.agencies)
 
         levels = {
@@ -185,6 +201,52 @@ class TrendsView:
             css_classes=["trends-timeline"],
             page_size=14,
         )
+        # built, computed and drawn once the page has shown the chart and its figures
+        self.lower = kit.Later(self._build_lower, self._show_lower)
+
+        self._busy = False
+        self._line = pl.DataFrame(schema=_TIMELINE_SCHEMA)
+        self._pop = pl.DataFrame(schema=_POP_SCHEMA)
+        self._load(keep=True)
+        self._check_series(list(self.series.value), fallback=None)
+        self.level.param.watch(self._on_level, "value")
+        for widget in (self.granularity, self.agency, self.platform):
+            widget.param.watch(self._on_source, "value")
+        self.series.param.watch(self._on_series, "value")
+        for widget in (self.metric, self.dates, self.compare):
+            widget.param.watch(self.update, "value")
+        self.update()
+
+        controls = pn.FlexBox(
+            self.level,
+            pn.Row(self.metric, self.metric_help),
+            self.granularity,
+            self.agency,
+            self.platform,
+        )
+        self.layout = kit.shell(
+            SLUG,
+            lake,
+            pn.pane.Markdown(
+                "Any metric over time. Agencies include every agency below them; compare up to "
+                f"{tf.MAX_SERIES} series. Dashed lines mark the days a metric's definition moved "
+                "(see the notes under the chart).",
+                sizing_mode="stretch_width",
+            ),
+            controls,
+            self.series,
+            pn.FlexBox(self.dates, self.compare),
+            self.refusal,
+            self.chart.pane,
+            self.notes,
+            pn.pane.Markdown("### Figures"),
+            self.timeline_table,
+            kit.export_buttons(self.timeline_export, "trends", AGENCY_METRICS),
+            self.lower.pane,
+        )
+
+    def _build_lower(self) -> list[pn.viewable.Viewable]:
+        """Period over period, roll-up, leaderboards, trending terms (see :class:`kit.Later`)."""
         self.pop_caption = pn.pane.Markdown(sizing_mode="stretch_width")
         self.pop_table = kit.table_widget(
             pl.DataFrame(schema=_POP_SCHEMA),
@@ -256,66 +318,20 @@ class TrendsView:
             css_classes=["trends-topics"],
         )
 
-        self._busy = False
-        self._line = pl.DataFrame(schema=_TIMELINE_SCHEMA)
-        self._pop = pl.DataFrame(schema=_POP_SCHEMA)
-        self._load(keep=True)
-        self._check_series(list(self.series.value), fallback=None)
-        self.level.param.watch(self._on_level, "value")
-        for widget in (self.granularity, self.agency, self.platform):
-            widget.param.watch(self._on_source, "value")
-        self.series.param.watch(self._on_series, "value")
-        for widget in (self.metric, self.dates, self.compare):
-            widget.param.watch(self.update, "value")
-        self.update()
-
-        controls = pn.FlexBox(
-            self.level,
-            pn.Row(self.metric, self.metric_help),
-            self.granularity,
-            self.agency,
-            self.platform,
-        )
-        self.layout = kit.shell(
-            SLUG,
-            lake,
-            pn.pane.Markdown(
-                "Any metric over time. Agencies include every agency below them; compare up to "
-                f"{tf.MAX_SERIES} series. Dashed lines mark the days a metric's definition moved "
-                "(see the notes under the chart).",
-                sizing_mode="stretch_width",
+        return [
+            self.pop_box,
+            pn.pane.Markdown("### Roll-up"),
+            self.rollup_caption,
+            self.rollup_table,
+            pn.pane.Markdown("### Leaderboard positions (latest week)"),
+            self.boards_table,
+            pn.pane.Markdown("### Trending terms"),
+            self.trend_caption,
+            pn.FlexBox(
+                pn.Column(pn.pane.Markdown("#### Hashtags"), self.hashtags_table, min_width=320),
+                pn.Column(pn.pane.Markdown("#### Topics"), self.topics_table, min_width=320),
             ),
-            controls,
-            self.series,
-            pn.FlexBox(self.dates, self.compare),
-            self.refusal,
-            self.chart.pane,
-            self.notes,
-            pn.pane.Markdown("### Figures"),
-            self.timeline_table,
-            kit.export_buttons(self.timeline_export, "trends", AGENCY_METRICS),
-            # drawn once the page has shown the chart and its figures
-            kit.deferred(
-                lambda: (
-                    self.pop_box,
-                    pn.pane.Markdown("### Roll-up"),
-                    self.rollup_caption,
-                    self.rollup_table,
-                    pn.pane.Markdown("### Leaderboard positions (latest week)"),
-                    self.boards_table,
-                    pn.pane.Markdown("### Trending terms"),
-                    self.trend_caption,
-                    pn.FlexBox(
-                        pn.Column(
-                            pn.pane.Markdown("#### Hashtags"), self.hashtags_table, min_width=320
-                        ),
-                        pn.Column(
-                            pn.pane.Markdown("#### Topics"), self.topics_table, min_width=320
-                        ),
-                    ),
-                )
-            ),
-        )
+        ]
 
     # -- data ------------------------------------------------------------------------------
     def _agency_rows(self, where: pl.Expr) -> pl.DataFrame:
@@ -397,10 +413,11 @@ class TrendsView:
         value: Any = self.dates.value
         return _as_date(value[0]), _as_date(value[1])
 
-    def update(self, *_: Any) -> None:
-        """Recompute every figure for the current widget values."""
-        if self._busy:
-            return
+    def selection(
+        self,
+    ) -> tuple[str, str, list[str], tuple[dt.date, dt.date], tuple[dt.date, dt.date, dt.date], str]:
+        """Metric, granularity, series, date range, its periods' first start, last start and last
+        day, and the metric's label."""
         metric, gran = self.metric.value, self.granularity.value
         # the picker's order (its chips), so chips, legend and tables list the series alike
         chosen = set(self.series.value)
@@ -408,7 +425,13 @@ class TrendsView:
         start, end = self.window()
         lo, hi = tf.window(gran, start, end)
         last_day = hi + dt.timedelta(days=6 if gran == "week" else 0)
-        label = kit.metric_label(metric)
+        return metric, gran, series, (start, end), (lo, hi, last_day), kit.metric_label(metric)
+
+    def update(self, *_: Any) -> None:
+        """Recompute every figure for the current widget values."""
+        if self._busy:
+            return
+        metric, gran, series, _, (lo, hi, last_day), label = self.selection()
         self.metric_help.value = f"{label}: {kit.definition(metric)}"
 
         self._line = tf.timeline(self.frame, metric, series, lo, hi)
@@ -424,6 +447,11 @@ class TrendsView:
         )
         kit.show_rows(self.timeline_table, self._timeline_frame(self._line))
 
+        self.lower.refresh()
+
+    def _show_lower(self) -> None:
+        """The period over period, roll-up, leaderboards and trending terms of the selection."""
+        metric, gran, series, (start, end), (lo, hi, last_day), label = self.selection()
         self.pop_box.visible = bool(self.compare.value)
         self._pop = tf.period_over_period(self.frame, metric, series, gran, start, end)
         plo, phi = tf.previous_window(gran, start, end)

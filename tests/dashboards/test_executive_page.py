@@ -80,7 +80,7 @@ def test_figures_filters_url_and_export(world_lake: str, world_server: str) -> N
         page = b.new_page(viewport={"width": 1280, "height": 900})
         dialogs = dialogs_of(page)
         page.goto(f"{world_server}/executive", wait_until="domcontentloaded")
-        # the sections below the charts follow once the page has loaded (kit.deferred)
+        # the sections below the first chart follow once the page has loaded (kit.Later)
         text = wait_text(
             page, "vs previous month", "Top posts", *_card_texts(month), timeout=60_000
         )

@@ -162,6 +162,38 @@ def test_live_chart_updates_its_figure_in_place() -> None:
     assert chart.pane.object is not pane_object
 
 
+def test_later_builds_its_sections_once_and_shows_figures_only_once_built() -> None:
+    from bokeh.document import Document
+
+    calls = {"build": 0}
+    figures = {"value": 1}
+    table = kit.table_widget(pl.DataFrame({"value": [0]}))
+
+    def build() -> list[object]:
+        calls["build"] += 1
+        return [table]
+
+    def show() -> None:
+        kit.show_rows(table, pl.DataFrame({"value": [figures["value"]]}))
+
+    later = kit.Later(build, show)
+    later.refresh()  # before the page is drawn: nothing is built or computed
+    assert not later.built and calls["build"] == 0
+    assert table.value["value"].tolist() == [0]
+
+    # drawn (outside a server: at once): built, with the figures of the moment
+    later.pane.get_root(Document())
+    assert later.built and calls["build"] == 1
+    assert table.value["value"].tolist() == [1]
+
+    # a filter change reaches the built sections; drawing again builds nothing new
+    figures["value"] = 2
+    later.refresh()
+    assert table.value["value"].tolist() == [2]
+    later.pane.get_root(Document())
+    assert calls["build"] == 1
+
+
 def test_show_rows_sends_only_rows_that_changed() -> None:
     first = pl.DataFrame({"agency": ["CDC", "FDA"], "value": [1.5, None]})
     table = kit.table_widget(first)
