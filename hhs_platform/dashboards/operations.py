@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,6 +105,9 @@ class OperationsData:
     headroom: pl.DataFrame
     quota: of.QuotaDay
     slo: pl.DataFrame
+    #: The platforms that have fetches or scores, and the latest day of either.
+    platforms: list[str]
+    latest: dt.date | None
 
     @property
     def is_empty(self) -> bool:
@@ -157,7 +161,15 @@ def load(lake: Lake, settings: Settings) -> OperationsData:
     headroom, quota = _budgets(lake, settings)
     # SLOs are counted over every account (like the rate-limit budgets): shown as they are.
     slo = slos.slo_summary(kit.read(lake, SLO))
-    return OperationsData(fetch_log, scorecard, quarantine, flags, headroom, quota, slo)
+    # distinct values first: the columns hold a row per fetch and per account-day
+    platforms = sorted(
+        set(fetch_log["platform"].unique().to_list())
+        | set(scorecard["platform"].unique().to_list())
+    )
+    latest = of.latest_day(_max_date(fetch_log, "started_at"), _max_date(scorecard, "date"))
+    return OperationsData(
+        fetch_log, scorecard, quarantine, flags, headroom, quota, slo, platforms, latest
+    )
 
 
 def _budgets(lake: Lake, settings: Settings) -> tuple[pl.DataFrame, of.QuotaDay]:
@@ -203,6 +215,10 @@ def _raw_schema(columns: tuple[str, ...]) -> dict[str, pl.DataType]:
     return {c: schema[c] for c in columns}
 
 
+#: The tables the page reads (their versions key the shared caches).
+_TABLES = (ACCOUNTS, FETCH_LOG, SCORECARD, FLAGS, QUARANTINE, RAW, SLO)
+
+
 def page(lake: Lake | None = None) -> pn.viewable.Viewable:
     """Build the Operations page over the lake, read now.
 
@@ -216,15 +232,16 @@ def page(lake: Lake | None = None) -> pn.viewable.Viewable:
     lake = lake if lake is not None else Lake()
     settings = kit.settings()
     # Shared by every session (of the same agency access) until one of the tables changes.
-    data = kit.memo(
-        lake,
-        (ACCOUNTS, FETCH_LOG, SCORECARD, FLAGS, QUARANTINE, RAW, SLO),
-        ("operations", kit.allowed_agencies()),
-        lambda: load(lake, settings),
-    )
+    scope = kit.allowed_agencies()
+    data = kit.memo(lake, _TABLES, ("operations", scope), lambda: load(lake, settings))
     if data.is_empty:
         return kit.empty_state(SLUG, lake, "collection runs or quality scores")
-    view = OperationsView(data, settings)
+
+    def remember(choice: Hashable, compute: Callable[[], View]) -> View:
+        # each choice's figures, shared like the data they come from
+        return kit.memo(lake, _TABLES, ("operations-view", scope, choice), compute)
+
+    view = OperationsView(data, settings, remember)
     return kit.shell(SLUG, lake, *view.body)
 
 
@@ -255,20 +272,19 @@ def _table(
 class OperationsView:
     """The widgets, indicators, charts and tables of one session's page."""
 
-    def __init__(self, data: OperationsData, settings: Settings) -> None:
+    def __init__(
+        self,
+        data: OperationsData,
+        settings: Settings,
+        remember: Callable[[Hashable, Callable[[], View]], View] | None = None,
+    ) -> None:
+        """``remember(choice, compute)`` may keep each choice's figures for other sessions."""
         self.data = data
         self.slo = settings.slo_success_rate
-        # distinct values first: the columns hold a row per fetch and per account-day
-        platforms = sorted(
-            set(data.fetch_log["platform"].unique().to_list())
-            | set(data.scorecard["platform"].unique().to_list())
-        )
-        self.latest = of.latest_day(
-            _max_date(data.fetch_log, "started_at"), _max_date(data.scorecard, "date")
-        )
-
+        self._remember = remember or (lambda _, compute: compute())
+        self.latest = data.latest
         self.platform = pn.widgets.Select(
-            label="Platform", options=[of.ALL, *platforms], value=of.ALL, width=200
+            label="Platform", options=[of.ALL, *data.platforms], value=of.ALL, width=200
         )
         self.window = pn.widgets.Select(
             label="Window", options=list(of.WINDOWS), value=of.DEFAULT_WINDOW, width=160
@@ -393,6 +409,10 @@ class OperationsView:
 
     def compute(self) -> View:
         """The figures of the current platform, window and heatmap colour."""
+        choice = (self.platform.value, self.window.value, self.metric.value, self.slo)
+        return self._remember(choice, self._compute)
+
+    def _compute(self) -> View:
         platform = self.platform.value
         start = of.window_start(self.latest, of.WINDOWS[self.window.value])
         data = self.data

@@ -96,10 +96,17 @@ def in_window(frame: pl.DataFrame, column: str, start: dt.date | None) -> pl.Dat
     """Rows whose ``column`` (a date, or a UTC datetime) falls on or after ``start``."""
     if start is None:
         return frame
-    value = pl.col(column)
-    if frame.schema[column] != pl.Date:
-        value = value.dt.date()
-    return frame.filter(value >= start)
+    return frame.filter(_on_or_after(frame.schema[column], column, start))
+
+
+def _on_or_after(dtype: pl.DataType, column: str, start: dt.date) -> pl.Expr:
+    """``column`` on or after the day ``start``: compared with the day's first instant in the
+    column's own time zone, rather than taking each row's date."""
+    if dtype == pl.Date:
+        return pl.col(column) >= start
+    zone = getattr(dtype, "time_zone", None)
+    midnight = dt.datetime.combine(start, dt.time(), ZoneInfo(zone) if zone else None)
+    return pl.col(column) >= pl.lit(midnight).cast(dtype)
 
 
 def in_runs_or_window(
@@ -112,10 +119,8 @@ def in_runs_or_window(
     """
     if start is None:
         return frame
-    value = pl.col(column)
-    if frame.schema[column] != pl.Date:
-        value = value.dt.date()
-    return frame.filter(pl.col("run_id").is_in(list(run_ids)) | (value >= start))
+    since = _on_or_after(frame.schema[column], column, start)
+    return frame.filter(pl.col("run_id").is_in(list(run_ids)) | since)
 
 
 def latest_day(*dates: dt.date | None) -> dt.date | None:

@@ -209,26 +209,6 @@ class PostsView:
             "Select a post in the table to see its engagement curve.",
             sizing_mode="stretch_width",
         )
-        self.detail = pn.pane.Markdown(sizing_mode="stretch_width")
-        self.chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=360)
-        self.observations = kit.table_widget(
-            pl.DataFrame(schema={c: pl.Float64 for c in _OBS_TITLES}),
-            titles=_OBS_TITLES,
-            formatters={**_COUNTS, "hours": _HOURS},
-            pagination="local",
-            page_size=50,
-        )
-        self.ages = kit.table_widget(
-            pl.DataFrame(schema={c: pl.Float64 for c in _AGE_TITLES}),
-            titles=_AGE_TITLES,
-            formatters={
-                "age_hours": _COUNT,
-                "engagement_at_age": _COUNT,
-                "baseline": _RATIO,
-                "overperformance": _RATIO,
-            },
-            pagination=None,
-        )
         self.drilldown = pn.Column(self.hint, sizing_mode="stretch_width")
 
         for widget, _ in self.filters:
@@ -261,6 +241,43 @@ class PostsView:
             self.export,
             pn.pane.Markdown("## Selected post", margin=(10, 10, 0, 10)),
             self.drilldown,
+        )
+
+    # -- the selected post's parts: made when a post is first selected ----------------------
+    @functools.cached_property
+    def detail(self) -> pn.pane.Markdown:
+        """The selected post's text and figures."""
+        return pn.pane.Markdown(sizing_mode="stretch_width")
+
+    @functools.cached_property
+    def chart(self) -> pn.pane.HoloViews:
+        """The selected post's engagement curve."""
+        return pn.pane.HoloViews(sizing_mode="stretch_width", min_height=360)
+
+    @functools.cached_property
+    def observations(self) -> pn.widgets.Tabulator:
+        """The selected post's observations."""
+        return kit.table_widget(
+            pl.DataFrame(schema={c: pl.Float64 for c in _OBS_TITLES}),
+            titles=_OBS_TITLES,
+            formatters={**_COUNTS, "hours": _HOURS},
+            pagination="local",
+            page_size=50,
+        )
+
+    @functools.cached_property
+    def ages(self) -> pn.widgets.Tabulator:
+        """The selected post's engagement at fixed ages, against its baseline."""
+        return kit.table_widget(
+            pl.DataFrame(schema={c: pl.Float64 for c in _AGE_TITLES}),
+            titles=_AGE_TITLES,
+            formatters={
+                "age_hours": _COUNT,
+                "engagement_at_age": _COUNT,
+                "baseline": _RATIO,
+                "overperformance": _RATIO,
+            },
+            pagination=None,
         )
 
     # -- the search -------------------------------------------------------------------------
