@@ -168,6 +168,31 @@ def test_windows_and_platform_selection(scorecard: pl.DataFrame) -> None:
     assert of.latest_day(None) is None
 
 
+@pytest.mark.parametrize(
+    "dtype",
+    [pl.Datetime("us", "UTC"), pl.Datetime("ms", "America/New_York"), pl.Datetime("ns")],
+)
+def test_window_of_instants_starts_at_the_days_first_instant_in_their_zone(
+    dtype: pl.DataType,
+) -> None:
+    local = [
+        dt.datetime(2026, 3, 9, 23, 59, 59),
+        dt.datetime(2026, 3, 10, 0, 0),
+        dt.datetime(2026, 3, 10, 4, 30),
+        None,
+    ]
+    zone = getattr(dtype, "time_zone", None)
+    frame = pl.DataFrame({"at": local, "run_id": ["r1", "r2", "r3", "r4"]}).with_columns(
+        pl.col("at").dt.replace_time_zone(zone).cast(dtype)
+    )
+    start = dt.date(2026, 3, 10)
+    by_date = frame.filter(pl.col("at").dt.date() >= start)
+    assert of.in_window(frame, "at", start).equals(by_date)
+    assert by_date["run_id"].to_list() == ["r2", "r3"]
+    late = of.in_runs_or_window(frame, ["r1"], "at", start)
+    assert late["run_id"].to_list() == ["r1", "r2", "r3"]
+
+
 def test_in_runs_or_window_keeps_late_stamped_rows_of_shown_runs() -> None:
     frame = pl.DataFrame({"run_id": ["r1", "r2", "r3"], "at": [_at(0), _at(0), _at(60 * 24 * 20)]})
     start = dt.date(2026, 3, 10)
