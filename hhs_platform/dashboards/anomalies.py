@@ -8,6 +8,7 @@ which escape them, or through ``kit.escape_md``; post links are kept only when h
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import holoviews as hv
@@ -113,7 +114,7 @@ class AnomaliesView:
     def __init__(self, lake: Lake, events: pl.DataFrame) -> None:
         self.lake = lake
         self.events = events
-        self.filtered = af.filter_events(events)
+        self.filtered = af.filter_events(events.head(0))  # filled by update() below
         first: dt.date = events["date"].min()  # type: ignore[assignment]
         last: dt.date = events["end_date"].max()  # type: ignore[assignment]
 
@@ -173,37 +174,6 @@ class AnomaliesView:
             lambda: self.filtered.select(af.EVENT_COLUMNS), "anomalies", table=af.ANOMALIES
         )
 
-        self.detail = pn.pane.Markdown(sizing_mode="stretch_width")
-        self.chart = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=320)
-        self.series_table = kit.table_widget(
-            pl.DataFrame(schema=af.SERIES_SCHEMA),
-            titles=_SERIES_TITLES,
-            formatters=_SERIES_FORMATTERS,
-            pagination="local",
-            page_size=50,
-        )
-        self.posts_note = pn.pane.Markdown(sizing_mode="stretch_width")
-        self.posts_table = kit.table_widget(
-            pl.DataFrame(schema=af.POSTS_SCHEMA),
-            titles=_POST_TITLES,
-            formatters=_POST_FORMATTERS,
-            hidden_columns=["post_id"],
-            widths={"text": 420},
-            pagination="local",
-            page_size=20,
-        )
-        self.chart_note = pn.pane.Markdown(
-            f"The account's daily figures {af.WINDOW_DAYS} days either side of the event; the "
-            "event's days are shaded, what was expected of them (the baseline) is dashed. "
-            "A gap in the line is a day without a figure.",
-            sizing_mode="stretch_width",
-        )
-        self.tabs = pn.Tabs(
-            ("Chart", pn.Column(self.chart, self.chart_note, sizing_mode="stretch_width")),
-            ("Series data", self.series_table),
-            dynamic=False,
-            sizing_mode="stretch_width",
-        )
         self.hint = pn.pane.Markdown(_HINT, sizing_mode="stretch_width")
         # Filled on selection: widgets first rendered inside a hidden container stay blank.
         self.drilldown = pn.Column(self.hint, sizing_mode="stretch_width")
@@ -238,6 +208,62 @@ class AnomaliesView:
             self.export,
             pn.pane.Markdown("## Selected event", margin=(10, 10, 0, 10)),
             self.drilldown,
+        )
+
+    # -- the selected event's parts: made when an event is first selected --------------------
+    @functools.cached_property
+    def detail(self) -> pn.pane.Markdown:
+        """What happened, in words."""
+        return pn.pane.Markdown(sizing_mode="stretch_width")
+
+    @functools.cached_property
+    def chart(self) -> pn.pane.HoloViews:
+        """The account's daily figures around the event."""
+        return pn.pane.HoloViews(sizing_mode="stretch_width", min_height=320)
+
+    @functools.cached_property
+    def series_table(self) -> pn.widgets.Tabulator:
+        """The chart's figures as a table."""
+        return kit.table_widget(
+            pl.DataFrame(schema=af.SERIES_SCHEMA),
+            titles=_SERIES_TITLES,
+            formatters=_SERIES_FORMATTERS,
+            pagination="local",
+            page_size=50,
+        )
+
+    @functools.cached_property
+    def posts_note(self) -> pn.pane.Markdown:
+        """The heading of the event's posts."""
+        return pn.pane.Markdown(sizing_mode="stretch_width")
+
+    @functools.cached_property
+    def posts_table(self) -> pn.widgets.Tabulator:
+        """The posts of the event's first day."""
+        return kit.table_widget(
+            pl.DataFrame(schema=af.POSTS_SCHEMA),
+            titles=_POST_TITLES,
+            formatters=_POST_FORMATTERS,
+            hidden_columns=["post_id"],
+            widths={"text": 420},
+            pagination="local",
+            page_size=20,
+        )
+
+    @functools.cached_property
+    def tabs(self) -> pn.Tabs:
+        """The chart (with its note) and its figures, in tabs."""
+        chart_note = pn.pane.Markdown(
+            f"The account's daily figures {af.WINDOW_DAYS} days either side of the event; the "
+            "event's days are shaded, what was expected of them (the baseline) is dashed. "
+            "A gap in the line is a day without a figure.",
+            sizing_mode="stretch_width",
+        )
+        return pn.Tabs(
+            ("Chart", pn.Column(self.chart, chart_note, sizing_mode="stretch_width")),
+            ("Series data", self.series_table),
+            dynamic=False,
+            sizing_mode="stretch_width",
         )
 
     # -- the events -------------------------------------------------------------------------
