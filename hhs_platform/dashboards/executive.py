@@ -166,6 +166,9 @@ def _card(label: str, value: str, change: str, pct: str, way: str, period: str) 
 class ExecutiveView:
     """The filters, headline cards, charts and tables of one session's page."""
 
+    #: The highlights shown, kept by :meth:`update` for the sections below (``kit.Later``).
+    _highlights: hl.Highlights
+
     def __init__(self, lake: Lake, dims: pl.DataFrame) -> None:
         self.lake = lake
         self.accounts = kit.read(lake, hl.ACCOUNTS, columns=["agency", "parent_agency"])
@@ -216,7 +219,6 @@ class ExecutiveView:
             pagination=None,
         )
         self.shown_accounts = pl.DataFrame(schema=_account_schema())
-        self._highlights: hl.Highlights | None = None
         # built, computed and drawn once the page has shown the figures above
         self.lower = kit.Later(self._build_lower, self._show_lower)
 
@@ -355,7 +357,7 @@ class ExecutiveView:
         self.lower.refresh()
 
     def _show_lower(self) -> None:
-        h = self._highlights if self._highlights is not None else self.highlights()
+        h = self._highlights  # update()'s, which runs first
         self.engagement_chart.show((h.daily, "engagement", "Engagement per day"))
         posts = kit.restrict(h.top_posts).with_columns(
             pl.col("url").map_elements(brief.safe_url, return_dtype=pl.Utf8)

@@ -282,7 +282,6 @@ class OperationsView:
         self.data = data
         self.slo = settings.slo_success_rate
         self._remember = remember or (lambda _, compute: compute())
-        self.latest = data.latest
         self.platform = pn.widgets.Select(
             label="Platform", options=[of.ALL, *data.platforms], value=of.ALL, width=200
         )
@@ -413,9 +412,8 @@ class OperationsView:
         return self._remember(choice, self._compute)
 
     def _compute(self) -> View:
-        platform = self.platform.value
-        start = of.window_start(self.latest, of.WINDOWS[self.window.value])
-        data = self.data
+        platform, data = self.platform.value, self.data
+        start = of.window_start(data.latest, of.WINDOWS[self.window.value])
         fetches = of.in_window(of.select_platform(data.fetch_log, platform), "started_at", start)
         runs = of.run_summary(fetches, self.slo)
         scores = of.in_window(of.select_platform(data.scorecard, platform), "date", start)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import html
-from typing import Any
+from typing import Any, NamedTuple
 
 import holoviews as hv
 import holoviews.plotting.bokeh  # the bokeh backend, needed by .opts
@@ -104,6 +104,23 @@ def _choices(lake: Lake) -> tuple[dt.date, dt.date, list[str], list[str]] | None
 
     scope = None if allowed is None else tuple(sorted(allowed))
     return kit.memo(lake, (AGENCY_METRICS, DAILY), ("trends-choices", scope), compute)
+
+
+class _Selection(NamedTuple):
+    """What a filter change selects (see :meth:`TrendsView.selection`)."""
+
+    metric: str
+    gran: str
+    series: list[str]
+    #: the date range chosen
+    start: dt.date
+    end: dt.date
+    #: the first and last period start in it, and the last day of the last period
+    lo: dt.date
+    hi: dt.date
+    last_day: dt.date
+    #: the metric's display label
+    label: str
 
 
 class TrendsView:
@@ -413,11 +430,8 @@ class TrendsView:
         value: Any = self.dates.value
         return _as_date(value[0]), _as_date(value[1])
 
-    def selection(
-        self,
-    ) -> tuple[str, str, list[str], tuple[dt.date, dt.date], tuple[dt.date, dt.date, dt.date], str]:
-        """Metric, granularity, series, date range, its periods' first start, last start and last
-        day, and the metric's label."""
+    def selection(self) -> _Selection:
+        """The metric, granularity, series and dates chosen, with the periods they cover."""
         metric, gran = self.metric.value, self.granularity.value
         # the picker's order (its chips), so chips, legend and tables list the series alike
         chosen = set(self.series.value)
@@ -425,13 +439,16 @@ class TrendsView:
         start, end = self.window()
         lo, hi = tf.window(gran, start, end)
         last_day = hi + dt.timedelta(days=6 if gran == "week" else 0)
-        return metric, gran, series, (start, end), (lo, hi, last_day), kit.metric_label(metric)
+        label = kit.metric_label(metric)
+        return _Selection(metric, gran, series, start, end, lo, hi, last_day, label)
 
     def update(self, *_: Any) -> None:
         """Recompute every figure for the current widget values."""
         if self._busy:
             return
-        metric, gran, series, _, (lo, hi, last_day), label = self.selection()
+        sel = self.selection()
+        metric, gran, series, label = sel.metric, sel.gran, sel.series, sel.label
+        lo, hi, last_day = sel.lo, sel.hi, sel.last_day
         self.metric_help.value = f"{label}: {kit.definition(metric)}"
 
         self._line = tf.timeline(self.frame, metric, series, lo, hi)
@@ -451,7 +468,9 @@ class TrendsView:
 
     def _show_lower(self) -> None:
         """The period over period, roll-up, leaderboards and trending terms of the selection."""
-        metric, gran, series, (start, end), (lo, hi, last_day), label = self.selection()
+        sel = self.selection()
+        metric, gran, series, label = sel.metric, sel.gran, sel.series, sel.label
+        start, end, lo, hi, last_day = sel.start, sel.end, sel.lo, sel.hi, sel.last_day
         self.pop_box.visible = bool(self.compare.value)
         self._pop = tf.period_over_period(self.frame, metric, series, gran, start, end)
         plo, phi = tf.previous_window(gran, start, end)
