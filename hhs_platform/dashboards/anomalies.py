@@ -166,7 +166,8 @@ class AnomaliesView:
             hidden_columns=["event"],
             widths={"sentence": 380},
             selectable=1,
-            pagination="local",
+            # paginated on the server (the kit's default): a filter change sends the browser
+            # one page of rows, not every event of the filter
             page_size=25,
         )
         self.table.param.watch(self._on_select, "selection")
@@ -287,8 +288,13 @@ class AnomaliesView:
         self._mark_selected()
 
     def _mark_selected(self) -> None:
+        """Select the event's row, and turn the table to its page (a shared link's event)."""
         ids = self.filtered["event"].to_list()
         wanted = [ids.index(self.event.value)] if self.event.value in ids else []
+        if wanted:
+            page = wanted[0] // self.table.page_size + 1
+            if self.table.page != page:
+                self.table.page = page
         if self.table.selection != wanted:
             self.table.selection = wanted
 

@@ -349,6 +349,43 @@ def test_view_filters_and_selects(world_lake: str) -> None:
     assert "not among" in view.hint.object
 
 
+def test_events_table_pages_on_the_server_and_turns_to_a_linked_events_page(
+    world_lake: str,
+) -> None:
+    lake = Lake(world_lake)
+    world = lake.read("gold/anomalies")
+    # The world's events again one, two, ... weeks earlier: several pages of distinct events.
+    weeks = -(-60 // world.height)
+    events = pl.concat(
+        [
+            world.with_columns(
+                pl.col("date") - pl.duration(weeks=i), pl.col("end_date") - pl.duration(weeks=i)
+            )
+            for i in range(weeks)
+        ]
+    )
+    assert events.height >= 60
+    view = anomalies.AnomaliesView(lake, events)
+    table = view.table
+    assert table.pagination == "remote" and table.page_size == 25
+    assert len(table.value) == events.height  # the browser gets one page of them
+
+    ids = view.filtered["event"].to_list()
+    for position in (len(ids) - 1, 30, 3):
+        view.event.value = ids[position]
+        assert table.page == position // 25 + 1
+        assert table.selection == [position]
+        assert view.detail in view.drilldown.objects
+    # A filter that moves the linked event turns the table to its new page.
+    view.event.value = ids[30]
+    linked = view.filtered.row(30, named=True)
+    view.platform.value = linked["platform"]
+    position = view.filtered["event"].to_list().index(ids[30])
+    assert view.filtered["platform"].unique().to_list() == [linked["platform"]]
+    assert table.page == position // 25 + 1
+    assert table.selection == [position]
+
+
 def test_agency_restriction(world_lake: str) -> None:
     from hhs_platform.settings import Settings
 
