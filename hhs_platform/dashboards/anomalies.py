@@ -82,6 +82,8 @@ _POST_FORMATTERS: dict[str, Any] = {
     **{c: _COUNT for c in ("likes", "reposts", "replies", "quotes", "engagement")},
 }
 _SERIES_FORMATTERS: dict[str, Any] = {"date": _DATE, "value": _FIGURE, "expected": _FIGURE}
+#: Events per page of the events table.
+_PAGE_SIZE = 25
 _HINT = (
     "Select an event in the table to see the account's series around it and the posts of that day."
 )
@@ -168,7 +170,7 @@ class AnomaliesView:
             selectable=1,
             # paginated on the server (the kit's default): a filter change sends the browser
             # one page of rows, not every event of the filter
-            page_size=25,
+            page_size=_PAGE_SIZE,
         )
         self.table.param.watch(self._on_select, "selection")
         self.export = kit.export_buttons(
@@ -292,7 +294,7 @@ class AnomaliesView:
         ids = self.filtered["event"].to_list()
         wanted = [ids.index(self.event.value)] if self.event.value in ids else []
         if wanted:
-            page = wanted[0] // self.table.page_size + 1
+            page = wanted[0] // (self.table.page_size or _PAGE_SIZE) + 1
             if self.table.page != page:
                 self.table.page = page
         if self.table.selection != wanted:
