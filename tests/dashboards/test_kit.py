@@ -162,6 +162,43 @@ def test_live_chart_updates_its_figure_in_place() -> None:
     assert chart.pane.object is not pane_object
 
 
+def test_live_chart_draws_only_data_that_changed() -> None:
+    import holoviews as hv
+    from bokeh.document import Document
+
+    hv.extension("bokeh")
+    built: list[pl.DataFrame] = []
+
+    def build(data: tuple[pl.DataFrame, str]) -> hv.Curve:
+        frame, column = data
+        built.append(frame)
+        return hv.Curve(frame.to_pandas(), "day", column).opts(framewise=True)
+
+    frame = pl.DataFrame({"day": [1, 2, 3], "followers": [10, 20, None]})
+    chart: kit.LiveChart[tuple[pl.DataFrame, str]] = kit.LiveChart(build)
+    assert chart.show((frame, "followers"))
+    root = chart.pane.get_root(Document())
+    drawn = len(built)
+    assert drawn >= 1
+    # equal data (a copy, nulls included): nothing is drawn again
+    assert not chart.show((frame.clone(), "followers"))
+    assert len(built) == drawn
+    # a changed value, column type or label: drawn, into the same figure
+    first = figure_of(chart.pane, root)
+    for changed in (
+        (frame.with_columns(pl.col("followers").fill_null(30)), "followers"),
+        (frame.with_columns(pl.col("followers").cast(pl.Float64)), "followers"),
+        (frame.rename({"followers": "engagement"}), "engagement"),
+    ):
+        assert chart.show(changed)
+        assert len(built) == drawn + 1
+        assert built[-1].equals(changed[0])
+        drawn = len(built)
+    assert figure_of(chart.pane, root) is first
+    y = next(r.data_source.data for r in first.renderers if "engagement" in r.data_source.data)
+    assert list(y["engagement"][:2]) == [10, 20]
+
+
 def test_later_builds_its_sections_once_and_shows_figures_only_once_built() -> None:
     from bokeh.document import Document
 
