@@ -12,7 +12,7 @@ import datetime as dt
 import html
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import holoviews as hv
 import panel as pn
@@ -113,6 +113,87 @@ class OperationsData:
     def is_empty(self) -> bool:
         """True before the first collection has logged a fetch."""
         return self.fetch_log.is_empty() and self.scorecard.is_empty()
+
+
+@dataclass(frozen=True)
+class PlatformRows:
+    """The rows of one platform (every platform's for :data:`of.ALL`)."""
+
+    fetch_log: pl.DataFrame
+    scorecard: pl.DataFrame
+    quarantine: pl.DataFrame
+    flags: pl.DataFrame
+    headroom: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class WindowFigures:
+    """The figures of one platform and window: all of a :class:`View` but the heatmap's."""
+
+    start: dt.date | None
+    runs: pl.DataFrame
+    budget: of.ErrorBudget
+    #: The window's scorecard rows, which the heatmap colours.
+    scored: pl.DataFrame
+    scores: pl.DataFrame
+    quarantine: pl.DataFrame
+    flags: pl.DataFrame
+    headroom: pl.DataFrame
+
+
+class Remember(Protocol):
+    """``remember(choice, compute)``: ``compute()``, possibly kept for other sessions."""
+
+    def __call__[T](self, choice: Hashable, compute: Callable[[], T]) -> T: ...
+
+
+def platform_rows(data: OperationsData, platform: str) -> PlatformRows:
+    """The rows of ``platform`` (:data:`of.ALL`: every row)."""
+    return PlatformRows(
+        fetch_log=of.select_platform(data.fetch_log, platform),
+        scorecard=of.select_platform(data.scorecard, platform),
+        quarantine=of.select_platform(data.quarantine, platform),
+        flags=of.select_platform(data.flags, platform),
+        headroom=of.select_platform(data.headroom, platform),
+    )
+
+
+def window_figures(
+    rows: PlatformRows, latest: dt.date | None, window: str, slo: float
+) -> WindowFigures:
+    """The runs, budget, scores, quarantine and flags of a window of a platform's rows."""
+    start = of.window_start(latest, of.WINDOWS[window])
+    runs = of.run_summary(of.in_window(rows.fetch_log, "started_at", start), slo)
+    scored = of.in_window(rows.scorecard, "date", start)
+    quarantine = of.in_runs_or_window(
+        rows.quarantine, runs["run_id"].to_list(), "quarantined_at", start
+    )
+    return WindowFigures(
+        start=start,
+        runs=runs,
+        budget=of.error_budget(runs, slo),
+        scored=scored,
+        scores=of.latest_scorecard(scored),
+        quarantine=of.quarantine_by_rule(quarantine),
+        flags=of.flags_by_rule(of.in_window(rows.flags, "observed_at", start)),
+        headroom=rows.headroom,
+    )
+
+
+def with_heatmap(figures: WindowFigures, metric: str) -> View:
+    """A window's figures with the heatmap of ``metric`` (a :data:`of.HEATMAP_METRICS`)."""
+    cells = of.heatmap_cells(figures.scored, metric)
+    return View(
+        start=figures.start,
+        runs=figures.runs,
+        budget=figures.budget,
+        cells=cells,
+        heatmap_table=of.heatmap_table(cells),
+        scores=figures.scores,
+        quarantine=figures.quarantine,
+        flags=figures.flags,
+        headroom=figures.headroom,
+    )
 
 
 @dataclass(frozen=True)
@@ -237,12 +318,19 @@ def page(lake: Lake | None = None) -> pn.viewable.Viewable:
     if data.is_empty:
         return kit.empty_state(SLUG, lake, "collection runs or quality scores")
 
-    def remember(choice: Hashable, compute: Callable[[], View]) -> View:
+    def remember[T](choice: Hashable, compute: Callable[[], T]) -> T:
         # each choice's figures, shared like the data they come from
         return kit.memo(lake, _TABLES, ("operations-view", scope, choice), compute)
 
     view = OperationsView(data, settings, remember)
     return kit.shell(SLUG, lake, *view.body)
+
+
+class _ComputeNow:
+    """A :class:`Remember` that keeps nothing."""
+
+    def __call__[T](self, choice: Hashable, compute: Callable[[], T]) -> T:
+        return compute()
 
 
 def links(settings: Settings) -> pn.pane.HTML:
@@ -276,12 +364,12 @@ class OperationsView:
         self,
         data: OperationsData,
         settings: Settings,
-        remember: Callable[[Hashable, Callable[[], View]], View] | None = None,
+        remember: Remember | None = None,
     ) -> None:
         """``remember(choice, compute)`` may keep each choice's figures for other sessions."""
         self.data = data
         self.slo = settings.slo_success_rate
-        self._remember = remember or (lambda _, compute: compute())
+        self._remember: Remember = _ComputeNow() if remember is None else remember
         self.platform = pn.widgets.Select(
             label="Platform", options=[of.ALL, *data.platforms], value=of.ALL, width=200
         )
@@ -407,33 +495,29 @@ class OperationsView:
         ]
 
     def compute(self) -> View:
-        """The figures of the current platform, window and heatmap colour."""
-        choice = (self.platform.value, self.window.value, self.metric.value, self.slo)
-        return self._remember(choice, self._compute)
+        """The figures of the current platform, window and heatmap colour.
 
-    def _compute(self) -> View:
-        platform, data = self.platform.value, self.data
-        start = of.window_start(data.latest, of.WINDOWS[self.window.value])
-        fetches = of.in_window(of.select_platform(data.fetch_log, platform), "started_at", start)
-        runs = of.run_summary(fetches, self.slo)
-        scores = of.in_window(of.select_platform(data.scorecard, platform), "date", start)
-        quarantine = of.in_runs_or_window(
-            of.select_platform(data.quarantine, platform),
-            runs["run_id"].to_list(),
-            "quarantined_at",
-            start,
+        Kept in layers, so that a change recomputes only what it moves: a platform's rows, the
+        figures of its window, and the heatmap of a colour. A new heatmap colour then only
+        colours the window's scores again.
+        """
+        platform, window, metric, slo = (
+            self.platform.value,
+            self.window.value,
+            self.metric.value,
+            self.slo,
         )
-        flags = of.in_window(of.select_platform(data.flags, platform), "observed_at", start)
-        return View(
-            start=start,
-            runs=runs,
-            budget=of.error_budget(runs, self.slo),
-            cells=of.heatmap_cells(scores, self.metric.value),
-            heatmap_table=of.heatmap_table(scores, self.metric.value),
-            scores=of.latest_scorecard(scores),
-            quarantine=of.quarantine_by_rule(quarantine),
-            flags=of.flags_by_rule(flags),
-            headroom=of.select_platform(data.headroom, platform),
+        figures = self._remember(
+            ("window", platform, window, slo),
+            lambda: window_figures(
+                self._remember(("platform", platform), lambda: platform_rows(self.data, platform)),
+                self.data.latest,
+                window,
+                slo,
+            ),
+        )
+        return self._remember(
+            ("view", platform, window, metric, slo), lambda: with_heatmap(figures, metric)
         )
 
     def update(self, *_: Any) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from hhs_platform.dashboards import operations_figures as of
 from schemas import table_spec
@@ -128,7 +129,7 @@ def test_heatmap_cells_and_table(scorecard: pl.DataFrame) -> None:
         ("2026-03-01", "x:CDCgov", "x", 1.0),
         ("2026-03-02", "x:CDCgov", "x", 0.25),
     ]
-    table = of.heatmap_table(scorecard, "completeness")
+    table = of.heatmap_table(of.heatmap_cells(scorecard, "completeness"))
     assert table.columns == ["account_key", "platform", "2026-03-01", "2026-03-02", "2026-03-03"]
     assert table.rows() == [
         ("bluesky:cdc.gov", "bluesky", None, None, None),
@@ -137,7 +138,39 @@ def test_heatmap_cells_and_table(scorecard: pl.DataFrame) -> None:
     ]
     with pytest.raises(ValueError, match="unknown heatmap metric"):
         of.heatmap_cells(scorecard, "followers")
-    assert of.heatmap_table(scorecard.clear(), "overall").columns == ["account_key", "platform"]
+    empty = of.heatmap_cells(scorecard.clear(), "overall")
+    assert of.heatmap_table(empty).columns == ["account_key", "platform"]
+
+
+def test_heatmap_table_equals_polars_pivot_of_the_cells() -> None:
+    import random
+
+    rng = random.Random(5)
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=d) for d in range(40)]
+    rows = []
+    for n in range(60):
+        platform = rng.choice(["x", "bluesky", "youtube"])
+        for day in rng.sample(days, rng.randint(1, 40)):  # days missing: empty cells
+            value = None if rng.random() < 0.2 else rng.choice([0.0, 1.0, rng.random()])
+            rows.append((f"{platform}:account-{n}", platform, day, value))
+    scorecard = pl.DataFrame(
+        rows,
+        schema={"account_key": pl.String, "platform": pl.String, "date": pl.Date, "f": pl.Float64},
+        orient="row",
+    ).rename({"f": "freshness"})
+    cells = of.heatmap_cells(scorecard.sample(fraction=1.0, shuffle=True, seed=3), "freshness")
+    dates = sorted(cells["date"].unique().to_list())
+    expected = (
+        cells.pivot(on="date", index=["account_key", "platform"], values="value")
+        .select("account_key", "platform", *dates)
+        .sort("account_key")
+    )
+    table = of.heatmap_table(cells)
+    assert table.height == 60 and table.width == 2 + len(dates)
+    assert table.null_count().sum_horizontal().item() > 0
+    assert_frame_equal(table, expected)
+    with pytest.raises(ValueError, match="repeat an account and day"):
+        of.heatmap_table(pl.concat([cells, cells.head(1)]))
 
 
 def test_latest_scorecard_keeps_each_accounts_last_day(scorecard: pl.DataFrame) -> None:

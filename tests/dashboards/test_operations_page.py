@@ -338,3 +338,84 @@ def test_operations_page_without_runs(tmp_path: Path) -> None:
             assert "collection runs" in text
     finally:
         server.stop()
+
+
+# -- the page object, without a browser ----------------------------------------------------------
+def _whole_recompute(
+    data: Any, platform: str, window: str, metric: str, slo: float
+) -> dict[str, Any]:
+    """Every figure of one choice, computed at once from the page's data (no layers)."""
+    from hhs_platform.dashboards import operations_figures as of
+
+    start = of.window_start(data.latest, WINDOWS[window])
+    fetches = of.in_window(of.select_platform(data.fetch_log, platform), "started_at", start)
+    runs = of.run_summary(fetches, slo)
+    scores = of.in_window(of.select_platform(data.scorecard, platform), "date", start)
+    quarantine = of.in_runs_or_window(
+        of.select_platform(data.quarantine, platform),
+        runs["run_id"].to_list(),
+        "quarantined_at",
+        start,
+    )
+    flags = of.in_window(of.select_platform(data.flags, platform), "observed_at", start)
+    return {
+        "start": start,
+        "runs": runs,
+        "budget": of.error_budget(runs, slo),
+        "cells": of.heatmap_cells(scores, metric),
+        "heatmap_table": of.heatmap_table(of.heatmap_cells(scores, metric)),
+        "scores": of.latest_scorecard(scores),
+        "quarantine": of.quarantine_by_rule(quarantine),
+        "flags": of.flags_by_rule(flags),
+        "headroom": of.select_platform(data.headroom, platform),
+    }
+
+
+def test_figures_are_kept_in_layers_and_equal_a_whole_recompute(world_lake: str) -> None:
+    import dataclasses
+    from collections.abc import Callable, Hashable
+
+    from hhs_platform.dashboards import operations
+    from hhs_platform.dashboards import operations_figures as of
+
+    settings = get_settings()
+    data = operations.load(Lake(world_lake), settings)
+    kept: dict[Hashable, Any] = {}
+    computed: list[tuple[Any, ...]] = []
+
+    def remember(choice: Hashable, compute: Callable[[], Any]) -> Any:
+        if choice not in kept:
+            kept[choice] = compute()
+            computed.append(choice)  # type: ignore[arg-type]
+        return kept[choice]
+
+    view = operations.OperationsView(data, settings, remember)
+    platforms = [of.ALL, *data.platforms[:2]]
+    for platform in platforms:
+        view.platform.value = platform
+        for window in WINDOWS:
+            view.window.value = window
+            for metric in of.HEATMAP_METRICS:
+                view.metric.value = metric
+                expected = _whole_recompute(data, platform, window, metric, view.slo)
+                shown = {f.name: getattr(view.view, f.name) for f in dataclasses.fields(view.view)}
+                assert shown.keys() == expected.keys()
+                for name, value in expected.items():
+                    if isinstance(value, pl.DataFrame):
+                        assert shown[name].equals(value), (platform, window, metric, name)
+                    else:
+                        assert shown[name] == value, (platform, window, metric, name)
+    assert view.view.runs.height > 0 and view.view.cells.height > 0
+
+    # each platform's rows, each window's figures and each heatmap computed once
+    kinds = [c[0] for c in computed]
+    assert kinds.count("platform") == len(platforms)
+    assert kinds.count("window") == len(platforms) * len(WINDOWS)
+    assert kinds.count("view") == len(platforms) * len(WINDOWS) * len(of.HEATMAP_METRICS)
+    # a new heatmap colour of a window already shown colours its scores, and nothing else
+    kept.clear()
+    view.update()  # the current choice's layers, computed afresh
+    assert [c[0] for c in computed[-3:]] == ["platform", "window", "view"]
+    computed.clear()
+    view.metric.value = next(m for m in of.HEATMAP_METRICS if m != view.metric.value)
+    assert [c[0] for c in computed] == ["view"]
