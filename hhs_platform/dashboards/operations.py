@@ -181,7 +181,7 @@ def window_figures(
 
 
 def with_heatmap(figures: WindowFigures, metric: str) -> View:
-    """A window's figures with the heatmap of ``metric`` (a :data:`of.HEATMAP_METRICS`)."""
+    """A window's figures with the heatmap of ``metric`` (one of :data:`of.HEATMAP_METRICS`)."""
     cells = of.heatmap_cells(figures.scored, metric)
     return View(
         start=figures.start,
