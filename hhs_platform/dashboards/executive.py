@@ -321,7 +321,13 @@ class ExecutiveView:
             _HIGHLIGHT_TABLES,
             key,
             lambda: hl.load_highlights(
-                self.lake, self.period.value, agencies=agencies, platforms=platforms, reader=reader
+                self.lake,
+                self.period.value,
+                agencies=agencies,
+                platforms=platforms,
+                reader=reader,
+                # every selection of a period shares the period's cached reads
+                scope_in_memory=True,
             ),
         )
 

@@ -440,7 +440,9 @@ def top_posts(
     )
     counters = ["likes", "reposts", "replies", "quotes"]
     latest = (
+        # the counters of the published posts only (the join below keeps no other)
         metrics.filter(pl.col("observed_at") < stop)
+        .join(published.select("platform", "post_id"), on=["platform", "post_id"], how="semi")
         .sort("observed_at")
         .group_by("platform", "post_id")
         .agg(pl.col(*counters, "views").last())
@@ -750,6 +752,7 @@ def load_highlights(
     top_n: int = 5,
     max_anomalies: int = 5,
     reader: Reader | None = None,
+    scope_in_memory: bool = False,
 ) -> Highlights:
     """Read what a period's highlights need from the lake, and compute them.
 
@@ -767,6 +770,9 @@ def load_highlights(
         top_n: Top posts and agencies to keep.
         max_anomalies: Anomalies to keep.
         reader: How to read a table (e.g. the dashboards' cached reader).
+        scope_in_memory: Read every agency's and platform's rows of the period, and keep the
+            ``agencies`` and ``platforms`` in memory: with a caching ``reader``, every selection
+            of a period then shares one read (the executive page). The highlights are the same.
 
     Returns:
         The :class:`Highlights`.
@@ -779,7 +785,12 @@ def load_highlights(
         reader = lake_reader(lake if lake is not None else Lake())
     agency_set = tuple(sorted(set(agencies))) if agencies is not None else None
     platform_set = tuple(sorted(set(platforms))) if platforms is not None else None
-    end = end or latest_date(reader, agency_set, platform_set)
+    if end is None and scope_in_memory:
+        dates = reader(DAILY, ["date", "agency", "platform"], None)
+        in_scope = _agency_filter(agency_set) & _platform_filter(platform_set)
+        end = dates.filter(in_scope)["date"].max()  # type: ignore[assignment]
+    elif end is None:
+        end = latest_date(reader, agency_set, platform_set)
     accounts = reader(ACCOUNTS, ACCOUNT_COLUMNS, None)
     snapshots = reader(SNAPSHOTS, SNAPSHOT_COLUMNS, None)
     if end is None:
@@ -795,14 +806,15 @@ def load_highlights(
         p = Period(days, end)
         first = dt.datetime.combine(p.start, dt.time(), dt.UTC)
         stop = dt.datetime.combine(p.end + dt.timedelta(days=1), dt.time(), dt.UTC)
-        in_view = _platform_filter(platform_set)
+        # compute_highlights keeps the agencies and platforms in view too
+        read_all = scope_in_memory
+        in_view = pl.lit(True) if read_all else _platform_filter(platform_set)
+        of_agencies = pl.lit(True) if read_all else _agency_filter(agency_set)
         frames = {
             DAILY: reader(
                 DAILY,
                 DAILY_COLUMNS,
-                pl.col("date").is_between(p.previous_start, p.end)
-                & _agency_filter(agency_set)
-                & in_view,
+                pl.col("date").is_between(p.previous_start, p.end) & of_agencies & in_view,
             ),
             POSTS: reader(
                 POSTS,

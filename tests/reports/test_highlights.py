@@ -193,6 +193,46 @@ def test_reads_only_the_needed_columns_and_rows(lake: Lake) -> None:
     assert read["gold/daily_account_metrics"][1] == 14 * 3 + 13 + 0  # both weeks
 
 
+def test_scope_kept_in_memory_gives_the_same_highlights_from_shared_reads(lake: Lake) -> None:
+    import dataclasses
+
+    reads: dict[tuple[str, str], int] = {}
+    base = hl.lake_reader(lake)
+
+    def counting(table: str, columns: Sequence[str], where: pl.Expr | None) -> pl.DataFrame:
+        key = (table, "" if where is None else where.meta.serialize(format="json"))
+        reads[key] = reads.get(key, 0) + 1
+        return base(table, columns, where)
+
+    agencies = lake.read("silver/accounts")["agency"].drop_nulls().unique().sort().to_list()
+    scopes = [
+        (None, None),
+        (agencies[:1], None),
+        (None, ["x"]),
+        (agencies[-1:], ["bluesky"]),
+        ([hl.UNASSIGNED_AGENCY], None),
+        (agencies, ["x", "bluesky"]),
+    ]
+    for period in ("week", "3d"):
+        for chosen, platforms in scopes:
+            kept = hl.load_highlights(
+                lake, period, agencies=chosen, platforms=platforms, now=NOW,
+                reader=counting, scope_in_memory=True,
+            )  # fmt: skip
+            read = hl.load_highlights(lake, period, agencies=chosen, platforms=platforms, now=NOW)
+            for f in dataclasses.fields(read):
+                a, b = getattr(kept, f.name), getattr(read, f.name)
+                if isinstance(b, pl.DataFrame):
+                    assert a.equals(b), (period, chosen, platforms, f.name)
+                else:
+                    assert a == b, (period, chosen, platforms, f.name)
+    # no read names an agency or a platform: every selection of a period (and end) shares them
+    assert len(reads) >= 8
+    for table, where in reads:
+        assert '"agency"' not in where and '"platform"' not in where, table
+    assert reads[("silver/accounts", "")] == 2 * len(scopes)
+
+
 def test_empty_lake(tmp_path: Path) -> None:
     h = hl.load_highlights(Lake(str(tmp_path / "none")), "month", now=NOW)
     assert h.empty and h.period is None
