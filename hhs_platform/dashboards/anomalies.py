@@ -290,13 +290,20 @@ class AnomaliesView:
         self._mark_selected()
 
     def _mark_selected(self) -> None:
-        """Select the event's row, and turn the table to its page (a shared link's event)."""
+        """Select the event's row, and turn the table to its page (a shared link's event).
+
+        The page is counted in the order the table shows (a header the user sorted by
+        included); a row clicked on the page shown is on it already.
+        """
         ids = self.filtered["event"].to_list()
         wanted = [ids.index(self.event.value)] if self.event.value in ids else []
         if wanted:
-            page = wanted[0] // (self.table.page_size or _PAGE_SIZE) + 1
-            if self.table.page != page:
-                self.table.page = page
+            # the table's rows are the filtered events in order (index 0..n-1)
+            shown = self.table.current_view.index.get_indexer([wanted[0]])[0]
+            if shown >= 0:
+                page = int(shown) // (self.table.page_size or _PAGE_SIZE) + 1
+                if self.table.page != page:
+                    self.table.page = page
         if self.table.selection != wanted:
             self.table.selection = wanted
 

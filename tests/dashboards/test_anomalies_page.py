@@ -385,6 +385,18 @@ def test_events_table_pages_on_the_server_and_turns_to_a_linked_events_page(
     assert table.page == position // 25 + 1
     assert table.selection == [position]
 
+    # Sorted by a header: pages follow the order shown, and a row clicked stays on its page.
+    view.platform.value = "All"
+    table.sorters = [{"field": "confidence", "dir": "asc"}]
+    order = table.current_view.index.to_list()
+    assert order != list(range(len(order)))  # the sort moved rows
+    view.event.value = ids[order[40]]  # a link to the 41st event in the order shown
+    assert table.page == 2 and table.selection == [order[40]]
+    table.page = 3
+    table.selection = [order[55]]  # a click on the third page's row
+    assert view.event.value == ids[order[55]]
+    assert table.page == 3 and table.selection == [order[55]]
+
 
 def test_agency_restriction(world_lake: str) -> None:
     from hhs_platform.settings import Settings
