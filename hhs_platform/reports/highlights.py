@@ -730,13 +730,24 @@ def lake_reader(lake: Lake) -> Reader:
 
 
 def latest_date(
-    read: Reader, agencies: Iterable[str] | None = None, platforms: Iterable[str] | None = None
+    read: Reader,
+    agencies: Iterable[str] | None = None,
+    platforms: Iterable[str] | None = None,
+    *,
+    scope_in_memory: bool = False,
 ) -> dt.date | None:
-    """The latest date of ``gold/daily_account_metrics`` in view (None before the first build)."""
+    """The latest date of ``gold/daily_account_metrics`` in view (None before the first build).
+
+    ``scope_in_memory``: read every agency's and platform's dates, and keep those in view in
+    memory (one read for every selection, with a caching ``read``).
+    """
     agency_set = tuple(agencies) if agencies is not None else None
     platform_set = tuple(platforms) if platforms is not None else None
     where = _agency_filter(agency_set) & _platform_filter(platform_set)
-    dates = read(DAILY, ["date", "agency", "platform"], where)
+    columns = ["date", "agency", "platform"]
+    dates = (
+        read(DAILY, columns, None).filter(where) if scope_in_memory else read(DAILY, columns, where)
+    )
     value: dt.date | None = dates["date"].max()  # type: ignore[assignment]
     return value
 
@@ -785,12 +796,8 @@ def load_highlights(
         reader = lake_reader(lake if lake is not None else Lake())
     agency_set = tuple(sorted(set(agencies))) if agencies is not None else None
     platform_set = tuple(sorted(set(platforms))) if platforms is not None else None
-    if end is None and scope_in_memory:
-        dates = reader(DAILY, ["date", "agency", "platform"], None)
-        in_scope = _agency_filter(agency_set) & _platform_filter(platform_set)
-        end = dates.filter(in_scope)["date"].max()  # type: ignore[assignment]
-    elif end is None:
-        end = latest_date(reader, agency_set, platform_set)
+    if end is None:
+        end = latest_date(reader, agency_set, platform_set, scope_in_memory=scope_in_memory)
     accounts = reader(ACCOUNTS, ACCOUNT_COLUMNS, None)
     snapshots = reader(SNAPSHOTS, SNAPSHOT_COLUMNS, None)
     if end is None:
@@ -807,9 +814,8 @@ def load_highlights(
         first = dt.datetime.combine(p.start, dt.time(), dt.UTC)
         stop = dt.datetime.combine(p.end + dt.timedelta(days=1), dt.time(), dt.UTC)
         # compute_highlights keeps the agencies and platforms in view too
-        read_all = scope_in_memory
-        in_view = pl.lit(True) if read_all else _platform_filter(platform_set)
-        of_agencies = pl.lit(True) if read_all else _agency_filter(agency_set)
+        in_view = pl.lit(True) if scope_in_memory else _platform_filter(platform_set)
+        of_agencies = pl.lit(True) if scope_in_memory else _agency_filter(agency_set)
         frames = {
             DAILY: reader(
                 DAILY,
