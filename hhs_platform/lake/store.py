@@ -152,9 +152,14 @@ class Lake:
         return current
 
     def version(self, table: str) -> int | None:
-        """The table's current Delta version (None when not written yet)."""
-        delta = self.delta(table)
-        return None if delta is None else delta.version()
+        """The table's current Delta version (None when not written yet).
+
+        Asks the table loaded last (see :meth:`_latest`): about 1 ms when no commit came since,
+        where loading the log takes 3-75 ms on the benchmark's large lake (``silver/posts``, 723
+        files: 75 ms), and more with the commits since a checkpoint.
+        """
+        latest = self._latest(table)
+        return None if latest is None else latest.version()
 
     def exists(self, table: str) -> bool:
         """Whether the table has been written: a look for its Delta log (0.3 ms), not a load of
@@ -170,6 +175,10 @@ class Lake:
             return spec.empty().lazy() if latest is None else pl.scan_delta(latest)
         if not self.exists(table):
             return spec.empty().lazy()
+        with self._snapshots_lock:
+            loaded = self._snapshots.get(table)
+        if loaded is not None and loaded[0].version() == version:
+            return pl.scan_delta(loaded[0])  # the version asked for is loaded already
         return pl.scan_delta(
             self.path(table), version=version, storage_options=self.storage_options or None
         )

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 
 from hhs_platform.errors import LakeError
 from hhs_platform.lake import Lake
@@ -199,6 +200,37 @@ def test_reads_reuse_the_loaded_log_until_a_commit_and_see_every_commit(tmp_path
     assert copy._snapshots.keys() == {"silver/posts"} and copy._latest("silver/posts") is not (
         lake._latest("silver/posts")
     )
+
+
+def test_versions_and_reads_of_a_version_use_the_loaded_log_and_see_every_commit(
+    tmp_path,
+) -> None:
+    """``version`` asks the table loaded last (no log loaded again without a commit) and sees
+    another writer's commits; ``scan(version=...)`` reads the loaded table when it is that
+    version, and that version's rows whichever version is loaded."""
+    import shutil
+
+    lake, writer = Lake(str(tmp_path / "lake")), Lake(str(tmp_path / "lake"))
+    assert lake.version("silver/posts") is None
+    lake.merge("silver/posts", _posts(["a"], T0))
+    first = lake.version("silver/posts")
+    assert first is not None and first == DeltaTable(lake.path("silver/posts")).version()
+    loaded = lake._latest("silver/posts")
+    assert lake.version("silver/posts") == first and lake._latest("silver/posts") is loaded
+
+    writer.merge("silver/posts", _posts(["b"], T0))
+    writer.merge("silver/posts", _posts(["c"], T0))
+    assert lake.version("silver/posts") == first + 2  # another writer's commits are seen
+    assert lake._latest("silver/posts") is not loaded
+    ids = {
+        v - first: sorted(lake.scan("silver/posts", version=v).collect()["post_id"])
+        for v in (first + 2, first, first + 1)
+    }
+    assert ids == {2: ["a", "b", "c"], 0: ["a"], 1: ["a", "b"]}
+
+    shutil.rmtree(lake.path("silver/posts"))  # gone: empty, no error
+    assert lake.scan("silver/posts", version=first + 2).collect().height == 0
+    assert lake.version("silver/posts") is None
 
 
 def test_replace_many_replaces_disjoint_sets_in_as_few_commits_as_the_filter_allows(
