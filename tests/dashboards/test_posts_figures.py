@@ -284,7 +284,7 @@ def test_filters_reach_the_posts_scan(tmp_path: Path) -> None:
     scan = plan[plan.index("Parquet SCAN") :].split("RIGHT PLAN")[0]
     # only the platform's partition is read, only the needed columns, filtered while reading
     assert "platform=x" in scan and "platform=bluesky" not in scan
-    assert "PROJECT 6/29 COLUMNS" in scan  # keys, account, created_at, text and title
+    assert "PROJECT 7/29 COLUMNS" in scan  # keys, account, times, text and title
     selection = scan[scan.index("SELECTION") :]
     assert 'str.contains(["(?i)FLU"])' in selection and "created_at" in selection
     assert pf.search_posts(sources, pf.PostQuery(text="FLU", platform="x")).total == 2
@@ -351,3 +351,57 @@ def test_export_rows_join_lists() -> None:
 def test_normalise_hashtag() -> None:
     assert pf.normalise_hashtag("  #FluSeason ") == "fluseason"
     assert pf.normalise_hashtag("") == ""
+
+
+def test_details_read_within_the_shown_posts_times_and_by_key_what_lies_outside(
+    tmp_path: Path, sources: pf.Sources
+) -> None:
+    """The shown rows' details are read within their sighting times (the tables' clustered
+    columns); a post whose features or counters lie outside them is found by key alone: the
+    same page as reading by key only."""
+    lake = Lake(str(tmp_path / "lake"), storage_options={})
+    # p3's platform clock ahead of ours: published, by its time, after its only counters
+    later = T0 + 5 * H
+    posts = [
+        {**p, "created_at": later, "first_seen_at": later, "last_seen_at": later}
+        if p["post_id"] == "p3"
+        else p
+        for p in POSTS
+    ]
+    for batch in (posts[:2], posts[2:]):  # two commits: two files for x
+        lake.append("silver/posts", _frame("silver/posts", batch))
+    lake.append("silver/post_metrics", _frame("silver/post_metrics", METRICS))
+    seen = {p["post_id"]: p["last_seen_at"] for p in posts}
+    features = [
+        {**f, "source_last_seen_at": None if f["post_id"] == "p2" else seen[f["post_id"]]}
+        for f in FEATURES
+    ]
+    lake.append("silver/post_features", _frame("silver/post_features", features))
+    lake.append("gold/post_curves", _frame("gold/post_curves", sources.curves.collect().to_dicts()))
+    on_lake = pf.Sources(
+        posts=lake.scan("silver/posts"),
+        features=lake.scan("silver/post_features"),
+        metrics=lake.scan("silver/post_metrics"),
+        curves=lake.scan("gold/post_curves"),
+        accounts=ACCOUNTS,
+    )
+    in_memory = pf.Sources(
+        posts=_frame("silver/posts", posts).lazy(),
+        features=sources.features,  # without source_last_seen_at: read by key only
+        metrics=sources.metrics,
+        curves=sources.curves,
+        accounts=ACCOUNTS,
+    )
+    for query in (
+        pf.PostQuery(),
+        pf.PostQuery(sort="Most likes"),
+        pf.PostQuery(platform="bluesky"),
+    ):
+        got, want = pf.search_posts(on_lake, query), pf.search_posts(in_memory, query)
+        assert got.total == want.total and got.rows.equals(want.rows), query
+    rows = {r["post_id"]: r for r in pf.search_posts(on_lake, pf.PostQuery()).rows.to_dicts()}
+    assert rows["p2"]["topics"] == ["heat"]  # features without a sighting time
+    assert rows["p1"]["likes"] == 30 and rows["p1"]["hashtags"] == ["fluseason"]
+    bluesky = pf.search_posts(on_lake, pf.PostQuery(platform="bluesky")).rows
+    p3 = bluesky.row(by_predicate=pl.col("post_id") == "p3", named=True)
+    assert (p3["likes"], p3["quotes"]) == (7, 1)  # counters only before the page's times
