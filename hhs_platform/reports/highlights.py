@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -572,6 +573,27 @@ def anomalies_that_matter(anomalies: pl.DataFrame, period: Period, n: int = 5) -
     )
 
 
+#: The snapshots frame reduced last, and its reduction (see :func:`newest_per_account`).
+_newest: tuple[weakref.ref[pl.DataFrame], pl.DataFrame] | None = None
+
+
+def newest_per_account(snapshots: pl.DataFrame) -> pl.DataFrame:
+    """Each account's newest ``last_observed_at`` of ``snapshots`` (:data:`SNAPSHOT_COLUMNS`).
+
+    A caching reader hands every selection of a page the same frame of every snapshot (2.19 M
+    rows on the large benchmark lake), which is then reduced once (about 0.2 s on the project's
+    machine) and not joined with each selection's accounts again: the frame reduced last is
+    remembered (weakly, by identity).
+    """
+    global _newest
+    kept = _newest
+    if kept is not None and kept[0]() is snapshots:
+        return kept[1]
+    reduced = snapshots.group_by("platform", "account_id").agg(pl.col("last_observed_at").max())
+    _newest = (weakref.ref(snapshots), reduced)
+    return reduced
+
+
 def compute_highlights(
     *,
     daily: pl.DataFrame,
@@ -617,7 +639,7 @@ def compute_highlights(
     keep = _agency_filter(agency_set) & _platform_filter(platform_set)
     daily = daily.filter(keep)
     accounts = accounts.filter(keep)
-    snapshots = snapshots.join(
+    snapshots = newest_per_account(snapshots).join(
         accounts.select("platform", "account_id"), on=["platform", "account_id"], how="semi"
     )
     newest: dt.datetime | None = snapshots["last_observed_at"].max()  # type: ignore[assignment]

@@ -233,6 +233,46 @@ def test_scope_kept_in_memory_gives_the_same_highlights_from_shared_reads(lake: 
     assert reads[("silver/accounts", "")] == 2 * len(scopes)
 
 
+def test_each_accounts_newest_observation_is_reduced_once_per_snapshots_frame(lake: Lake) -> None:
+    keys = ["platform", "account_id"]
+    snapshots = lake.read(hl.SNAPSHOTS, columns=list(hl.SNAPSHOT_COLUMNS))
+    assert snapshots.select(keys).is_unique().all()  # one per account: older ones are added
+    older = snapshots.with_columns(pl.col("last_observed_at") - dt.timedelta(days=1))
+    every = pl.concat([older, snapshots, older])
+    reduced = hl.newest_per_account(every)
+    assert hl.newest_per_account(every) is reduced  # the same frame: not reduced again
+    assert reduced.sort(keys).equals(snapshots.sort(keys))
+    other = hl.newest_per_account(every.clone())  # another frame: reduced anew
+    assert other is not reduced and other.sort(keys).equals(snapshots.sort(keys))
+
+    # a caching reader hands every selection the same frame: the same newest observations
+    cache: dict[tuple[str, str], pl.DataFrame] = {}
+    base = hl.lake_reader(lake)
+
+    def caching(table: str, columns: Sequence[str], where: pl.Expr | None) -> pl.DataFrame:
+        key = (table, "" if where is None else where.meta.serialize(format="json"))
+        if key not in cache:
+            cache[key] = base(table, columns, where)
+        return cache[key]
+
+    accounts = lake.read("silver/accounts")
+    cdc = hl.agencies_with_descendants(accounts, ["CDC"])
+    seen = []
+    for agencies, platforms in ((None, None), (cdc, None), (None, ["bluesky"]), (cdc, ["x"])):
+        kept = hl.load_highlights(
+            lake, "week", agencies=agencies, platforms=platforms, now=NOW,
+            reader=caching, scope_in_memory=True,
+        )  # fmt: skip
+        in_view = accounts.filter(
+            (pl.col("agency").is_in(sorted(agencies)) if agencies else pl.lit(True))
+            & (pl.col("platform").is_in(platforms) if platforms else pl.lit(True))
+        )
+        newest = snapshots.join(in_view.select(keys), on=keys, how="semi")["last_observed_at"]
+        assert kept.newest_observation == newest.max(), (agencies, platforms)
+        seen.append(kept.newest_observation)
+    assert seen[:2] == [_ts(13, 22), _ts(13, 20)]  # every account's, CDC's
+
+
 def test_empty_lake(tmp_path: Path) -> None:
     h = hl.load_highlights(Lake(str(tmp_path / "none")), "month", now=NOW)
     assert h.empty and h.period is None
