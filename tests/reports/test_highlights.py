@@ -269,8 +269,16 @@ def test_each_accounts_newest_observation_is_reduced_once_per_snapshots_frame(la
         )
         newest = snapshots.join(in_view.select(keys), on=keys, how="semi")["last_observed_at"]
         assert kept.newest_observation == newest.max(), (agencies, platforms)
+        plain = hl.load_highlights(lake, "week", agencies=agencies, platforms=platforms, now=NOW)
+        assert kept.period == plain.period and kept.period is not None
         seen.append(kept.newest_observation)
     assert seen[:2] == [_ts(13, 22), _ts(13, 20)]  # every account's, CDC's
+    # each agency's and platform's latest date, from the frame reduced once
+    for agency in [*accounts["agency"].drop_nulls().unique().to_list(), hl.UNASSIGNED_AGENCY]:
+        for platforms in (None, ["x"], ["bluesky"]):
+            assert hl.latest_date(
+                caching, [agency], platforms, scope_in_memory=True
+            ) == hl.latest_date(base, [agency], platforms), (agency, platforms)
 
 
 def test_empty_lake(tmp_path: Path) -> None:
