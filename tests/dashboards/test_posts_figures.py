@@ -269,16 +269,20 @@ def test_paging_and_summary(sources: pf.Sources) -> None:
     assert pf.page_summary(past) == "No posts on this page; 5 posts match."
 
 
-def test_filters_reach_the_posts_scan(tmp_path: Path) -> None:
-    lake = Lake(str(tmp_path / "lake"), storage_options={})
-    lake.write("silver/posts", _frame("silver/posts", POSTS))
-    sources = pf.Sources(
+def _lake_sources(lake: Lake) -> pf.Sources:
+    return pf.Sources(
         posts=lake.scan("silver/posts"),
         features=lake.scan("silver/post_features"),
         metrics=lake.scan("silver/post_metrics"),
         curves=lake.scan("gold/post_curves"),
         accounts=ACCOUNTS,
     )
+
+
+def test_filters_reach_the_posts_scan(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"), storage_options={})
+    lake.write("silver/posts", _frame("silver/posts", POSTS))
+    sources = _lake_sources(lake)
     since = dt.date(2026, 3, 1)
     plan = pf.matching(sources, pf.PostQuery(text="FLU", platform="x", since=since)).explain()
     scan = plan[plan.index("Parquet SCAN") :].split("RIGHT PLAN")[0]
@@ -378,13 +382,7 @@ def test_details_read_within_the_shown_posts_times_and_by_key_what_lies_outside(
     ]
     lake.append("silver/post_features", _frame("silver/post_features", features))
     lake.append("gold/post_curves", _frame("gold/post_curves", sources.curves.collect().to_dicts()))
-    on_lake = pf.Sources(
-        posts=lake.scan("silver/posts"),
-        features=lake.scan("silver/post_features"),
-        metrics=lake.scan("silver/post_metrics"),
-        curves=lake.scan("gold/post_curves"),
-        accounts=ACCOUNTS,
-    )
+    on_lake = _lake_sources(lake)
     in_memory = pf.Sources(
         posts=_frame("silver/posts", posts).lazy(),
         features=sources.features,  # without source_last_seen_at: read by key only
