@@ -208,6 +208,18 @@ CATALOGUE: dict[str, TableSpec] = {
             cluster_by=("created_at", "post_id"),
             file_bytes=500_000,
         ),
+        # Merged (Lake.merge) with the posts observed since the previous build; clustered by when
+        # each post was last observed, so a daily MERGE rewrites only the newest files.
+        TableSpec(
+            "gold/post_counters",
+            t.PostCounters,
+            ("platform", "post_id"),
+            ("platform",),
+            "merge",
+            "gold",
+            cluster_by=("last_observed_at",),
+            file_bytes=250_000,
+        ),
         TableSpec(
             "gold/trends", t.Trends, ("date", "agency", "kind", "term"), (), "overwrite", "gold"
         ),

@@ -624,6 +624,35 @@ class PostCurves(pa.DataFrameModel):
         unique = ["platform", "post_id", "age_hours"]
 
 
+class PostCounters(pa.DataFrameModel):
+    """gold/post_counters: each post's latest counters (its newest silver/post_metrics run).
+
+    Kept up to date by every gold build: the posts with new observations since the previous
+    build are merged in. What sorts and filters posts by their counters reads (the posts
+    explorer's "Most likes" and its minimum engagement) instead of every post's observations.
+    """
+
+    platform: pl.Utf8 = pa.Field(isin=PLATFORMS)
+    post_id: pl.Utf8 = pa.Field(str_length={"min_value": 1})
+    account_id: pl.Utf8 = pa.Field()
+    observed_at: UTC_TS = pa.Field(description="First observation with these counters.")
+    last_observed_at: UTC_TS = pa.Field(
+        description="Latest observation with the same counters: when they were last read."
+    )
+    likes: pl.Int64 = pa.Field(ge=0, nullable=True)
+    reposts: pl.Int64 = pa.Field(ge=0, nullable=True)
+    replies: pl.Int64 = pa.Field(ge=0, nullable=True)
+    quotes: pl.Int64 = pa.Field(ge=0, nullable=True)
+    views: pl.Int64 = pa.Field(ge=0, nullable=True)
+    engagement: pl.Int64 = pa.Field(
+        ge=0, description="likes + reposts + replies + quotes, a missing counter counting 0."
+    )
+
+    class Config:
+        strict = True
+        unique = ["platform", "post_id"]
+
+
 class Trends(pa.DataFrameModel):
     """gold/trends: a hashtag or topic's use per day and agency, against the 7 days before."""
 

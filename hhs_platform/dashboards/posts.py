@@ -33,6 +33,7 @@ POSTS = "silver/posts"
 FEATURES = "silver/post_features"
 METRICS = "silver/post_metrics"
 CURVES = "gold/post_curves"
+COUNTERS = "gold/post_counters"
 ACCOUNTS = "silver/accounts"
 TRENDS = "gold/trends"
 
@@ -136,6 +137,8 @@ class PostsView:
             metrics=lake.scan(METRICS),
             curves=lake.scan(CURVES),
             accounts=accounts,
+            # a lake whose gold was built before the table existed: reduced from the metrics
+            counters=lake.scan(COUNTERS) if lake.exists(COUNTERS) else None,
         )
         visible = pf.account_filter(accounts, pf.ALL, self.allowed)
         agencies = sorted(a for a in visible["agency"].unique().to_list() if a is not None)
@@ -329,7 +332,7 @@ class PostsView:
         # Shared by every session (of the same agency access) until one of the tables changes.
         return kit.memo(
             self.lake,
-            (POSTS, FEATURES, METRICS, CURVES, ACCOUNTS),
+            (POSTS, FEATURES, METRICS, CURVES, ACCOUNTS, COUNTERS),
             ("posts", query, self.allowed, limit),
             lambda: pf.search_posts(self.sources, query, allowed=self.allowed, limit=limit),
         )

@@ -41,6 +41,7 @@ ZORDER: dict[str, tuple[str, ...]] = {
     "gold/agency_metrics": ("period_start",),
     "gold/leaderboards": ("period_start",),
     "gold/post_curves": ("created_at",),
+    "gold/post_counters": ("last_observed_at",),
     "gold/trends": ("agency", "date"),
     "quality/scorecard": ("date", "account_id"),
     "bronze/fetch_log": ("run_id", "account_key"),

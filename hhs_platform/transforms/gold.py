@@ -10,6 +10,7 @@ import polars as pl
 from deltalake.exceptions import DeltaError
 
 from hhs_platform.lake.store import AtLeast, Lake, Where, WriteResult
+from hhs_platform.transforms.counters import POST_COUNTERS, latest_counters
 from hhs_platform.transforms.curves import (
     BASELINE_GROUP,
     BASELINE_POSTS,
@@ -249,6 +250,8 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
         daily, curves = _gold_for(lake, accounts, None)
         result = lake.overwrite("gold/daily_account_metrics", daily)
         curve_result = lake.overwrite("gold/post_curves", curves)
+        counters = latest_counters(lake.scan("silver/post_metrics")).collect()
+        counters_result = lake.overwrite(POST_COUNTERS, counters)
     else:
         scope = changed_accounts(lake, last)
         changes = _scope_changes(lake, scope, accounts, last, last_posts)
@@ -273,12 +276,20 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
                 curve_parts.append((curves, curve_where))
         result = lake.replace_many("gold/daily_account_metrics", daily_parts)
         curve_result = lake.replace_many("gold/post_curves", curve_parts)
+        # A post's newest run is among its runs observed since the last build, if it has any
+        # (runs of one post follow each other): those posts' latest counters are merged in.
+        observed = lake.scan("silver/post_metrics").filter(pl.col("last_observed_at") > last)
+        counters_result = lake.merge(POST_COUNTERS, latest_counters(observed).collect())
         enriched = _enriched_since(lake, last_started)
         if not whole_accounts:
             starts = [t.start for t in tails] + ([enriched] if enriched else [])
             since = min(starts, default=None)
             unchanged = since is None
-    results = {"gold/daily_account_metrics": result, "gold/post_curves": curve_result}
+    results = {
+        "gold/daily_account_metrics": result,
+        "gold/post_curves": curve_result,
+        POST_COUNTERS: counters_result,
+    }
     if not unchanged:
         results.update(build_rollups(lake, accounts, since))
         results.update(build_trends(lake, accounts, since))
@@ -322,8 +333,9 @@ def _of_posts(lake: Lake, rows: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _current(lake: Lake) -> bool:
-    """True when the per-account gold tables exist with today's schema (else: rebuild in full)."""
-    for name in ("gold/daily_account_metrics", "gold/post_curves"):
+    """True when the per-account and per-post gold tables exist with today's schema (else:
+    rebuild in full)."""
+    for name in ("gold/daily_account_metrics", "gold/post_curves", POST_COUNTERS):
         if not lake.exists(name) or lake.scan(name).collect_schema() != table_spec(name).schema:
             return False
     return True

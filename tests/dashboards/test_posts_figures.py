@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -403,3 +404,68 @@ def test_details_read_within_the_shown_posts_times_and_by_key_what_lies_outside(
     bluesky = pf.search_posts(on_lake, pf.PostQuery(platform="bluesky")).rows
     p3 = bluesky.row(by_predicate=pl.col("post_id") == "p3", named=True)
     assert (p3["likes"], p3["quotes"]) == (7, 1)  # counters only before the page's times
+
+
+def test_counter_sorts_read_the_gold_counters_and_the_runs_observed_since(
+    world_lake: str, tmp_path: Path
+) -> None:
+    """Sorts and filters by counters read each post's latest counters from gold/post_counters,
+    and reduce only the runs observed after its newest: on two weeks of real collections, the
+    pages are those of reducing every observation, before and after new runs land in silver
+    that no gold build has read yet."""
+    lake = Lake(str(tmp_path / "lake"))
+    shutil.copytree(world_lake, lake.uri)
+    accounts = lake.read("silver/accounts").select(pf.ACCOUNT_COLUMNS)
+
+    def sources(counters: bool) -> pf.Sources:
+        return pf.Sources(
+            posts=lake.scan("silver/posts"),
+            features=lake.scan("silver/post_features"),
+            metrics=lake.scan("silver/post_metrics"),
+            curves=lake.scan("gold/post_curves"),
+            accounts=accounts,
+            counters=lake.scan("gold/post_counters") if counters else None,
+        )
+
+    platform = lake.read("silver/posts").group_by("platform").len().sort("len")["platform"][-1]
+    queries = [
+        pf.PostQuery(sort=sort, platform=chosen, min_engagement=least)
+        for sort in ("Most likes", "Most engagement", "Most views")
+        for chosen in (pf.ALL, platform)
+        for least in (0, 5)
+    ] + [pf.PostQuery(sort="Most replies", offset=25), pf.PostQuery(min_engagement=5)]
+
+    def pages() -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
+        read, reduced = sources(True), sources(False)
+        return (
+            [pf.search_posts(read, q).rows for q in queries],
+            [pf.search_posts(reduced, q).rows for q in queries],
+        )
+
+    stored, whole = pages()
+    assert sum(p.height for p in whole) > 200
+    assert [p.equals(w) for p, w in zip(stored, whole, strict=True)] == [True] * len(queries)
+
+    # new runs after the last gold build: the least liked post of the platform now leads
+    counters = lake.read("gold/post_counters")
+    newest = counters["last_observed_at"].max()
+    least = counters.filter(platform=platform).sort("likes", "post_id").row(0, named=True)
+    run = lake.read("silver/post_metrics").filter(
+        platform=platform, post_id=least["post_id"], observed_at=least["observed_at"]
+    )
+    lake.merge(
+        "silver/post_metrics",
+        run.with_columns(
+            observed_at=pl.lit(newest + H),
+            last_observed_at=pl.lit(newest + 2 * H),
+            likes=pl.lit(10**7, pl.Int64),
+        ),
+    )
+    stored, whole = pages()
+    assert [p.equals(w) for p, w in zip(stored, whole, strict=True)] == [True] * len(queries)
+    first = stored[queries.index(pf.PostQuery(sort="Most likes"))].row(0, named=True)
+    assert (first["post_id"], first["likes"]) == (least["post_id"], 10**7)
+    # the gold table itself still has the older counters: the page read the new run
+    assert lake.read("gold/post_counters").filter(post_id=least["post_id"])["likes"].to_list() == [
+        least["likes"]
+    ]

@@ -97,6 +97,19 @@ def test_two_weeks_of_daily_incremental_builds_equal_a_full_rebuild(
     for name in GOLD:
         assert incremental[name].height > 0, name
         assert incremental[name].equals(rebuilt[name]), name
+    # each post's latest counters, merged build after build: its newest run of observations
+    metrics = lake.read("silver/post_metrics")
+    newest = metrics.filter(
+        pl.col("observed_at") == pl.col("observed_at").max().over("platform", "post_id")
+    )
+    counters = incremental["gold/post_counters"]
+    assert counters.height == newest.height == metrics.select("platform", "post_id").n_unique()
+    assert counters.drop("engagement").equals(
+        newest.select(counters.drop("engagement").columns).sort("platform", "post_id")
+    )
+    parts = newest.select(pl.col("likes", "reposts", "replies", "quotes").fill_null(0))
+    assert counters["engagement"].sum() == parts.sum().sum_horizontal().item() > 0
+    assert metrics.height > counters.height  # counters that changed left older runs behind
 
 
 @pytest.mark.parametrize("previous", ["recorded", "unreadable"])
