@@ -385,6 +385,55 @@ def _posts_counters(sources: Sources, query: PostQuery, posts: pl.LazyFrame) -> 
     return pl.concat([stored.join(since.select(_KEYS), on=_KEYS, how="anti"), since])
 
 
+#: A page sorted by a counter is first looked for among this many times its rows' worth of the
+#: posts with the largest counters (see :func:`_top_by_counter`).
+TOP_CANDIDATES = 4
+
+
+def _top_by_counter(
+    sources: Sources,
+    query: PostQuery,
+    allowed: frozenset[str] | None,
+    offset: int,
+    limit: int | None,
+) -> pl.DataFrame | None:
+    """The page of a sort by a counter found among the posts with the largest counters, or None
+    when that cannot tell it (then every matching post is joined with its counters and sorted).
+
+    The candidates are every post whose counter is at least the ``TOP_CANDIDATES`` x (offset +
+    limit)-th largest (ties included). When at least offset + limit of them match the query,
+    the page is theirs: every other matching post has a smaller counter, or none, and sorts
+    after them. Only for queries without words, hashtag or topic, which keep few posts and cost
+    a search of their own; and only from ``gold/post_counters``.
+    """
+    column, _ = SORTS.get(query.sort, SORTS[DEFAULT_SORT])
+    if (
+        limit is None
+        or sources.counters is None
+        or column not in (*COUNTERS, "engagement")
+        or query.min_engagement > 0
+        or query.text.strip()
+        or normalise_hashtag(query.hashtag)
+        or query.topic not in ("", ALL)
+    ):
+        return None
+    posts = matching(sources, _unsorted(query), allowed)
+    counters = _posts_counters(sources, query, posts)
+    want = TOP_CANDIDATES * (offset + limit)
+    least = (
+        counters.select(pl.col(column).drop_nulls().top_k(want).min())
+        .collect(engine=_ENGINE)
+        .item()
+    )
+    if least is None:
+        return None
+    found = posts.join(counters.filter(pl.col(column) >= least), on=_KEYS).collect(engine=_ENGINE)
+    if found.height < offset + limit:
+        return None
+    columns, descending = sort_keys(query.sort)
+    return found.sort(columns, descending=descending, nulls_last=True).slice(offset, limit)
+
+
 def _unsorted(query: PostQuery) -> PostQuery:
     """``query`` in the order that joins nothing to the posts (the same matches)."""
     return dataclasses.replace(query, sort=DEFAULT_SORT)
@@ -411,40 +460,41 @@ def _details(rows: pl.DataFrame, sources: Sources) -> pl.DataFrame:
     """Add the posts' content, features, latest counters and overperformance (read by key).
 
     A post's rows are found by key, which no file's statistics narrow down, so each read is also
-    bounded by a clustered column (the tables' files each hold a range of it), and only the files
-    of the shown posts' times are read. On the large benchmark lake, for a page of 25 posts of
-    every platform:
+    bounded by a clustered column (the tables' files each hold a range of it): the shown rows' own
+    times, not their range, so that a page of posts from all over the history (sorted by likes)
+    reads only the files holding those times. On the large benchmark lake:
 
-    - ``silver/posts`` (clustered by ``last_seen_at``): the shown rows' own ``last_seen_at``, read
-      by the search from the same version of the table, so the bound is exact: 1.3 s -> 60 ms;
+    - ``silver/posts`` (clustered by ``last_seen_at``): the shown rows' ``last_seen_at``, read by
+      the search from the same version of the table, so the bound is exact: 1.3 s -> 60 ms for a
+      page of the newest posts, 0.5 -> 0.2 s for a page of the most liked;
     - ``silver/post_features`` (by ``source_last_seen_at``, the post's ``last_seen_at`` when it
-      was enriched) between the shown posts' publication and last sighting, and
-      ``silver/post_metrics`` (by ``last_observed_at``) from their publication on: 0.7 s ->
-      15-60 ms each. A post is seen, and its counters observed, after it was published, and its
+      was enriched, which the pipeline does whenever a post is seen): the shown rows'
+      ``last_seen_at``; ``silver/post_metrics`` (by ``last_observed_at``) from their publication
+      on: 0.7 s -> 15-60 ms each. A post's counters are observed after it was published, and its
       latest run of counters ends last. Features or counters that the bounded read does not
-      find (written some other way, or none) are then looked for by key alone, so the rows are
-      those of a read by key whatever the times say;
-    - ``gold/post_curves`` (by ``created_at``): the shown posts' publication times (71 -> 14 ms).
+      find (enriched at an earlier sighting, written some other way, or none) are then looked
+      for by key alone, so the rows are those of a read by key whatever the times say;
+    - ``gold/post_curves`` (by ``created_at``): the shown posts' publication times (71 -> 14 ms;
+      0.44 -> 0.2 s for the most liked).
 
-    The details of a page took 0.4-0.7 s instead of 1.5-1.9 s. A page whose posts span the whole
-    history (sorted by likes) reads most files of the other tables; its content is read by the
-    rows' own times (not their range: 0.5 -> 0.2 s) and its counters come with its rows.
+    The details of a page took 0.4-0.7 s instead of 1.5-1.9 s. A page sorted or filtered by
+    counters has its rows' latest counters already (:func:`matching`), and reads no metrics.
     """
     keys = rows.select(_KEYS).unique()
     by_key = pl.col("platform").is_in(keys["platform"].unique().to_list()) & pl.col(
         "post_id"
     ).is_in(keys["post_id"].to_list())
-    # the rows' own times, not their range: a page of posts from all over the history (sorted
-    # by likes) then reads only the files holding those times
-    last_seen = pl.col("last_seen_at").is_in(rows["last_seen_at"].unique().to_list())
+    seen = rows["last_seen_at"].unique().to_list()
+    last_seen = pl.col("last_seen_at").is_in(seen)
     content = sources.posts.filter(by_key & last_seen).select(
         *_KEYS, *[c for c in POST_COLUMNS if c not in _MATCH_COLUMNS]
     )
-    published, last = rows["created_at"].min(), rows["last_seen_at"].max()
+    published = rows["created_at"].min()
     bounds = {
         "metrics": pl.col("last_observed_at") >= published,
+        # enriched at the post's last sighting (the pipeline enriches a post whenever it is seen)
         "features": (
-            pl.col("source_last_seen_at").is_between(published, last)
+            pl.col("source_last_seen_at").is_in(seen)
             if "source_last_seen_at" in sources.features.collect_schema()
             else pl.lit(True)
         ),
@@ -453,7 +503,7 @@ def _details(rows: pl.DataFrame, sources: Sources) -> pl.DataFrame:
         "features": lambda where: sources.features.filter(where).select(FEATURE_COLUMNS),
         "metrics": lambda where: sources.metrics.filter(where).select(METRIC_COLUMNS),
     }
-    times = pl.col("created_at").is_between(published, rows["created_at"].max())
+    times = pl.col("created_at").is_in(rows["created_at"].unique().to_list())
     over = latest_overperformance(sources.curves.filter(by_key & times).select(CURVE_COLUMNS))
     # A page sorted or filtered by counters has its rows' latest counters already.
     counted = all(c in rows.columns for c in (*COUNTERS, "engagement"))
@@ -532,7 +582,11 @@ def search_posts(
     page = plan.sort(columns, descending=descending, nulls_last=True).slice(offset, limit)
     # The sort's column is left-joined: the count needs no counters unless a filter reads them.
     counted = plan if query.min_engagement > 0 else matching(sources, _unsorted(query), allowed)
-    total_df, page_df = pl.collect_all([counted.select(pl.len()), page], engine=_ENGINE)
+    top = _top_by_counter(sources, query, allowed, offset, limit)
+    if top is not None:
+        total_df, page_df = counted.select(pl.len()).collect(engine=_ENGINE), top
+    else:
+        total_df, page_df = pl.collect_all([counted.select(pl.len()), page], engine=_ENGINE)
     rows = _details(page_df, sources)
     # The page keeps its order: the details are left-joined onto it.
     return SearchResult(rows=rows, total=int(total_df.item()), offset=offset, sort=query.sort)

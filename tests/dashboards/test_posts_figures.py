@@ -428,12 +428,26 @@ def test_counter_sorts_read_the_gold_counters_and_the_runs_observed_since(
         )
 
     platform = lake.read("silver/posts").group_by("platform").len().sort("len")["platform"][-1]
+    smallest = (
+        lake.read("silver/posts")
+        .join(accounts, on=["platform", "account_id"])
+        .group_by("agency")
+        .len()
+        .filter(pl.col("len") >= 3)
+        .sort("len", "agency")["agency"][0]
+    )
     queries = [
         pf.PostQuery(sort=sort, platform=chosen, min_engagement=least)
         for sort in ("Most likes", "Most engagement", "Most views")
         for chosen in (pf.ALL, platform)
         for least in (0, 5)
-    ] + [pf.PostQuery(sort="Most replies", offset=25), pf.PostQuery(min_engagement=5)]
+    ] + [
+        pf.PostQuery(sort="Most replies", offset=25),
+        pf.PostQuery(sort="Most likes", offset=75),
+        pf.PostQuery(min_engagement=5),
+        # too few of the most liked posts are the agency's: every match is joined and sorted
+        pf.PostQuery(sort="Most likes", agency=smallest),
+    ]
 
     def pages() -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
         read, reduced = sources(True), sources(False)
@@ -444,6 +458,10 @@ def test_counter_sorts_read_the_gold_counters_and_the_runs_observed_since(
 
     stored, whole = pages()
     assert sum(p.height for p in whole) > 200
+    # the first pages of the most liked posts come from the largest counters alone
+    read = sources(True)
+    assert pf._top_by_counter(read, pf.PostQuery(sort="Most likes"), None, 0, 25) is not None
+    assert pf._top_by_counter(read, queries[-1], None, 0, 25) is None
     assert [p.equals(w) for p, w in zip(stored, whole, strict=True)] == [True] * len(queries)
 
     # new runs after the last gold build: the least liked post of the platform now leads
