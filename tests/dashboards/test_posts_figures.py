@@ -270,13 +270,16 @@ def test_paging_and_summary(sources: pf.Sources) -> None:
     assert pf.page_summary(past) == "No posts on this page; 5 posts match."
 
 
-def _lake_sources(lake: Lake) -> pf.Sources:
+def _lake_sources(
+    lake: Lake, accounts: pl.DataFrame = ACCOUNTS, counters: bool = False
+) -> pf.Sources:
     return pf.Sources(
         posts=lake.scan("silver/posts"),
         features=lake.scan("silver/post_features"),
         metrics=lake.scan("silver/post_metrics"),
         curves=lake.scan("gold/post_curves"),
-        accounts=ACCOUNTS,
+        accounts=accounts,
+        counters=lake.scan("gold/post_counters") if counters else None,
     )
 
 
@@ -418,14 +421,7 @@ def test_counter_sorts_read_the_gold_counters_and_the_runs_observed_since(
     accounts = lake.read("silver/accounts").select(pf.ACCOUNT_COLUMNS)
 
     def sources(counters: bool) -> pf.Sources:
-        return pf.Sources(
-            posts=lake.scan("silver/posts"),
-            features=lake.scan("silver/post_features"),
-            metrics=lake.scan("silver/post_metrics"),
-            curves=lake.scan("gold/post_curves"),
-            accounts=accounts,
-            counters=lake.scan("gold/post_counters") if counters else None,
-        )
+        return _lake_sources(lake, accounts, counters)
 
     platform = lake.read("silver/posts").group_by("platform").len().sort("len")["platform"][-1]
     smallest = (
