@@ -187,3 +187,19 @@ def test_posts_whose_publication_time_moved_keep_one_curve_each(
     build_gold(full, full=True)
     incremental, rebuilt = _gold(lake), _gold(full)
     assert [n for n in GOLD if not incremental[n].equals(rebuilt[n])] == []
+
+
+def test_a_lake_built_before_the_post_counters_existed_is_rebuilt_whole(
+    world_lake: str, tmp_path: Path
+) -> None:
+    """A lake whose gold was built before gold/post_counters existed gets the whole table (a
+    full build) from its next build, not only the posts observed since."""
+    lake = Lake(str(tmp_path / "lake"))
+    shutil.copytree(world_lake, lake.uri)
+    expected = lake.read("gold/post_counters").sort("platform", "post_id")
+    shutil.rmtree(Path(lake.uri) / "gold" / "post_counters")
+    build_gold(lake)
+    assert lake.read("gold/builds").sort("built_at")["full"][-1]
+    assert lake.read("gold/post_counters").sort("platform", "post_id").equals(expected)
+    observed = lake.read("silver/post_metrics").select("platform", "post_id").n_unique()
+    assert expected.height == observed > 100
