@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
+from hhs_platform.transforms.counters import latest_counters as reduce_counters
 from schemas.tables import ANOMALY_KINDS
 
 ANOMALIES = "gold/anomalies"
@@ -331,11 +332,7 @@ def safe_url(url: str | None) -> str | None:
 
 def latest_counters(metrics: pl.DataFrame) -> pl.DataFrame:
     """Each post's latest counters from silver/post_metrics rows (the last ``observed_at``)."""
-    return (
-        metrics.sort("observed_at")
-        .group_by(["platform", "post_id"])
-        .agg(pl.col(c).last() for c in _COUNTERS)
-    )
+    return reduce_counters(metrics.lazy(), _COUNTERS).drop("engagement").collect()
 
 
 def day_posts(posts: pl.DataFrame, metrics: pl.DataFrame, event: Mapping[str, Any]) -> pl.DataFrame:
