@@ -394,7 +394,7 @@ TOP_CANDIDATES = 4
 def _top_by_counter(
     sources: Sources,
     query: PostQuery,
-    allowed: frozenset[str] | None,
+    posts: pl.LazyFrame,
     offset: int,
     limit: int | None,
 ) -> pl.DataFrame | None:
@@ -405,7 +405,8 @@ def _top_by_counter(
     limit)-th largest (ties included). When at least offset + limit of them match the query,
     the page is theirs: every other matching post has a smaller counter, or none, and sorts
     after them. Only for queries without words, hashtag or topic, which keep few posts and cost
-    a search of their own; and only from ``gold/post_counters``.
+    a search of their own; and only from ``gold/post_counters``. ``posts``: the query's matches
+    (:func:`matching` of :func:`_unsorted`).
     """
     column, _ = SORTS.get(query.sort, SORTS[DEFAULT_SORT])
     if (
@@ -418,7 +419,6 @@ def _top_by_counter(
         or query.topic not in ("", ALL)
     ):
         return None
-    posts = matching(sources, _unsorted(query), allowed)
     counters = _posts_counters(sources, query, posts)
     want = TOP_CANDIDATES * (offset + limit)
     least = (
@@ -579,16 +579,18 @@ def search_posts(
         and engagement (silver/post_metrics), and its overperformance at the oldest curve age
         (gold/post_curves); sorted by :func:`sort_keys`.
     """
-    plan = matching(sources, query, allowed)
-    columns, descending = sort_keys(query.sort)
     offset = max(query.offset, 0)
-    page = plan.sort(columns, descending=descending, nulls_last=True).slice(offset, limit)
-    # The sort's column is left-joined: the count needs no counters unless a filter reads them.
-    counted = plan if query.min_engagement > 0 else matching(sources, _unsorted(query), allowed)
-    top = _top_by_counter(sources, query, allowed, offset, limit)
+    unsorted = matching(sources, _unsorted(query), allowed)
+    top = _top_by_counter(sources, query, unsorted, offset, limit)
     if top is not None:
-        total_df, page_df = counted.select(pl.len()).collect(engine=_ENGINE), top
+        total_df, page_df = unsorted.select(pl.len()).collect(engine=_ENGINE), top
     else:
+        plan = matching(sources, query, allowed)
+        columns, descending = sort_keys(query.sort)
+        page = plan.sort(columns, descending=descending, nulls_last=True).slice(offset, limit)
+        # The sort's column is left-joined: the count needs no counters unless a filter reads
+        # them.
+        counted = plan if query.min_engagement > 0 else unsorted
         total_df, page_df = pl.collect_all([counted.select(pl.len()), page], engine=_ENGINE)
     rows = _details(page_df, sources)
     # The page keeps its order: the details are left-joined onto it.
