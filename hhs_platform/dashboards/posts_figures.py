@@ -16,6 +16,7 @@ from typing import Literal
 
 import polars as pl
 
+from hhs_platform.transforms.counters import ENGAGEMENT_PARTS, engagement_expr
 from hhs_platform.transforms.counters import latest_counters as gold_latest_counters
 from schemas import table_spec
 
@@ -31,8 +32,6 @@ ALL = "All"
 UNASSIGNED_AGENCY = "(unassigned)"
 #: Counters of silver/post_metrics, in display order.
 COUNTERS: tuple[str, ...] = ("likes", "reposts", "replies", "quotes", "views")
-#: The counters engagement adds up (views are not engagement).
-ENGAGEMENT_PARTS: tuple[str, ...] = ("likes", "reposts", "replies", "quotes")
 
 #: Sort choices: label -> (column, descending). Ties: newest first, then platform and post id.
 SORTS: dict[str, tuple[str, bool]] = {
@@ -197,11 +196,6 @@ def empty_rows() -> pl.DataFrame:
 def normalise_hashtag(tag: str) -> str:
     """A hashtag as silver/post_features stores it: lowercase, no ``#``, no spaces around."""
     return tag.strip().lstrip("#").strip().lower()
-
-
-def engagement_expr() -> pl.Expr:
-    """likes + reposts + replies + quotes, a missing counter counting 0 (as in gold)."""
-    return pl.sum_horizontal(*[pl.col(c).fill_null(0) for c in ENGAGEMENT_PARTS]).cast(pl.Int64)
 
 
 def is_web_url(url: pl.Expr) -> pl.Expr:

@@ -14,9 +14,14 @@ import polars as pl
 from schemas import table_spec
 
 #: The counters engagement adds up (views are not engagement).
-ENGAGEMENT_PARTS = ("likes", "reposts", "replies", "quotes")
+ENGAGEMENT_PARTS: tuple[str, ...] = ("likes", "reposts", "replies", "quotes")
 #: Each post's latest counters, kept up to date by every build.
 POST_COUNTERS = "gold/post_counters"
+
+
+def engagement_expr() -> pl.Expr:
+    """likes + reposts + replies + quotes, a missing counter counting 0 (as in gold)."""
+    return pl.sum_horizontal(*[pl.col(c).fill_null(0) for c in ENGAGEMENT_PARTS]).cast(pl.Int64)
 
 
 def latest_counters(
@@ -41,8 +46,7 @@ def latest_counters(
     latest = metrics.group_by(keys).agg(
         pl.col(c).sort_by("observed_at").last() for c in (keep if columns is None else columns)
     )
-    engagement = pl.sum_horizontal(*[pl.col(c).fill_null(0) for c in ENGAGEMENT_PARTS])
-    latest = latest.with_columns(engagement=engagement.cast(pl.Int64))
+    latest = latest.with_columns(engagement=engagement_expr())
     if columns is None:
         latest = latest.select([pl.col(c).cast(t) for c, t in spec.schema.items()])
     return latest
