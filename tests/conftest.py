@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,26 +37,12 @@ def prefect_harness() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def world_lake(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> str:
+def world_lake(tmp_path_factory: pytest.TempPathFactory) -> str:
     """URI of the demo world's lake: the real pipeline collected two weeks of the simulated
-    platforms day by day (``dashboard_lakes.build_world_lake``). Read only: copy it to write.
-
-    Built once per test session: under pytest-xdist the first worker to ask builds it in the
-    session's shared temporary folder while the others wait on a file lock, then all read it.
-    """
+    platforms day by day (``dashboard_lakes.build_world_lake``). Read only: copy it to write."""
     from dashboard_lakes import build_world_lake
-    from filelock import FileLock
 
-    if worker_id == "master":  # no xdist: this process is the session
-        return build_world_lake(tmp_path_factory.mktemp("world"))
-    root = tmp_path_factory.getbasetemp().parent / "world"
-    built = root / "built"
-    with FileLock(f"{root}.lock"):
-        if not built.is_file():
-            shutil.rmtree(root, ignore_errors=True)  # a build that failed half-way
-            uri = build_world_lake(root)
-            built.write_text(uri)
-        return built.read_text()
+    return build_world_lake(tmp_path_factory.mktemp("world"))
 
 
 @pytest.fixture
