@@ -219,6 +219,7 @@ def collect_batch(
     settings: Settings,
     registry: pl.DataFrame | None = None,
     since: datetime | None = None,
+    parse: bool = True,
 ) -> BatchOutcome:
     """Fetch a batch, append its responses to bronze (before parsing), parse them into silver rows.
 
@@ -226,6 +227,9 @@ def collect_batch(
     again; their archived responses are parsed instead, so a run killed at any point and started
     again with the same ``run_id`` ends with the tables an uninterrupted run gives. Accounts whose
     fetch failed (not terminally) are fetched again.
+
+    ``parse=False`` only fetches and archives (the outcome's silver batch is empty): for a caller
+    that parses the archived responses itself, as the simulated history re-stamps them first.
     """
     started = time.perf_counter()
     started_at = datetime.now(UTC)
@@ -259,7 +263,7 @@ def collect_batch(
             "batch %s of run %s: every account already fetched; parsing bronze", batch_id, run_id
         )
     frame = pl.concat(frames) if frames else table_spec("bronze/raw_responses").empty()
-    silver = silver_from_bronze(frame, pl.concat(logs), registry)
+    silver = silver_from_bronze(frame, pl.concat(logs), registry) if parse else SilverBatch()
     return BatchOutcome(
         batch_id=batch_id,
         accounts=len(batch),

@@ -75,9 +75,12 @@ def fetch_day(
     registry: pl.DataFrame,
     run_id: str,
     since: datetime | None,
+    *,
+    parse: bool = True,
 ) -> list[str]:
     """Fetch ``registry`` from the simulated platforms into ``scratch`` (bronze and fetch log)
-    in batches of 10, as run ``run_id``; the accounts' collection errors, as text."""
+    in batches of 10, as run ``run_id``, each batch parsed as a collection task parses it
+    (``parse=False``: not parsed); the accounts' collection errors, as text."""
     settings = sandbox_settings(sb, scratch, registry["platform"].unique().to_list())
     errors: list[str] = []
     for i, batch in enumerate(plan_batches(registry, 10, settings)):
@@ -89,6 +92,7 @@ def fetch_day(
             settings=settings,
             registry=registry,
             since=since,
+            parse=parse,
         )
         errors += [f"{e.account_key}: {e.error}: {e.message}" for e in outcome.errors]
     return errors
@@ -112,7 +116,8 @@ def collect_day(
     Returns:
         The accounts' collection errors, as text.
     """
-    errors = fetch_day(sb, scratch, registry, run_id, since)
+    # parsed once below, after re-stamping (the live parse would be thrown away)
+    errors = fetch_day(sb, scratch, registry, run_id, since, parse=False)
     fetches = logged_fetches(scratch, run_id)
     if fetches.is_empty():
         return errors
