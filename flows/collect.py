@@ -49,7 +49,7 @@ def task_runner(settings: Settings) -> KeyedDaskTaskRunner:
             "n_workers": settings.dask_workers,
             "threads_per_worker": settings.dask_threads_per_worker,
             "processes": settings.dask_processes,
-            "dashboard_address": ":0",
+            "dashboard_address": ":0" if settings.dask_local_dashboard else None,
         }
     )
 

@@ -90,6 +90,7 @@ def test_sandbox_serve_then_collect_through_the_cli(
         PREFECT_API_URL=str(PREFECT_API_URL.value()),
         HHS_BLUESKY_API_BASE=f"{base}/bluesky",
         HHS_DASK_PROCESSES="false",
+        HHS_DASK_LOCAL_DASHBOARD="false",
         HHS_DASK_WORKERS="1",
     )
     res = subprocess.run(

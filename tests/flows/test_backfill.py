@@ -70,6 +70,7 @@ def test_backfill_fills_the_missing_days_and_nothing_else(
             "HHS_YOUTUBE_API_BASE": sb.url("youtube"),
             "HHS_YOUTUBE_API_KEY": KEY,
             "HHS_DASK_PROCESSES": "false",
+            "HHS_DASK_LOCAL_DASHBOARD": "false",
             "HHS_DASK_WORKERS": "1",
             "HHS_DASK_THREADS_PER_WORKER": "4",
         }.items():

@@ -44,6 +44,7 @@ def test_flow_fills_every_table_and_publishes_a_summary(
             "HHS_X_API_BASE": sb.url("x"),
             "HHS_X_BEARER_TOKEN": X_TOKEN,
             "HHS_DASK_PROCESSES": "false",
+            "HHS_DASK_LOCAL_DASHBOARD": "false",
             "HHS_DASK_WORKERS": "1",
             "HHS_DASK_THREADS_PER_WORKER": "4",
         }.items():

@@ -69,6 +69,7 @@ def _env(sb: SandboxThread, accounts: Path) -> dict[str, str]:
             "HHS_YOUTUBE_API_BASE": sb.url("youtube"),
             "HHS_YOUTUBE_API_KEY": KEY,
             "HHS_DASK_PROCESSES": "false",
+            "HHS_DASK_LOCAL_DASHBOARD": "false",
             "HHS_DASK_WORKERS": "1",
             "HHS_DASK_THREADS_PER_WORKER": "3",
             "HHS_BATCH_SIZE": "2",

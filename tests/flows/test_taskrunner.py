@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import urllib.error
+import urllib.request
 
 import pytest
 from prefect import flow, task
@@ -41,3 +43,25 @@ def test_task_runs_get_named_keys_and_their_results() -> None:
         "add-<hex>",
     ]
     assert len(set(keys)) == 3
+
+
+@pytest.mark.parametrize("dashboard", [True, False])
+def test_the_local_cluster_serves_its_dashboard_only_when_asked(dashboard: bool) -> None:
+    """HHS_DASK_LOCAL_DASHBOARD=false: no Bokeh dashboard (its import costs a run about 1.6 s)."""
+    from distributed import LocalCluster
+
+    from flows.collect import task_runner
+    from hhs_platform.settings import Settings
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, dask_processes=False, dask_workers=1, dask_local_dashboard=dashboard
+    )
+    kwargs = task_runner(settings).cluster_kwargs
+    with LocalCluster(**kwargs) as cluster:
+        port = cluster.scheduler.http_server.port
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=30) as r:
+                status = r.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+    assert status == (200 if dashboard else 404)
