@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,13 +39,91 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session")
-def world_lake(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """URI of the demo world's lake: the real pipeline collected two weeks of the simulated
-    platforms day by day (``dashboard_lakes.build_world_lake``). Read only: copy it to write."""
+#: The world lake's build, run as a process of its own (``_world_lake_build``).
+WORLD_BUILD = """
+import os, sys, traceback
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+folder = Path({root!r})
+try:
     from dashboard_lakes import build_world_lake
+    uri = build_world_lake(folder)
+except BaseException:
+    (folder / "failed").write_text(traceback.format_exc())
+    raise
+(folder / "done.tmp").write_text(uri)
+os.replace(folder / "done.tmp", folder / "done")
+"""
+WORLD_LAKE_TIMEOUT_S = 1200.0
 
-    return build_world_lake(tmp_path_factory.mktemp("world"))
+
+def _needs_world_lake(item: pytest.Item) -> bool:
+    return "world_lake" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that read the world lake run last (in their order), so its build, started with
+    the session in a process of its own, is done before the first of them asks for it."""
+    items[:] = [i for i in items if not _needs_world_lake(i)] + [
+        i for i in items if _needs_world_lake(i)
+    ]
+
+
+def _world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of this session that every xdist worker of it sees."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "world-lake"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _world_lake_build(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Start the world lake's build once per session, in a process of its own, when a test of
+    the session reads it: the first of the xdist workers to get here starts it, and each goes
+    on with its other tests meanwhile (``world_lake`` waits for it)."""
+    if not any(_needs_world_lake(i) for i in request.session.items):
+        yield
+        return
+    folder = _world_dir(tmp_path_factory)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(folder / "started", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:  # another worker started it
+        yield
+        return
+    code = WORLD_BUILD.format(tests=str(Path(__file__).parent), root=str(folder))
+    with (folder / "build.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        yield
+    finally:
+        try:  # another worker may still read it: let the build end
+            proc.wait(timeout=WORLD_LAKE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if proc.returncode and not (folder / "failed").exists():  # killed, not raised
+            (folder / "failed").write_text(f"exit code {proc.returncode}")
+
+
+@pytest.fixture(scope="session")
+def world_lake(tmp_path_factory: pytest.TempPathFactory, _world_lake_build: None) -> str:
+    """URI of the demo world's lake: the real pipeline collected two weeks of the simulated
+    platforms day by day (``dashboard_lakes.build_world_lake``), built once per session by a
+    process of its own. Read only: copy it to write."""
+    folder = _world_dir(tmp_path_factory)
+    deadline = time.monotonic() + WORLD_LAKE_TIMEOUT_S
+    while not (folder / "done").exists():
+        log = folder / "build.log"
+        if (folder / "failed").exists() or time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-4000:] if log.exists() else "(no log)"
+            pytest.fail(
+                f"the world lake's build failed or took over {WORLD_LAKE_TIMEOUT_S:.0f} s:\n{tail}"
+            )
+        time.sleep(0.5)
+    return (folder / "done").read_text()
 
 
 @pytest.fixture
