@@ -403,7 +403,6 @@ def test_agency_restriction(world_lake: str) -> None:
 
     events = Lake(world_lake).read("gold/anomalies")
     agency = events["agency"].drop_nulls().sort()[0]
-    before = kit.settings()
     kit.use_settings(
         Settings(_env_file=None, dashboard_agency_access={"*": [agency]})  # type: ignore[call-arg]
     )
@@ -421,7 +420,9 @@ def test_agency_restriction(world_lake: str) -> None:
         view.event.value = _event_id(hidden)
         assert view.drilldown.objects == [view.hint]
     finally:
-        kit.use_settings(before)
+        # None, not the settings read before: those would pin this process's settings for
+        # every later test (the operations page's links read HHS_PREFECT_UI_URL afresh)
+        kit.use_settings(None)
 
 
 def test_empty_lake_says_what_to_run(tmp_path: Path) -> None:
