@@ -69,15 +69,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     ]
 
 
-def _world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _world_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """A folder of this session that every xdist worker of it sees."""
     base = tmp_path_factory.getbasetemp()
-    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "world-lake"
+    return (base if worker_id == "master" else base.parent) / "world-lake"
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _world_lake_build(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
 ) -> Iterator[None]:
     """Start the world lake's build once per session, in a process of its own, when a test of
     the session reads it: the first of the xdist workers to get here starts it, and each goes
@@ -85,7 +85,7 @@ def _world_lake_build(
     if not any(_needs_world_lake(i) for i in request.session.items):
         yield
         return
-    folder = _world_dir(tmp_path_factory)
+    folder = _world_dir(tmp_path_factory, worker_id)
     folder.mkdir(parents=True, exist_ok=True)
     try:
         os.close(os.open(folder / "started", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
@@ -109,11 +109,13 @@ def _world_lake_build(
 
 
 @pytest.fixture(scope="session")
-def world_lake(tmp_path_factory: pytest.TempPathFactory, _world_lake_build: None) -> str:
+def world_lake(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str, _world_lake_build: None
+) -> str:
     """URI of the demo world's lake: the real pipeline collected two weeks of the simulated
     platforms day by day (``dashboard_lakes.build_world_lake``), built once per session by a
     process of its own. Read only: copy it to write."""
-    folder = _world_dir(tmp_path_factory)
+    folder = _world_dir(tmp_path_factory, worker_id)
     deadline = time.monotonic() + WORLD_LAKE_TIMEOUT_S
     while not (folder / "done").exists():
         log = folder / "build.log"
