@@ -1,29 +1,106 @@
 """The flows' Dask task runner: prefect-dask's, with each task run's Dask key named instead of
-hashed.
+hashed, and Prefect's settings sent to the workers once per flow run instead of once per task run.
 
-prefect-dask 0.3.7 submits a task run without a key, so Dask derives one by hashing the pickled
-call: a wrapper function made anew for every submission (pickled by value, which scans every
-imported module), the task, its parameters and the serialised Prefect context. That took about
-75 ms of the flow's process a task run on the project's machine (1.4 of the 4.2 seconds the
+**Keys.** prefect-dask 0.3.7 submits a task run without a key, so Dask derives one by hashing the
+pickled call: a wrapper function made anew for every submission (pickled by value, which scans
+every imported module), the task, its parameters and the serialised Prefect context. That took
+about 75 ms of the flow's process a task run on the project's machine (1.4 of the 4.2 seconds the
 pipeline benchmark's flow spent submitting 19 task runs, 0.2 s each), and the key it gives is
 unique anyway, since each call carries a new task-run id. prefect-dask's main branch names the
 key ``<task name>-<uuid>`` itself (PrefectHQ/prefect, ``prefect_dask/client.py``); this runner
 does the same until a release has it.
+
+**Settings.** The context Prefect sends with each task run holds its whole settings (54 nested
+pydantic-settings models). Dumping them took 90–160 ms of the flow's process a task run, and
+the worker built them again from the dump, reading the environment and the dotenv and TOML
+sources for each of the 54 models: 100–360 ms of a worker's CPU a task run, more than the task
+itself in a small collection (docs/performance.md, "Prefect's settings, once per flow run").
+Here the flow dumps the settings once per flow run and sends them beside the context under a
+token; a worker builds them once per token and enters them around each task run, so Prefect's
+own hydration, finding no settings in the context, keeps them. Prefect's pull request #20853
+did the same for its process-pool runner ("cache worker SettingsContext").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import uuid4
 
+from distributed import Future
+from prefect.context import SettingsContext, serialize_context
+from prefect.settings import Settings as PrefectSettings
+from prefect.settings.profiles import Profile
+from prefect.task_engine import run_task_async, run_task_sync
+from prefect.utilities.engine import collect_task_run_inputs_sync
 from prefect_dask import DaskTaskRunner
 from prefect_dask.task_runners import PrefectDaskFuture
+
+#: How many flows' settings a worker keeps built (a worker of a long-lived cluster serves many).
+_KEPT = 8
+_built: OrderedDict[str, tuple[Profile, PrefectSettings]] = OrderedDict()
+_built_lock = threading.Lock()
+
+
+class _SentApart(SettingsContext):
+    """The flow's settings context while its task run's context is serialised: it serialises to
+    nothing, since the settings travel apart (and are entered by the worker before Prefect's
+    hydration, which then keeps them)."""
+
+    def serialize(self, include_secrets: bool = True) -> dict[str, Any]:
+        return {}
+
+
+def _settings(token: str, dumped: dict[str, Any]) -> tuple[Profile, PrefectSettings]:
+    """The profile and settings dumped under ``token``, built on the first task run that
+    brings them to this process and kept for the next."""
+    with _built_lock:  # held while building: the worker's threads start together
+        if token in _built:
+            _built.move_to_end(token)
+            return _built[token]
+        built = SettingsContext(**dumped)  # what Prefect's hydration does for every task run
+        _built[token] = (built.profile, built.settings)
+        while len(_built) > _KEPT:
+            _built.popitem(last=False)
+        return _built[token]
+
+
+def run_task(settings_token: str, settings: dict[str, Any], **run: Any) -> Any:
+    """Run one task run on a worker (what prefect-dask's per-submission wrapper does), inside
+    the flow's settings, built once per flow run in this process."""
+    profile, built = _settings(settings_token, settings)
+    # a new context object each time: a context object holds the token of its one entry
+    with SettingsContext(profile=profile, settings=built):
+        if run["task"].isasync:
+            return asyncio.run(run_task_async(**run))
+        return run_task_sync(**run)
 
 
 class KeyedDaskTaskRunner(DaskTaskRunner):
     """:class:`prefect_dask.DaskTaskRunner` whose task runs have the Dask key
-    ``<task name>-<random hex>``: no hash of the pickled call."""
+    ``<task name>-<random hex>`` (no hash of the pickled call) and carry Prefect's settings
+    dumped once per flow run."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: the settings last dumped: (the context they came from, token, dump)
+        self._dumped: tuple[SettingsContext, str, dict[str, Any]] | None = None
+
+    @contextmanager
+    def _settings_apart(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The current settings' token and dump (dumped again only when they changed), with
+        a context entered in which they serialise to nothing."""
+        current = SettingsContext.get()
+        assert current is not None  # Prefect falls back to its global settings context
+        if self._dumped is None or self._dumped[0] is not current:
+            self._dumped = (current, uuid4().hex, current.serialize())
+        _, token, dumped = self._dumped
+        with _SentApart(profile=current.profile, settings=current.settings):
+            yield token, dumped
 
     def submit(  # type: ignore[override]  # the overloads of the base, in one signature
         self,
@@ -32,15 +109,37 @@ class KeyedDaskTaskRunner(DaskTaskRunner):
         wait_for: Iterable[PrefectDaskFuture[Any]] | None = None,
         dependencies: dict[str, set[Any]] | None = None,
     ) -> PrefectDaskFuture[Any]:
-        """Submit a task run, as :meth:`DaskTaskRunner.submit` does, under a key of its own."""
+        """Submit a task run, as :meth:`DaskTaskRunner.submit` does (through
+        ``PrefectDaskClient.submit``), under a key of its own and with the settings apart."""
         if not self._started:
             raise RuntimeError("The task runner must be started before submitting work.")
+        parameters = self._optimize_futures(parameters)
+        task_run_id = uuid4()
+        inputs = {
+            k: collect_task_run_inputs_sync(v, future_cls=Future) for k, v in parameters.items()
+        }
+        if dependencies:
+            inputs = {k: v.union(dependencies.get(k, set())) for k, v in inputs.items()}
+        with self._settings_apart() as (token, dumped):
+            context = serialize_context(
+                asset_ctx_kwargs={
+                    "task": task,
+                    "task_run_id": task_run_id,
+                    "task_inputs": inputs,
+                    "copy_to_child_ctx": True,
+                }
+            )
         future = self.client.submit(
-            task,
+            run_task,
             key=f"{task.name}-{uuid4().hex}",
-            parameters=self._optimize_futures(parameters),
+            settings_token=token,
+            settings=dumped,
+            task=task,
+            task_run_id=task_run_id,
+            parameters=parameters,
             wait_for=self._optimize_futures(wait_for) if wait_for else None,
-            dependencies=dependencies,
             return_type="state",
+            dependencies=inputs,
+            context=context,
         )
-        return PrefectDaskFuture[Any](wrapped_future=future, task_run_id=future.task_run_id)
+        return PrefectDaskFuture[Any](wrapped_future=future, task_run_id=task_run_id)

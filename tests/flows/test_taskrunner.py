@@ -8,7 +8,10 @@ import urllib.request
 
 import pytest
 from prefect import flow, task
+from prefect.context import SettingsContext
+from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
+from hhs_platform import taskrunner
 from hhs_platform.taskrunner import KeyedDaskTaskRunner
 
 
@@ -43,6 +46,80 @@ def test_task_runs_get_named_keys_and_their_results() -> None:
         "add-<hex>",
     ]
     assert len(set(keys)) == 3
+
+
+@task
+def client_retries() -> int:
+    value: int = PREFECT_CLIENT_MAX_RETRIES.value()
+    return value
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_task_runs_see_the_flows_settings_built_once_per_flow_run() -> None:
+    """The settings travel apart from each task run's context: the tasks see the flow's own
+    (here changed for the flow process only), and a worker builds them once per flow run."""
+    runner = KeyedDaskTaskRunner(
+        cluster_kwargs={"n_workers": 1, "threads_per_worker": 3, "processes": False}
+    )
+
+    @flow(task_runner=runner)  # type: ignore[arg-type]
+    def retries() -> list[int]:
+        futures = [client_retries.submit() for _ in range(4)]
+        return [f.result() for f in futures]
+
+    default = PREFECT_CLIENT_MAX_RETRIES.value()
+    before = set(taskrunner._built)
+    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: default + 3}):
+        assert retries() == [default + 3] * 4
+    first = set(taskrunner._built) - before
+    assert len(first) == 1  # one build for the four task runs
+    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: default + 4}):
+        assert retries() == [default + 4] * 4  # changed settings: dumped and built again
+    assert len(set(taskrunner._built) - before - first) == 1
+    # the worker's copy equals the flow's settings, field for field
+    token = next(iter(first))
+    profile, settings = taskrunner._built[token]
+    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: default + 3}):
+        current = SettingsContext.get()
+        assert current is not None
+        assert settings == current.settings
+        assert profile == current.profile
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_context_sent_with_a_task_run_is_prefects_without_the_settings() -> None:
+    """What a task run carries equals Prefect's own serialised context, settings aside (a new
+    field in a later Prefect shows here)."""
+    from prefect.context import serialize_context
+
+    runner = KeyedDaskTaskRunner(
+        cluster_kwargs={"n_workers": 1, "threads_per_worker": 1, "processes": False}
+    )
+    seen: dict[str, dict[str, object]] = {}
+
+    @flow(task_runner=runner)  # type: ignore[arg-type]
+    def one() -> int:
+        seen["prefect"] = serialize_context()
+        with runner_of_this_flow()._settings_apart() as (_, dumped):
+            seen["ours"] = serialize_context()
+            seen["dumped"] = dumped
+        return client_retries.submit().result()  # type: ignore[no-any-return]
+
+    assert one() == PREFECT_CLIENT_MAX_RETRIES.value()
+    assert set(seen["ours"]) == set(seen["prefect"])
+    assert seen["ours"]["settings_context"] == {}
+    assert seen["dumped"] == seen["prefect"]["settings_context"]
+    for key in set(seen["prefect"]) - {"settings_context"}:
+        assert seen["ours"][key] == seen["prefect"][key], key
+
+
+def runner_of_this_flow() -> KeyedDaskTaskRunner:
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    assert ctx is not None
+    assert isinstance(ctx.task_runner, KeyedDaskTaskRunner)
+    return ctx.task_runner
 
 
 @pytest.mark.parametrize("dashboard", [True, False])
