@@ -15,9 +15,9 @@ pydantic-settings models). Dumping them took 90–160 ms of the flow's process a
 the worker built them again from the dump, reading the environment and the dotenv and TOML
 sources for each of the 54 models: 100–360 ms of a worker's CPU a task run, more than the task
 itself in a small collection (docs/performance.md, "Third round" under "The test suite on two
-cores"). Here the flow dumps the settings once per flow run and sends them beside the context under a
-token; a worker builds them once per token and enters them around each task run, so Prefect's
-own hydration, finding no settings in the context, keeps them. Prefect's pull request #20853
+cores"). Here the flow dumps the settings once per flow run and sends them beside the context
+under a token; a worker builds them once per token and enters them around each task run, so
+Prefect's own hydration, finding no settings in the context, keeps them. Prefect's pull request #20853
 did the same for its process-pool runner ("cache worker SettingsContext").
 """
 

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 from prefect import flow, task
-from prefect.context import SettingsContext
+from prefect.context import FlowRunContext, SettingsContext, serialize_context
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
 from hhs_platform import taskrunner
@@ -90,8 +90,6 @@ def test_task_runs_see_the_flows_settings_built_once_per_flow_run() -> None:
 def test_the_context_sent_with_a_task_run_is_prefects_without_the_settings() -> None:
     """What a task run carries equals Prefect's own serialised context, settings aside (a new
     field in a later Prefect shows here)."""
-    from prefect.context import serialize_context
-
     runner = KeyedDaskTaskRunner(
         cluster_kwargs={"n_workers": 1, "threads_per_worker": 1, "processes": False}
     )
@@ -114,8 +112,6 @@ def test_the_context_sent_with_a_task_run_is_prefects_without_the_settings() -> 
 
 
 def runner_of_this_flow() -> KeyedDaskTaskRunner:
-    from prefect.context import FlowRunContext
-
     ctx = FlowRunContext.get()
     assert ctx is not None
     assert isinstance(ctx.task_runner, KeyedDaskTaskRunner)
