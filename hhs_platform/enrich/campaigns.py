@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 TABLE = "silver/campaign_items"
 WINDOW = timedelta(hours=72)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 THRESHOLD = 0.8
 LINK_THRESHOLD = 0.5
 #: From this many posts on, a run inside a Dask task links its agencies on every worker of the
@@ -415,21 +416,29 @@ def _relink_from(items: pl.LazyFrame, changed: pl.DataFrame) -> pl.DataFrame:
     stored campaign that straddles it, so every campaign is relinked whole or not at all; the
     result equals relinking all the agency's posts.
     """
+    us = timedelta(microseconds=1)
     spans = (
         items.group_by("agency", "campaign_id")
         .agg(pl.col("created_at").min().alias("first"), pl.col("created_at").max().alias("last"))
+        .select("agency", pl.col("first", "last").dt.epoch("us"))
         .collect()
     )
+    # each agency's campaigns as two arrays of microseconds: one pass, not a query a step
+    bounds = {
+        str(agency): (part["first"].to_numpy(), part["last"].to_numpy())
+        for (agency,), part in spans.partition_by("agency", as_dict=True).items()
+    }
+    none = np.empty(0, dtype=np.int64)
     out = []
     for agency, changed_at in changed.select("agency", "changed_at").iter_rows():
-        start = changed_at - WINDOW
-        own = spans.filter(pl.col("agency") == agency)
+        start = (changed_at - WINDOW - _EPOCH) // us
+        first, last = bounds.get(agency, (none, none))
         while True:
-            across = own.filter((pl.col("first") < start) & (pl.col("last") >= start))
-            if across.is_empty():
+            across = (first < start) & (last >= start)
+            if not across.any():
                 break
-            start = across["first"].min()
-        out.append({"agency": agency, "_from": start})
+            start = int(first[across].min())
+        out.append({"agency": agency, "_from": _EPOCH + start * us})
     return pl.DataFrame(
         out, schema={"agency": pl.Utf8, "_from": pl.Datetime("us", "UTC")}, orient="row"
     )

@@ -179,10 +179,19 @@ def build_trends(
     posts = lake.scan("silver/posts").select(
         "platform", "post_id", "account_id", "created_at", "hashtags", "is_deleted"
     )
-    features = lake.scan("silver/post_features") if _has(lake, "silver/post_features") else None
+    features = (
+        lake.scan("silver/post_features").select("platform", "post_id", "topics")
+        if _has(lake, "silver/post_features")
+        else None
+    )
     weekly = lake.scan("gold/weekly_account_metrics")
     agencies = lake.scan("gold/agency_metrics")
-    curves = lake.scan("gold/post_curves")
+    # the leaderboards read each post's curve at 24 hours only
+    curves = (
+        lake.scan("gold/post_curves")
+        .filter(pl.col("age_hours") == 24)
+        .select("platform", "account_id", "created_at", "age_hours", "overperformance")
+    )
     if since is not None:
         first, week = since - timedelta(days=BASELINE_DAYS), week_start(since)
         posts = posts.filter(pl.col("created_at") >= datetime.combine(first, time(0), tzinfo=UTC))
