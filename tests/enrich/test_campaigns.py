@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -248,6 +248,48 @@ def test_a_post_whose_publication_time_moved_is_relinked_once(tmp_path: Path) ->
     assert (
         items.drop("linked_at").sort("platform", "post_id").equals(full.sort("platform", "post_id"))
     )
+
+
+def test_relink_start_moves_back_past_every_straddling_campaign() -> None:
+    """Each agency's relink start: WINDOW before its first changed post, moved back to the first
+    post of any campaign straddling it, until none does (chains of campaigns included)."""
+    import random
+
+    from hhs_platform.enrich.campaigns import WINDOW, _relink_from
+
+    rng = random.Random(5)
+    stamp = pl.Datetime("us", "UTC")
+    for _ in range(60):
+        rows = []
+        for c in range(rng.randint(0, 40)):
+            agency, first = rng.choice("ABC"), T0 + timedelta(hours=rng.randint(0, 800))
+            for _ in range(rng.randint(1, 3)):
+                at = first + timedelta(hours=rng.randint(0, 72), microseconds=rng.randint(0, 999))
+                rows.append({"agency": agency, "campaign_id": f"c{c}", "created_at": at})
+        items = pl.DataFrame(
+            rows, schema={"agency": pl.Utf8, "campaign_id": pl.Utf8, "created_at": stamp}
+        )
+        changed = pl.DataFrame(
+            [
+                {"agency": a, "changed_at": T0 + timedelta(hours=rng.randint(0, 900), seconds=1)}
+                for a in rng.sample("ABCD", rng.randint(1, 4))  # D has no campaign
+            ],
+            schema={"agency": pl.Utf8, "changed_at": stamp},
+        )
+        spans: dict[str, list[tuple[datetime, datetime]]] = {}
+        bounds = items.group_by("agency", "campaign_id").agg(
+            first=pl.col("created_at").min(), last=pl.col("created_at").max()
+        )
+        for agency, first, last in bounds.select("agency", "first", "last").iter_rows():
+            spans.setdefault(agency, []).append((first, last))
+        want = []
+        for agency, changed_at in changed.iter_rows():
+            start = changed_at - WINDOW
+            while across := [f for f, last in spans.get(agency, []) if f < start <= last]:
+                start = min(across)
+            want.append({"agency": agency, "_from": start})
+        got = _relink_from(items.lazy(), changed)
+        assert got.equals(pl.DataFrame(want, schema={"agency": pl.Utf8, "_from": stamp}))
 
 
 def _reference_groups(posts: pl.DataFrame) -> list[set[str]]:

@@ -16,6 +16,7 @@ from hhs_platform.lake import Lake
 from hhs_platform.pipeline import first_changed_day
 from hhs_platform.sandbox import World
 from hhs_platform.transforms.gold import build_gold, silver_watermark
+from hhs_platform.transforms.trends import leaderboards
 from schemas import CATALOGUE, table_spec
 
 HHS = "U.S. Department of Health and Human Services"
@@ -97,6 +98,15 @@ def test_two_weeks_of_daily_incremental_builds_equal_a_full_rebuild(
     for name in GOLD:
         assert incremental[name].height > 0, name
         assert incremental[name].equals(rebuilt[name]), name
+    # the build reads only the curves at 24 hours for the leaderboards: the same as all of them
+    boards = "gold/leaderboards"
+    whole = leaderboards(
+        full.read("gold/weekly_account_metrics"),
+        full.read("gold/agency_metrics"),
+        full.read("gold/post_curves"),
+    )
+    assert whole.filter(board="overperformance").height > 0
+    assert rebuilt[boards].equals(whole.sort(list(table_spec(boards).keys)))
     # each post's latest counters, merged build after build: its newest run of observations
     metrics = lake.read("silver/post_metrics")
     newest = metrics.filter(
