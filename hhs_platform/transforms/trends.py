@@ -23,6 +23,8 @@ from hhs_platform.transforms.rollups import ALL_PLATFORMS, agency_tree, week_sta
 from schemas import table_spec
 
 BASELINE_DAYS = 7
+#: The age of the post curves the overperformance board ranks (median a week and account).
+BOARD_AGE_HOURS = 24
 
 
 def trends(
@@ -123,7 +125,7 @@ def leaderboards(
         )
         if not curves.is_empty():
             over = (
-                curves.filter(pl.col("age_hours") == 24)
+                curves.filter(pl.col("age_hours") == BOARD_AGE_HOURS)
                 .with_columns(period_start=pl.col("created_at").dt.date().dt.truncate("1w"))
                 .group_by("period_start", "platform", pl.col("account_id").alias("entity"))
                 .agg(pl.col("overperformance").median().alias("overperformance"))
@@ -186,10 +188,10 @@ def build_trends(
     )
     weekly = lake.scan("gold/weekly_account_metrics")
     agencies = lake.scan("gold/agency_metrics")
-    # the leaderboards read each post's curve at 24 hours only
+    # the leaderboards read each post's curve at BOARD_AGE_HOURS only
     curves = (
         lake.scan("gold/post_curves")
-        .filter(pl.col("age_hours") == 24)
+        .filter(pl.col("age_hours") == BOARD_AGE_HOURS)
         .select("platform", "account_id", "created_at", "age_hours", "overperformance")
     )
     if since is not None:
