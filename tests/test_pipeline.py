@@ -6,7 +6,10 @@ latest counters equal to what was served.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -20,7 +23,7 @@ from hhs_platform.quality.accuracy import compare_with_truth, is_exact
 from hhs_platform.quality.scorecard import build_quality
 from hhs_platform.registry import load_registry
 from hhs_platform.reports.run_summary import run_summary_rows
-from hhs_platform.sandbox import SandboxThread
+from hhs_platform.sandbox import SandboxThread, SimClock
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.gold import build_gold
 from hhs_platform.transforms.normalize import SilverBatch
@@ -36,8 +39,13 @@ def sandbox() -> Iterator[SandboxThread]:
     # the platforms this pipeline collects (the sandbox also serves X, Mastodon, Truth Social)
     # The shipped registry on the platforms with the most accounts; the others have their own
     # end-to-end tests in tests/pipeline/.
+    # Frozen two days before the real time: the collector stamps each observation with the real
+    # time, so the world's posts must be older than that (also once a test moves the world a day
+    # on). A world frozen at a fixed date had every post older than the curves' last age (28
+    # days, plus its tolerance) from 2026-12-01 on, and no curve to build.
+    clock = SimClock(datetime.now(UTC) - timedelta(days=2), frozen=True)
     with SandboxThread(
-        accounts=load_registry(), seed=11, platforms=("bluesky", "x", "youtube")
+        accounts=load_registry(), seed=11, platforms=("bluesky", "x", "youtube"), clock=clock
     ) as sb:
         yield sb
 
@@ -80,6 +88,23 @@ def _collect(sandbox: SandboxThread, lake: Lake, run_id: str) -> SilverBatch:
     return batch
 
 
+@pytest.fixture(scope="module")
+def first_run(
+    sandbox: SandboxThread, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, SilverBatch]:
+    """The world's first collection ("run-1"), made once for the module: its lake (copy it to
+    write) and its silver batch."""
+    root = tmp_path_factory.mktemp("first-run") / "lake"
+    batch = _collect(sandbox, Lake(str(root)), "run-1")
+    return root, batch
+
+
+def _first_lake(first_run: tuple[Path, SilverBatch], tmp_path: Path) -> Lake:
+    """A copy of the first collection's lake in ``tmp_path``."""
+    shutil.copytree(first_run[0], tmp_path / "lake")
+    return Lake(str(tmp_path / "lake"))
+
+
 def _latest_metrics(lake: Lake) -> pl.DataFrame:
     return (
         lake.read("silver/post_metrics")
@@ -90,10 +115,10 @@ def _latest_metrics(lake: Lake) -> pl.DataFrame:
 
 
 def test_silver_equals_ground_truth_and_rerun_changes_nothing(
-    sandbox: SandboxThread, tmp_path
+    sandbox: SandboxThread, first_run: tuple[Path, SilverBatch], tmp_path: Path
 ) -> None:
-    lake = Lake(str(tmp_path / "lake"))
-    batch = _collect(sandbox, lake, "run-1")
+    lake = _first_lake(first_run, tmp_path)
+    batch = first_run[1]
     truth = sandbox.world.truth()
 
     # every table of the catalogue was written and reads back with polars
@@ -179,11 +204,10 @@ def test_silver_equals_ground_truth_and_rerun_changes_nothing(
     assert set(bronze["run_id"].unique().to_list()) == {"run-1", "run-2"}
 
 
-def test_counters_that_grow_add_observations(sandbox: SandboxThread, tmp_path) -> None:
-    from datetime import timedelta
-
-    lake = Lake(str(tmp_path / "lake"))
-    _collect(sandbox, lake, "run-1")
+def test_counters_that_grow_add_observations(
+    sandbox: SandboxThread, first_run: tuple[Path, SilverBatch], tmp_path: Path
+) -> None:
+    lake = _first_lake(first_run, tmp_path)
     n_before = lake.read("silver/post_metrics").height
     sandbox.world.clock.advance(timedelta(days=1))
     try:
@@ -205,13 +229,12 @@ def test_counters_that_grow_add_observations(sandbox: SandboxThread, tmp_path) -
     assert drops.height == 0
 
 
-def test_audit_catches_a_wrong_counter_and_a_missing_post(sandbox: SandboxThread, tmp_path) -> None:
-    from datetime import timedelta
-
+def test_audit_catches_a_wrong_counter_and_a_missing_post(
+    sandbox: SandboxThread, first_run: tuple[Path, SilverBatch], tmp_path: Path
+) -> None:
     from hhs_platform.quality.accuracy import latest_post_metrics
 
-    lake = Lake(str(tmp_path / "lake"))
-    _collect(sandbox, lake, "run-1")
+    lake = _first_lake(first_run, tmp_path)
     truth = sandbox.world.truth()
     # a later, wrong observation of one Bluesky post's likes
     victim = lake.read("silver/post_metrics").filter(platform="bluesky").head(1)
