@@ -44,18 +44,50 @@ INJECTED = """() => {
 }"""
 
 
+#: The running Playwright and its Chromium, kept from one test to the next while the tests of a
+#: module that follow each other use them (see ``pytest_runtest_teardown`` in conftest.py):
+#: a launch costs about 2 CPU-seconds.
+_SHARED: dict[str, Any] = {}
+
+
 @contextlib.contextmanager
 def browser() -> Iterator[Any]:
-    """A headless Chromium (Debian's) driven by Playwright; closed on exit."""
-    from playwright.sync_api import sync_playwright
+    """A headless Chromium (Debian's) driven by Playwright. On exit every page and context the
+    test opened is closed; the browser itself stays for the module's next browser test, and
+    :func:`close_browser` stops it."""
+    if "browser" not in _SHARED:
+        from playwright.sync_api import sync_playwright
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        playwright = sync_playwright().start()
+        _SHARED["playwright"] = playwright
+        _SHARED["browser"] = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+    b = _SHARED["browser"]
+    try:
+        yield b
+    finally:
+        for context in list(b.contexts):
+            context.close()
+
+
+def close_browser() -> None:
+    """Close the shared browser and stop Playwright, whose event loop would otherwise stay set
+    in this thread (a later ``asyncio.run()`` would then fail)."""
+    b, playwright = _SHARED.pop("browser", None), _SHARED.pop("playwright", None)
+    try:
+        if b is not None:
             b.close()
+    finally:
+        if playwright is not None:
+            playwright.stop()
+
+
+def uses_browser(item: Any) -> bool:
+    """Whether a test function calls :func:`browser` itself."""
+    function = getattr(item, "function", None)
+    return function is not None and "browser" in function.__code__.co_names
 
 
 def page_text(page: Any) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import close_browser, uses_browser
 from dashboard_lakes import GOLD, free_port, gold_frame, gold_rows
 
 from hhs_platform.lake import Lake
@@ -43,3 +44,13 @@ def world_server(world_lake: str) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Keep the shared browser only for the next test when it is a browser test of the same
+    module; otherwise close it, so that no other test runs beside Playwright's event loop."""
+    same_module = nextitem is not None and getattr(nextitem, "module", None) is getattr(
+        item, "module", None
+    )
+    if not (same_module and uses_browser(nextitem)):
+        close_browser()
