@@ -3,7 +3,7 @@ Prefect, against the simulated platforms, checked against their ground truth."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -30,7 +30,8 @@ def test_collect_on_the_users_client_matches_the_truth(tmp_path: Path) -> None:
             accounts=registry,
             seed=5,
             platforms=("bluesky",),
-            clock=SimClock(datetime(2026, 11, 1, tzinfo=UTC), frozen=True),
+            # two days before the real time, which stamps the observations (see test_pipeline)
+            clock=SimClock(datetime.now(UTC) - timedelta(days=2), frozen=True),
         ) as sb,
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"

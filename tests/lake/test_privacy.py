@@ -8,6 +8,7 @@ import hashlib
 import json
 import shutil
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +31,7 @@ from hhs_platform.errors import ConfigurationError  # noqa: E402
 from hhs_platform.lake import Lake  # noqa: E402
 from hhs_platform.lake.privacy import AUDIT, forget, resolve_subject  # noqa: E402
 from hhs_platform.quality.scorecard import build_quality  # noqa: E402
+from hhs_platform.sandbox import SimClock  # noqa: E402
 from hhs_platform.transforms.gold import build_gold  # noqa: E402
 from schemas import CATALOGUE, table_spec  # noqa: E402
 
@@ -56,6 +58,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
         REGISTRY,
         lambda sb: {"bluesky_api_base": sb.url("bluesky"), "mastodon_api_base": sb.url("mastodon")},
         seed=7,
+        # Two days before the real time, which stamps the observations: at the world's fixed
+        # default date its posts grew too old for the engagement curves (from 2026-12-01) and,
+        # from 2027-03-23, for the forecasts' history.
+        sandbox_kwargs={"clock": SimClock(datetime.now(UTC) - timedelta(days=2), frozen=True)},
     )
     lake = landed.lake
     enrich_posts(lake)

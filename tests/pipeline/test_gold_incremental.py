@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from landing import collect_from_sandbox, registry_rows
 from hhs_platform.analytics import changed_since
 from hhs_platform.lake import Lake
 from hhs_platform.pipeline import first_changed_day
-from hhs_platform.sandbox import World
+from hhs_platform.sandbox import SimClock, World
 from hhs_platform.transforms.gold import build_gold, silver_watermark
 from hhs_platform.transforms.trends import leaderboards
 from schemas import CATALOGUE, table_spec
@@ -47,7 +47,12 @@ def _gold(lake: Lake) -> dict[str, pl.DataFrame]:
 
 
 def test_incremental_gold_equals_a_full_rebuild(tmp_path: Path) -> None:
-    world = World(REGISTRY, seed=5, deletion_rate=0.2, edit_rate=0.2)
+    # Frozen five days before the real time, which stamps the observations: the three runs
+    # move the world three days on, and its posts stay older than their observations and
+    # young enough for the engagement curves (28 days and a tenth). At its fixed default date,
+    # the world had no post young enough from 2026-12-04 on.
+    clock = SimClock(datetime.now(UTC) - timedelta(days=5), frozen=True)
+    world = World(REGISTRY, seed=5, deletion_rate=0.2, edit_rate=0.2, clock=clock)
     start = world.now()
     builds = []
     for n, days in enumerate([0, 1, 3]):
