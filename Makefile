@@ -5,9 +5,9 @@ PYTHON ?= $(shell for p in python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
-# pytest-xdist: three test processes (on two cores, the third uses the time a test spends waiting
-# for a subprocess, a server or a simulated platform's latency); PYTEST_WORKERS= runs them in one
-PYTEST_WORKERS ?= -n 3
+# pytest-xdist: one test process per core, at most 2, as validated (PYTEST_WORKERS= runs them in one)
+# (three processes measured no faster: docs/performance.md, "Fourth round" of the test suite)
+PYTEST_WORKERS ?= -n auto --maxprocesses=2
 STAMP := $(VENV)/.installed
 # uv installs the exact versions (and hashes) of uv.lock; `make lock` re-resolves it.
 # --compile-bytecode: every process (CLI, Dask worker, Prefect server, test) then imports the stack

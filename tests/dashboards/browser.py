@@ -55,15 +55,19 @@ def browser() -> Iterator[Any]:
     """A headless Chromium (Debian's) driven by Playwright. On exit every page and context the
     test opened is closed; the browser itself stays for the module's next browser test, and
     :func:`close_browser` stops it."""
+    if "browser" in _SHARED and not _SHARED["browser"].is_connected():  # it crashed
+        close_browser()
     if "browser" not in _SHARED:
         from playwright.sync_api import sync_playwright
 
         ARTIFACTS.mkdir(exist_ok=True)
         playwright = sync_playwright().start()
-        _SHARED["playwright"] = playwright
-        _SHARED["browser"] = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
+        try:
+            launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        except BaseException:
+            playwright.stop()
+            raise
+        _SHARED.update(playwright=playwright, browser=launched)
     b = _SHARED["browser"]
     try:
         yield b
@@ -77,7 +81,7 @@ def close_browser() -> None:
     in this thread (a later ``asyncio.run()`` would then fail)."""
     b, playwright = _SHARED.pop("browser", None), _SHARED.pop("playwright", None)
     try:
-        if b is not None:
+        if b is not None and b.is_connected():
             b.close()
     finally:
         if playwright is not None:
