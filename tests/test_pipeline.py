@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
+from sim_time import days_ago
 
 from hhs_platform.collect import collect_batch, plan_batches
 from hhs_platform.enrich import enrich_posts, link_campaigns
@@ -23,7 +24,7 @@ from hhs_platform.quality.accuracy import compare_with_truth, is_exact
 from hhs_platform.quality.scorecard import build_quality
 from hhs_platform.registry import load_registry
 from hhs_platform.reports.run_summary import run_summary_rows
-from hhs_platform.sandbox import SandboxThread, SimClock
+from hhs_platform.sandbox import SandboxThread
 from hhs_platform.settings import Settings
 from hhs_platform.transforms.gold import build_gold
 from hhs_platform.transforms.normalize import SilverBatch
@@ -43,7 +44,7 @@ def sandbox() -> Iterator[SandboxThread]:
     # time, so the world's posts must be older than that (also once a test moves the world a day
     # on). A world frozen at a fixed date had every post older than the curves' last age (28
     # days, plus its tolerance) from 2026-12-01 on, and no curve to build.
-    clock = SimClock(datetime.now(UTC) - timedelta(days=2), frozen=True)
+    clock = days_ago(2)
     with SandboxThread(
         accounts=load_registry(), seed=11, platforms=("bluesky", "x", "youtube"), clock=clock
     ) as sb:

@@ -3,17 +3,17 @@ Prefect, against the simulated platforms, checked against their ground truth."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
+from sim_time import days_ago
 
 from hhs_platform import pipeline
 from hhs_platform.errors import ConfigurationError
 from hhs_platform.lake import Lake
 from hhs_platform.registry import load_registry
-from hhs_platform.sandbox import SandboxThread, SimClock
+from hhs_platform.sandbox import SandboxThread
 from hhs_platform.settings import Settings
 
 
@@ -31,7 +31,7 @@ def test_collect_on_the_users_client_matches_the_truth(tmp_path: Path) -> None:
             seed=5,
             platforms=("bluesky",),
             # two days before the real time, which stamps the observations (see test_pipeline)
-            clock=SimClock(datetime.now(UTC) - timedelta(days=2), frozen=True),
+            clock=days_ago(2),
         ) as sb,
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"

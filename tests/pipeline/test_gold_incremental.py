@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 from landing import collect_from_sandbox, registry_rows
+from sim_time import days_ago
 
 from hhs_platform.analytics import changed_since
 from hhs_platform.lake import Lake
 from hhs_platform.pipeline import first_changed_day
-from hhs_platform.sandbox import SimClock, World
+from hhs_platform.sandbox import World
 from hhs_platform.transforms.gold import build_gold, silver_watermark
 from hhs_platform.transforms.trends import leaderboards
 from schemas import CATALOGUE, table_spec
@@ -51,7 +52,7 @@ def test_incremental_gold_equals_a_full_rebuild(tmp_path: Path) -> None:
     # move the world three days on, and its posts stay older than their observations and
     # young enough for the engagement curves (28 days and a tenth). At its fixed default date,
     # the world had no post young enough from 2026-12-04 on.
-    clock = SimClock(datetime.now(UTC) - timedelta(days=5), frozen=True)
+    clock = days_ago(5)
     world = World(REGISTRY, seed=5, deletion_rate=0.2, edit_rate=0.2, clock=clock)
     start = world.now()
     builds = []
