@@ -40,10 +40,7 @@ def sandbox() -> Iterator[SandboxThread]:
     # the platforms this pipeline collects (the sandbox also serves X, Mastodon, Truth Social)
     # The shipped registry on the platforms with the most accounts; the others have their own
     # end-to-end tests in tests/pipeline/.
-    # Frozen two days before the real time: the collector stamps each observation with the real
-    # time, so the world's posts must be older than that (also once a test moves the world a day
-    # on). A world frozen at a fixed date had every post older than the curves' last age (28
-    # days, plus its tolerance) from 2026-12-01 on, and no curve to build.
+    # frozen shortly before the real time, which stamps the observations (tests/sim_time.py)
     clock = days_ago(2)
     with SandboxThread(
         accounts=load_registry(), seed=11, platforms=("bluesky", "x", "youtube"), clock=clock

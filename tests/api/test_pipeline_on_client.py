@@ -30,8 +30,7 @@ def test_collect_on_the_users_client_matches_the_truth(tmp_path: Path) -> None:
             accounts=registry,
             seed=5,
             platforms=("bluesky",),
-            # two days before the real time, which stamps the observations (see test_pipeline)
-            clock=days_ago(2),
+            clock=days_ago(2),  # see tests/sim_time.py
         ) as sb,
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"

@@ -57,10 +57,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
         REGISTRY,
         lambda sb: {"bluesky_api_base": sb.url("bluesky"), "mastodon_api_base": sb.url("mastodon")},
         seed=7,
-        # Two days before the real time, which stamps the observations: at the world's fixed
-        # default date its posts grew too old for the engagement curves (from 2026-12-01) and,
-        # from 2027-03-23, for the forecasts' history.
-        sandbox_kwargs={"clock": days_ago(2)},
+        sandbox_kwargs={"clock": days_ago(2)},  # see tests/sim_time.py
     )
     lake = landed.lake
     enrich_posts(lake)

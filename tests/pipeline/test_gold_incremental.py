@@ -48,10 +48,7 @@ def _gold(lake: Lake) -> dict[str, pl.DataFrame]:
 
 
 def test_incremental_gold_equals_a_full_rebuild(tmp_path: Path) -> None:
-    # Frozen five days before the real time, which stamps the observations: the three runs
-    # move the world three days on, and its posts stay older than their observations and
-    # young enough for the engagement curves (28 days and a tenth). At its fixed default date,
-    # the world had no post young enough from 2026-12-04 on.
+    # the runs move the world 3 days on: frozen 5 days back (tests/sim_time.py)
     clock = days_ago(5)
     world = World(REGISTRY, seed=5, deletion_rate=0.2, edit_rate=0.2, clock=clock)
     start = world.now()
