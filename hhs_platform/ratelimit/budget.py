@@ -5,7 +5,8 @@ Each request first reserves a send time from its budget (a GCRA token bucket: at
 response has said anything. Each response's ``RateLimit-*`` / ``x-rate-limit-*`` headers then
 take over: while the platform's count of the requests left in its current window holds, that
 count paces the requests (each reservation takes one, with no bucket spacing), and a window the
-platform says is spent holds every request until its reset. The bucket, which must keep any
+platform says is spent (or whose reset is less than ``JITTER_S`` away) holds every request
+until its reset. The bucket, which must keep any
 window of any alignment within the limit, allows about 88 % of the documented rate; the
 platform's own count allows all of it.
 
@@ -94,6 +95,9 @@ ENDPOINT_RULES: tuple[tuple[str, re.Pattern[str], RateRule], ...] = (
 )
 #: Share of a window kept back against network jitter (arrival order is not send order).
 SAFETY = 0.02
+#: ...and never less than this many seconds: a request reaches the platform up to a few hundred
+#: milliseconds after its send time (latency that varies, a busy event loop), whatever the window.
+JITTER_S = 0.5
 #: Seconds after its send time that a reservation nobody released (its process died) stops
 #: counting as a request in flight: longer than any request takes.
 OUT_TTL_S = 600.0
@@ -123,11 +127,12 @@ def pacing(limit: int, window_s: float, burst: float) -> tuple[float, float]:
     """``(interval, tolerance)`` of a GCRA bucket that never exceeds ``limit`` per window.
 
     With capacity ``C`` and spacing ``T``, any window ``W`` holds fewer than ``W/T + C`` requests;
-    ``T = W' / (limit - C + 1)`` with ``W'`` a little longer than ``W`` keeps that at ``limit``.
+    ``T = W' / (limit - C + 1)`` with ``W'`` longer than ``W`` by the jitter margin keeps that at
+    ``limit`` even when each request arrives up to that margin after its send time.
     """
     limit = max(int(limit), 1)
     capacity = min(max(1, int(limit * burst)), limit)
-    interval = window_s * (1 + SAFETY) / (limit - capacity + 1)
+    interval = (window_s + max(window_s * SAFETY, JITTER_S)) / (limit - capacity + 1)
     return interval, (capacity - 1) * interval
 
 
@@ -152,6 +157,12 @@ def _reserve(
         # The platform says its budget is getting short: space the requests out.
         send_at = max(send_at, float(rec.get("last_send") or 0.0) + pace)
     counted = False  # the platform's count of its window paces this request
+    if reset_at is not None and reset_at - JITTER_S <= send_at < reset_at:
+        # Sent this close to the reset, the request may arrive after it and count in the next
+        # window, which the bucket paces without knowing of it: it (and everyone after it)
+        # waits for the reset instead.
+        send_at = rec["hold_until"] = float(reset_at)
+        remaining = reset_at = None
     if remaining is not None and reset_at is not None and send_at < reset_at:
         if remaining <= reserve:
             # The platform said this window is spent: everyone waits for its reset.

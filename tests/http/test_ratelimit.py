@@ -25,7 +25,7 @@ from hhs_platform.ratelimit import (
     pacing,
     rule_for,
 )
-from hhs_platform.ratelimit.budget import OUT_TTL_S, _reserve
+from hhs_platform.ratelimit.budget import JITTER_S, OUT_TTL_S, _reserve
 from hhs_platform.settings import Settings
 
 LIMIT, WINDOW = 10, 1.0
@@ -58,6 +58,48 @@ def test_pacing_never_exceeds_the_limit_even_in_a_rush(
     assert sends[: max(1, int(limit * burst))] == [0.0] * max(1, int(limit * burst))
     interval, _ = pacing(limit, window, burst)
     assert sends[-1] == pytest.approx(interval * (len(sends) - max(1, int(limit * burst))))
+
+
+@pytest.mark.parametrize(("limit", "window"), [(10, 1.0), (100, 60.0), (3000, 300.0)])
+def test_requests_arriving_late_by_the_jitter_margin_stay_within_every_window(
+    limit: int, window: float
+) -> None:
+    """Each request reaches the platform up to ``JITTER_S`` (or 2 % of the window) after its
+    send time; no window of arrivals, of any alignment, holds more than the limit."""
+    import random
+
+    rule = RateRule(limit, window)
+    record: dict[str, Any] | None = None
+    margin = max(window * 0.02, 0.5)  # the claim, whatever the constants say
+    rng = random.Random(7)
+    for trial in range(20):
+        record = None
+        arrivals: list[float] = []
+        for _ in range(limit * 3):
+            record, wait = _reserve(record, 0.0, rule, 0)
+            late = margin if trial == 0 else rng.uniform(0, margin)  # trial 0: the worst case
+            arrivals.append(wait + (late if len(arrivals) % 2 else 0.0))
+        assert max_in_window(arrivals, window) <= limit, trial
+
+
+def test_a_request_reserved_just_before_the_reset_waits_for_it() -> None:
+    """A request counted in a window but sent within ``JITTER_S`` of its reset could arrive in
+    the next window, which the bucket paces without knowing of it: it waits for the reset, and
+    so does every request after it."""
+    from hhs_platform.ratelimit import RateLimitState
+    from hhs_platform.ratelimit.budget import _merge
+
+    rule = RateRule(LIMIT, 10.0)
+    record, _ = _merge(None, RateLimitState(remaining=5, reset_at=10.0, limit=LIMIT), now=0.0)
+    record, wait = _reserve(record, 9.0, rule, 0)
+    assert wait == 0.0  # counted: 0.5 s or more before the reset
+    waits = []
+    for now in (10.0 - JITTER_S, 9.8):
+        record, wait = _reserve(record, now, rule, 0)
+        waits.append(now + wait)
+    assert waits[0] == 10.0  # the reset; then the bucket paces from it
+    assert waits[1] >= 10.0
+    assert record["remaining"] is None and record["hold_until"] == 10.0
 
 
 def test_header_spent_window_holds_everyone_until_reset() -> None:
