@@ -667,6 +667,13 @@ def sandbox_serve(
     frozen: Annotated[
         bool, typer.Option(help="Freeze the simulated clock (exact ground truth).")
     ] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="The world's instant, ISO 8601, UTC unless a zone is given (e.g. 2026-11-25 "
+            "or 2026-11-25T06:00Z); default 2026-11-01 with --frozen, else now."
+        ),
+    ] = None,
     faults: Annotated[
         str | None,
         typer.Option(help="Inject faults: a named profile (chaos); see docs/quality-audit.md."),
@@ -676,11 +683,16 @@ def sandbox_serve(
     from hhs_platform.sandbox import SandboxConfig
     from hhs_platform.sandbox import serve as sandbox_serve_fn
     from hhs_platform.sandbox.faults import CHAOS_LIMITS, FaultProfile
+    from hhs_platform.sandbox.server import parse_instant
 
     try:
         profile = FaultProfile.named(faults, seed) if faults else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--faults") from None
+    try:
+        instant = parse_instant(at) if at is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--at") from None
     typer.echo(
         f"simulated platforms on http://{host}:{port} (seed {seed}); e.g. HHS_BLUESKY_API_BASE=http://{host}:{port}/bluesky"
     )
@@ -690,6 +702,7 @@ def sandbox_serve(
         seed=seed,
         accounts_file=accounts_file,
         frozen=frozen,
+        at=instant,
         faults=profile,
         config=SandboxConfig(**CHAOS_LIMITS) if profile else None,
     )

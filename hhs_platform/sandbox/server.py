@@ -8,7 +8,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -348,6 +348,7 @@ def serve(
     accounts_file: str | Path | None = None,
     frozen: bool = False,
     *,
+    at: datetime | None = None,
     faults: FaultProfile | None = None,
     config: SandboxConfig | None = None,
     **world_kwargs: Any,
@@ -359,24 +360,61 @@ def serve(
         port: port to listen on.
         seed: the world's seed.
         accounts_file: a registry CSV (default: the shipped registry).
-        frozen: freeze the clock at the default epoch instead of following real time.
+        frozen: freeze the clock (at ``at``, default ``DEFAULT_EPOCH``) instead of following
+            real time.
+        at: the world's instant (aware); default the epoch when frozen, now when running.
         faults: fault injection.
         config: platform limits.
         **world_kwargs: World options (history_days, future_days, tick_seconds, posts_per_day,
             deletion_rate, edit_rate).
     """
-    clock = SimClock(frozen=frozen)
+    clock = SimClock(at, frozen=frozen)
     world = build_world(seed=seed, accounts_file=accounts_file, clock=clock, **world_kwargs)
     app = create_app(world, faults=faults, config=config)
     base = f"http://{host}:{port}"
 
     def banner(_: str) -> None:
         print(f"HHS simulated platforms (seed {seed}, clock {clock.now().isoformat()}):")
+        if (warning := stale_clock_warning(clock)) is not None:
+            print(warning)
         for p in PLATFORM_APPS:
             print(f"  {p:<8} {base}/{p}  ({len(world.platform_accounts(p))} accounts)")
         print(f"  control  {base}/_sandbox/health | truth | clock | stats | faults")
 
     web.run_app(app, host=host, port=port, print=banner, access_log=None)
+
+
+def stale_clock_warning(clock: SimClock, now: datetime | None = None) -> str | None:
+    """A warning when a frozen world is so far behind real time that its posts are older than
+    the engagement curves' last age when observed (the collector stamps observations with the
+    real time); None otherwise."""
+    from hhs_platform.transforms.curves import AGES_H
+
+    behind = (now or datetime.now(UTC)) - clock.now()
+    if not clock.frozen or behind <= timedelta(hours=max(AGES_H)):
+        return None
+    return (
+        f"  note: the frozen clock is {behind.days} days behind real time; observations are "
+        f"stamped with the real time, so posts older than {max(AGES_H) // 24} days then get no "
+        "engagement curves. Freeze it nearer today with --at (e.g. --at "
+        f"{(datetime.now(UTC) - timedelta(days=2)):%Y-%m-%d})."
+    )
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 date or date-time (``2026-11-25``, ``2026-11-25T06:00``, ``...Z``,
+    ``...+01:00``); UTC when it names no zone.
+
+    Raises:
+        ValueError: ``text`` is not such a date.
+    """
+    try:
+        instant = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 date or date-time (e.g. 2026-11-25 or 2026-11-25T06:00Z)"
+        ) from None
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -389,6 +427,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--accounts-file", default=None)
     parser.add_argument("--frozen", action="store_true", help="freeze the clock at the epoch")
+    parser.add_argument(
+        "--at", type=parse_instant, default=None, help="the world's instant (ISO 8601; UTC)"
+    )
     parser.add_argument("--history-days", type=int, default=60)
     parser.add_argument("--posts-per-day", type=float, default=1.0, help="rate multiplier")
     parser.add_argument(
@@ -405,6 +446,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.seed,
         args.accounts_file,
         args.frozen,
+        at=args.at,
         history_days=args.history_days,
         posts_per_day=args.posts_per_day,
         deletion_rate=args.deletion_rate,

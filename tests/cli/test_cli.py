@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from sim_time import days_ago
 
 HHS = str(Path(sys.executable).with_name("hhs"))
 
@@ -48,9 +49,12 @@ def test_registry_validate_prints_counts_and_names_bad_rows(tmp_path) -> None:
 
 @pytest.fixture
 def sandbox_process():
+    """``hhs sandbox serve`` frozen two days back (``--at``), so that the posts are young enough
+    for the engagement curves when the collector stamps its observations with the real time."""
+    at = f"{days_ago(2).now():%Y-%m-%dT%H:%MZ}"
     port = _free_port()
     proc = subprocess.Popen(
-        [HHS, "sandbox", "serve", "--port", str(port), "--seed", "5", "--frozen"],
+        [HHS, "sandbox", "serve", "--port", str(port), "--seed", "5", "--frozen", "--at", at],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=_clean_env(),
@@ -67,6 +71,9 @@ def sandbox_process():
     else:
         proc.kill()
         pytest.fail("hhs sandbox serve did not start")
+    with urllib.request.urlopen(f"{base}/_sandbox/clock", timeout=5) as r:
+        clock = json.load(r)
+    assert clock["now"].startswith(at[:16]), clock
     yield base
     proc.terminate()
     proc.wait(timeout=20)
@@ -110,6 +117,9 @@ def test_sandbox_serve_then_collect_through_the_cli(
     posts = pl.read_delta(str(lake / "silver" / "posts"))
     assert posts.height == len(served) == summary["per_platform"][0]["posts"] > 0
     assert set(posts["post_id"].to_list()) == {p["post_id"] for p in served}
+    # frozen near today: the posts were young enough when observed to have engagement curves
+    curves = pl.read_delta(str(lake / "gold" / "post_curves"))
+    assert curves.height > 0 and set(curves["post_id"]) <= set(posts["post_id"])
 
     listing = subprocess.run(
         [HHS, "tables", "--lake", str(lake)], capture_output=True, text=True, timeout=120
@@ -117,6 +127,32 @@ def test_sandbox_serve_then_collect_through_the_cli(
     assert listing.returncode == 0, listing.stderr
     line = next(x for x in listing.stdout.splitlines() if "silver/posts" in x)
     assert f"{posts.height:,} rows" in line
+
+
+def test_sandbox_serve_refuses_an_instant_it_cannot_read() -> None:
+    from typer.testing import CliRunner
+
+    from hhs_platform.cli import app
+
+    bad = CliRunner().invoke(app, ["sandbox", "serve", "--frozen", "--at", "25/11/2026"])
+    assert bad.exit_code == 2
+    assert "'25/11/2026' is not an ISO 8601 date" in bad.output
+
+
+def test_a_frozen_clock_far_behind_real_time_is_named_with_the_fix() -> None:
+    from datetime import UTC, datetime
+
+    from hhs_platform.sandbox import SimClock
+    from hhs_platform.sandbox.server import parse_instant, stale_clock_warning
+
+    now = datetime(2026, 12, 1, 18, tzinfo=UTC)
+    old = stale_clock_warning(SimClock(datetime(2026, 11, 1, tzinfo=UTC)), now=now)
+    assert old is not None and "30 days behind" in old and "--at" in old
+    assert stale_clock_warning(SimClock(datetime(2026, 11, 20, tzinfo=UTC)), now=now) is None
+    running = SimClock.running(datetime(2026, 1, 1, tzinfo=UTC))
+    assert stale_clock_warning(running, now=now) is None  # a running world keeps up
+    assert parse_instant("2026-11-25") == datetime(2026, 11, 25, tzinfo=UTC)
+    assert parse_instant("2026-11-25T06:00+01:00") == datetime(2026, 11, 25, 5, tzinfo=UTC)
 
 
 def test_collect_refuses_two_ways_of_choosing_posts() -> None:
