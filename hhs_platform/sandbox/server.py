@@ -417,6 +417,13 @@ def parse_instant(text: str) -> datetime:
     return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
 
 
+def _instant_argument(text: str) -> datetime:
+    try:
+        return parse_instant(text)
+    except ValueError as exc:  # argparse prints this message, not "invalid value"
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m hhs_platform.sandbox``: parse arguments and ``serve``."""
     parser = argparse.ArgumentParser(
@@ -428,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--accounts-file", default=None)
     parser.add_argument("--frozen", action="store_true", help="freeze the clock at the epoch")
     parser.add_argument(
-        "--at", type=parse_instant, default=None, help="the world's instant (ISO 8601; UTC)"
+        "--at", type=_instant_argument, default=None, help="the world's instant (ISO 8601; UTC)"
     )
     parser.add_argument("--history-days", type=int, default=60)
     parser.add_argument("--posts-per-day", type=float, default=1.0, help="rate multiplier")
