@@ -296,8 +296,39 @@ def _series(lake: Lake, table: str, incoming: pl.DataFrame | None) -> pl.DataFra
     return rows.sort([*entity, "observed_at"])
 
 
-#: The stored observations of a post read first: those of the last days before the new ones.
+#: The stored observations of an entity read first: those of the last days before the new ones.
 _RECENT = timedelta(days=7)
+#: Where each observation table's entities record when they were first seen.
+_FIRST_SEEN = {_METRICS: _POSTS}
+
+
+def _read_entities(
+    scan: pl.LazyFrame, of: pl.DataFrame, entity: list[str], cols: list[str]
+) -> pl.DataFrame:
+    """The rows of ``scan`` (columns ``cols``) of the entities listed in ``of``."""
+    return (
+        scan.filter(
+            pl.col("platform").is_in(of["platform"].unique().to_list())
+            & pl.col(entity[-1]).is_in(of[entity[-1]].unique().to_list())
+        )
+        .select(cols)
+        .collect()
+        .join(of.select(entity).unique(), on=entity, how="semi")
+    )
+
+
+def _first_seen_since(lake: Lake, table: str, of: pl.DataFrame, since: datetime) -> pl.DataFrame:
+    """The entities of ``of`` (of observation ``table``) first seen at or after ``since``."""
+    entity = list(of.columns)
+    return (
+        lake.scan(_FIRST_SEEN[table])
+        .filter(pl.col("platform").is_in(of["platform"].unique().to_list()))
+        .select(*entity, "first_seen_at")
+        .join(of.lazy(), on=entity, how="semi")
+        .filter(pl.col("first_seen_at") >= since)
+        .select(entity)
+        .collect()
+    )
 
 
 def _stored(
@@ -305,30 +336,19 @@ def _stored(
 ) -> pl.DataFrame:
     """The stored rows of ``new``'s entities that the rules compare the new rows with.
 
-    The counters' previous values are all the rules read. Of ``silver/post_metrics`` (millions
-    of rows), only the runs reaching the last ``_RECENT`` days before the new rows are read first
-    (their times prune the older files); then the whole history of the posts for which that
-    may not hold a counter's previous value: a post first seen before them whose first new row
-    has a counter that no earlier recent row has.
+    The counters' previous values are all the rules read. Of an observation table (millions of
+    rows, years of history), only the runs reaching the last ``_RECENT`` days before the new
+    rows are read first (their times prune the older files); then the whole history of the
+    entities for which that may not hold a counter's previous value: one whose new rows have a
+    counter that no earlier recent row has (a post first seen since has no older row).
     """
     ids = new.select(entity).unique()
-
-    def read(scan: pl.LazyFrame, of: pl.DataFrame) -> pl.DataFrame:
-        return (
-            scan.filter(
-                pl.col("platform").is_in(of["platform"].unique().to_list())
-                & pl.col(entity[-1]).is_in(of[entity[-1]].unique().to_list())
-            )
-            .select(cols)
-            .collect()
-            .join(of, on=entity, how="semi")
-        )
-
-    if table != _METRICS:
-        return read(lake.scan(table), ids)
-    since = new["observed_at"].min() - _RECENT  # type: ignore[operator]
-    recent = read(lake.scan(table).filter(pl.col("last_observed_at") >= since), ids)
+    since: datetime = new["observed_at"].min() - _RECENT  # type: ignore[operator,assignment]
+    scan = lake.scan(table)
+    recent = _read_entities(scan.filter(pl.col("last_observed_at") >= since), ids, entity, cols)
     counters = FALL_COUNTERS[table]
+    if table == _SNAPSHOTS:
+        counters = tuple(dict.fromkeys((*counters, *DAY_CHANGE_COUNTERS)))
     first = new.group_by(entity).agg(
         pl.col("observed_at").min().alias("_t0"),
         *[pl.col(c).is_not_null().any().alias(c) for c in counters],
@@ -339,25 +359,19 @@ def _stored(
         .group_by(entity)
         .agg(pl.col(c).is_not_null().any() for c in counters)
     )
-    seen = (
-        lake.scan(_POSTS)
-        .filter(pl.col("platform").is_in(ids["platform"].unique().to_list()))
-        .select(*entity, "first_seen_at")
-        .join(ids.lazy(), on=entity, how="semi")
-        .collect()
-    )
     missing = pl.any_horizontal(
         pl.col(c) & ~pl.col(f"{c}_known").fill_null(False) for c in counters
     )
-    older = (
-        first.join(known, on=entity, how="left", suffix="_known")
-        .join(seen, on=entity, how="left")
-        .filter(missing & ~(pl.col("first_seen_at") >= since).fill_null(False))
-        .select(entity)
-    )
+    older = first.join(known, on=entity, how="left", suffix="_known").filter(missing).select(entity)
+    if table == _METRICS and not older.is_empty():
+        # A post's observations begin when it was first seen. (An account's snapshots may be
+        # older than its first sighting: a history imported from elsewhere.)
+        older = older.join(_first_seen_since(lake, table, older, since), on=entity, how="anti")
     if older.is_empty():
         return recent
-    return pl.concat([recent.join(older, on=entity, how="anti"), read(lake.scan(table), older)])
+    return pl.concat(
+        [recent.join(older, on=entity, how="anti"), _read_entities(scan, older, entity, cols)]
+    )
 
 
 def _with_previous(rows: pl.DataFrame, entity: list[str], counter: str) -> pl.DataFrame:
@@ -575,18 +589,35 @@ def _post_types(lake: Lake, metrics: pl.DataFrame, posts: pl.DataFrame | None) -
 
 
 def _followers(lake: Lake, metrics: pl.DataFrame, snapshots: pl.DataFrame) -> pl.DataFrame:
-    """(platform, account_id, observed_at, _followers) of the accounts the metrics belong to."""
+    """(platform, account_id, observed_at, _followers) of the accounts the metrics belong to.
+
+    Enough of each account's history to find the followers in force at each metric's time and
+    the next ones: the snapshots reaching the last ``_RECENT`` days before the metrics, and the
+    whole history of an account none of whose recent snapshots with followers began before its
+    first metric."""
     by = ["platform", "account_id"]
     accounts = metrics.select(by).unique()
-    stored = (
-        lake.scan(_SNAPSHOTS)
-        .filter(
-            pl.col("platform").is_in(accounts["platform"].unique().to_list())
-            & pl.col("account_id").is_in(accounts["account_id"].to_list())
+    cols = [*by, "observed_at", "followers"]
+    if lake.exists(_SNAPSHOTS):
+        since: datetime = metrics["observed_at"].min() - _RECENT  # type: ignore[operator,assignment]
+        scan = lake.scan(_SNAPSHOTS)
+        recent = scan.filter(pl.col("last_observed_at") >= since)
+        stored = _read_entities(recent, accounts, by, cols)
+        t0 = metrics.group_by(by).agg(pl.col("observed_at").min().alias("_t0"))
+        covered = (
+            stored.filter(pl.col("followers").is_not_null())
+            .join(t0, on=by)
+            .filter(pl.col("observed_at") <= pl.col("_t0"))
+            .select(by)
+            .unique()
         )
-        .select(*by, "observed_at", "followers")
-        .collect()
-    )
+        older = accounts.join(covered, on=by, how="anti")
+        if not older.is_empty():
+            stored = pl.concat(
+                [stored.join(older, on=by, how="anti"), _read_entities(scan, older, by, cols)]
+            )
+    else:
+        stored = pl.DataFrame(schema={c: table_spec(_SNAPSHOTS).schema[c] for c in cols})
     frames = [stored]
     if not snapshots.is_empty():
         frames.append(snapshots.select(*by, "observed_at", "followers"))

@@ -201,7 +201,9 @@ def test_clean_rows_pass_untouched() -> None:
 # --- soft rules ---------------------------------------------------------------------------------
 
 
-def _snap(account: str, at: datetime, followers: int, posts_count: int = 500, **kw: Any) -> dict:
+def _snap(
+    account: str, at: datetime, followers: int | None, posts_count: int | None = 500, **kw: Any
+) -> dict:
     return {
         "platform": "bluesky",
         "account_id": account,
@@ -212,7 +214,7 @@ def _snap(account: str, at: datetime, followers: int, posts_count: int = 500, **
     }
 
 
-def _metric(post: str, account: str, at: datetime, **counters: int) -> dict[str, Any]:
+def _metric(post: str, account: str, at: datetime, **counters: int | None) -> dict[str, Any]:
     row = {"platform": "bluesky", "post_id": post, "account_id": account, "observed_at": at}
     return row | counters
 
@@ -403,3 +405,92 @@ def test_steady_series_raise_no_flag(tmp_path: Path) -> None:
         ),
     }
     assert flag_rows(lake, steady, "r2", settings=SETTINGS).is_empty()
+
+
+def _random_history(seed: int) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
+    """Four months of runs of observations per account and post (gaps of up to 40 days, counters
+    that stop and come back, falls), and a new batch at NOW, some of it for new entities."""
+    import random
+
+    rng = random.Random(seed)
+
+    def runs(n: int) -> list[tuple[datetime, datetime]]:
+        at, out = NOW - 120 * DAY, []
+        for _ in range(n):
+            at += timedelta(hours=rng.choice([6, 20, 30, 24 * 9, 24 * 40]))
+            if at >= NOW - DAY:
+                break
+            end = at + timedelta(hours=rng.choice([0, 5, 26]))
+            out.append((at, min(end, NOW - DAY)))
+            at = end
+        return out
+
+    def value(prev: int) -> int | None:
+        return None if rng.random() < 0.15 else max(0, prev + rng.choice([-400, -30, 5, 60, 900]))
+
+    snaps, metrics, posts = [], [], []
+    for a in range(25):
+        account, followers, count = f"acct-{a}", rng.choice([40, 5000]), 300
+        for at, end in runs(rng.randint(0, 12)):
+            f, c = value(followers), value(count)
+            followers, count = f or followers, c or count
+            snaps.append(_snap(account, at, f, c) | {"last_observed_at": end})
+        for k in range(2):
+            post, likes = f"p-{a}-{k}", rng.choice([200, 3000])
+            post_runs = runs(rng.randint(0, 8))
+            for at, end in post_runs:
+                n = value(likes)
+                likes = n or likes
+                metrics.append(
+                    _metric(post, account, at, likes=n, views=value(9000))
+                    | {"last_observed_at": end}
+                )
+            if post_runs:
+                posts.append(
+                    {
+                        "platform": "bluesky",
+                        "post_id": post,
+                        "account_id": account,
+                        "first_seen_at": post_runs[0][0],
+                    }
+                )
+    stored = {
+        "silver/account_snapshots": frame("silver/account_snapshots", snaps),
+        "silver/post_metrics": frame("silver/post_metrics", metrics),
+        "silver/posts": frame("silver/posts", posts),
+    }
+    new_snaps = [_snap(f"acct-{a}", NOW, value(60), value(300)) for a in range(0, 30, 2)]
+    new_metrics = [
+        _metric(f"p-{a}-{k}", f"acct-{a}", NOW, likes=value(3000), views=value(9000))
+        for a in range(30)
+        for k in range(2)
+    ]
+    batch = {
+        "silver/account_snapshots": frame("silver/account_snapshots", new_snaps),
+        "silver/post_metrics": frame("silver/post_metrics", new_metrics),
+    }
+    return stored, {k: v.with_columns(run_id=pl.lit("r1")) for k, v in batch.items()}
+
+
+def test_flags_from_the_recent_observations_equal_those_from_the_whole_history(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The rules read each entity's last days of observations and go back further only where
+    a counter's previous value may lie beyond them: the flags equal those judged against every
+    stored observation (``_RECENT`` longer than the history), over random histories."""
+    import hhs_platform.quality.rules as rules
+
+    raised: dict[str, int] = {}
+    for seed in range(6):
+        lake = Lake(str(tmp_path / f"lake-{seed}"))
+        stored, batch = _random_history(seed)
+        for name, df in stored.items():
+            lake.merge(name, df)
+        recent = flag_rows(lake, batch, "r1", settings=SETTINGS)
+        with monkeypatch.context() as m:
+            m.setattr(rules, "_RECENT", timedelta(days=3650))
+            whole = flag_rows(lake, batch, "r1", settings=SETTINGS)
+        assert recent.equals(whole), seed
+        for rule, n in recent.group_by("rule").len().iter_rows():
+            raised[rule] = raised.get(rule, 0) + n
+    assert raised.keys() == {"counter_fall", "day_change", "engagement_bound"}, raised
