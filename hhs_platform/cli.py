@@ -64,14 +64,29 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 date or date-time (``2026-11-25``, ``2026-11-25T06:00``, ``...Z``,
+    ``...+01:00``); UTC when it names no zone.
+
+    Raises:
+        ValueError: ``text`` is not such a date.
+    """
+    try:
+        instant = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 date or date-time (e.g. 2026-11-25 or 2026-11-25T06:00Z)"
+        ) from None
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
+
+
 def _parse_since(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        ts = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO date such as 2026-01-31") from None
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+        return parse_instant(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @app.command()
@@ -683,16 +698,12 @@ def sandbox_serve(
     from hhs_platform.sandbox import SandboxConfig
     from hhs_platform.sandbox import serve as sandbox_serve_fn
     from hhs_platform.sandbox.faults import CHAOS_LIMITS, FaultProfile
-    from hhs_platform.sandbox.server import parse_instant
 
     try:
         profile = FaultProfile.named(faults, seed) if faults else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--faults") from None
-    try:
-        instant = parse_instant(at) if at is not None else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--at") from None
+    instant = _parse_since(at)
     typer.echo(
         f"simulated platforms on http://{host}:{port} (seed {seed}); e.g. HHS_BLUESKY_API_BASE=http://{host}:{port}/bluesky"
     )

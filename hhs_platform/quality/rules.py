@@ -298,8 +298,6 @@ def _series(lake: Lake, table: str, incoming: pl.DataFrame | None) -> pl.DataFra
 
 #: The stored observations of an entity read first: those of the last days before the new ones.
 _RECENT = timedelta(days=7)
-#: Where each observation table's entities record when they were first seen.
-_FIRST_SEEN = {_METRICS: _POSTS}
 
 
 def _read_entities(
@@ -317,17 +315,18 @@ def _read_entities(
     )
 
 
-def _first_seen_since(lake: Lake, table: str, of: pl.DataFrame, since: datetime) -> pl.DataFrame:
-    """The entities of ``of`` (of observation ``table``) first seen at or after ``since``."""
-    entity = list(of.columns)
-    return (
-        lake.scan(_FIRST_SEEN[table])
-        .filter(pl.col("platform").is_in(of["platform"].unique().to_list()))
-        .select(*entity, "first_seen_at")
-        .join(of.lazy(), on=entity, how="semi")
-        .filter(pl.col("first_seen_at") >= since)
-        .select(entity)
-        .collect()
+def _with_whole_history(
+    scan: pl.LazyFrame,
+    recent: pl.DataFrame,
+    older: pl.DataFrame,
+    entity: list[str],
+    cols: list[str],
+) -> pl.DataFrame:
+    """``recent`` rows, those of the entities in ``older`` replaced by their whole history."""
+    if older.is_empty():
+        return recent
+    return pl.concat(
+        [recent.join(older, on=entity, how="anti"), _read_entities(scan, older, entity, cols)]
     )
 
 
@@ -366,12 +365,17 @@ def _stored(
     if table == _METRICS and not older.is_empty():
         # A post's observations begin when it was first seen. (An account's snapshots may be
         # older than its first sighting: a history imported from elsewhere.)
-        older = older.join(_first_seen_since(lake, table, older, since), on=entity, how="anti")
-    if older.is_empty():
-        return recent
-    return pl.concat(
-        [recent.join(older, on=entity, how="anti"), _read_entities(scan, older, entity, cols)]
-    )
+        seen_since = (
+            lake.scan(_POSTS)
+            .filter(pl.col("platform").is_in(older["platform"].unique().to_list()))
+            .select(*entity, "first_seen_at")
+            .join(older.lazy(), on=entity, how="semi")
+            .filter(pl.col("first_seen_at") >= since)
+            .select(entity)
+            .collect()
+        )
+        older = older.join(seen_since, on=entity, how="anti")
+    return _with_whole_history(scan, recent, older, entity, cols)
 
 
 def _with_previous(rows: pl.DataFrame, entity: list[str], counter: str) -> pl.DataFrame:
@@ -598,27 +602,19 @@ def _followers(lake: Lake, metrics: pl.DataFrame, snapshots: pl.DataFrame) -> pl
     by = ["platform", "account_id"]
     accounts = metrics.select(by).unique()
     cols = [*by, "observed_at", "followers"]
-    if lake.exists(_SNAPSHOTS):
-        since: datetime = metrics["observed_at"].min() - _RECENT  # type: ignore[operator,assignment]
-        scan = lake.scan(_SNAPSHOTS)
-        recent = scan.filter(pl.col("last_observed_at") >= since)
-        stored = _read_entities(recent, accounts, by, cols)
-        t0 = metrics.group_by(by).agg(pl.col("observed_at").min().alias("_t0"))
-        covered = (
-            stored.filter(pl.col("followers").is_not_null())
-            .join(t0, on=by)
-            .filter(pl.col("observed_at") <= pl.col("_t0"))
-            .select(by)
-            .unique()
-        )
-        older = accounts.join(covered, on=by, how="anti")
-        if not older.is_empty():
-            stored = pl.concat(
-                [stored.join(older, on=by, how="anti"), _read_entities(scan, older, by, cols)]
-            )
-    else:
-        stored = pl.DataFrame(schema={c: table_spec(_SNAPSHOTS).schema[c] for c in cols})
-    frames = [stored]
+    since: datetime = metrics["observed_at"].min() - _RECENT  # type: ignore[operator,assignment]
+    scan = lake.scan(_SNAPSHOTS)
+    recent = _read_entities(scan.filter(pl.col("last_observed_at") >= since), accounts, by, cols)
+    t0 = metrics.group_by(by).agg(pl.col("observed_at").min().alias("_t0"))
+    covered = (
+        recent.filter(pl.col("followers").is_not_null())
+        .join(t0, on=by)
+        .filter(pl.col("observed_at") <= pl.col("_t0"))
+        .select(by)
+        .unique()
+    )
+    older = accounts.join(covered, on=by, how="anti")
+    frames = [_with_whole_history(scan, recent, older, by, cols)]
     if not snapshots.is_empty():
         frames.append(snapshots.select(*by, "observed_at", "followers"))
     rows = pl.concat(frames, how="vertical_relaxed").join(accounts, on=by, how="semi")

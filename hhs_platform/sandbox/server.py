@@ -390,34 +390,20 @@ def stale_clock_warning(clock: SimClock, now: datetime | None = None) -> str | N
     real time); None otherwise."""
     from hhs_platform.transforms.curves import AGES_H
 
-    behind = (now or datetime.now(UTC)) - clock.now()
+    now = now or datetime.now(UTC)
+    behind = now - clock.now()
     if not clock.frozen or behind <= timedelta(hours=max(AGES_H)):
         return None
     return (
         f"  note: the frozen clock is {behind.days} days behind real time; observations are "
         f"stamped with the real time, so posts older than {max(AGES_H) // 24} days then get no "
-        "engagement curves. Freeze it nearer today with --at (e.g. --at "
-        f"{(datetime.now(UTC) - timedelta(days=2)):%Y-%m-%d})."
+        f"engagement curves. Freeze it nearer today with --at (e.g. --at {now - timedelta(days=2):%Y-%m-%d})."
     )
 
 
-def parse_instant(text: str) -> datetime:
-    """An ISO 8601 date or date-time (``2026-11-25``, ``2026-11-25T06:00``, ``...Z``,
-    ``...+01:00``); UTC when it names no zone.
-
-    Raises:
-        ValueError: ``text`` is not such a date.
-    """
-    try:
-        instant = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not an ISO 8601 date or date-time (e.g. 2026-11-25 or 2026-11-25T06:00Z)"
-        ) from None
-    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
-
-
 def _instant_argument(text: str) -> datetime:
+    from hhs_platform.cli import parse_instant
+
     try:
         return parse_instant(text)
     except ValueError as exc:  # argparse prints this message, not "invalid value"
