@@ -106,6 +106,18 @@ _BASELINE_COLUMNS = ("baseline", "overperformance")
 BASELINE_GROUP = ["platform", "account_id", "post_type", "age_hours"]
 
 
+def last_posts(n: int = BASELINE_POSTS) -> pl.Expr:
+    """A filter keeping each baseline group's rows of its last ``n`` posts, and of every post
+    published at the same instant as the n-th (posts further back do not change a baseline).
+
+    Equal to ``created_at.rank("min", descending=True).over(BASELINE_GROUP) <= n``: a row whose
+    time is at least the group's n-th newest time has fewer than n rows after it. It is a
+    group's top-n and one comparison instead of a rank of every row.
+    """
+    newest = pl.col("created_at").top_k(n).min().over(BASELINE_GROUP)
+    return pl.col("created_at") >= newest
+
+
 def with_baselines(points: pl.DataFrame, earlier: pl.DataFrame | None = None) -> pl.DataFrame:
     """``gold/post_curves`` rows: ``points`` (from :func:`curve_points`) with each post's
     baseline (median engagement of the account's previous posts of its type at its age) and

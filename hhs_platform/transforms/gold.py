@@ -13,8 +13,8 @@ from hhs_platform.lake.store import AtLeast, Lake, Where, WriteResult
 from hhs_platform.transforms.counters import POST_COUNTERS, latest_counters
 from hhs_platform.transforms.curves import (
     BASELINE_GROUP,
-    BASELINE_POSTS,
     curve_points,
+    last_posts,
     post_curves,
     with_baselines,
 )
@@ -587,48 +587,50 @@ def _gold_tails(
         schema={"platform": pl.Utf8, "_first": pl.Datetime("us", "UTC")},
         orient="row",
     )
-    stored_before = (
-        lake.scan("gold/post_curves")
-        .filter(pl.col("platform").is_in(firsts["platform"].to_list()))
-        .join(firsts.lazy(), on="platform")
-        .filter(pl.col("created_at") < pl.col("_first"))
-        .select(*BASELINE_GROUP, "created_at", "post_id", "engagement")
-        .join(ids.lazy(), on=keys, how="semi")
-        .collect()
-    )
+
+    def stored_before(firsts: pl.DataFrame) -> pl.LazyFrame:
+        """The stored curve rows of each platform's posts published before its first."""
+        return (
+            lake.scan("gold/post_curves")
+            .filter(pl.col("platform").is_in(firsts["platform"].to_list()))
+            .join(firsts.lazy(), on="platform")
+            .filter(pl.col("created_at") < pl.col("_first"))
+        )
+
     # A changed post whose stored rows say it was published earlier (its time moved) moves its
     # platform's first post back to there: every stored row from the first post on is then a
     # recomputed post's, and the rows are replaced by a bound on created_at, not a list of ids.
+    changed = posts.join(firsts, on="platform").filter(pl.col("created_at") >= pl.col("_first"))
     moved = (
-        posts.join(firsts, on="platform")
-        .filter(pl.col("created_at") >= pl.col("_first"))
-        .select(post_key)
-        .join(stored_before, on=post_key)
+        stored_before(firsts)
+        .filter(pl.col("post_id").is_in(changed["post_id"].unique().implode()))
+        .select(*post_key, "created_at")
+        .join(changed.lazy().select(post_key), on=post_key, how="semi")
         .group_by("platform")
         .agg(pl.col("created_at").min().alias("_moved"))
+        .collect()
     )
     if not moved.is_empty():
         firsts = firsts.join(moved, on="platform", how="left").select(
             "platform", pl.min_horizontal("_first", "_moved").alias("_first")
-        )
-        stored_before = (
-            stored_before.join(firsts, on="platform")
-            .filter(pl.col("created_at") < pl.col("_first"))
-            .drop("_first")
         )
     fresh = (
         posts.join(firsts, on="platform")
         .filter(pl.col("created_at") >= pl.col("_first"))
         .drop("_first")
     )
-    # each group's last posts before the first (with_baselines sorts them)
-    # (ties on the last one's time are all kept: posts further back do not change a baseline)
-    newest_first = pl.col("created_at").rank("min", descending=True)
-    earlier = stored_before.filter(newest_first.over(BASELINE_GROUP) <= BASELINE_POSTS)
-    curves = with_baselines(
-        curve_points(fresh, recent.join(fresh.select(post_key), on=post_key, how="semi")),
-        earlier,
+    points = curve_points(fresh, recent.join(fresh.select(post_key), on=post_key, how="semi"))
+    # each group's last posts before the first (with_baselines sorts them), of the groups of
+    # the recomputed points only: the other groups' rows do not change a recomputed baseline
+    groups = points.select(BASELINE_GROUP).unique()
+    earlier = (
+        stored_before(firsts)
+        .select(*BASELINE_GROUP, "created_at", "post_id", "engagement")
+        .join(groups.lazy(), on=BASELINE_GROUP, how="semi")
+        .filter(last_posts())
+        .collect()
     )
+    curves = with_baselines(points, earlier)
     first_of = dict(firsts.iter_rows())
     out: list[tuple[pl.DataFrame, pl.DataFrame, Where, Where]] = []
     for tail in tails:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
+import pytest
 
-from hhs_platform.transforms.curves import post_curves
+from hhs_platform.transforms.curves import BASELINE_GROUP, last_posts, post_curves
 
 T0 = datetime(2026, 10, 1, 12, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -134,3 +136,42 @@ def test_repoll_skips_ages_an_observation_already_stands_for() -> None:
     )
     due = due_for_repoll(posts, now, observed=observed)
     assert due.select("post_id", "age_hours").rows() == [("old28", 672), ("p6", 6)]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_last_posts_keeps_each_groups_newest_n_and_every_tie_of_the_nth(seed: int) -> None:
+    """The baseline's earlier rows: each group's rows ranked n or better from the newest, ties
+    ranked alike (the definition the incremental build's faster filter must equal)."""
+    rng = np.random.default_rng(seed)
+    rows = 4_000
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    frame = pl.DataFrame(
+        {
+            "platform": rng.choice(["x", "bluesky"], rows),
+            "account_id": rng.choice(["a", "b", "c"], rows),
+            "post_type": rng.choice(["post", "video"], rows),
+            "age_hours": rng.choice([1, 24], rows),
+            # few distinct instants, so ties at the n-th are common
+            "created_at": [t0 + timedelta(hours=int(h)) for h in rng.integers(0, 60, rows)],
+            "post_id": [f"p{i}" for i in range(rows)],
+        }
+    ).vstack(  # a group smaller than n keeps every row
+        pl.DataFrame(
+            {
+                "platform": ["mastodon"] * 3,
+                "account_id": ["z"] * 3,
+                "post_type": ["post"] * 3,
+                "age_hours": [1] * 3,
+                "created_at": [t0, t0, t0 + timedelta(hours=1)],
+                "post_id": ["m1", "m2", "m3"],
+            }
+        )
+    )
+    for n in (1, 5, 20):
+        rank = pl.col("created_at").rank("min", descending=True).over(BASELINE_GROUP)
+        want = frame.filter(rank <= n).sort("post_id")
+        got = frame.filter(last_posts(n)).sort("post_id")
+        assert got.equals(want), n
+        assert got.height > frame.select(BASELINE_GROUP).n_unique()  # ties kept beyond one
+        # the 3-row group: its newest alone for n = 1, then its two tied older rows as well
+        assert got.filter(pl.col("platform") == "mastodon").height == (1 if n == 1 else 3)
