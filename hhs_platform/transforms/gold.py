@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 
 import polars as pl
 from deltalake.exceptions import DeltaError
@@ -247,7 +248,7 @@ def build_gold(lake: Lake, *, full: bool = False) -> dict[str, WriteResult]:
     unchanged = False  # nothing they read changed: they stand
     if full or last is None or not _current(lake):
         scope = None
-        daily, curves = _gold_for(lake, accounts, None)
+        daily, curves = _gold_whole(lake, accounts)
         result = lake.overwrite("gold/daily_account_metrics", daily)
         curve_result = lake.overwrite("gold/post_curves", curves)
         counters = latest_counters(lake.scan("silver/post_metrics")).collect()
@@ -648,35 +649,77 @@ def _gold_tails(
     return out
 
 
+#: A whole rebuild computes the accounts of one platform at a time, at most about this many
+#: of their posts at once (an account is never split): its memory follows the share, not the
+#: lake. The incremental benchmark's lake (10 M observations of 207 k posts): 3.5 GiB peak and
+#: 17 s in one pass; 0.76 GiB and 9.6 s in shares of 10,000 posts (1.0 GiB with 25,000).
+WHOLE_BUILD_POSTS = 10_000
+
+
+def _gold_whole(lake: Lake, accounts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """gold/daily_account_metrics and gold/post_curves rows of every account: those of
+    silver/accounts and of every account with posts or snapshots, in shares of
+    :data:`WHOLE_BUILD_POSTS` posts within a platform (gold rows are per account and post, so
+    the shares' rows are those of one pass over everything)."""
+    keys = ["platform", "account_id"]
+    counts = (
+        pl.concat(
+            [
+                accounts.lazy().select(*keys, _posts=pl.lit(0, pl.UInt32)),
+                lake.scan("silver/account_snapshots").select(*keys, _posts=pl.lit(0, pl.UInt32)),
+                lake.scan("silver/posts").select(*keys, _posts=pl.lit(1, pl.UInt32)),
+            ]
+        )
+        .group_by(keys)
+        .agg(pl.col("_posts").sum())
+        .collect(engine="streaming")
+        .sort(keys)
+    )
+    if counts.is_empty():
+        return _gold_for(lake, accounts, None)
+    # a new share where the platform changes or the running count would pass the budget
+    before = pl.col("_posts").cum_sum().over("platform") - pl.col("_posts")
+    shares = counts.with_columns(_share=before // WHOLE_BUILD_POSTS)
+    parts = [
+        _gold_for(lake, accounts, ids.select(keys))
+        for _, ids in shares.group_by("platform", "_share", maintain_order=True)
+    ]
+    return pl.concat([d for d, _ in parts]), pl.concat([c for _, c in parts])
+
+
 def _gold_for(
     lake: Lake, accounts: pl.DataFrame, ids: pl.DataFrame | None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """gold/daily_account_metrics and gold/post_curves rows of some accounts (``ids``: platform,
-    account_id) or of all."""
+    account_id) or of all. The reads of some accounts read only their platforms' partitions and
+    stream through the key filters, holding the matching rows only."""
 
     def only(scan: pl.LazyFrame) -> pl.LazyFrame:
-        return (
-            scan
-            if ids is None
-            else scan.join(ids.lazy(), on=["platform", "account_id"], how="semi")
+        if ids is None:
+            return scan
+        platforms = ids["platform"].unique().to_list()
+        return scan.filter(pl.col("platform").is_in(platforms)).join(
+            ids.lazy(), on=["platform", "account_id"], how="semi"
         )
 
+    engine: Literal["auto", "streaming"] = "auto" if ids is None else "streaming"
     posts = only(
         lake.scan("silver/posts").select(
             "platform", "post_id", "account_id", "created_at", "post_type"
         )
-    ).collect()
+    ).collect(engine=engine)
     metrics = lake.scan("silver/post_metrics").select(
         "platform", "post_id", "observed_at", "last_observed_at", *_METRICS
     )
     if ids is not None:
+        metrics = metrics.filter(pl.col("platform").is_in(ids["platform"].unique().to_list()))
         metrics = metrics.join(
             posts.lazy().select("platform", "post_id"), on=["platform", "post_id"], how="semi"
         )
-    series = metrics.collect()
+    series = metrics.collect(engine=engine)
     daily = daily_account_metrics(
         accounts if ids is None else accounts.join(ids, on=["platform", "account_id"], how="semi"),
-        only(lake.scan("silver/account_snapshots")).collect(),
+        only(lake.scan("silver/account_snapshots")).collect(engine=engine),
         posts,
         series,
     )

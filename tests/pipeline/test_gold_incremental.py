@@ -16,6 +16,7 @@ from hhs_platform.analytics import changed_since
 from hhs_platform.lake import Lake
 from hhs_platform.pipeline import first_changed_day
 from hhs_platform.sandbox import World
+from hhs_platform.transforms import gold
 from hhs_platform.transforms.gold import build_gold, silver_watermark
 from hhs_platform.transforms.trends import leaderboards
 from schemas import CATALOGUE, table_spec
@@ -123,6 +124,33 @@ def test_two_weeks_of_daily_incremental_builds_equal_a_full_rebuild(
     parts = newest.select(pl.col("likes", "reposts", "replies", "quotes").fill_null(0))
     assert counters["engagement"].sum() == parts.sum().sum_horizontal().item() > 0
     assert metrics.height > counters.height  # counters that changed left older runs behind
+
+
+def test_a_whole_rebuild_in_shares_of_accounts_equals_one_pass(
+    world_lake: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole rebuild computes a few accounts' posts at a time (its memory follows the share,
+    not the lake): the rows equal those of one pass over every account, accounts missing from
+    silver/accounts (posts and snapshots only) included."""
+    lake = Lake(world_lake)
+    accounts = lake.read("silver/accounts")
+    posts = lake.read("silver/posts").group_by("platform", "account_id").len()
+    share = 7
+    assert posts.group_by("platform").agg(pl.col("len").sum())["len"].max() > 3 * share
+    # two accounts known only by their posts and snapshots
+    dropped = posts.sort("len").tail(2).select("platform", "account_id")
+    known = accounts.join(dropped, on=["platform", "account_id"], how="anti")
+    monkeypatch.setattr(gold, "WHOLE_BUILD_POSTS", share)
+    daily, curves = gold._gold_whole(lake, known)
+    one_daily, one_curves = gold._gold_for(lake, known, None)
+    keys = list(table_spec("gold/daily_account_metrics").keys)
+    assert daily.height == one_daily.height > 0
+    assert daily.sort(keys).equals(one_daily.sort(keys))
+    keys = list(table_spec("gold/post_curves").keys)
+    assert curves.height == one_curves.height > 0
+    assert curves.sort(keys).equals(one_curves.sort(keys))
+    orphans = daily.join(dropped, on=["platform", "account_id"], how="semi")
+    assert orphans.height > 0 and orphans["handle"].is_null().all()
 
 
 @pytest.mark.parametrize("previous", ["recorded", "unreadable"])
