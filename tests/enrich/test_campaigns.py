@@ -5,9 +5,10 @@ from __future__ import annotations
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
+import pytest
 from enrich_rows import T0, account, by_post, post, write_accounts, write_posts
 
 from hhs_platform.enrich import link_campaigns
@@ -339,19 +340,16 @@ def _reference_groups(posts: pl.DataFrame) -> list[set[str]]:
     return sorted(groups.values(), key=lambda g: sorted(g))
 
 
-def test_link_posts_equals_the_rules_applied_pair_by_pair() -> None:
-    """400 posts of 2 agencies on 4 platforms over 12 days, texts drawn from 25 phrases with
-    words dropped and added (near-duplicates, repeated texts, shared links): the same campaigns
-    as the rules applied to every pair of posts."""
+def _random_posts(n: int, agencies: list[str], seed: int = 11) -> pl.DataFrame:
+    """``n`` posts of ``agencies`` on 4 platforms over 12 days, texts drawn from 25 phrases
+    with words dropped and added (near-duplicates, repeated texts, shared links)."""
     import random
 
-    from hhs_platform.enrich.campaigns import link_posts
-
-    rng = random.Random(11)
+    rng = random.Random(seed)
     vocabulary = [f"w{k}" for k in range(60)]
     phrases = [" ".join(rng.sample(vocabulary, 8)) for _ in range(25)]
     rows = []
-    for n in range(400):
+    for k in range(n):
         words = rng.choice(phrases).split()
         if rng.random() < 0.5:
             words.pop(rng.randrange(len(words)))
@@ -360,7 +358,7 @@ def test_link_posts_equals_the_rules_applied_pair_by_pair() -> None:
         rows.append(
             {
                 "platform": rng.choice(["x", "bluesky", "facebook", "threads"]),
-                "post_id": f"p{n}",
+                "post_id": f"p{k}",
                 "account_id": "a",
                 "created_at": T0 + timedelta(minutes=rng.randrange(12 * 24 * 60)),
                 "post_type": "post",
@@ -370,14 +368,47 @@ def test_link_posts_equals_the_rules_applied_pair_by_pair() -> None:
                 if rng.random() < 0.2
                 else [],
                 "last_seen_at": T0,
-                "agency": rng.choice(["CDC", "FDA"]),
+                "agency": rng.choice(agencies),
             }
         )
-    posts = pl.DataFrame(rows, schema_overrides={"links": pl.List(pl.Utf8), "title": pl.Utf8})
+    return pl.DataFrame(rows, schema_overrides={"links": pl.List(pl.Utf8), "title": pl.Utf8})
+
+
+def test_link_posts_equals_the_rules_applied_pair_by_pair() -> None:
+    """400 posts of 2 agencies (:func:`_random_posts`): the same campaigns as the rules applied
+    to every pair of posts."""
+    from hhs_platform.enrich.campaigns import link_posts
+
+    posts = _random_posts(400, ["CDC", "FDA"])
     got = _groups(link_posts(posts, linked_at=T0))
     want = _reference_groups(posts)
     assert got == want
     assert sum(len(g) > 1 for g in want) > 20  # many campaigns of several posts were formed
+
+
+def test_many_posts_are_linked_a_share_of_agencies_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Beyond LINK_POSTS_AT_ONCE posts, one process links shares of agencies one after another
+    (its memory is a share's): the rows of one call over every post."""
+    from hhs_platform.enrich import campaigns
+
+    posts = _random_posts(1_200, ["CDC", "FDA", "NIH", "CMS", "HRSA", "SAMHSA", "ACF"], seed=3)
+    link = campaigns.link_posts
+    whole = link(posts, linked_at=T0).drop("linked_at")
+    calls: list[int] = []
+
+    def counted(part: pl.DataFrame, **kwargs: Any) -> pl.DataFrame:  # the real linking, counted
+        calls.append(part.height)
+        return link(part, **kwargs)
+
+    monkeypatch.setattr(campaigns, "LINK_POSTS_AT_ONCE", 400)
+    monkeypatch.setattr(campaigns, "link_posts", counted)
+    shares = campaigns.link_agencies(posts).drop("linked_at")
+    assert len(calls) == 3 and sum(calls) == posts.height  # three shares of about 400
+    assert max(calls) < 600
+    assert shares.equals(whole)
+    assert shares["campaign_id"].n_unique() < shares.height  # campaigns of several posts
 
 
 def _enrich_spread(lake: Lake) -> tuple[int, int]:
