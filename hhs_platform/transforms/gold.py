@@ -675,7 +675,7 @@ def _gold_whole(lake: Lake, accounts: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
         .collect(engine="streaming")
         .sort(keys)
     )
-    if counts.is_empty():
+    if counts["_posts"].sum() <= WHOLE_BUILD_POSTS:  # one share: one pass, one read a table
         return _gold_for(lake, accounts, None)
     # a new share where the platform changes or the running count would pass the budget
     before = pl.col("_posts").cum_sum().over("platform") - pl.col("_posts")
