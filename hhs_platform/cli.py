@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from hhs_platform.errors import HhsError
+from hhs_platform.instants import parse_instant
 
 app = typer.Typer(
     help="HHS social media data platform.",
@@ -64,29 +65,13 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
-def parse_instant(text: str) -> datetime:
-    """An ISO 8601 date or date-time (``2026-11-25``, ``2026-11-25T06:00``, ``...Z``,
-    ``...+01:00``); UTC when it names no zone.
-
-    Raises:
-        ValueError: ``text`` is not such a date.
-    """
-    try:
-        instant = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not an ISO 8601 date or date-time (e.g. 2026-11-25 or 2026-11-25T06:00Z)"
-        ) from None
-    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
-
-
-def _parse_since(value: str | None) -> datetime | None:
+def _parse_since(value: str | None, param_hint: str | None = None) -> datetime | None:
     if not value:
         return None
     try:
         return parse_instant(value)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(str(exc), param_hint=param_hint) from None
 
 
 @app.command()
@@ -703,7 +688,7 @@ def sandbox_serve(
         profile = FaultProfile.named(faults, seed) if faults else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--faults") from None
-    instant = _parse_since(at)
+    instant = _parse_since(at, "--at")
     typer.echo(
         f"simulated platforms on http://{host}:{port} (seed {seed}); e.g. HHS_BLUESKY_API_BASE=http://{host}:{port}/bluesky"
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hhs_platform.instants import parse_instant
 from hhs_platform.sandbox import usdr
 from hhs_platform.sandbox.clock import SimClock
 from hhs_platform.sandbox.context import (
@@ -402,8 +403,6 @@ def stale_clock_warning(clock: SimClock, now: datetime | None = None) -> str | N
 
 
 def _instant_argument(text: str) -> datetime:
-    from hhs_platform.cli import parse_instant
-
     try:
         return parse_instant(text)
     except ValueError as exc:  # argparse prints this message, not "invalid value"

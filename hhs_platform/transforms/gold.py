@@ -604,6 +604,7 @@ def _gold_tails(
     changed = posts.join(firsts, on="platform").filter(pl.col("created_at") >= pl.col("_first"))
     moved = (
         stored_before(firsts)
+        # the ids go into the scan's filter (a join is not pushed into it), the join makes it exact
         .filter(pl.col("post_id").is_in(changed["post_id"].unique().implode()))
         .select(*post_key, "created_at")
         .join(changed.lazy().select(post_key), on=post_key, how="semi")
@@ -694,13 +695,17 @@ def _gold_for(
     account_id) or of all. The reads of some accounts read only their platforms' partitions and
     stream through the key filters, holding the matching rows only."""
 
+    # some accounts: their platforms' partitions only
+    on_platforms = (
+        pl.lit(True)
+        if ids is None
+        else pl.col("platform").is_in(ids["platform"].unique().to_list())
+    )
+
     def only(scan: pl.LazyFrame) -> pl.LazyFrame:
         if ids is None:
             return scan
-        platforms = ids["platform"].unique().to_list()
-        return scan.filter(pl.col("platform").is_in(platforms)).join(
-            ids.lazy(), on=["platform", "account_id"], how="semi"
-        )
+        return scan.filter(on_platforms).join(ids.lazy(), on=["platform", "account_id"], how="semi")
 
     engine: Literal["auto", "streaming"] = "auto" if ids is None else "streaming"
     posts = only(
@@ -712,8 +717,7 @@ def _gold_for(
         "platform", "post_id", "observed_at", "last_observed_at", *_METRICS
     )
     if ids is not None:
-        metrics = metrics.filter(pl.col("platform").is_in(ids["platform"].unique().to_list()))
-        metrics = metrics.join(
+        metrics = metrics.filter(on_platforms).join(
             posts.lazy().select("platform", "post_id"), on=["platform", "post_id"], how="semi"
         )
     series = metrics.collect(engine=engine)

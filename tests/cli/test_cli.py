@@ -142,7 +142,7 @@ def test_sandbox_serve_refuses_an_instant_it_cannot_read() -> None:
 def test_a_frozen_clock_far_behind_real_time_is_named_with_the_fix() -> None:
     from datetime import UTC, datetime
 
-    from hhs_platform.cli import parse_instant
+    from hhs_platform.instants import parse_instant
     from hhs_platform.sandbox import SimClock
     from hhs_platform.sandbox.server import stale_clock_warning
 
