@@ -8,8 +8,10 @@ Serves :data:`hhs_platform.dashboards.server.DASHBOARDS` over a synthetic lake
   ``performance.now()``, whose zero is the navigation start). The first visit after the server
   starts is *cold* (nothing cached); later visits are *warm* (``kit.read`` caches per table
   version).
-- **filter latency**: a filter widget changed, to the last change of the page's text that
-  followed it (polled in the page; settled when nothing changed for ``--quiet-ms``).
+- **filter latency**: from the input event of a filter widget's change to the last change of
+  the page's text that followed it (a MutationObserver in the page notes both; settled when
+  nothing changed for ``--quiet-ms``). ``--probe poll`` times it as the rounds before
+  2026-12-02 did: from the call that makes the change, the page's text compared every 15 ms.
 
 It prints one row per page with the ratios against the targets (2 s, 300 ms) and writes
 ``benchmarks/results/dashboards.json``. It asserts nothing: numbers are for people to read.
@@ -125,6 +127,82 @@ SETTLE = (
 )
 
 
+#: Installed in every page before its own scripts (``--probe mutations``): one
+#: MutationObserver over the document and every shadow root (``attachShadow`` is wrapped, so
+#: roots made later are observed from birth) notes the first and last instant the page's text
+#: changed since it was last reset: a text node's content changed, or nodes holding text were
+#: added or removed (style, script and template contents do not count, as in
+#: :data:`DEEP_TEXT`). The page does no work between mutations, unlike :data:`SETTLE`'s walk
+#: of the whole page every 15 ms. It also notes the last input event (input, change, a key or
+#: a click, seen in the capture phase) before the first text change: the user's action that the
+#: page answered, which Playwright dispatches some time after the call that makes it (it waits
+#: for the widget to be visible, stable and enabled first).
+TEXT_MUTATIONS = """(() => {
+  if (window.__textProbe) return;
+  const probe = (window.__textProbe = {armed: false, acted: null, first: null, last: null});
+  const skip = new Set(["STYLE", "SCRIPT", "TEMPLATE", "LINK"]);
+  const holdsText = (node) => {
+    if (skip.has(node.nodeName)) return false;
+    if (node.nodeType === Node.TEXT_NODE) return node.textContent.length > 0;
+    if (node.shadowRoot && holdsText(node.shadowRoot)) return true;
+    for (const child of node.childNodes) if (holdsText(child)) return true;
+    return false;
+  };
+  const changed = (r) => {
+    const host = r.type === "characterData" ? r.target.parentNode : r.target;
+    if (host && skip.has(host.nodeName)) return false;
+    if (r.type === "characterData") return r.oldValue !== r.target.textContent;
+    for (const node of r.addedNodes) if (holdsText(node)) return true;
+    for (const node of r.removedNodes) if (holdsText(node)) return true;
+    return false;
+  };
+  const observer = new MutationObserver((records) => {
+    if (!probe.armed) return;  // idle until the first filter change: first figures unaffected
+    const now = performance.now();
+    if (!records.some(changed)) return;
+    if (probe.first === null) probe.first = now;
+    probe.last = now;
+  });
+  const options = {subtree: true, childList: true, characterData: true,
+                   characterDataOldValue: true};
+  observer.observe(document, options);
+  for (const type of ["input", "change", "keydown", "keyup", "click"]) {
+    window.addEventListener(type, () => {
+      if (probe.armed && probe.first === null) probe.acted = performance.now();
+    }, true);
+  }
+  const attach = Element.prototype.attachShadow;
+  Element.prototype.attachShadow = function (init) {
+    const root = attach.call(this, init);
+    observer.observe(root, options);
+    return root;
+  };
+})();"""
+
+#: Resets :data:`TEXT_MUTATIONS`' instants; returns the page's clock.
+RESET_MUTATIONS = """() => { const p = window.__textProbe;
+  if (!p) throw new Error("the text probe is not installed");
+  p.armed = true; p.acted = p.first = p.last = null; return performance.now(); }"""
+
+#: :data:`SETTLE` for ``--probe mutations``: waits until the text has not changed for ``quiet``
+#: ms after a first change, reading :data:`TEXT_MUTATIONS`' instants: the first and last text
+#: change and the action (null if no input event was seen), in ms since ``t0``.
+SETTLE_MUTATIONS = """async ([t0, quiet, timeout]) => {
+  const p = window.__textProbe;
+  const out = () => [p.first - t0, p.last - t0, p.acted === null ? null : p.acted - t0];
+  while (true) {
+    await new Promise((r) => setTimeout(r, 15));
+    const now = performance.now();
+    if (p.first === null && now - t0 > timeout) return null;
+    if (p.first !== null && now - p.last >= quiet) return out();
+    if (now - t0 > timeout + quiet) return out();
+  }
+}"""
+#: How a filter change's end is found: ``poll`` (:data:`SETTLE`, the page's text compared every
+#: 15 ms, as every round before 2026-12-02 measured) or ``mutations`` (:data:`TEXT_MUTATIONS`).
+PROBE_KINDS = ("poll", "mutations")
+
+
 @dataclasses.dataclass(frozen=True)
 class Probe:
     """How to tell that a page shows its main figures, and how to exercise its filters.
@@ -185,8 +263,13 @@ class PageResult:
     probe: str
     first_cold_s: float | None = None
     first_warm_s: list[float] = dataclasses.field(default_factory=list)
+    #: Per filter change, ms to the last text change it caused: from the user's action (the
+    #: input event the page answered) with ``--probe mutations``, from the call that makes the
+    #: change with ``--probe poll``. ``filter_first_ms``: to the first text change, likewise.
     filter_ms: list[float] = dataclasses.field(default_factory=list)
     filter_first_ms: list[float] = dataclasses.field(default_factory=list)
+    #: ms from the call that makes the change to its last text change (both probes).
+    filter_call_ms: list[float] = dataclasses.field(default_factory=list)
     filters_without_change: int = 0
     filter_errors: list[str] = dataclasses.field(default_factory=list)
     filters_tried: list[str] = dataclasses.field(default_factory=list)
@@ -267,8 +350,15 @@ def _selects(page: Any, probe: Probe) -> list[tuple[Any, str, list[str]]]:
     return found
 
 
-def _timed(page: Any, act: Callable[[], None], quiet_ms: int, timeout_s: float) -> Any:
-    """Run ``act`` (a filter change) and wait in the page until its text settles."""
+def _timed(
+    page: Any, act: Callable[[], None], quiet_ms: int, timeout_s: float, kind: str = "poll"
+) -> Any:
+    """Run ``act`` (a filter change) and wait in the page until its text settles; the probe
+    ``kind`` is one of :data:`PROBE_KINDS`."""
+    if kind == "mutations":
+        t0 = page.evaluate(RESET_MUTATIONS)
+        act()
+        return page.evaluate(SETTLE_MUTATIONS, [t0, quiet_ms, timeout_s * 1000])
     t0, before = page.evaluate(f"() => [performance.now(), ({DEEP_TEXT})()]")
     act()
     return page.evaluate(SETTLE, [t0, before, quiet_ms, timeout_s * 1000])
@@ -280,7 +370,13 @@ def _search(box: Any, term: str) -> None:
 
 
 def _filter_changes(
-    page: Any, probe: Probe, changes: int, quiet_ms: int, timeout_s: float, result: PageResult
+    page: Any,
+    probe: Probe,
+    changes: int,
+    quiet_ms: int,
+    timeout_s: float,
+    result: PageResult,
+    kind: str = "poll",
 ) -> None:
     """Change the page's filters ``changes`` times, timing each one until the page settles.
 
@@ -317,15 +413,18 @@ def _filter_changes(
 
         result.filters_tried.append(name)
         try:
-            settled = _timed(page, act, quiet_ms, timeout_s)
+            settled = _timed(page, act, quiet_ms, timeout_s, kind)
         except Exception as exc:  # e.g. a filter hidden by the previous change
             result.filter_errors.append(f"{name}: {type(exc).__name__}")
             continue
         if settled is None:
             result.filters_without_change += 1
             continue
-        result.filter_first_ms.append(round(float(settled[0]), 1))
-        result.filter_ms.append(round(float(settled[1]), 1))
+        first, last, acted = (*settled, 0.0)[:3]
+        acted = 0.0 if acted is None else float(acted)
+        result.filter_first_ms.append(round(float(first) - acted, 1))
+        result.filter_ms.append(round(float(last) - acted, 1))
+        result.filter_call_ms.append(round(float(last), 1))
 
 
 def measure_page(
@@ -339,6 +438,7 @@ def measure_page(
     timeout_s: float,
     filter_timeout_s: float,
     screenshot: Path | None,
+    kind: str = "poll",
 ) -> PageResult:
     """Measure one page: a cold visit, ``visits`` warm ones, then ``changes`` filter changes."""
     probe = PROBES.get(slug, _GENERIC)
@@ -347,6 +447,8 @@ def measure_page(
     try:
         for visit in range(visits + 1):
             context = browser.new_context(viewport={"width": 1280, "height": 900})
+            if kind == "mutations":
+                context.add_init_script(TEXT_MUTATIONS)
             page = context.new_page()
             seconds, counts = _first_figures(page, url, probe, timeout_s)
             result.first_byte_ms.append(counts["first_byte_ms"])
@@ -360,7 +462,7 @@ def measure_page(
         page.wait_for_timeout(quiet_ms)
         if screenshot is not None:
             page.screenshot(path=str(screenshot), full_page=True)
-        _filter_changes(page, probe, changes, quiet_ms, filter_timeout_s, result)
+        _filter_changes(page, probe, changes, quiet_ms, filter_timeout_s, result, kind)
         context.close()
     except Exception as exc:  # a broken page is a result, not a crash
         result.error = (result.error or "") + f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
@@ -472,6 +574,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         quiet_ms=args.quiet_ms,
                         timeout_s=args.timeout,
                         filter_timeout_s=args.filter_timeout,
+                        kind=args.probe,
                         screenshot=RESULTS / f"{slug}-{scale.name}.png",
                     )
                     rows.append(result.summary())
@@ -524,6 +627,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "quiet_ms": args.quiet_ms,
             "timeout_s": args.timeout,
             "filter_timeout_s": args.filter_timeout,
+            "probe": args.probe,
         },
         "max_rss_mib": round(rss_mib),
         "pages": rows,
@@ -541,6 +645,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait per step")
     parser.add_argument(
         "--filter-timeout", type=float, default=15.0, help="seconds to wait for a filter change"
+    )
+    parser.add_argument(
+        "--probe",
+        choices=PROBE_KINDS,
+        default="mutations",
+        help="how a filter change's last text change is found: the page's text compared every "
+        "15 ms (poll), or a MutationObserver's instants (mutations)",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile each page's build")
     parser.add_argument(

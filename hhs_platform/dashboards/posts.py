@@ -204,6 +204,9 @@ class PostsView:
             selectable=1,
             pagination=None,
             frozen_columns=["created"],
+            # A fixed height: the browser draws only the rows in view (scrolled in the table)
+            # and never lays the page out again for a page of fewer rows.
+            height=600,
         )
         self.table.param.watch(self._on_select, "selection")
         self.export = kit.export_buttons(self._export_frame, "posts", table=POSTS)

@@ -117,6 +117,35 @@ def wait_no_text(page: Any, *texts: str, timeout: int = 15_000) -> str:
     return page_text(page)
 
 
+#: A column of a Tabulator table (the element it is called on), read the way a person reads it:
+#: a table of fixed height draws only the rows in view (Tabulator's virtual renderer), so its
+#: body is scrolled through half a view at a time, each drawn row's cell kept by the row's place.
+SCROLLED_COLUMN = """async (table, field) => {
+  const holder = table.querySelector(".tabulator-tableholder");
+  const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const seen = new Map();
+  holder.scrollTop = 0;
+  await frames();
+  while (true) {
+    for (const row of table.querySelectorAll(".tabulator-row")) {
+      const cell = row.querySelector(`.tabulator-cell[tabulator-field="${field}"]`);
+      if (cell) seen.set(row.offsetTop, cell.textContent);
+    }
+    if (holder.scrollTop + holder.clientHeight >= holder.scrollHeight - 1) break;
+    holder.scrollTop += Math.max(holder.clientHeight / 2, 1);
+    await frames();
+  }
+  holder.scrollTop = 0;
+  return [...seen.entries()].sort((a, b) => a[0] - b[0]).map(([, text]) => text);
+}"""
+
+
+def table_column(table: Any, field: str) -> list[str]:
+    """The cells of column ``field`` of every row of the Tabulator table ``table`` (a
+    locator), in order, whether drawn in view or not (see :data:`SCROLLED_COLUMN`)."""
+    return [str(text) for text in table.evaluate(SCROLLED_COLUMN, field)]
+
+
 def dialogs_of(page: Any) -> list[str]:
     """Collect every JavaScript dialog the page opens (an injected alert would show here)."""
     seen: list[str] = []

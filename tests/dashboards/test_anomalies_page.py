@@ -15,7 +15,16 @@ from urllib.parse import parse_qs, quote, urlsplit
 import panel as pn
 import polars as pl
 import pytest
-from browser import ARTIFACTS, CHROMIUM, INJECTED, browser, dialogs_of, page_text, wait_text
+from browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    INJECTED,
+    browser,
+    dialogs_of,
+    page_text,
+    table_column,
+    wait_text,
+)
 from dashboard_lakes import XSS_TEXTS, free_port
 from polars.testing import assert_frame_equal
 
@@ -103,10 +112,7 @@ def _series_of(lake: Lake, event: dict[str, Any]) -> list[tuple[dt.date, int]]:
 
 
 def _cells(page: Any, table: int, field: str) -> list[str]:
-    cells = (
-        page.locator(".tabulator").nth(table).locator(f'.tabulator-cell[tabulator-field="{field}"]')
-    )
-    return [t.strip() for t in cells.all_inner_texts()]
+    return [t.strip() for t in table_column(page.locator(".tabulator").nth(table), field)]
 
 
 def _query(url: str) -> dict[str, list[str]]:
@@ -138,11 +144,14 @@ def test_events_filter_drill_down_and_export(world_server: str, world_lake: str)
         assert sorted(_cells(page, 0, "sentence")) == sorted(events["sentence"].to_list())
         assert "Select an event in the table" in page_text(page)
         page.screenshot(path=str(ARTIFACTS / "anomalies-1280.png"), full_page=True)
+        height = page.locator(".tabulator").first.bounding_box()["height"]
 
         # Filter by kind: the count and the rows follow, and the filter is in the URL.
         page.get_by_label("Kind").select_option(label=kind.replace("_", " ").capitalize())
         wait_text(page, _count(of_kind.height, total))
         assert sorted(_cells(page, 0, "sentence")) == sorted(of_kind["sentence"].to_list())
+        # Fewer rows, the same table height: the browser does not lay the page out again.
+        assert page.locator(".tabulator").first.bounding_box()["height"] == height
         page.wait_for_function(f"() => location.search.includes('kind={kind}')")
         assert _query(page.url)["kind"] == [kind]
 

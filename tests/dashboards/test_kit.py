@@ -245,3 +245,15 @@ def test_show_rows_sends_only_rows_that_changed() -> None:
     table.value = first.to_pandas()
     assert kit.show_rows(table, first.head(1))
     assert table.value["agency"].tolist() == ["CDC"]
+
+
+def test_a_table_paginated_on_the_server_is_one_page_high_whatever_it_shows() -> None:
+    rows = pl.DataFrame({"value": [1, 2, 3]})
+    table = kit.table_widget(rows, page_size=10)
+    assert table.height == kit.TABLE_CHROME_PX + 10 * kit.TABLE_ROW_PX
+    assert kit.table_widget(rows).height == kit.TABLE_CHROME_PX + 10 * kit.TABLE_ROW_PX
+    assert kit.table_widget(rows, page_size=25).height == kit.TABLE_CHROME_PX + 25 * 29
+    # a height asked for is kept; a table paginated in the browser, or not at all, grows
+    assert kit.table_widget(rows, height=200).height == 200
+    assert kit.table_widget(rows, pagination=None).height is None
+    assert kit.table_widget(rows, pagination="local").height is None

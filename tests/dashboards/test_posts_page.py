@@ -23,6 +23,7 @@ from browser import (
     browser,
     dialogs_of,
     page_text,
+    table_column,
     wait_text,
 )
 from dashboard_lakes import XSS_TEXTS
@@ -40,21 +41,6 @@ needs_chromium = pytest.mark.skipif(
 PAGE = 50
 # Text of every cell of one column (by field) of the tables that have a ``marker`` column, in
 # row order, shadow roots included.
-CELLS = """([field, marker]) => {
-  const out = [];
-  const walk = (node) => {
-    if (node.classList && node.classList.contains("tabulator")
-        && node.querySelector(`.tabulator-cell[tabulator-field="${marker}"]`)) {
-      for (const cell of node.querySelectorAll(`.tabulator-cell[tabulator-field="${field}"]`))
-        out.push(cell.textContent);
-      return;
-    }
-    if (node.shadowRoot) walk(node.shadowRoot);
-    for (const child of node.childNodes) walk(child);
-  };
-  walk(document.body);
-  return out;
-}"""
 # The data of the chart's glyphs (Bokeh column data sources with hours, not the tables').
 CHART_DATA = """() => {
   const out = [];
@@ -123,7 +109,8 @@ def _count(value: int | None) -> str:
 
 def _cells(page: Any, field: str, table: str = "post_id") -> list[str]:
     """A column of the results table (or of the table with a ``table`` column)."""
-    return list(page.evaluate(CELLS, [field, table]))
+    found = page.locator(".tabulator", has=page.locator(f'[tabulator-field="{table}"]'))
+    return table_column(found.first, field) if found.count() else []
 
 
 def _wait_cells(
