@@ -121,19 +121,19 @@ class AnomaliesView:
         last: dt.date = events["end_date"].max()  # type: ignore[assignment]
 
         select: dict[str, Any] = {"width": 180}
-        self.agency = pn.widgets.Select(
+        self.agency = kit.Select(
             label="Agency", options=af.options(events, "agency"), value=af.ALL, **select
         )
-        self.platform = pn.widgets.Select(
+        self.platform = kit.Select(
             label="Platform", options=af.options(events, "platform"), value=af.ALL, **select
         )
-        self.kind = pn.widgets.Select(
+        self.kind = kit.Select(
             label="Kind",
             options={"All": af.ALL, **{_KIND_NAMES[k]: k for k in af.KINDS}},
             value=af.ALL,
             **select,
         )
-        self.metric = pn.widgets.Select(
+        self.metric = kit.Select(
             label="Metric",
             options={"All": af.ALL, **{kit.metric_label(m): m for m in af.METRICS}},
             value=af.ALL,

@@ -174,16 +174,16 @@ class ExecutiveView:
         self.accounts = kit.read(lake, hl.ACCOUNTS, columns=["agency", "parent_agency"])
         agencies = sorted(dims["agency"].unique().to_list())
         platforms = sorted(dims["platform"].unique().to_list())
-        self.agency = pn.widgets.Select(
+        self.agency = kit.Select(
             label="Agency (with the offices below it)",
             options=[fig.ALL, *agencies],
             value=fig.ALL,
             width=240,
         )
-        self.platform = pn.widgets.Select(
+        self.platform = kit.Select(
             label="Platform", options=[fig.ALL, *platforms], value=fig.ALL, width=180
         )
-        self.period = pn.widgets.Select(
+        self.period = kit.Select(
             label="Period", options=PERIOD_OPTIONS, value=DEFAULT_PERIOD, width=140
         )
         for widget, name in (

@@ -16,7 +16,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import panel as pn
 import polars as pl
@@ -588,6 +588,18 @@ def show_rows(table: pn.widgets.Tabulator, frame: pl.DataFrame) -> bool:
     return True
 
 
+class Select(pn.widgets.Select):
+    """A select whose new choice the server acts on at once.
+
+    Panel waits 50 ms after a widget's change for more changes of the same widget before it
+    calls back (``_debounce``, made for widgets that change at every key or drag); a choice
+    from a list comes alone, so the page's filters skip that wait, as Panel's own Tabulator
+    does for its data (``_priority_changes``).
+    """
+
+    _priority_changes: ClassVar[list[str]] = ["value"]
+
+
 #: A table's header and pager, and one row of one line of text, in the browser (px).
 TABLE_CHROME_PX, TABLE_ROW_PX = 61, 29
 
@@ -634,6 +646,7 @@ __all__ = [
     "PALETTE",
     "Later",
     "LiveChart",
+    "Select",
     "allowed_agencies",
     "current_role",
     "current_user",

@@ -370,13 +370,13 @@ class OperationsView:
         self.data = data
         self.slo = settings.slo_success_rate
         self._remember: Remember = _ComputeNow() if remember is None else remember
-        self.platform = pn.widgets.Select(
+        self.platform = kit.Select(
             label="Platform", options=[of.ALL, *data.platforms], value=of.ALL, width=200
         )
-        self.window = pn.widgets.Select(
+        self.window = kit.Select(
             label="Window", options=list(of.WINDOWS), value=of.DEFAULT_WINDOW, width=160
         )
-        self.metric = pn.widgets.Select(
+        self.metric = kit.Select(
             label="Heatmap colour",
             options={kit.metric_label(m): m for m in of.HEATMAP_METRICS},
             value="freshness",

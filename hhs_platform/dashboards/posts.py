@@ -151,13 +151,13 @@ class PostsView:
             label="Search text", placeholder="words in the text or title", width=260
         )
         self.hashtag = pn.widgets.TextInput(label="Hashtag", placeholder="#hashtag", width=160)
-        self.topic = pn.widgets.Select(
+        self.topic = kit.Select(
             label="Topic", options=[pf.ALL, *_topics(lake)], value=pf.ALL, **select
         )
-        self.agency = pn.widgets.Select(
+        self.agency = kit.Select(
             label="Agency", options=[pf.ALL, *agencies], value=pf.ALL, **select
         )
-        self.platform = pn.widgets.Select(
+        self.platform = kit.Select(
             label="Platform", options=[pf.ALL, *platforms], value=pf.ALL, **select
         )
         self.since = pn.widgets.DatePicker(label="Published from", value=None, width=150)
@@ -168,7 +168,7 @@ class PostsView:
         self.include_deleted = pn.widgets.Checkbox(
             label="Include deleted posts", value=True, margin=(30, 10, 10, 10)
         )
-        self.sort = pn.widgets.Select(
+        self.sort = kit.Select(
             label="Sort by", options=list(pf.SORTS), value=pf.DEFAULT_SORT, **select
         )
         self.page_no = pn.widgets.IntInput(label="Page", value=1, start=1, width=90)

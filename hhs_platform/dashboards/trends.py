@@ -141,13 +141,13 @@ class TrendsView:
             for level, label in tf.LEVELS.items()
             if self.has_agencies or level == "account"
         }
-        self.level = pn.widgets.Select(
+        self.level = kit.Select(
             label="Compare",
             options=levels,
             value=tf.DEFAULT_LEVEL if self.has_agencies else "account",
             width=200,
         )
-        self.metric = pn.widgets.Select(
+        self.metric = kit.Select(
             label="Metric",
             options={kit.metric_label(m): m for m in tf.METRICS},
             value=tf.DEFAULT_METRIC,
@@ -161,14 +161,14 @@ class TrendsView:
             margin=(26, 10, 10, 10),
         )
         top = tf.TOP_AGENCY if tf.TOP_AGENCY in self.agencies else None
-        self.agency = pn.widgets.Select(
+        self.agency = kit.Select(
             label="Agency (roll-up, platforms, trending terms)",
             options=self.agencies,
             value=top or (self.agencies[0] if self.agencies else None),
             width=260,
             visible=self.has_agencies,
         )
-        self.platform = pn.widgets.Select(
+        self.platform = kit.Select(
             label="Platform",
             options={"All platforms": tf.ALL_PLATFORMS} | {p: p for p in self.platforms},
             value=tf.ALL_PLATFORMS,

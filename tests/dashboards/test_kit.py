@@ -257,3 +257,18 @@ def test_a_table_paginated_on_the_server_is_one_page_high_whatever_it_shows() ->
     assert kit.table_widget(rows, height=200).height == 200
     assert kit.table_widget(rows, pagination=None).height is None
     assert kit.table_widget(rows, pagination="local").height is None
+
+
+def test_every_pages_filters_are_acted_on_without_panels_wait(world_lake: str) -> None:
+    import panel as pn
+
+    from hhs_platform.dashboards.server import DASHBOARDS
+
+    assert kit.Select._priority_changes == ["value"]
+    found = {}
+    for slug, factory in DASHBOARDS.items():
+        selects = factory(Lake(world_lake)).select(pn.widgets.Select)
+        found[slug] = len(selects)
+        assert all(isinstance(s, kit.Select) for s in selects), slug
+    # every page has its filters (the check above is not vacuous)
+    assert all(n >= 2 for n in found.values()), str(found)
