@@ -98,3 +98,58 @@ def test_summary_ratios_and_percentiles() -> None:
     assert summary["filter_p95_ms"] == pytest.approx(480.0)
     assert summary["ratio_filter_p95"] == 1.6
     assert dashboards.PageResult(page="q", probe="y").summary()["filter_p95_ms"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(dashboards.CHROMIUM).exists(), reason="needs /usr/bin/chromium")
+def test_both_probes_time_filter_changes_of_a_served_page(
+    tiny: tuple[Path, dict[str, object]],
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from hhs_platform.dashboards.server import serve_dashboards
+
+    path, _ = tiny
+    port = dashboards._free_port()
+    server = serve_dashboards(port=port, lake_uri=str(path), threaded=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=dashboards.CHROMIUM, args=dashboards.CHROMIUM_ARGS
+            )
+            try:
+                results = {
+                    kind: dashboards.measure_page(
+                        browser,
+                        f"http://127.0.0.1:{port}",
+                        "anomalies",
+                        visits=0,
+                        changes=2,
+                        quiet_ms=300,
+                        timeout_s=60,
+                        filter_timeout_s=3,
+                        screenshot=None,
+                        kind=kind,
+                    )
+                    for kind in dashboards.PROBE_KINDS
+                }
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    for kind, result in results.items():
+        assert result.error is None, (kind, result.error)
+        assert result.first_cold_s is not None and result.first_cold_s > 0
+        # the tiny lake's first agency and platform both move the events table
+        timed = len(result.filter_ms)
+        assert timed == 2, (kind, result.filters_tried, result.filter_errors)
+        assert len(result.filter_first_ms) == len(result.filter_call_ms) == timed
+        for first, last, call in zip(
+            result.filter_first_ms, result.filter_ms, result.filter_call_ms, strict=True
+        ):
+            # the page answers a change only after the server's round trip
+            assert 0 < first <= last <= call, (kind, first, last, call)
+    # the poll probe times from the call; the mutation probe from the input event, after it
+    assert results["poll"].filter_ms == results["poll"].filter_call_ms
+    mutations = results["mutations"]
+    assert all(m < c for m, c in zip(mutations.filter_ms, mutations.filter_call_ms, strict=True))
