@@ -600,6 +600,8 @@ class Select(pn.widgets.Select):
     _priority_changes: ClassVar[list[str]] = ["value"]
 
 
+#: What a table without rows shows in its body.
+NO_ROWS = "No rows for this selection."
 #: A table's header and pager, and one row of one line of text, in the browser (px).
 TABLE_CHROME_PX, TABLE_ROW_PX = 61, 29
 
@@ -632,6 +634,8 @@ def table_widget(
     options.update(kw)
     if options["pagination"] == "remote" and options.get("height") is None:
         options["height"] = TABLE_CHROME_PX + TABLE_ROW_PX * options["page_size"]
+    # a table of fixed height says so when it has no rows, instead of showing blank space
+    options["configuration"] = {"placeholder": NO_ROWS, **options.get("configuration", {})}
     table = pn.widgets.Tabulator(frame.to_pandas(), **options)
     _shown[table] = (frame, table.value)
     return table
@@ -643,6 +647,7 @@ __all__ = [
     "METRICS",
     "NAV",
     "NEUTRAL",
+    "NO_ROWS",
     "PALETTE",
     "Later",
     "LiveChart",

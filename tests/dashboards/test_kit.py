@@ -257,6 +257,11 @@ def test_a_table_paginated_on_the_server_is_one_page_high_whatever_it_shows() ->
     assert kit.table_widget(rows, height=200).height == 200
     assert kit.table_widget(rows, pagination=None).height is None
     assert kit.table_widget(rows, pagination="local").height is None
+    # a table without rows says so in its body (the configuration its browser model gets)
+    assert table.get_root().configuration["placeholder"] == kit.NO_ROWS
+    kept = kit.table_widget(rows, configuration={"placeholder": "none", "movableColumns": False})
+    assert kept.get_root().configuration["placeholder"] == "none"
+    assert kept.get_root().configuration["movableColumns"] is False
 
 
 def test_every_pages_filters_are_acted_on_without_panels_wait(world_lake: str) -> None:
