@@ -350,9 +350,7 @@ def _selects(page: Any, probe: Probe) -> list[tuple[Any, str, list[str]]]:
     return found
 
 
-def _timed(
-    page: Any, act: Callable[[], None], quiet_ms: int, timeout_s: float, kind: str = "poll"
-) -> Any:
+def _timed(page: Any, act: Callable[[], None], quiet_ms: int, timeout_s: float, kind: str) -> Any:
     """Run ``act`` (a filter change) and wait in the page until its text settles; the probe
     ``kind`` is one of :data:`PROBE_KINDS`."""
     if kind == "mutations":
@@ -376,7 +374,7 @@ def _filter_changes(
     quiet_ms: int,
     timeout_s: float,
     result: PageResult,
-    kind: str = "poll",
+    kind: str,
 ) -> None:
     """Change the page's filters ``changes`` times, timing each one until the page settles.
 
@@ -438,7 +436,7 @@ def measure_page(
     timeout_s: float,
     filter_timeout_s: float,
     screenshot: Path | None,
-    kind: str = "poll",
+    kind: str = "mutations",
 ) -> PageResult:
     """Measure one page: a cold visit, ``visits`` warm ones, then ``changes`` filter changes."""
     probe = PROBES.get(slug, _GENERIC)

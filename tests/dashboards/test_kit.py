@@ -7,12 +7,13 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import panel as pn
 import polars as pl
 import pytest
 from figures_drawn import drawn_lines, figure_of
 
 from hhs_platform.dashboards import kit
-from hhs_platform.dashboards.server import auth_options
+from hhs_platform.dashboards.server import DASHBOARDS, auth_options
 from hhs_platform.errors import ConfigurationError
 from hhs_platform.lake import Lake
 from hhs_platform.settings import Settings
@@ -265,10 +266,6 @@ def test_a_table_paginated_on_the_server_is_one_page_high_whatever_it_shows() ->
 
 
 def test_every_pages_filters_are_acted_on_without_panels_wait(world_lake: str) -> None:
-    import panel as pn
-
-    from hhs_platform.dashboards.server import DASHBOARDS
-
     assert kit.Select._priority_changes == ["value"]
     found = {}
     for slug, factory in DASHBOARDS.items():
