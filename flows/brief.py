@@ -8,6 +8,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 
 from hhs_platform import webhooks
 from hhs_platform.lake import Lake
@@ -16,7 +17,7 @@ from hhs_platform.reports.brief import brief_markdown, write_brief
 from hhs_platform.settings import Settings
 
 
-@task(name="render-brief", retries=1, retry_delay_seconds=10)
+@task(name="render-brief", retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
 def render_brief_task(
     lake_uri: str,
     period: str,

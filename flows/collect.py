@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 from prefect import Flow, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
 from prefect.futures import wait
 from prefect.runtime import flow_run
@@ -54,7 +55,13 @@ def task_runner(settings: Settings) -> KeyedDaskTaskRunner:
     )
 
 
-@task(name="collect-batch", retries=1, retry_delay_seconds=5)
+# Every task of the flows has cache_policy=NO_CACHE. A run is idempotent through the lake (bronze's
+# fetch log, MERGEs on keys), never through Prefect's result cache, which the flows do not use.
+# Prefect's default policy still computes a key from each task run's inputs, by pickling them when
+# they are not JSON: write-silver's input is every batch's silver rows, so each run pickled and
+# hashed all of them (53 MiB and 0.15 s for 44,568 posts) in the step that holds a run's peak
+# memory (docs/performance.md, "Seventh round" under "The CPU-bound pipeline").
+@task(name="collect-batch", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def collect_batch_task(
     batch: list[dict[str, Any]],
     run_id: str,
@@ -81,7 +88,7 @@ def collect_batch_task(
     return outcome
 
 
-@task(name="write-silver", retries=2, retry_delay_seconds=5)
+@task(name="write-silver", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def write_silver_task(
     outcomes: list[BatchOutcome], lake_uri: str
 ) -> tuple[dict[str, dict[str, int]], list[BatchOutcome]]:
@@ -91,34 +98,34 @@ def write_silver_task(
     return pipeline.write_outcomes(Lake(lake_uri), outcomes), [o.summarised() for o in outcomes]
 
 
-@task(name="enrich", retries=2, retry_delay_seconds=5)
+@task(name="enrich", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def enrich_task(lake_uri: str) -> dict[str, int]:
     """Text features, topics, places (changed posts only) and cross-platform campaign links."""
     prepare_worker()
     return pipeline.enrich(Lake(lake_uri))
 
 
-@task(name="build-gold", retries=2, retry_delay_seconds=5)
+@task(name="build-gold", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def build_gold_task(lake_uri: str) -> tuple[dict[str, int], date | None]:
     """Gold up to date (incremental), and the first day whose daily figures changed."""
     prepare_worker()
     return pipeline.refresh_gold(Lake(lake_uri))
 
 
-@task(name="build-analytics", retries=2, retry_delay_seconds=5)
+@task(name="build-analytics", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def build_analytics_task(lake_uri: str, since: date) -> dict[str, int]:
     """Explained anomalies from ``since`` on (with their trailing window) and forecasts."""
     prepare_worker()
     return pipeline.refresh_analytics(Lake(lake_uri), since)
 
 
-@task(name="build-quality", retries=2, retry_delay_seconds=5)
+@task(name="build-quality", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def build_quality_task(lake_uri: str, run_id: str) -> dict[str, int]:
     prepare_worker()
     return pipeline.score_quality(Lake(lake_uri), run_id)
 
 
-@task(name="build-slo", retries=2, retry_delay_seconds=5)
+@task(name="build-slo", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def build_slo_task(lake_uri: str) -> int:
     """The ops/slo rows of the days since the last build (collection success, freshness...)."""
     prepare_worker()

@@ -7,6 +7,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from hhs_platform.analytics.anomalies import build_anomalies
@@ -20,7 +21,7 @@ from hhs_platform.settings import Settings
 from hhs_platform.transforms.gold import build_gold
 
 
-@task(name="rebuild-gold", retries=2, retry_delay_seconds=30)
+@task(name="rebuild-gold", retries=2, retry_delay_seconds=30, cache_policy=NO_CACHE)
 def rebuild_task(lake_uri: str, full: bool, run_id: str) -> list[dict[str, Any]]:
     """Enrich, gold, anomalies over the trailing window, forecasts, quality: the writes."""
     lake = Lake(lake_uri)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from hhs_platform.lake import Lake
 from hhs_platform.lake.audit import audited
@@ -12,12 +13,12 @@ from hhs_platform.ops.slo import build_slo, probe_dashboard
 from hhs_platform.settings import Settings
 
 
-@task(name="probe-dashboard")
+@task(name="probe-dashboard", cache_policy=NO_CACHE)
 def probe_task(lake_uri: str, url: str | None) -> dict[str, Any]:
     return probe_dashboard(Lake(lake_uri), url).row()
 
 
-@task(name="build-slo", retries=2, retry_delay_seconds=5)
+@task(name="build-slo", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def build_slo_task(lake_uri: str) -> int:
     result = build_slo(Lake(lake_uri), days=1)
     return result.inserted + result.updated

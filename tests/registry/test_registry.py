@@ -64,3 +64,32 @@ def test_malformed_registry_names_row_and_problem(tmp_path, content: str, messag
 def test_missing_file_says_which_setting(tmp_path) -> None:
     with pytest.raises(RegistryError, match="HHS_ACCOUNTS_FILE"):
         load_registry(tmp_path / "nope.csv")
+
+
+def test_a_registry_is_checked_once_per_content_and_read_again_when_it_changes(tmp_path) -> None:
+    """Every collection task loads the registry: the same file's same bytes are checked once per
+    process, and a file rewritten in place (same size, same moment) gives its new rows."""
+    from hhs_platform.registry.loader import _validated
+
+    path = tmp_path / "accounts.csv"
+    header = "agency,agency_name,platform,handle,url,tier\n"
+    path.write_text(header + "CDC,Centers,x,CDCgov,https://x.com/CDCgov,1\n")
+    before = _validated.cache_info()
+    first = load_registry(path)
+    again = load_registry(path, platforms=["x"])
+    after = _validated.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 1)
+    assert first.equals(again) and first["tier"].to_list() == [1]
+
+    path.write_text(header + "CDC,Centers,x,CDCgov,https://x.com/CDCgov,3\n")  # same size
+    changed = load_registry(path)
+    assert changed["tier"].to_list() == [3]
+    assert _validated.cache_info().misses - after.misses == 1
+    # a caller's in-place change stays its own
+    changed.insert_column(0, changed["handle"].alias("copy"))
+    assert "copy" not in load_registry(path).columns
+
+    path.write_text(header + "CDC,Centers,x,,https://x.com/CDCgov,3\n")  # a bad row, every time
+    for _ in range(2):
+        with pytest.raises(RegistryError, match="handle = None fails not_nullable"):
+            load_registry(path)
