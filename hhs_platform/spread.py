@@ -13,6 +13,7 @@ process (:func:`cluster_workers`).
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,6 +36,10 @@ def cluster_workers() -> int:
 
 
 def _nthreads() -> dict[str, int]:
+    if "distributed" not in sys.modules:
+        # Not a Dask task: a worker has imported it. Importing it to find that out took 0.28 s
+        # of the first build step of a process that runs the steps itself (the CLI, a notebook).
+        return {}
     try:
         from distributed import get_client, get_worker
 
