@@ -11,7 +11,7 @@ from prefect import Flow, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
-from prefect.futures import PrefectFuture, wait
+from prefect.futures import wait
 from prefect.runtime import flow_run
 
 from flows.alerts import collect_failure_hook
@@ -244,21 +244,13 @@ def collect_flow(
     # Written: the workers may drop the batches' rows (the run's largest objects) before the
     # build steps read the tables back.
     del futures
-    # Quality reads silver, bronze and its own tables, and the SLOs quality's scorecard: nothing
-    # that enrichment, gold or the analytics write. They run beside those steps (on another
-    # thread or worker), and the flow waits for them whatever the other steps do.
-    quality_future = build_quality_task.submit(lake_uri, run_id)
-    slo_future = build_slo_task.submit(lake_uri, return_state=False, wait_for=[quality_future])
-    try:
-        enriched = enrich_task.submit(lake_uri).result()
-        gold, changed = build_gold_task.submit(lake_uri).result()
-        # a failed fetch changes no daily figure but is a collection gap: today is always looked at
-        today = datetime.now(UTC).date()
-        analytics = build_analytics_task.submit(lake_uri, min(changed or today, today)).result()
-    finally:
-        side: list[PrefectFuture[Any]] = [quality_future, slo_future]
-        wait(side)
-    quality, slo = quality_future.result(), slo_future.result()
+    enriched = enrich_task.submit(lake_uri).result()
+    gold, changed = build_gold_task.submit(lake_uri).result()
+    # a failed fetch changes no daily figure but is a collection gap: today is always looked at
+    today = datetime.now(UTC).date()
+    analytics = build_analytics_task.submit(lake_uri, min(changed or today, today)).result()
+    quality = build_quality_task.submit(lake_uri, run_id).result()
+    slo = build_slo_task.submit(lake_uri).result()
     # failed runs, freshness breaches and this build's anomalies to webhook subscribers
     webhooks.emit_and_deliver(Lake(lake_uri), settings)
     summary: dict[str, Any] = {

@@ -120,21 +120,6 @@ def test_flow_fills_every_table_and_publishes_a_summary(
     logged += "\n".join(r.getMessage() for r in caplog.records)
     assert "batch youtube-" in logged and KEY not in logged and X_TOKEN not in logged
 
-    # quality (and then the SLOs) ran beside enrichment, gold and the analytics, not after them
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    async def task_runs() -> list:
-        async with get_client() as client:
-            flt = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(summary["run_id"])]))
-            return await client.read_task_runs(flow_run_filter=flt, limit=200)
-
-    steps = {r.name.rsplit("-", 1)[0]: r for r in asyncio.run(task_runs())}
-    assert {"write-silver", "enrich", "build-analytics", "build-quality", "build-slo"} <= set(steps)
-    assert steps["build-quality"].start_time >= steps["write-silver"].end_time
-    assert steps["build-quality"].start_time < steps["enrich"].end_time
-    assert steps["build-slo"].start_time >= steps["build-quality"].end_time
-    assert all(steps[n].state_name == "Completed" for n in ("build-quality", "build-slo"))
-
     # the run and its summary artifact are recorded by Prefect
     from prefect.client.schemas.filters import (
         ArtifactFilter,
