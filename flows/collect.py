@@ -59,8 +59,8 @@ def task_runner(settings: Settings) -> KeyedDaskTaskRunner:
 # fetch log, MERGEs on keys), never through Prefect's result cache, which the flows do not use.
 # Prefect's default policy still computes a key from each task run's inputs, by pickling them when
 # they are not JSON: write-silver's input is every batch's silver rows, so each run pickled and
-# hashed all of them (53 MiB and 0.15 s for 44,568 posts) in the step that holds a run's peak
-# memory (docs/performance.md, "Seventh round" under "The CPU-bound pipeline").
+# hashed all of them (53 MiB and 0.15 s for 44,568 posts; 2.5-3.3 s of the 10x run) before
+# writing them (docs/performance.md, "Seventh round" under "The CPU-bound pipeline").
 @task(name="collect-batch", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def collect_batch_task(
     batch: list[dict[str, Any]],
