@@ -73,8 +73,8 @@ def _validated(path: str, content: bytes) -> pl.DataFrame:
     """The registry in file ``path`` holding ``content``, checked against its contract.
 
     Kept per process for the same file and bytes: every collection task loads the registry, and
-    its Pandera check took about 30 ms a load (3.6 s of a 10× run's 120 tasks). A changed file is
-    a new key, so it is read and checked again.
+    its check took about 20 ms a load of 3,000 accounts (2.7 s of a 10× run's 132 tasks). A
+    changed file is a new key, so it is read and checked again.
     """
     try:
         raw = pl.read_csv(io.BytesIO(content), schema_overrides=_SCHEMA, infer_schema=False)
