@@ -32,6 +32,7 @@ import dataclasses
 import datetime as dt
 import functools
 import io
+import logging
 import pstats
 import socket
 import statistics
@@ -277,6 +278,9 @@ class PageResult:
     first_byte_ms: list[float] = dataclasses.field(default_factory=list)
     build_cold_s: float | None = None
     build_warm_s: float | None = None
+    #: Errors the server logged while the page was measured (a failed callback leaves part of
+    #: the page as it was, which would look like a quick change): their first lines.
+    server_errors: list[str] = dataclasses.field(default_factory=list)
     error: str | None = None
 
     def summary(self) -> dict[str, Any]:
@@ -518,6 +522,8 @@ def print_table(
             note += f" {r['filters_without_change']} change(s) moved no text;"
         if r["filter_errors"]:
             note += f" {len(r['filter_errors'])} change(s) failed;"
+        if r.get("server_errors"):
+            note += f" {len(r['server_errors'])} server error(s), results not valid;"
         out(
             f"{r['page']:<12} {fmt(r['first_cold_s']):>12} {fmt(r['first_warm_median_s']):>7} "
             f"{fmt(r['ratio_first_warm']):>5} {fmt(r['filter_p50_ms'], 0):>13} "
@@ -534,6 +540,17 @@ def print_table(
 
 class _Skip(Exception):
     """No browser measurements (``--no-browser``)."""
+
+
+class _ServerErrors(logging.Handler):
+    """The first line of every error the server (in this process) logs."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.name}: {record.getMessage().splitlines()[0][:200]}")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -555,6 +572,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ]
     port = _free_port()
     server = serve_dashboards(port=port, lake_uri=str(lake_path), threaded=True)
+    errors = _ServerErrors()
+    logging.getLogger().addHandler(errors)
     try:
         if args.no_browser:
             raise _Skip
@@ -563,6 +582,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 for slug in pages:
                     print(f"measuring {slug} ...", flush=True)
+                    errors.lines.clear()
                     result = measure_page(
                         browser,
                         f"http://127.0.0.1:{port}",
@@ -575,6 +595,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         kind=args.probe,
                         screenshot=RESULTS / f"{slug}-{scale.name}.png",
                     )
+                    result.server_errors = list(errors.lines)
                     rows.append(result.summary())
                     print_table(rows[-1:], header=False)
             finally:
@@ -582,6 +603,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     except _Skip:
         pass
     finally:
+        logging.getLogger().removeHandler(errors)
         server.stop()
     rss_mib = peak_rss_mib()
 

@@ -8,6 +8,7 @@ shown in Tabulator cells, which escape it; post links are kept only when http(s)
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import hvplot.pandas  # noqa: F401  (registers .hvplot on pandas frames)
@@ -206,7 +207,13 @@ class ExecutiveView:
             )
         }
         # drawn once, then updated in place on each filter change
-        self.growth_chart = kit.LiveChart(_bars, sizing_mode="stretch_width", min_height=300)
+        self.growth_chart = kit.LiveBars(
+            partial(_bars, "followers_change", "Follower growth per day"),
+            "date",
+            "followers_change",
+            sizing_mode="stretch_width",
+            min_height=300,
+        )
         self.anomalies = kit.table_widget(
             pl.DataFrame(schema={c: pl.Utf8 for c in _ANOMALY_TITLES}),
             titles=_ANOMALY_TITLES,
@@ -241,7 +248,13 @@ class ExecutiveView:
 
     def _build_lower(self) -> list[pn.viewable.Viewable]:
         """The engagement chart and the top posts, agencies and accounts (see :class:`kit.Later`)."""
-        self.engagement_chart = kit.LiveChart(_bars, sizing_mode="stretch_width", min_height=300)
+        self.engagement_chart = kit.LiveBars(
+            partial(_bars, "engagement", "Engagement per day"),
+            "date",
+            "engagement",
+            sizing_mode="stretch_width",
+            min_height=300,
+        )
         self.top_posts = kit.table_widget(
             hl.top_posts_frame().select(list(_POST_TITLES)),
             titles=_POST_TITLES,
@@ -358,13 +371,13 @@ class ExecutiveView:
                 f"{period.previous_start} to {period.previous_end}. {h.headline()}{fresh}"
             )
         kit.show_rows(self.anomalies, kit.restrict(h.anomalies).select(list(_ANOMALY_TITLES)))
-        self.growth_chart.show((h.daily, "followers_change", "Follower growth per day"))
+        self.growth_chart.show(h.daily)
         self._highlights = h
         self.lower.refresh()
 
     def _show_lower(self) -> None:
         h = self._highlights  # update()'s, which runs first
-        self.engagement_chart.show((h.daily, "engagement", "Engagement per day"))
+        self.engagement_chart.show(h.daily)
         posts = kit.restrict(h.top_posts).with_columns(
             pl.col("url").map_elements(brief.safe_url, return_dtype=pl.Utf8)
         )
@@ -408,8 +421,8 @@ def _account_schema() -> dict[str, Any]:
     }
 
 
-def _bars(data: tuple[pl.DataFrame, str, str]) -> Any:
-    daily, column, title = data
+def _bars(column: str, title: str, daily: pl.DataFrame) -> Any:
+    """One bar per day of ``column`` (the figure :class:`kit.LiveBars` then updates)."""
     frame = daily.select("date", column).to_pandas()
     return frame.hvplot.bar(
         x="date",
@@ -423,4 +436,4 @@ def _bars(data: tuple[pl.DataFrame, str, str]) -> Any:
         responsive=True,
         height=300,
         hover_cols=["date", column],
-    ).opts(toolbar=None, min_width=300, framewise=True)
+    ).opts(toolbar=None, min_width=300)

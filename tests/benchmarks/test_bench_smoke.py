@@ -100,6 +100,24 @@ def test_summary_ratios_and_percentiles() -> None:
     assert dashboards.PageResult(page="q", probe="y").summary()["filter_p95_ms"] is None
 
 
+def test_errors_the_server_logs_mark_a_pages_results_not_valid() -> None:
+    import logging
+
+    errors = dashboards._ServerErrors()
+    logging.getLogger().addHandler(errors)
+    try:
+        logging.getLogger("panel.reactive").info("received events")
+        logging.getLogger("panel.reactive").error("Callback failed for 'Period'\nTraceback ...")
+    finally:
+        logging.getLogger().removeHandler(errors)
+    assert errors.lines == ["panel.reactive: Callback failed for 'Period'"]
+    result = dashboards.PageResult(page="p", probe="x", filter_ms=[90.0])
+    result.server_errors = errors.lines
+    lines: list[str] = []
+    dashboards.print_table([result.summary()], lines.append, header=False)
+    assert lines[0].endswith("1 server error(s), results not valid;")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path(dashboards.CHROMIUM).exists(), reason="needs /usr/bin/chromium")
 def test_both_probes_time_filter_changes_of_a_served_page(

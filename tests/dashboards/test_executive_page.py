@@ -36,6 +36,30 @@ pytestmark = [
     ),
 ]
 DAILY = "gold/daily_account_metrics"
+# The data of the page's day-by-day bar charts, as the browser holds it: {column: [[ms, value]]}.
+DAY_BARS = """() => {
+  const out = {};
+  for (const doc of Bokeh.documents) for (const m of doc.all_models) {
+    if (!m.data) continue;
+    const d = m.data instanceof Map ? Object.fromEntries(m.data) : m.data;
+    const keys = Object.keys(d);
+    if (keys.length !== 2 || !keys.includes("date")) continue;
+    const column = keys.find((k) => k !== "date");
+    out[column] = Array.from(d.date, (day, i) => [day, d[column][i]]);
+  }
+  return out;
+}"""
+
+
+def _day_bars(daily: pl.DataFrame) -> dict[str, list[list[float]]]:
+    """What the charts should hold: every day's follower growth and engagement, in ms."""
+    ms = daily.select(
+        pl.col("date").cast(pl.Datetime("ms")).dt.epoch("ms").cast(pl.Float64).alias("ms"),
+        pl.col("followers_change", "engagement").cast(pl.Float64),
+    )
+    return {
+        c: [list(r) for r in ms.select("ms", c).rows()] for c in ("followers_change", "engagement")
+    }
 
 
 def _expected(lake: Lake, days: int, agencies: list[str] | None = None) -> dict[str, int]:
@@ -100,11 +124,21 @@ def test_figures_filters_url_and_export(world_lake: str, world_server: str) -> N
         for sentence in h.anomalies["sentence"].to_list():
             assert sentence in text
         page.screenshot(path=str(ARTIFACTS / "executive-1280.png"), full_page=True)
+        # the day-by-day charts draw the highlights' days (a month's worth)
+        assert h.daily.height >= 28
+        assert page.evaluate(DAY_BARS) == _day_bars(h.daily)
 
         # a filter change: the week's figures, and the URL follows
         page.get_by_label("Period").select_option(label="Week")
         wait_text(page, "vs previous week", *_card_texts(week))
         page.wait_for_function("() => location.search.includes('period=week')")
+        # the charts' data sources in the browser now hold the week's seven days
+        weekly = load_highlights(lake, "week").daily
+        assert weekly.height == 7
+        page.wait_for_function(
+            "n => Object.values((" + DAY_BARS + ")()).every((bars) => bars.length === n)", arg=7
+        )
+        assert page.evaluate(DAY_BARS) == _day_bars(weekly)
 
         # export the accounts table and read it back
         with page.expect_download() as download:

@@ -163,6 +163,64 @@ def test_live_chart_updates_its_figure_in_place() -> None:
     assert chart.pane.object is not pane_object
 
 
+def test_live_bars_update_their_figure_in_place_and_fit_the_data() -> None:
+    import datetime as dt
+
+    import hvplot.polars  # noqa: F401
+    import numpy as np
+    from bokeh.document import Document
+    from bokeh.models import ColumnDataSource
+
+    built: list[pl.DataFrame] = []
+
+    def build(frame: pl.DataFrame) -> object:
+        built.append(frame)
+        return frame.hvplot.bar(x="date", y="engagement", hover_cols=["date", "engagement"])
+
+    first_day = dt.date(2026, 10, 1)
+    frame = pl.DataFrame(
+        {
+            "date": [first_day + dt.timedelta(days=i) for i in range(5)],
+            "engagement": [10, None, 30, -20, 90],
+            "other": ["a"] * 5,  # columns beside x and y are left out
+        }
+    )
+    bars = kit.LiveBars(build, "date", "engagement")
+    assert bars.figure is None
+    assert bars.show(frame)
+    figure = bars.figure
+    assert bars.pane.object is figure
+    bars.pane.get_root(Document())  # on a page: later changes go to the same figure
+
+    def drawn() -> tuple[list[dt.date], list[float | None]]:
+        (renderer,) = figure.renderers
+        data = renderer.data_source.data
+        days = [d.astype("datetime64[D]").item() for d in data["date"]]
+        return days, [None if v != v else float(v) for v in data["engagement"]]
+
+    assert drawn() == (frame["date"].to_list(), [10.0, None, 30.0, -20.0, 90.0])
+    # the ranges hold every bar, zero included, and the hover still formats dates
+    x, y = figure.x_range, figure.y_range
+    assert x.start < np.datetime64(first_day) < np.datetime64(frame["date"].max()) < x.end
+    assert y.start < -20 and y.end > 90 and (y.reset_start, y.reset_end) == (y.start, y.end)
+    hover = next(t for t in figure.tools if type(t).__name__ == "HoverTool")
+    assert hover.formatters == {"@{date}": "datetime"}
+    # built once (on a placeholder row), then updated in the same figure and data source
+    assert len(built) == 1 and built[0].height == 1
+    source = figure.renderers[0].data_source
+    assert not bars.show(frame.clone())
+    assert bars.show(frame.head(2).with_columns(pl.col("engagement").fill_null(5)))
+    assert bars.figure is figure and figure.renderers[0].data_source is source
+    assert isinstance(source, ColumnDataSource)
+    assert drawn() == (frame["date"].head(2).to_list(), [10.0, 5.0])
+    assert (y.start, y.end) == (0.0, 10.5)
+    # no rows: no bars, a range of zero to one
+    assert bars.show(frame.head(0))
+    assert drawn() == ([], [])
+    assert (y.start, y.end) == (0.0, 1.0)
+    assert len(built) == 1
+
+
 def test_live_chart_draws_only_data_that_changed() -> None:
     import holoviews as hv
     from bokeh.document import Document
