@@ -543,7 +543,13 @@ class _Skip(Exception):
 
 
 class _ServerErrors(logging.Handler):
-    """The first line of every error the server (in this process) logs."""
+    """The first line of every error the server (in this process) logs.
+
+    Attached to the root logger and to Panel's, which does not pass its records on to the root.
+    """
+
+    #: Loggers whose records do not reach the root logger.
+    OWN_LOGGERS = ("panel",)
 
     def __init__(self) -> None:
         super().__init__(level=logging.ERROR)
@@ -551,6 +557,14 @@ class _ServerErrors(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(f"{record.name}: {record.getMessage().splitlines()[0][:200]}")
+
+    def attach(self) -> None:
+        for name in ("", *self.OWN_LOGGERS):
+            logging.getLogger(name).addHandler(self)
+
+    def detach(self) -> None:
+        for name in ("", *self.OWN_LOGGERS):
+            logging.getLogger(name).removeHandler(self)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -573,7 +587,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     port = _free_port()
     server = serve_dashboards(port=port, lake_uri=str(lake_path), threaded=True)
     errors = _ServerErrors()
-    logging.getLogger().addHandler(errors)
+    errors.attach()
     try:
         if args.no_browser:
             raise _Skip
@@ -603,7 +617,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     except _Skip:
         pass
     finally:
-        logging.getLogger().removeHandler(errors)
+        errors.detach()
         server.stop()
     rss_mib = peak_rss_mib()
 

@@ -110,6 +110,8 @@ _CACHE_SIZE = 64
 _cache: OrderedDict[tuple[Any, ...], pl.DataFrame] = OrderedDict()
 _memo: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _cache_lock = threading.Lock()
+#: The memo keys being computed, each with the event set when it is done (see :func:`memo`).
+_computing: dict[tuple[Any, ...], tuple[int, threading.Event]] = {}
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 
@@ -184,18 +186,33 @@ def memo[T](lake: Lake, tables: Sequence[str], key: Hashable, compute: Callable[
 
     For a page's heavier figures: the first visitor computes them, the next ones (and the same
     filters chosen again) get them at once. ``key`` names the computation and its arguments
-    (filters, period, the viewer's allowed agencies...).
+    (filters, period, the viewer's allowed agencies...). A key is computed by one thread at a
+    time: another that asks for it meanwhile waits for that result instead of computing it too.
     """
     full = ("memo", lake.uri, tuple(_version(lake, t) for t in tables), key)
-    with _cache_lock:
-        if full in _memo:
-            _memo.move_to_end(full)
-            return cast("T", _memo[full])
-    value = compute()
-    with _cache_lock:
-        _memo[full] = value
-        while len(_memo) > _CACHE_SIZE:
-            _memo.popitem(last=False)
+    while True:
+        with _cache_lock:
+            if full in _memo:
+                _memo.move_to_end(full)
+                return cast("T", _memo[full])
+            running = _computing.get(full)
+            if running is None or running[0] == threading.get_ident():  # this thread computes it
+                done = threading.Event()
+                _computing[full] = (threading.get_ident(), done)
+                break
+        # another session (or a page's warm-up) is computing it: wait, then take its result
+        running[1].wait()
+    try:
+        value = compute()
+        with _cache_lock:
+            _memo[full] = value
+            while len(_memo) > _CACHE_SIZE:
+                _memo.popitem(last=False)
+    finally:
+        with _cache_lock:
+            if _computing.get(full, (None, None))[1] is done:
+                del _computing[full]
+        done.set()  # a failed computation wakes the waiters, and each tries in turn
     return value
 
 

@@ -103,19 +103,26 @@ def test_summary_ratios_and_percentiles() -> None:
 def test_errors_the_server_logs_mark_a_pages_results_not_valid() -> None:
     import logging
 
+    import panel  # noqa: F401  (its logger keeps its records from the root logger)
+
     errors = dashboards._ServerErrors()
-    logging.getLogger().addHandler(errors)
+    errors.attach()
     try:
         logging.getLogger("panel.reactive").info("received events")
         logging.getLogger("panel.reactive").error("Callback failed for 'Period'\nTraceback ...")
+        logging.getLogger("tornado.application").error("Uncaught exception GET /executive")
     finally:
-        logging.getLogger().removeHandler(errors)
-    assert errors.lines == ["panel.reactive: Callback failed for 'Period'"]
+        errors.detach()
+    logging.getLogger("panel.reactive").error("after the page: not counted")
+    assert errors.lines == [
+        "panel.reactive: Callback failed for 'Period'",
+        "tornado.application: Uncaught exception GET /executive",
+    ]
     result = dashboards.PageResult(page="p", probe="x", filter_ms=[90.0])
     result.server_errors = errors.lines
     lines: list[str] = []
     dashboards.print_table([result.summary()], lines.append, header=False)
-    assert lines[0].endswith("1 server error(s), results not valid;")
+    assert lines[0].endswith("2 server error(s), results not valid;")
 
 
 @pytest.mark.slow

@@ -74,6 +74,70 @@ def test_memo_is_shared_until_a_table_changes(lake: Lake, monkeypatch: pytest.Mo
     assert kit.memo(lake, [GOLD], ("k", 1), compute) == 3
 
 
+def test_memo_computes_a_key_once_while_others_wait(lake: Lake) -> None:
+    import threading
+    import time
+
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def slow() -> str:
+        calls.append(threading.current_thread().name)
+        started.set()
+        release.wait(10)
+        return "computed once"
+
+    results: dict[str, str] = {}
+
+    def ask(name: str) -> None:
+        results[name] = kit.memo(lake, [GOLD], ("single-flight",), slow)
+
+    first = threading.Thread(target=ask, args=("first",), name="first")
+    first.start()
+    assert started.wait(10)
+    waiters = [threading.Thread(target=ask, args=(n,), name=n) for n in ("second", "third")]
+    for t in waiters:
+        t.start()
+    time.sleep(0.3)  # time for both to ask while the first computes (not a timed assertion)
+    release.set()
+    for t in (first, *waiters):
+        t.join(10)
+    assert calls == ["first"]
+    assert results == dict.fromkeys(("first", "second", "third"), "computed once")
+
+    # a computation that fails wakes its waiters, and the next one computes it again
+    failing_started, let_fail = threading.Event(), threading.Event()
+
+    def fails() -> str:
+        failing_started.set()
+        let_fail.wait(10)
+        raise RuntimeError("the lake went away")
+
+    errors: list[BaseException] = []
+
+    def ask_failing() -> None:
+        try:
+            kit.memo(lake, [GOLD], ("fails",), fails)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    failing = threading.Thread(target=ask_failing)
+    failing.start()
+    assert failing_started.wait(10)
+    waiter: dict[str, str] = {}
+    later = threading.Thread(
+        target=lambda: waiter.update(v=kit.memo(lake, [GOLD], ("fails",), lambda: "recovered"))
+    )
+    later.start()
+    let_fail.set()
+    failing.join(10)
+    later.join(10)
+    assert [str(e) for e in errors] == ["the lake went away"]
+    assert waiter == {"v": "recovered"}
+    # and a computation asking for its own key again does not wait for itself
+    assert kit.memo(lake, [GOLD], ("outer",), lambda: kit.memo(lake, [GOLD], ("outer",), lambda: 7))
+
+
 def test_agency_access_per_user_with_the_hierarchy(served: None) -> None:
     frame = pl.DataFrame({"agency": ["HHS", "CDC", "CDC-NCHS", "FDA", None]})
     assert kit.allowed_agencies("anyone") is None  # no setting: everything
