@@ -582,6 +582,26 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
+def change_models(model: Any, change: Callable[[], None]) -> None:
+    """Run ``change``, which sets properties of ``model`` (a Bokeh figure and what it holds),
+    so that a served page gets them.
+
+    Panel runs a session's callbacks without the Bokeh document's lock and sends its own
+    widgets' changes itself; a Bokeh model changed directly there must be changed the same way
+    (``pn.io.unlocked``), or Bokeh refuses it. From another thread or session the change waits
+    for the document's next turn. A model on no served page is changed at once.
+    """
+    doc = model.document
+    if doc is None or doc.session_context is None:
+        change()  # not on a served page (yet): nothing to send
+    elif pn.state._unblocked(doc):
+        # in the session's own callback: send the changes now, as Panel's widgets do
+        with pn.io.unlocked():
+            change()
+    else:  # another session's or thread's turn: change it under the document's lock
+        doc.add_next_tick_callback(change)
+
+
 class LiveBars:
     """A bar chart of one value per date: drawn once with hvPlot, then updated in its data source.
 
@@ -631,15 +651,7 @@ class LiveBars:
             self._put(frame)
             self.pane.object = self._figure
             return True
-        doc = self._figure.document
-        if doc is None or doc.session_context is None:
-            self._put(frame)  # not on a served page (yet): nothing to send
-        elif pn.state._unblocked(doc):
-            # in the session's own callback: send the changes now, as Panel's widgets do
-            with pn.io.unlocked():
-                self._put(frame)
-        else:  # another session's or thread's turn: change it under the document's lock
-            doc.add_next_tick_callback(lambda: self._put(frame))
+        change_models(self._figure, lambda: self._put(frame))
         return True
 
     def _put(self, frame: pl.DataFrame) -> None:
@@ -750,9 +762,11 @@ __all__ = [
     "NO_ROWS",
     "PALETTE",
     "Later",
+    "LiveBars",
     "LiveChart",
     "Select",
     "allowed_agencies",
+    "change_models",
     "current_role",
     "current_user",
     "definition",

@@ -301,6 +301,37 @@ def test_operations_page_shows_runs_quality_and_budgets(
         assert dialogs == []
 
 
+# The heatmap's cells in the page's Bokeh document: [day (ms), account, value or null].
+HEATMAP_CELLS = """() => {
+  for (const doc of Bokeh.documents) for (const m of doc.all_models) {
+    if (!m.data) continue;
+    const d = m.data instanceof Map ? Object.fromEntries(m.data) : m.data;
+    if (Object.keys(d).sort().join(",") !== "account_key,date,value") continue;
+    return Array.from(d.date, (day, i) => [day, d.account_key[i], isNaN(d.value[i]) ? null : d.value[i]]);
+  }
+  return [];
+}"""
+
+
+def _heatmap_cells(lake: Lake, metric: str) -> list[list[Any]]:
+    """The cells the heatmap should draw for every platform and the default window."""
+    from hhs_platform.dashboards import operations
+    from hhs_platform.dashboards import operations_figures as of
+
+    data = operations.load(lake, get_settings())
+    start = of.window_start(data.latest, WINDOWS[DEFAULT_WINDOW])
+    cells = of.lowest_accounts(
+        of.heatmap_cells(of.in_window(data.scorecard, "date", start), metric),
+        of.HEATMAP_ACCOUNTS,
+    )
+    ms = cells.select(
+        pl.col("date").str.to_date().cast(pl.Datetime("ms")).dt.epoch("ms").cast(pl.Float64),
+        "account_key",
+        "value",
+    )
+    return sorted([list(row) for row in ms.iter_rows()], key=lambda r: (r[0], r[1]))
+
+
 def test_operations_heatmap_has_a_table_fallback(world_server: str, world_lake: str) -> None:
     lake = Lake(world_lake)
     scorecard = lake.read("quality/scorecard", columns=["date", "account_key", "completeness"])
@@ -317,6 +348,10 @@ def test_operations_heatmap_has_a_table_fallback(world_server: str, world_lake: 
         page.goto(f"{world_server}/operations?metric=completeness", wait_until="domcontentloaded")
         wait_text(page, "As a table", timeout=60_000)
         assert "Completeness" in page.locator("select").nth(2).input_value()
+        # the heatmap's cells, as the browser holds them: the default window's lowest accounts
+        page.wait_for_function(f"() => ({HEATMAP_CELLS})().length > 0")
+        drawn = sorted(page.evaluate(HEATMAP_CELLS), key=lambda r: (r[0], r[1]))
+        assert drawn == _heatmap_cells(lake, "completeness")
         page.get_by_text("As a table").click()
         column = last.isoformat()
         page.wait_for_function(f"() => ({TABLE_ROWS})().some(r => {column!r} in r)")
@@ -398,7 +433,8 @@ def test_figures_are_kept_in_layers_and_equal_a_whole_recompute(world_lake: str)
             for metric in of.HEATMAP_METRICS:
                 view.metric.value = metric
                 expected = _whole_recompute(data, platform, window, metric, view.slo)
-                shown = {f.name: getattr(view.view, f.name) for f in dataclasses.fields(view.view)}
+                names = [f.name for f in dataclasses.fields(view.view)] + ["heatmap_table"]
+                shown = {name: getattr(view.view, name) for name in names}
                 assert shown.keys() == expected.keys()
                 for name, value in expected.items():
                     if isinstance(value, pl.DataFrame):
@@ -419,3 +455,57 @@ def test_figures_are_kept_in_layers_and_equal_a_whole_recompute(world_lake: str)
     computed.clear()
     view.metric.value = next(m for m in of.HEATMAP_METRICS if m != view.metric.value)
     assert [c[0] for c in computed] == ["view"]
+
+
+def test_heatmap_is_updated_in_its_figure_and_follows_the_metric() -> None:
+    import math
+
+    from bokeh.document import Document
+
+    from hhs_platform.dashboards import operations
+    from hhs_platform.dashboards import operations_figures as of
+
+    scorecard = pl.DataFrame(
+        {
+            "date": [dt.date(2026, 3, d) for d in (1, 2, 3, 1, 3)],
+            "account_key": ["x:b", "x:b", "x:b", "x:a", "x:a"],
+            "platform": ["x"] * 5,
+            "freshness": [0.5, None, 1.0, 0.25, 0.75],
+            "completeness": [1.0, 1.0, 0.0, 0.5, None],
+        }
+    )
+    heatmap = operations.Heatmap()
+    cells = of.heatmap_cells(scorecard, "freshness")
+    assert heatmap.show((cells, "freshness"))
+    heatmap.pane.get_root(Document())
+    figure, source = heatmap.figure, heatmap.source
+
+    def drawn() -> list[tuple[str, str, float | None]]:
+        data = source.data
+        return [
+            (str(day.astype("datetime64[D]")), key, None if math.isnan(v) else float(v))
+            for day, key, v in zip(data["date"], data["account_key"], data["value"], strict=True)
+        ]
+
+    assert drawn() == list(cells.select("date", "account_key", "value").iter_rows())
+    assert list(heatmap.y_range.factors) == ["x:a", "x:b"]
+    assert str(heatmap.x_range.start) == "2026-02-28T12:00:00.000"
+    assert str(heatmap.x_range.end) == "2026-03-03T12:00:00.000"
+    assert figure.height == heatmap.HEADER_PX + 2 * heatmap.ROW_PX
+    assert heatmap.title.text == "Freshness per account and day (UTC)"
+    assert heatmap.colorbar.title == "Freshness"
+    assert heatmap.hover.tooltips[-1] == ("Freshness", "@value{0.000}")
+    # the same cells are not sent again; another metric is, into the same figure and source
+    assert not heatmap.show((cells.clone(), "freshness"))
+    other = of.heatmap_cells(scorecard, "completeness")
+    assert heatmap.show((other, "completeness"))
+    assert heatmap.figure is figure and heatmap.source is source
+    assert drawn() == list(other.select("date", "account_key", "value").iter_rows())
+    assert heatmap.title.text == "Completeness per account and day (UTC)"
+    assert heatmap.colorbar.title == "Completeness"
+    # one account: the figure is one row high; no cells: nothing drawn
+    assert heatmap.show((other.filter(pl.col("account_key") == "x:a"), "completeness"))
+    assert list(heatmap.y_range.factors) == ["x:a"]
+    assert figure.height == heatmap.HEADER_PX + heatmap.ROW_PX
+    assert heatmap.show((other.clear(), "completeness"))
+    assert drawn() == [] and list(heatmap.y_range.factors) == []
