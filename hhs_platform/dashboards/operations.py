@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import html
+import logging
+import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,6 +29,7 @@ from hhs_platform.ops import slo as slos
 from hhs_platform.settings import Settings
 
 SLUG = "operations"
+log = logging.getLogger(__name__)
 TITLE = "Operations"
 
 FETCH_LOG = "bronze/fetch_log"
@@ -330,6 +333,9 @@ def page(lake: Lake | None = None) -> pn.viewable.Viewable:
         return kit.memo(lake, _TABLES, ("operations-view", scope, choice), compute)
 
     view = OperationsView(data, settings, remember)
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        pn.state.onload(view.warm)  # once the page is on screen
     return kit.shell(SLUG, lake, *view.body)
 
 
@@ -366,6 +372,9 @@ def _table(
 
 class OperationsView:
     """The widgets, indicators, charts and tables of one session's page."""
+
+    #: The thread of :meth:`warm`, once started.
+    warming: threading.Thread | None = None
 
     def __init__(
         self,
@@ -506,19 +515,19 @@ class OperationsView:
             self.quota,
         ]
 
-    def compute(self) -> View:
-        """The figures of the current platform, window and heatmap colour.
+    def compute(
+        self, platform: str | None = None, window: str | None = None, metric: str | None = None
+    ) -> View:
+        """The figures of the current platform, window and heatmap colour (or of those given).
 
         Kept in layers, so that a change recomputes only what it moves: a platform's rows, the
         figures of its window, and the heatmap of a colour. A new heatmap colour then only
         colours the window's scores again.
         """
-        platform, window, metric, slo = (
-            self.platform.value,
-            self.window.value,
-            self.metric.value,
-            self.slo,
-        )
+        platform = platform if platform is not None else self.platform.value
+        window = window if window is not None else self.window.value
+        metric = metric if metric is not None else self.metric.value
+        slo = self.slo
         figures = self._remember(
             ("window", platform, window, slo),
             lambda: window_figures(
@@ -531,6 +540,28 @@ class OperationsView:
         return self._remember(
             ("view", platform, window, metric, slo), lambda: with_heatmap(figures, metric)
         )
+
+    def warm(self) -> None:
+        """Compute the other windows' figures of the platform and colour shown, in the
+        background.
+
+        The window "All" of the large benchmark lake takes 1.5-2.5 s the first time (every run's
+        summary, every account's scores), where a change otherwise takes a tenth of that. Kept
+        for every session like the rest (``remember``); a viewer who picks a window meanwhile
+        waits for the same computation, not a second one.
+        """
+        platform, metric = self.platform.value, self.metric.value
+        others = [w for w in of.WINDOWS if w != self.window.value]
+
+        def run() -> None:
+            for window in others:
+                try:
+                    self.compute(platform, window, metric)
+                except Exception:  # the page computes it when asked, and says what failed
+                    log.warning("warming the operations page's %s window failed", window)
+
+        self.warming = threading.Thread(target=run, name="operations-warm-up", daemon=True)
+        self.warming.start()
 
     def update(self, *_: Any) -> None:
         """Recompute every figure for the current widget values and show them."""

@@ -509,3 +509,45 @@ def test_heatmap_is_updated_in_its_figure_and_follows_the_metric() -> None:
     assert figure.height == heatmap.HEADER_PX + heatmap.ROW_PX
     assert heatmap.show((other.clear(), "completeness"))
     assert drawn() == [] and list(heatmap.y_range.factors) == []
+
+
+def test_warm_up_computes_the_other_windows_of_the_choice_shown(
+    world_lake: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import threading
+    from collections.abc import Callable, Hashable
+
+    from hhs_platform.dashboards import operations
+    from hhs_platform.dashboards import operations_figures as of
+
+    settings = get_settings()
+    data = operations.load(Lake(world_lake), settings)
+    kept: dict[Hashable, Any] = {}
+    lock = threading.Lock()
+
+    def remember(choice: Hashable, compute: Callable[[], Any]) -> Any:
+        with lock:
+            if choice in kept:
+                return kept[choice]
+        value = compute()
+        with lock:
+            return kept.setdefault(choice, value)
+
+    view = operations.OperationsView(data, settings, remember)
+    shown = ("view", of.ALL, DEFAULT_WINDOW, view.metric.value, view.slo)
+    assert set(kept) == {("platform", of.ALL), ("window", of.ALL, DEFAULT_WINDOW, view.slo), shown}
+    with caplog.at_level(logging.WARNING, logger=operations.__name__):
+        view.warm()
+        assert view.warming is not None
+        view.warming.join(120)
+    assert not view.warming.is_alive() and caplog.records == []
+    # every window of the platform and colour shown is kept, and equals a whole recompute
+    for window in WINDOWS:
+        warmed = kept[("view", of.ALL, window, view.metric.value, view.slo)]
+        expected = _whole_recompute(data, of.ALL, window, view.metric.value, view.slo)
+        assert warmed.runs.equals(expected["runs"]) and warmed.cells.equals(expected["cells"])
+    # and choosing one then computes nothing
+    before = dict(kept)
+    view.window.value = next(w for w in WINDOWS if w != DEFAULT_WINDOW)
+    assert kept == before
