@@ -9,13 +9,9 @@ are HTML-escaped first (the picker renders labels as HTML), or through ``kit.esc
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import html
 from typing import Any, NamedTuple
 
-import holoviews as hv
-import holoviews.plotting.bokeh  # the bokeh backend, needed by .opts
-import pandas as pd
 import panel as pn
 import polars as pl
 from bokeh.models import NumeralTickFormatter
@@ -44,8 +40,6 @@ _SHARE = NumberFormatter(format="0.0%")
 _LIFT = NumberFormatter(format="0.00")
 _DATE = DateFormatter(format="%Y-%m-%d")
 _GRANULARITY = {"Daily": "day", "Weekly": "week"}
-#: Series labels one chart draws before it starts afresh (see ``TrendsView._show_chart``).
-CHART_LABELS = 4 * tf.MAX_SERIES
 _PERIOD_TITLE = {"day": "Day", "week": "Week (Monday)"}
 
 
@@ -209,8 +203,7 @@ class TrendsView:
         self.refusal = pn.pane.Alert(
             "", alert_type="warning", visible=False, sizing_mode="stretch_width"
         )
-        self.chart = kit.LiveChart(self._chart, sizing_mode="stretch_width", min_height=420)
-        self._chart_labels: set[str] | None = None
+        self.chart = Chart(sizing_mode="stretch_width", min_height=420)
         self.notes = pn.pane.Markdown(sizing_mode="stretch_width")
         self.timeline_table = kit.table_widget(
             self._timeline_frame(pl.DataFrame(schema=_TIMELINE_SCHEMA)),
@@ -568,53 +561,8 @@ class TrendsView:
     def _show_chart(
         self, line: pl.DataFrame, metric: str, gran: str, changes: pl.DataFrame
     ) -> None:
-        """Draw the chart into its figure (:class:`kit.LiveChart`: only the data is sent).
-
-        HoloViews keeps a hidden line for every series label the figure has drawn, so after
-        :data:`CHART_LABELS` distinct labels the figure starts afresh.
-        """
-        labels = set(line["label"].drop_nulls().to_list())
-        seen = labels if self._chart_labels is None else self._chart_labels | labels
-        afresh = len(seen) > CHART_LABELS
-        self._chart_labels = labels if afresh else seen
-        self.chart.show((line, metric, gran, changes), afresh=afresh)
-
-    def _chart(self, data: tuple[pl.DataFrame, str, str, pl.DataFrame]) -> hv.Overlay:
-        line, metric, gran, changes = data
-        label = kit.metric_label(metric)
-        kdims = [hv.Dimension("period_start", label=_PERIOD_TITLE[gran])]
-        vdims = [hv.Dimension("value", label=label)]
-        parts: list[Any] = []
-        for i, (key, group) in enumerate(line.group_by("series", maintain_order=True)):
-            points = group.drop_nulls("value").to_pandas()
-            points["period_start"] = pd.to_datetime(points["period_start"])
-            name = str(group["label"][0] if group["label"][0] is not None else key[0])
-            colour = kit.PALETTE[i % len(kit.PALETTE)]
-            # framewise: the axes follow each update's data, not the first one's
-            parts.append(
-                hv.Curve(points, kdims, vdims, label=name).opts(color=colour, framewise=True)
-            )
-            # markers keep a series with one period visible (a line needs two points)
-            parts.append(
-                hv.Scatter(points, kdims, vdims, label=name).opts(
-                    color=colour, size=6, framewise=True
-                )
-            )
-        days = pd.DataFrame({"period_start": pd.to_datetime(changes["date"].unique().sort())})
-        parts.append(hv.VLines(days, kdims).opts(color="#444444", line_dash="dashed", line_width=1))
-        per = "week" if gran == "week" else "day"
-        rate = metric in tf.RATES
-        return hv.Overlay(parts).opts(
-            title=f"{label} per {per}",
-            xlabel=_PERIOD_TITLE[gran],
-            ylabel=label,
-            responsive=True,
-            min_height=420,
-            legend_position="bottom",
-            legend_cols=2,
-            toolbar="above",
-            hooks=[functools.partial(_y_format, "0.00%" if rate else "0,0")],
-        )
+        """Draw the series, and the days their metric's definition changed, into the chart."""
+        self.chart.show(line, metric, gran, changes["date"].unique().sort())
 
     # -- exports ---------------------------------------------------------------------------
     @staticmethod
@@ -635,15 +583,6 @@ class TrendsView:
 def escape(text: str | None) -> str:
     """Text made inert inside Markdown (see :func:`kit.escape_md`)."""
     return kit.escape_md(text)
-
-
-def _y_format(pattern: str, plot: Any, _: Any) -> None:
-    """Number the y axis with ``pattern`` (a HoloViews hook: it runs after every update)."""
-    axis = plot.state.yaxis[0]
-    if isinstance(axis.formatter, NumeralTickFormatter):
-        axis.formatter.format = pattern
-    else:  # a formatter of this figure's own: a Bokeh model belongs to one document
-        axis.formatter = NumeralTickFormatter(format=pattern)
 
 
 def _format(metric: str) -> NumberFormatter:
@@ -679,3 +618,115 @@ _AGENCY_SCHEMA = {
 
 
 __all__ = ["SLUG", "TITLE", "TrendsView", "page"]
+
+
+class Chart:
+    """The trends chart: a line with markers per series, and a dashed line on each day a
+    metric's definition changed. Drawn once with Bokeh, then updated in its data sources.
+
+    HoloViews took 150-320 ms a change to patch its overlay of 13 elements on the large benchmark
+    lake, half of it walking every model of the page again (see :class:`kit.LiveBars`); here a
+    change sets the data of at most :data:`tf.MAX_SERIES` lines, their legend labels and the
+    axes' labels. Series text (handles, agency names) is drawn on the canvas, never as HTML.
+    """
+
+    def __init__(self, **pane_options: Any) -> None:
+        from bokeh.models import ColumnDataSource, HoverTool
+        from bokeh.models.annotations import Legend, LegendItem, Title
+        from bokeh.plotting import figure
+
+        self.title = Title(text="")
+        self.figure = figure(
+            title=self.title,
+            x_axis_type="datetime",
+            sizing_mode="stretch_width",
+            height=420,
+            toolbar_location="above",
+            tools="pan,wheel_zoom,box_zoom,reset,save",
+        )
+        self.formatter = NumeralTickFormatter(format="0,0")
+        self.figure.yaxis.formatter = self.formatter
+        self.sources = []
+        self.items = []
+        markers: list[Any] = []
+        for i in range(tf.MAX_SERIES):
+            source = ColumnDataSource({"period_start": [], "value": [], "label": []})
+            colour = kit.PALETTE[i % len(kit.PALETTE)]
+            line = self.figure.line(
+                "period_start", "value", source=source, color=colour, line_width=2
+            )
+            # markers keep a series with one period visible (a line needs two points)
+            dots = self.figure.scatter("period_start", "value", source=source, color=colour, size=6)
+            self.sources.append(source)
+            self.items.append(LegendItem(renderers=[line, dots], visible=False))
+            markers.append(dots)
+        self.changes = ColumnDataSource({"day": []})
+        self.figure.vspan(
+            x="day", source=self.changes, line_color="#444444", line_dash="dashed", line_width=1
+        )
+        self.legend = Legend(ncols=2, location="center")
+        self.legend.items = list(self.items)
+        self.figure.add_layout(self.legend, "below")
+        self.hover = HoverTool(renderers=markers, formatters={"@period_start": "datetime"})
+        self.figure.add_tools(self.hover)
+        self._shown: tuple[Any, ...] | None = None
+        self.pane = pn.pane.Bokeh(self.figure, **pane_options)
+
+    def show(self, line: pl.DataFrame, metric: str, gran: str, changed: pl.Series) -> bool:
+        """Draw ``line`` (``series``, ``label``, ``period_start``, ``value``: one series per
+        ``series``, in order) of ``metric`` per ``gran``, with a dashed line on each ``changed``
+        day.
+
+        Returns:
+            Whether the chart was drawn (``False``: it shows that already).
+        """
+        line = line.select("series", "label", "period_start", "value")
+        last = self._shown
+        if (
+            last is not None
+            and last[1:3] == (metric, gran)
+            and last[0].equals(line)
+            and last[3].equals(changed)
+        ):
+            return False
+        self._shown = (line, metric, gran, changed)
+        kit.change_models(self.figure, lambda: self._put(line, metric, gran, changed))
+        return True
+
+    def _put(self, line: pl.DataFrame, metric: str, gran: str, changed: pl.Series) -> None:
+        import numpy as np
+        from bokeh.core.properties import value
+
+        label = kit.metric_label(metric)
+        groups = list(line.group_by("series", maintain_order=True))[: tf.MAX_SERIES]
+        for i, (source, item) in enumerate(zip(self.sources, self.items, strict=True)):
+            if i < len(groups):
+                (key,), group = groups[i]
+                points = group.drop_nulls("value")
+                name = group["label"][0]
+                name = str(name if name is not None else key)
+                source.data = {
+                    "period_start": points["period_start"].to_numpy().astype("datetime64[ms]"),
+                    "value": points["value"].cast(pl.Float64).to_numpy(),
+                    "label": [name] * points.height,
+                }
+                item.label = value(name)  # text, not a column of the source
+            else:
+                source.data = {
+                    "period_start": np.array([], "datetime64[ms]"),
+                    "value": [],
+                    "label": [],
+                }
+            item.visible = i < len(groups)
+            for renderer in item.renderers:
+                renderer.visible = i < len(groups)
+        self.changes.data = {"day": changed.to_numpy().astype("datetime64[ms]")}
+        self.title.text = f"{label} per {'week' if gran == 'week' else 'day'}"
+        self.figure.xaxis.axis_label = _PERIOD_TITLE[gran]
+        self.figure.yaxis.axis_label = label
+        self.formatter.format = "0.00%" if metric in tf.RATES else "0,0"
+        self.hover.tooltips = [
+            ("Series", "@label"),
+            (_PERIOD_TITLE[gran], "@period_start{%F}"),
+            (label, "@value{" + self.formatter.format + "}"),
+        ]

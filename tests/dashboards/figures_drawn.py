@@ -6,7 +6,10 @@ from typing import Any
 
 
 def figure_of(pane: Any, root: Any) -> Any:
-    """The Bokeh figure a ``pn.pane.HoloViews`` drew into the document of ``root``."""
+    """The Bokeh figure a ``pn.pane.HoloViews`` drew into the document of ``root``, or the
+    figure a ``pn.pane.Bokeh`` shows."""
+    if not hasattr(pane, "_plots"):
+        return pane.object
     return pane._plots[root.ref["id"]][0].handles["plot"]
 
 

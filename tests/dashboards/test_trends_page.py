@@ -515,3 +515,50 @@ def test_trends_chart_follows_the_filters_in_one_figure(world_lake: str) -> None
         assert figure_of(view.chart.pane, root) is figure  # updated, not rebuilt
         assert drawn_lines(figure, "value") == shown() and shown()
     assert figure.title.text == "Engagement per day"
+
+
+def test_trends_chart_draws_each_series_and_the_definition_changes() -> None:
+    import datetime as dt
+
+    days = [dt.date(2026, 3, d) for d in (1, 2, 3)]
+    line = pl.DataFrame(
+        {
+            "series": ["bluesky:1"] * 3 + ["x:2"] * 3,
+            "label": ["<b>cdc</b> (bluesky)"] * 3 + [None] * 3,
+            "period_start": days * 2,
+            "value": [0.01, None, 0.03, 0.5, 0.25, 0.75],
+        }
+    )
+    chart = trends.Chart()
+    changed = pl.Series("date", [dt.date(2026, 3, 2)])
+    assert chart.show(line, "engagement_rate", "day", changed)
+
+    def drawn(i: int) -> list[tuple[str, float]]:
+        data = chart.sources[i].data
+        return [
+            (str(d.astype("datetime64[D]")), float(v))
+            for d, v in zip(data["period_start"], data["value"], strict=True)
+        ]
+
+    # one line per series, nulls left out, labelled (as text) or named by the series key
+    assert drawn(0) == [("2026-03-01", 0.01), ("2026-03-03", 0.03)]
+    assert drawn(1) == [("2026-03-01", 0.5), ("2026-03-02", 0.25), ("2026-03-03", 0.75)]
+    assert [i.label.value for i in chart.items[:2]] == ["<b>cdc</b> (bluesky)", "x:2"]
+    assert [i.visible for i in chart.items] == [True, True] + [False] * (len(chart.items) - 2)
+    assert drawn_lines(chart.figure, "value") == {
+        "<b>cdc</b> (bluesky)": [0.01, 0.03],
+        "x:2": [0.5, 0.25, 0.75],
+    }
+    # the day the definition changed, and the rate's axis, title and hover in percent
+    assert [str(d.astype("datetime64[D]")) for d in chart.changes.data["day"]] == ["2026-03-02"]
+    assert chart.title.text == "Engagement rate per day"
+    assert chart.formatter.format == "0.00%"
+    assert chart.hover.tooltips[-1] == ("Engagement rate", "@value{0.00%}")
+    # the same figures are not sent again; one series of a count per week hides the others
+    assert not chart.show(line.clone(), "engagement_rate", "day", changed.clone())
+    first = line.filter(pl.col("series") == "x:2")
+    assert chart.show(first, "followers", "week", changed.clear())
+    assert drawn_lines(chart.figure, "value") == {"x:2": [0.5, 0.25, 0.75]}
+    assert drawn(1) == [] and len(chart.changes.data["day"]) == 0
+    assert chart.title.text == "Followers per week" and chart.formatter.format == "0,0"
+    assert chart.figure.xaxis[0].axis_label == "Week (Monday)"
