@@ -216,13 +216,7 @@ class ExecutiveView:
             )
         }
         # drawn once, then updated in place on each filter change
-        self.growth_chart = kit.LiveBars(
-            partial(_bars, "followers_change", "Follower growth per day"),
-            "date",
-            "followers_change",
-            sizing_mode="stretch_width",
-            min_height=300,
-        )
+        self.growth_chart = _day_bars("followers_change", "Follower growth per day")
         self.anomalies = kit.table_widget(
             pl.DataFrame(schema={c: pl.Utf8 for c in _ANOMALY_TITLES}),
             titles=_ANOMALY_TITLES,
@@ -257,13 +251,7 @@ class ExecutiveView:
 
     def _build_lower(self) -> list[pn.viewable.Viewable]:
         """The engagement chart and the top posts, agencies and accounts (see :class:`kit.Later`)."""
-        self.engagement_chart = kit.LiveBars(
-            partial(_bars, "engagement", "Engagement per day"),
-            "date",
-            "engagement",
-            sizing_mode="stretch_width",
-            min_height=300,
-        )
+        self.engagement_chart = _day_bars("engagement", "Engagement per day")
         self.top_posts = kit.table_widget(
             hl.top_posts_frame().select(list(_POST_TITLES)),
             titles=_POST_TITLES,
@@ -470,6 +458,17 @@ def _account_schema() -> dict[str, Any]:
         "date": pl.Date,
         "account_id": pl.Utf8,
     }
+
+
+def _day_bars(column: str, title: str) -> kit.LiveBars:
+    """A chart of one bar per day of ``column``: drawn once, then updated in place."""
+    return kit.LiveBars(
+        partial(_bars, column, title),
+        "date",
+        column,
+        sizing_mode="stretch_width",
+        min_height=300,
+    )
 
 
 def _bars(column: str, title: str, daily: pl.DataFrame) -> Any:
