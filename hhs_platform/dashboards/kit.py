@@ -518,47 +518,6 @@ class Later:
             self._show()
 
 
-class LiveChart[T]:
-    """A HoloViews chart whose figure is drawn once and then updated in place.
-
-    Setting a ``pn.pane.HoloViews``'s object to a new element makes Bokeh build a whole new
-    figure, in Python and again in the browser: about a second per filter change on a large
-    lake. Here the pane holds a ``DynamicMap`` fed through a ``Pipe``; :meth:`show` sends new
-    data, and HoloViews patches the figure's data sources, labels and ranges instead.
-
-    ``build(data)`` turns the data into the chart. It must return the same kind of element (or
-    overlay of elements) every time, empty ones included, and set ``framewise=True`` on the
-    elements whose axes should follow the data.
-
-    Data equal to what the chart shows is not drawn again (a filter change often leaves a chart
-    as it was: the heatmap's colour does not move the runs chart). Each update costs HoloViews
-    70-220 ms on the large benchmark lake.
-    """
-
-    def __init__(self, build: Callable[[T], Any], **pane_options: Any) -> None:
-        self._build = build
-        self._pipe: Any = None
-        self.pane = pn.pane.HoloViews(**pane_options)
-
-    def show(self, data: T, *, afresh: bool = False) -> bool:
-        """Draw ``data``: into the existing figure, or a new one the first time or ``afresh``.
-
-        Returns:
-            Whether the chart was drawn (``False``: it shows that data already).
-        """
-        import holoviews as hv
-
-        if self._pipe is None or afresh:
-            self._pipe = hv.streams.Pipe(data=data)
-            build = self._build  # the pipe hands its data over as the keyword ``data``
-            self.pane.object = hv.DynamicMap(lambda data: build(data), streams=[self._pipe])
-            return True
-        if _same(self._pipe.data, data):
-            return False
-        self._pipe.event(data=data)
-        return True
-
-
 def _same(a: Any, b: Any) -> bool:
     """Whether two chart inputs are equal: frames by their values, tuples item by item."""
     if isinstance(a, pl.DataFrame) or isinstance(b, pl.DataFrame):
@@ -605,13 +564,14 @@ def change_models(model: Any, change: Callable[[], None]) -> None:
 class LiveBars:
     """A bar chart of one value per date: drawn once with hvPlot, then updated in its data source.
 
-    A :class:`LiveChart` hands every update to HoloViews, which holds the page's Bokeh document
-    frozen while it patches the figure; when it lets go, Bokeh walks every model of the page to
-    find new ones (``Document.models.recompute``), whether the update made any or not. On the
-    executive page, with its five tables, that walk took half of each chart's 25-70 ms per
-    filter change. The figure of a bar chart has one glyph whose columns never change, so an
-    update needs none of it: the new dates and values go into the glyph's data source, and the
-    ranges are set to fit them.
+    Updated through HoloViews (a ``DynamicMap`` fed by a ``Pipe``, as the pages' charts were
+    until 2026-12-02), every update holds the page's Bokeh document frozen while it patches the
+    figure; when it lets go, Bokeh walks every model of the page to find new ones
+    (``Document.models.recompute``), whether the update made any or not. On the executive page,
+    with its five tables, that walk took half of each chart's 25-70 ms per filter change. The
+    figure of a bar chart has one glyph whose columns never change, so an update needs none of
+    it: the new dates and values go into the glyph's data source, and the ranges are set to fit
+    them.
 
     ``build(frame)`` makes the chart (an hvPlot or HoloViews bar element over columns ``x`` and
     ``y``); it is called once, on a placeholder row (hvPlot formats the hover's dates only for a
@@ -763,7 +723,6 @@ __all__ = [
     "PALETTE",
     "Later",
     "LiveBars",
-    "LiveChart",
     "Select",
     "allowed_agencies",
     "change_models",

@@ -17,7 +17,6 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import holoviews as hv
 import panel as pn
 import polars as pl
 from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
@@ -416,7 +415,7 @@ class OperationsView:
         )
         self.summary = pn.pane.Markdown(sizing_mode="stretch_width")
         # drawn once, then updated in place on each filter change
-        self.runs_chart = kit.LiveChart(_runs_chart, sizing_mode="stretch_width", min_height=320)
+        self.runs_chart = RunsChart(sizing_mode="stretch_width", min_height=320)
         # built, computed and drawn once the page has shown the runs
         self.lower = kit.Later(self._details, self._show_details)
 
@@ -455,12 +454,11 @@ class OperationsView:
         self.heatmap = Heatmap(sizing_mode="stretch_width", min_height=240)
         self.heatmap_note = pn.pane.Markdown(sizing_mode="stretch_width")
         self.quota = pn.pane.Markdown(sizing_mode="stretch_width")
-        # filled when its tab is opened (see _show_heatmap_table)
-        self.heatmap_table = _table(
-            pl.DataFrame(schema={"account_key": pl.String, "platform": pl.String}),
-            {"account_key": "Account", "platform": "Platform"},
-            {},
+        # made when its tab is opened (see _show_heatmap_table)
+        self.heatmap_table = _heatmap_table_widget(
+            pl.DataFrame(schema={"account_key": pl.String, "platform": pl.String})
         )
+        self._table_box = pn.Column(self.heatmap_table, sizing_mode="stretch_width")
         self.scores_table = _table(
             view.scores.drop("account_id"),
             SCORE_TITLES,
@@ -475,12 +473,12 @@ class OperationsView:
         )
         self.heatmap_tabs = pn.Tabs(
             ("Heatmap", self.heatmap.pane),
-            ("As a table", self.heatmap_table),
+            ("As a table", self._table_box),
             # the table (a column per day) is made and drawn only when its tab is opened
             dynamic=True,
             sizing_mode="stretch_width",
         )
-        self.heatmap_tabs.param.watch(lambda _: self._show_heatmap_table(), "active")
+        self.heatmap_tabs.param.watch(lambda _: self._show_heatmap_table(opened=True), "active")
         self.slo_table = _table(
             _slo_shown(data.slo),
             SLO_TITLES,
@@ -605,14 +603,30 @@ class OperationsView:
         kit.show_rows(self.headroom_table, view.headroom)
         self.quota.object = _quota_text(self.data.quota)
 
-    def _show_heatmap_table(self) -> None:
-        """The heatmap as a table, when its tab is the one open."""
+    def _show_heatmap_table(self, *, opened: bool = False) -> None:
+        """The heatmap as a table, when its tab is the one open.
+
+        When the tab has just been opened, the tabs have drawn the table it held; a new table,
+        made with its rows, takes its place (rows sent to a table the browser was still
+        building were sometimes not shown).
+        """
         if self.heatmap_tabs.active != 1:
             return
         table = self.view.heatmap_table
+        if opened:
+            self.heatmap_table = _heatmap_table_widget(table)
+            self._table_box.objects = [self.heatmap_table]
+            return
         days = [c for c in table.columns if c not in ("account_key", "platform")]
         kit.set_changed(self.heatmap_table, formatters=dict.fromkeys(days, _SCORE))
         kit.show_rows(self.heatmap_table, table)
+
+
+def _heatmap_table_widget(table: pl.DataFrame) -> pn.widgets.Tabulator:
+    days = [c for c in table.columns if c not in ("account_key", "platform")]
+    return _table(
+        table, {"account_key": "Account", "platform": "Platform"}, dict.fromkeys(days, _SCORE)
+    )
 
 
 def _slo_shown(summary: pl.DataFrame) -> pl.DataFrame:
@@ -662,32 +676,86 @@ def _quota_text(quota: of.QuotaDay) -> str:
     )
 
 
-def _runs_chart(data: tuple[pl.DataFrame, float]) -> Any:
-    runs, slo = data
-    frame = (
-        runs.select("started_at", (pl.col("success_rate") * 100).alias("success"), "run_id")
-        .sort("started_at")
-        .to_pandas()
-    )
-    opts: dict[str, Any] = {"color": kit.PALETTE[4], "framewise": True}
-    line = hv.Curve(frame, "started_at", ["success", "run_id"]).opts(**opts)
-    dots = hv.Scatter(frame, "started_at", ["success", "run_id"]).opts(
-        size=7, tools=["hover"], **opts
-    )
-    target = hv.HLine(100 * slo).opts(color=kit.PALETTE[5], line_dash="dashed")
-    lowest = float(frame["success"].min()) if len(frame) else 100.0
-    low = min(lowest, 100 * slo) - 1
-    return (line * dots * target).opts(
-        hv.opts.Overlay(
-            title=f"Success rate per run (dashed: SLO {slo:.1%})",
-            xlabel="Run started (UTC)",
-            ylabel="Success rate (%)",
-            ylim=(max(low, 0), 100.5),
-            responsive=True,
+class RunsChart:
+    """The success rate of each run, with the SLO as a dashed line.
+
+    Drawn once with Bokeh, then updated in its data source, its y range and its title (see
+    :class:`Heatmap`). Through HoloViews each change cost 60-100 ms, more for the window "All".
+    """
+
+    def __init__(self, **pane_options: Any) -> None:
+        from bokeh.models import ColumnDataSource, HoverTool, Range1d
+        from bokeh.models.annotations import Span, Title
+        from bokeh.plotting import figure
+
+        self.source = ColumnDataSource({"started_at": [], "success": [], "run_id": []})
+        self.title = Title(text="")
+        self.y_range = Range1d(start=0, end=100.5)
+        self.figure = figure(
+            title=self.title,
+            x_axis_type="datetime",
+            y_range=self.y_range,
             height=320,
-            toolbar="above",
+            sizing_mode="stretch_width",
+            toolbar_location="above",
+            tools="pan,wheel_zoom,box_zoom,reset,save",
+            x_axis_label="Run started (UTC)",
+            y_axis_label="Success rate (%)",
         )
-    )
+        colour = kit.PALETTE[4]
+        self.figure.line("started_at", "success", source=self.source, color=colour, line_width=2)
+        dots = self.figure.scatter(
+            "started_at", "success", source=self.source, color=colour, size=7
+        )
+        self.target = Span(
+            dimension="width", location=100.0, line_color=kit.PALETTE[5], line_dash="dashed"
+        )
+        self.figure.add_layout(self.target)
+        self.figure.add_tools(
+            HoverTool(
+                renderers=[dots],
+                tooltips=[
+                    ("Run", "@run_id"),
+                    ("Started (UTC)", "@started_at{%F %T}"),
+                    ("Success rate", "@success{0.00}%"),
+                ],
+                formatters={"@started_at": "datetime"},
+            )
+        )
+        self._shown: tuple[pl.DataFrame, float] | None = None
+        self.pane = pn.pane.Bokeh(self.figure, **pane_options)
+
+    def show(self, data: tuple[pl.DataFrame, float]) -> bool:
+        """Draw the runs (``started_at``, ``success_rate`` from 0 to 1, ``run_id``) against the
+        SLO.
+
+        Returns:
+            Whether the chart was drawn (``False``: it shows those runs already).
+        """
+        runs, slo = data
+        frame = runs.select(
+            "started_at", (pl.col("success_rate") * 100).alias("success"), "run_id"
+        ).sort("started_at")
+        if self._shown is not None and self._shown[1] == slo and self._shown[0].equals(frame):
+            return False
+        self._shown = (frame, slo)
+        kit.change_models(self.figure, lambda: self._put(frame, slo))
+        return True
+
+    def _put(self, frame: pl.DataFrame, slo: float) -> None:
+        self.source.data = {
+            "started_at": frame["started_at"]
+            .dt.replace_time_zone(None)
+            .to_numpy()
+            .astype("datetime64[ms]"),
+            "success": frame["success"].cast(pl.Float64).to_numpy(),
+            "run_id": frame["run_id"].to_list(),
+        }
+        lowest = frame["success"].min()
+        low = min(float(lowest) if lowest is not None else 100.0, 100 * slo) - 1  # type: ignore[arg-type]
+        self.y_range.update(start=max(low, 0.0), end=100.5)
+        self.target.location = 100 * slo
+        self.title.text = f"Success rate per run (dashed: SLO {slo:.1%})"
 
 
 class Heatmap:

@@ -10,7 +10,6 @@ from pathlib import Path
 import panel as pn
 import polars as pl
 import pytest
-from figures_drawn import drawn_lines, figure_of
 
 from hhs_platform.dashboards import kit
 from hhs_platform.dashboards.server import DASHBOARDS, auth_options
@@ -195,38 +194,6 @@ def test_every_metric_has_a_definition() -> None:
     assert kit.definition("followers_change") != ""
 
 
-def test_live_chart_updates_its_figure_in_place() -> None:
-    import holoviews as hv
-    from bokeh.document import Document
-
-    hv.extension("bokeh")
-
-    def build(series: dict[str, list[int]]) -> hv.Overlay:
-        return hv.Overlay(
-            [
-                hv.Curve((range(len(ys)), ys), "x", "y", label=name).opts(framewise=True)
-                for name, ys in series.items()
-            ]
-        )
-
-    chart: kit.LiveChart[dict[str, list[int]]] = kit.LiveChart(build)
-    chart.show({"CDC": [1, 2, 3], "FDA": [4, 5, 6]})
-    root = chart.pane.get_root(Document())
-    first = figure_of(chart.pane, root)
-    assert drawn_lines(first, "y") == {"CDC": [1, 2, 3], "FDA": [4, 5, 6]}
-
-    # a new choice: the same figure, with the new lines' data and legend, and ranges that follow
-    chart.show({"NIH": [10, 20, 30, 40]})
-    assert figure_of(chart.pane, root) is first
-    assert drawn_lines(first, "y") == {"NIH": [10, 20, 30, 40]}
-    assert first.y_range.end >= 40 and first.x_range.end >= 3
-
-    # afresh: a new figure
-    pane_object = chart.pane.object
-    chart.show({"CDC": [7, 8]}, afresh=True)
-    assert chart.pane.object is not pane_object
-
-
 def test_live_bars_update_their_figure_in_place_and_fit_the_data() -> None:
     import datetime as dt
 
@@ -283,43 +250,6 @@ def test_live_bars_update_their_figure_in_place_and_fit_the_data() -> None:
     assert drawn() == ([], [])
     assert (y.start, y.end) == (0.0, 1.0)
     assert len(built) == 1
-
-
-def test_live_chart_draws_only_data_that_changed() -> None:
-    import holoviews as hv
-    from bokeh.document import Document
-
-    hv.extension("bokeh")
-    built: list[pl.DataFrame] = []
-
-    def build(data: tuple[pl.DataFrame, str]) -> hv.Curve:
-        frame, column = data
-        built.append(frame)
-        return hv.Curve(frame.to_pandas(), "day", column).opts(framewise=True)
-
-    frame = pl.DataFrame({"day": [1, 2, 3], "followers": [10, 20, None]})
-    chart: kit.LiveChart[tuple[pl.DataFrame, str]] = kit.LiveChart(build)
-    assert chart.show((frame, "followers"))
-    root = chart.pane.get_root(Document())
-    drawn = len(built)
-    assert drawn >= 1
-    # equal data (a copy, nulls included): nothing is drawn again
-    assert not chart.show((frame.clone(), "followers"))
-    assert len(built) == drawn
-    # a changed value, column type or label: drawn, into the same figure
-    first = figure_of(chart.pane, root)
-    for changed in (
-        (frame.with_columns(pl.col("followers").fill_null(30)), "followers"),
-        (frame.with_columns(pl.col("followers").cast(pl.Float64)), "followers"),
-        (frame.rename({"followers": "engagement"}), "engagement"),
-    ):
-        assert chart.show(changed)
-        assert len(built) == drawn + 1
-        assert built[-1].equals(changed[0])
-        drawn = len(built)
-    assert figure_of(chart.pane, root) is first
-    y = next(r.data_source.data for r in first.renderers if "engagement" in r.data_source.data)
-    assert list(y["engagement"][:2]) == [10, 20]
 
 
 def test_later_builds_its_sections_once_and_shows_figures_only_once_built() -> None:

@@ -551,3 +551,49 @@ def test_warm_up_computes_the_other_windows_of_the_choice_shown(
     before = dict(kept)
     view.window.value = next(w for w in WINDOWS if w != DEFAULT_WINDOW)
     assert kept == before
+
+
+def test_runs_chart_is_updated_in_its_figure() -> None:
+    from bokeh.document import Document
+
+    from hhs_platform.dashboards import operations
+
+    runs = pl.DataFrame(
+        {
+            "run_id": ["b", "a", "c"],
+            "started_at": [
+                dt.datetime(2026, 3, 2, 6, tzinfo=dt.UTC),
+                dt.datetime(2026, 3, 1, 6, tzinfo=dt.UTC),
+                dt.datetime(2026, 3, 3, 6, tzinfo=dt.UTC),
+            ],
+            "success_rate": [0.97, 1.0, None],
+        }
+    )
+    chart = operations.RunsChart()
+    assert chart.show((runs, 0.995))
+    chart.pane.get_root(Document())
+    figure, source = chart.figure, chart.source
+
+    def drawn() -> list[tuple[str, str, float | None]]:
+        data = source.data
+        return [
+            (r, str(t.astype("datetime64[h]")), None if v != v else round(float(v), 6))
+            for r, t, v in zip(data["run_id"], data["started_at"], data["success"], strict=True)
+        ]
+
+    # in time order, as percentages; the y axis holds the lowest run and the SLO
+    assert drawn() == [
+        ("a", "2026-03-01T06", 100.0),
+        ("b", "2026-03-02T06", 97.0),
+        ("c", "2026-03-03T06", None),
+    ]
+    assert (chart.y_range.start, chart.y_range.end) == (96.0, 100.5)
+    assert chart.target.location == 99.5
+    assert chart.title.text == "Success rate per run (dashed: SLO 99.5%)"
+    assert not chart.show((runs.clone(), 0.995))
+    # another SLO moves the dashed line and the title; without runs the axis starts under it
+    assert chart.show((runs.head(0), 0.995 - 0.005))
+    assert chart.figure is figure and chart.source is source and drawn() == []
+    assert chart.target.location == 99.0
+    assert (chart.y_range.start, chart.y_range.end) == (98.0, 100.5)
+    assert chart.title.text == "Success rate per run (dashed: SLO 99.0%)"
