@@ -658,7 +658,8 @@ class Chart:
             # markers keep a series with one period visible (a line needs two points)
             dots = self.figure.scatter("period_start", "value", source=source, color=colour, size=6)
             self.sources.append(source)
-            self.items.append(LegendItem(renderers=[line, dots], visible=False))
+            drawn: list[Any] = [line, dots]
+            self.items.append(LegendItem(renderers=drawn, visible=False))
             markers.append(dots)
         self.changes = ColumnDataSource({"day": []})
         self.figure.vspan(
