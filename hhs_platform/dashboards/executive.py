@@ -8,7 +8,6 @@ shown in Tabulator cells, which escape it; post links are kept only when http(s)
 
 from __future__ import annotations
 
-import logging
 import threading
 from functools import partial
 from typing import Any
@@ -27,7 +26,6 @@ from hhs_platform.reports import brief
 from hhs_platform.reports import highlights as hl
 
 SLUG = "executive"
-log = logging.getLogger(__name__)
 #: The tables the highlights are computed from (their versions key the shared cache).
 _HIGHLIGHT_TABLES = (
     hl.DAILY,
@@ -139,9 +137,7 @@ def page(lake: Lake | None = None) -> pn.viewable.Viewable:
     if dims.is_empty():
         return kit.empty_state(SLUG, lake, "daily figures (gold)")
     view = ExecutiveView(lake, dims)
-    doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        pn.state.onload(view.warm)  # once the page is on screen
+    kit.once_on_screen(view.warm)
     return kit.shell(SLUG, lake, *view.body, title=TITLE)
 
 
@@ -355,17 +351,14 @@ class ExecutiveView:
         viewer who picks the period meanwhile waits for the same computation, not a second one.
         """
         scope = self.scope()  # the session's viewer, read here: the thread has no session
+
+        def figures(period: str) -> None:
+            self.account_rows(self.highlights(period, scope), scope)
+
         others = [p for p in PERIOD_OPTIONS.values() if p != self.period.value]
-
-        def run() -> None:
-            for period in others:
-                try:
-                    self.account_rows(self.highlights(period, scope), scope)
-                except Exception:  # the page computes it when asked, and says what failed
-                    log.warning("warming the executive page's %s figures failed", period)
-
-        self.warming = threading.Thread(target=run, name="executive-warm-up", daemon=True)
-        self.warming.start()
+        self.warming = kit.in_background(
+            "executive-warm-up", [(f"the {p} figures", partial(figures, p)) for p in others]
+        )
 
     def update(self, *_: Any) -> None:
         """Recompute every figure for the current widget values."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import html
-import logging
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -28,7 +27,6 @@ from hhs_platform.ops import slo as slos
 from hhs_platform.settings import Settings
 
 SLUG = "operations"
-log = logging.getLogger(__name__)
 TITLE = "Operations"
 
 FETCH_LOG = "bronze/fetch_log"
@@ -332,9 +330,7 @@ def page(lake: Lake | None = None) -> pn.viewable.Viewable:
         return kit.memo(lake, _TABLES, ("operations-view", scope, choice), compute)
 
     view = OperationsView(data, settings, remember)
-    doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        pn.state.onload(view.warm)  # once the page is on screen
+    kit.once_on_screen(view.warm)
     return kit.shell(SLUG, lake, *view.body)
 
 
@@ -550,16 +546,13 @@ class OperationsView:
         """
         platform, metric = self.platform.value, self.metric.value
         others = [w for w in of.WINDOWS if w != self.window.value]
-
-        def run() -> None:
-            for window in others:
-                try:
-                    self.compute(platform, window, metric)
-                except Exception:  # the page computes it when asked, and says what failed
-                    log.warning("warming the operations page's %s window failed", window)
-
-        self.warming = threading.Thread(target=run, name="operations-warm-up", daemon=True)
-        self.warming.start()
+        self.warming = kit.in_background(
+            "operations-warm-up",
+            [
+                (f"the window {w}", functools.partial(self.compute, platform, w, metric))
+                for w in others
+            ],
+        )
 
     def update(self, *_: Any) -> None:
         """Recompute every figure for the current widget values and show them."""
@@ -676,32 +669,28 @@ def _quota_text(quota: of.QuotaDay) -> str:
     )
 
 
-class RunsChart:
+class RunsChart(kit.LiveFigure):
     """The success rate of each run, with the SLO as a dashed line.
 
     Drawn once with Bokeh, then updated in its data source, its y range and its title (see
-    :class:`Heatmap`). Through HoloViews each change cost 60-100 ms, more for the window "All".
+    :class:`kit.LiveFigure`). Through HoloViews each change cost 60-100 ms, more for the window
+    "All".
     """
 
     def __init__(self, **pane_options: Any) -> None:
         from bokeh.models import ColumnDataSource, HoverTool, Range1d
-        from bokeh.models.annotations import Span, Title
-        from bokeh.plotting import figure
+        from bokeh.models.annotations import Span
 
         self.source = ColumnDataSource({"started_at": [], "success": [], "run_id": []})
-        self.title = Title(text="")
         self.y_range = Range1d(start=0, end=100.5)
-        self.figure = figure(
-            title=self.title,
+        self.figure = kit.live_figure(
             x_axis_type="datetime",
             y_range=self.y_range,
             height=320,
-            sizing_mode="stretch_width",
-            toolbar_location="above",
-            tools="pan,wheel_zoom,box_zoom,reset,save",
             x_axis_label="Run started (UTC)",
             y_axis_label="Success rate (%)",
         )
+        self.title = self.figure.title
         colour = kit.PALETTE[4]
         self.figure.line("started_at", "success", source=self.source, color=colour, line_width=2)
         dots = self.figure.scatter(
@@ -722,7 +711,6 @@ class RunsChart:
                 formatters={"@started_at": "datetime"},
             )
         )
-        self._shown: tuple[pl.DataFrame, float] | None = None
         self.pane = pn.pane.Bokeh(self.figure, **pane_options)
 
     def show(self, data: tuple[pl.DataFrame, float]) -> bool:
@@ -736,11 +724,7 @@ class RunsChart:
         frame = runs.select(
             "started_at", (pl.col("success_rate") * 100).alias("success"), "run_id"
         ).sort("started_at")
-        if self._shown is not None and self._shown[1] == slo and self._shown[0].equals(frame):
-            return False
-        self._shown = (frame, slo)
-        kit.change_models(self.figure, lambda: self._put(frame, slo))
-        return True
+        return self._draw(frame, slo)
 
     def _put(self, frame: pl.DataFrame, slo: float) -> None:
         self.source.data = {
@@ -758,10 +742,10 @@ class RunsChart:
         self.title.text = f"Success rate per run (dashed: SLO {slo:.1%})"
 
 
-class Heatmap:
+class Heatmap(kit.LiveFigure):
     """The freshness and coverage heatmap: one cell per account and day, coloured from 0 to 1.
 
-    Drawn once with Bokeh, then updated in its data source and ranges. HoloViews' ``HeatMap``
+    Drawn once with Bokeh, then updated in its data source and ranges (:class:`kit.LiveFigure`). HoloViews' ``HeatMap``
     grids the rows into cells again in pandas on every update: about 0.3 s for 40 accounts and
     450 days (the window "All" of the large benchmark lake), 1 s under load, where putting the
     rows into the figure takes a millisecond.
@@ -780,26 +764,21 @@ class Heatmap:
             NumeralTickFormatter,
             Range1d,
         )
-        from bokeh.models.annotations import ColorBar, Title
+        from bokeh.models.annotations import ColorBar
         from bokeh.palettes import Cividis256
-        from bokeh.plotting import figure
 
         self.source = ColumnDataSource({"date": [], "account_key": [], "value": []})
         mapper = LinearColorMapper(palette=Cividis256, low=0.0, high=1.0, nan_color="#f0f0f0")
         self.x_range, self.y_range = Range1d(start=0, end=self.DAY_MS), FactorRange()
-        self.title = Title(text="")
-        self.figure = figure(
-            title=self.title,
+        self.figure = kit.live_figure(
             x_axis_type="datetime",
             x_range=self.x_range,
             y_range=self.y_range,
             height=self.HEADER_PX + self.ROW_PX,
-            sizing_mode="stretch_width",
-            toolbar_location="above",
-            tools="pan,wheel_zoom,box_zoom,reset,save",
             x_axis_label="Day (UTC)",
             y_axis_label="Account",
         )
+        self.title = self.figure.title
         self.figure.rect(
             x="date",
             y="account_key",
@@ -817,7 +796,6 @@ class Heatmap:
         self.figure.add_tools(self.hover)
         self.figure.xaxis.major_label_orientation = 0.785  # 45 degrees
         self.figure.grid.visible = False
-        self._shown: tuple[pl.DataFrame, str] | None = None
         self.pane = pn.pane.Bokeh(self.figure, **pane_options)
 
     def show(self, data: tuple[pl.DataFrame, str]) -> bool:
@@ -827,12 +805,7 @@ class Heatmap:
             Whether the heatmap was drawn (``False``: it shows those cells already).
         """
         cells, metric = data
-        cells = cells.select("date", "account_key", "value")
-        if self._shown is not None and self._shown[1] == metric and self._shown[0].equals(cells):
-            return False
-        self._shown = (cells, metric)
-        kit.change_models(self.figure, lambda: self._put(cells, metric))
-        return True
+        return self._draw(cells.select("date", "account_key", "value"), metric)
 
     def _put(self, cells: pl.DataFrame, metric: str) -> None:
         import numpy as np

@@ -620,30 +620,22 @@ _AGENCY_SCHEMA = {
 __all__ = ["SLUG", "TITLE", "TrendsView", "page"]
 
 
-class Chart:
+class Chart(kit.LiveFigure):
     """The trends chart: a line with markers per series, and a dashed line on each day a
     metric's definition changed. Drawn once with Bokeh, then updated in its data sources.
 
     HoloViews took 150-320 ms a change to patch its overlay of 13 elements on the large benchmark
-    lake, half of it walking every model of the page again (see :class:`kit.LiveBars`); here a
+    lake, half of it walking every model of the page again (see :class:`kit.LiveFigure`); here a
     change sets the data of at most :data:`tf.MAX_SERIES` lines, their legend labels and the
     axes' labels. Series text (handles, agency names) is drawn on the canvas, never as HTML.
     """
 
     def __init__(self, **pane_options: Any) -> None:
         from bokeh.models import ColumnDataSource, HoverTool
-        from bokeh.models.annotations import Legend, LegendItem, Title
-        from bokeh.plotting import figure
+        from bokeh.models.annotations import Legend, LegendItem
 
-        self.title = Title(text="")
-        self.figure = figure(
-            title=self.title,
-            x_axis_type="datetime",
-            sizing_mode="stretch_width",
-            height=420,
-            toolbar_location="above",
-            tools="pan,wheel_zoom,box_zoom,reset,save",
-        )
+        self.figure = kit.live_figure(x_axis_type="datetime", height=420)
+        self.title = self.figure.title
         self.formatter = NumeralTickFormatter(format="0,0")
         self.figure.yaxis.formatter = self.formatter
         self.sources = []
@@ -670,7 +662,6 @@ class Chart:
         self.figure.add_layout(self.legend, "below")
         self.hover = HoverTool(renderers=markers, formatters={"@period_start": "datetime"})
         self.figure.add_tools(self.hover)
-        self._shown: tuple[Any, ...] | None = None
         self.pane = pn.pane.Bokeh(self.figure, **pane_options)
 
     def show(self, line: pl.DataFrame, metric: str, gran: str, changed: pl.Series) -> bool:
@@ -682,17 +673,7 @@ class Chart:
             Whether the chart was drawn (``False``: it shows that already).
         """
         line = line.select("series", "label", "period_start", "value")
-        last = self._shown
-        if (
-            last is not None
-            and last[1:3] == (metric, gran)
-            and last[0].equals(line)
-            and last[3].equals(changed)
-        ):
-            return False
-        self._shown = (line, metric, gran, changed)
-        kit.change_models(self.figure, lambda: self._put(line, metric, gran, changed))
-        return True
+        return self._draw(line, metric, gran, changed)
 
     def _put(self, line: pl.DataFrame, metric: str, gran: str, changed: pl.Series) -> None:
         import numpy as np
