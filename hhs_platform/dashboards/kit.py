@@ -190,7 +190,7 @@ def memo[T](lake: Lake, tables: Sequence[str], key: Hashable, compute: Callable[
     (filters, period, the viewer's allowed agencies...). A key is computed by one thread at a
     time: another that asks for it meanwhile waits for that result instead of computing it too.
     """
-    full = ("memo", lake.uri, tuple(_version(lake, t) for t in tables), key)
+    full = _memo_key(lake, tables, key)
     while True:
         with _cache_lock:
             if full in _memo:
@@ -200,6 +200,10 @@ def memo[T](lake: Lake, tables: Sequence[str], key: Hashable, compute: Callable[
             if running is None or running[0] == threading.get_ident():  # this thread computes it
                 done = threading.Event()
                 _computing[full] = (threading.get_ident(), done)
+                # the same computation of older table versions is never asked for again: its
+                # memory (a page's search index, say) is freed before the new one is made
+                for old in [k for k in _memo if k[1] == full[1] and k[3] == key]:
+                    del _memo[old]
                 break
         # another session (or a page's warm-up) is computing it: wait, then take its result
         running[1].wait()
@@ -215,6 +219,21 @@ def memo[T](lake: Lake, tables: Sequence[str], key: Hashable, compute: Callable[
                 del _computing[full]
         done.set()  # a failed computation wakes the waiters, and each tries in turn
     return value
+
+
+def _memo_key(lake: Lake, tables: Sequence[str], key: Hashable) -> tuple[Any, ...]:
+    return ("memo", lake.uri, tuple(_version(lake, t) for t in tables), key)
+
+
+def peek(lake: Lake, tables: Sequence[str], key: Hashable) -> Any | None:
+    """What :func:`memo` holds for ``key`` at the tables' current versions, or None (without
+    computing it, or waiting for a computation under way)."""
+    full = _memo_key(lake, tables, key)
+    with _cache_lock:
+        if full in _memo:
+            _memo.move_to_end(full)
+            return _memo[full]
+    return None
 
 
 def read(

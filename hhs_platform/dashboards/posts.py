@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import threading
 from typing import Any
 
 import holoviews as hv
@@ -101,7 +102,27 @@ def page(lake: Lake | None = None) -> pn.viewable.Viewable:
     lake = lake if lake is not None else Lake()
     if not lake.exists(POSTS):
         return kit.empty_state(SLUG, lake, "posts")
-    return kit.shell(SLUG, lake, *PostsView(lake).body, title=f"HHS social media — {TITLE}")
+    view = PostsView(lake)
+    kit.once_on_screen(view.warm)
+    return kit.shell(SLUG, lake, *view.body, title=f"HHS social media — {TITLE}")
+
+
+#: The tables a search reads: its results and the search index last until one changes.
+_TABLES = (POSTS, FEATURES, METRICS, CURVES, ACCOUNTS, COUNTERS)
+_INDEX_KEY = ("posts-index",)
+
+
+def _sources(lake: Lake) -> pf.Sources:
+    """The tables a search reads, as lazy scans of their current versions."""
+    return pf.Sources(
+        posts=lake.scan(POSTS),
+        features=lake.scan(FEATURES),
+        metrics=lake.scan(METRICS),
+        curves=lake.scan(CURVES),
+        accounts=kit.read(lake, ACCOUNTS, columns=pf.ACCOUNT_COLUMNS),
+        # a lake whose gold was built before the table existed: reduced from the metrics
+        counters=lake.scan(COUNTERS) if lake.exists(COUNTERS) else None,
+    )
 
 
 @functools.cache
@@ -129,17 +150,11 @@ class PostsView:
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
         self.allowed = kit.allowed_agencies()
-        accounts = kit.read(lake, ACCOUNTS, columns=pf.ACCOUNT_COLUMNS)
+        self.sources = _sources(lake)
+        accounts = self.sources.accounts
         self.accounts = accounts
-        self.sources = pf.Sources(
-            posts=lake.scan(POSTS),
-            features=lake.scan(FEATURES),
-            metrics=lake.scan(METRICS),
-            curves=lake.scan(CURVES),
-            accounts=accounts,
-            # a lake whose gold was built before the table existed: reduced from the metrics
-            counters=lake.scan(COUNTERS) if lake.exists(COUNTERS) else None,
-        )
+        self.warming = threading.Thread()  # the search index's, once started (see warm)
+        self._index_failed: Exception | None = None
         visible = pf.account_filter(accounts, pf.ALL, self.allowed)
         agencies = sorted(a for a in visible["agency"].unique().to_list() if a is not None)
         if visible["agency"].is_null().any():
@@ -335,10 +350,47 @@ class PostsView:
         # Shared by every session (of the same agency access) until one of the tables changes.
         return kit.memo(
             self.lake,
-            (POSTS, FEATURES, METRICS, CURVES, ACCOUNTS, COUNTERS),
+            _TABLES,
             ("posts", query, self.allowed, limit),
-            lambda: pf.search_posts(self.sources, query, allowed=self.allowed, limit=limit),
+            lambda: self._run(query, limit),
         )
+
+    def _run(self, query: pf.PostQuery, limit: int) -> pf.SearchResult:
+        index = self.index()
+        if index is not None:
+            return pf.search_index(index, query, allowed=self.allowed, limit=limit)
+        return pf.search_posts(self.sources, query, allowed=self.allowed, limit=limit)
+
+    # -- the search index -------------------------------------------------------------------
+    def index(self) -> pl.DataFrame | None:
+        """The posts' search index of the lake as it is now, or None while it is being made.
+
+        The index (:func:`pf.build_index`) is shared by every session until one of the tables
+        changes. The page starts making it once on screen (:meth:`warm`); when it is missing
+        later (the lake changed since), this starts making it again in the background, unless
+        this session's last try failed or the setting is off.
+        """
+        if not kit.settings().dashboard_posts_index:
+            return None
+        index: pl.DataFrame | None = kit.peek(self.lake, _TABLES, _INDEX_KEY)
+        started, failed = self.warming.ident is not None, self._index_failed is not None
+        if index is None and started and not failed and not self.warming.is_alive():
+            self.warm()
+        return index
+
+    def warm(self) -> None:
+        """Make the search index in a background thread (``self.warming``), unless it is off."""
+        if kit.settings().dashboard_posts_index:
+            self.warming = kit.in_background(
+                "posts-index", [("the posts' search index", self._build_index)]
+            )
+
+    def _build_index(self) -> None:
+        try:
+            kit.memo(self.lake, _TABLES, _INDEX_KEY, lambda: pf.build_index(_sources(self.lake)))
+        except Exception as error:
+            self._index_failed = error
+            raise
 
     def _export_frame(self) -> pl.DataFrame:
         # Every page of the current search (up to the export limit), not only the one shown.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -169,12 +171,24 @@ def sources() -> pf.Sources:
     )
 
 
+#: A search over the test's sources: of the lake's scans (:func:`pf.search_posts`) or of the
+#: search index built from them (:func:`pf.search_index`), which must give the same rows.
+Search = Callable[..., pf.SearchResult]
+
+
+@pytest.fixture(params=["scans", "index"])
+def search(request: pytest.FixtureRequest, sources: pf.Sources) -> Search:
+    if request.param == "scans":
+        return functools.partial(pf.search_posts, sources)
+    return functools.partial(pf.search_index, pf.build_index(sources))
+
+
 def _ids(result: pf.SearchResult) -> list[str]:
     return result.rows["post_id"].to_list()
 
 
-def test_default_search_is_newest_first_with_every_column(sources: pf.Sources) -> None:
-    result = pf.search_posts(sources, pf.PostQuery())
+def test_default_search_is_newest_first_with_every_column(search: Search) -> None:
+    result = search(pf.PostQuery())
     assert result.total == 5
     assert _ids(result) == ["p4", "p5", "p2", "p3", "p1"]
     assert result.rows.columns == list(pf.RESULT_COLUMNS)
@@ -189,14 +203,14 @@ def test_default_search_is_newest_first_with_every_column(sources: pf.Sources) -
 
 
 def test_text_search_is_case_insensitive_literal_over_text_and_title(
-    sources: pf.Sources,
+    search: Search,
 ) -> None:
-    assert _ids(pf.search_posts(sources, pf.PostQuery(text="flu"))) == ["p5", "p3", "p1"]
-    assert _ids(pf.search_posts(sources, pf.PostQuery(text="  FLU SHOT "))) == ["p1"]
+    assert _ids(search(pf.PostQuery(text="flu"))) == ["p5", "p3", "p1"]
+    assert _ids(search(pf.PostQuery(text="  FLU SHOT "))) == ["p1"]
     # regex characters are literal
-    assert _ids(pf.search_posts(sources, pf.PostQuery(text="1+1=2"))) == ["p2"]
-    assert pf.search_posts(sources, pf.PostQuery(text=".*")).total == 0
-    assert _ids(pf.search_posts(sources, pf.PostQuery(text="<SCRIPT>"))) == ["p3"]
+    assert _ids(search(pf.PostQuery(text="1+1=2"))) == ["p2"]
+    assert search(pf.PostQuery(text=".*")).total == 0
+    assert _ids(search(pf.PostQuery(text="<SCRIPT>"))) == ["p3"]
     # letters beyond ASCII match in either case too
     texts = pl.DataFrame(
         {
@@ -210,9 +224,9 @@ def test_text_search_is_case_insensitive_literal_over_text_and_title(
     assert texts.filter(pf.post_filter(pf.PostQuery(text="vacunación ñandú"))).height == 1
 
 
-def test_hashtag_topic_agency_platform_date_and_deleted_filters(sources: pf.Sources) -> None:
+def test_hashtag_topic_agency_platform_date_and_deleted_filters(search: Search) -> None:
     def ids(**kw: Any) -> list[str]:
-        return _ids(pf.search_posts(sources, pf.PostQuery(**kw)))
+        return _ids(search(pf.PostQuery(**kw)))
 
     assert ids(hashtag="#FluSeason") == ["p1"]
     assert ids(hashtag="fluseason ") == ["p1"]
@@ -229,13 +243,11 @@ def test_hashtag_topic_agency_platform_date_and_deleted_filters(sources: pf.Sour
     assert ids(min_engagement=9, sort="Oldest first") == ["p1", "p2"]
 
 
-def test_restriction_keeps_only_allowed_agencies(sources: pf.Sources) -> None:
-    result = pf.search_posts(sources, pf.PostQuery(), allowed=frozenset({"CDC"}))
+def test_restriction_keeps_only_allowed_agencies(search: Search) -> None:
+    result = search(pf.PostQuery(), allowed=frozenset({"CDC"}))
     assert _ids(result) == ["p2", "p1"] and result.total == 2
     # An agency outside the restriction finds nothing, even when asked for by name.
-    assert (
-        pf.search_posts(sources, pf.PostQuery(agency="FDA"), allowed=frozenset({"CDC"})).total == 0
-    )
+    assert search(pf.PostQuery(agency="FDA"), allowed=frozenset({"CDC"})).total == 0
 
 
 @pytest.mark.parametrize(
@@ -250,23 +262,23 @@ def test_restriction_keeps_only_allowed_agencies(sources: pf.Sources) -> None:
     ],
 )
 def test_sorts_with_ties_newest_first_and_nulls_last(
-    sources: pf.Sources, sort: str, expected: list[str]
+    search: Search, sort: str, expected: list[str]
 ) -> None:
-    assert _ids(pf.search_posts(sources, pf.PostQuery(sort=sort))) == expected
+    assert _ids(search(pf.PostQuery(sort=sort))) == expected
 
 
-def test_paging_and_summary(sources: pf.Sources) -> None:
-    first = pf.search_posts(sources, pf.PostQuery(), limit=2)
-    second = pf.search_posts(sources, pf.PostQuery(offset=2), limit=2)
-    rest = pf.search_posts(sources, pf.PostQuery(offset=4), limit=None)
+def test_paging_and_summary(search: Search) -> None:
+    first = search(pf.PostQuery(), limit=2)
+    second = search(pf.PostQuery(offset=2), limit=2)
+    rest = search(pf.PostQuery(offset=4), limit=None)
     assert _ids(first) + _ids(second) + _ids(rest) == ["p4", "p5", "p2", "p3", "p1"]
     assert pf.page_summary(first) == "Showing 1–2 of 5 posts"
     assert pf.page_summary(second) == "Showing 3–4 of 5 posts"
     assert pf.page_summary(rest) == "Showing 5–5 of 5 posts"
-    none = pf.search_posts(sources, pf.PostQuery(text="zzz"))
+    none = search(pf.PostQuery(text="zzz"))
     assert none.rows.is_empty() and none.rows.schema == pf.empty_rows().schema
     assert pf.page_summary(none) == "No posts match these filters."
-    past = pf.search_posts(sources, pf.PostQuery(offset=10))
+    past = search(pf.PostQuery(offset=10))
     assert pf.page_summary(past) == "No posts on this page; 5 posts match."
 
 
@@ -325,8 +337,8 @@ def test_baseline_points() -> None:
     assert pf.baseline_points(curves).rows() == [(1.0, 10, 5.0, 2.0), (6.0, 35, 70.0, 0.5)]
 
 
-def test_display_rows_escape_nothing_but_offer_only_web_links(sources: pf.Sources) -> None:
-    rows = pf.search_posts(sources, pf.PostQuery()).rows
+def test_display_rows_escape_nothing_but_offer_only_web_links(search: Search) -> None:
+    rows = search(pf.PostQuery()).rows
     shown = pf.display_rows(rows, chars=10)
     by_key = {r["key"]: r for r in shown.iter_rows(named=True)}
     assert by_key["x:p1"]["created"] == "2026-03-01 12:00"
@@ -447,10 +459,14 @@ def test_counter_sorts_read_the_gold_counters_and_the_runs_observed_since(
 
     def pages() -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
         read, reduced = sources(True), sources(False)
-        return (
-            [pf.search_posts(read, q).rows for q in queries],
-            [pf.search_posts(reduced, q).rows for q in queries],
-        )
+        stored = [pf.search_posts(read, q).rows for q in queries]
+        # the search index reads the same counters (and those of the runs since) once
+        index = pf.build_index(read)
+        same = [
+            pf.search_index(index, q).rows.equals(p) for q, p in zip(queries, stored, strict=True)
+        ]
+        assert same == [True] * len(queries)
+        return stored, [pf.search_posts(reduced, q).rows for q in queries]
 
     stored, whole = pages()
     assert sum(p.height for p in whole) > 200
@@ -488,3 +504,68 @@ def test_counter_sorts_read_the_gold_counters_and_the_runs_observed_since(
     assert lake.read("gold/post_counters").filter(post_id=least["post_id"])["likes"].to_list() == [
         least["likes"]
     ]
+
+
+def test_index_search_gives_the_lake_searchs_rows_and_totals(world_lake: str) -> None:
+    """On two weeks of real collections, a search of the index (:func:`pf.build_index`) gives
+    the rows and totals of the search over the lake's scans, for every kind of filter, sort,
+    page and agency restriction. One account is left out of silver/accounts' rows and another
+    has no agency: the first one's posts are kept only when no agency is asked for."""
+    lake = Lake(world_lake)
+    posts = lake.read("silver/posts")
+    features = lake.read("silver/post_features")
+    registry = lake.read("silver/accounts").select(pf.ACCOUNT_COLUMNS)
+    by_account = posts.group_by("platform", "account_id").len().sort("len", "account_id")
+    missing, unassigned = by_account.row(-1, named=True), by_account.row(-2, named=True)
+    accounts = registry.filter(
+        ~(
+            (pl.col("platform") == missing["platform"])
+            & (pl.col("account_id") == missing["account_id"])
+        )
+    ).with_columns(
+        agency=pl.when(pl.col("account_id") == unassigned["account_id"])
+        .then(None)
+        .otherwise("agency")
+    )
+    sources = _lake_sources(lake, accounts, counters=True)
+    index = pf.build_index(sources)
+    assert index.height == posts.height
+
+    def common(column: str) -> str:
+        return str(features[column].explode().drop_nulls().value_counts(sort=True)[0, column])
+
+    word = str(posts["text"].drop_nulls().str.extract(r"([A-Za-z]{5,})").drop_nulls().mode()[0])
+    agency = str(accounts["agency"].drop_nulls().mode().sort()[0])
+    platform = str(posts["platform"].mode().sort()[0])
+    middle = posts["created_at"].sort()[posts.height // 2].date()
+    queries = [
+        pf.PostQuery(),
+        pf.PostQuery(text=word.upper()),
+        pf.PostQuery(text=word, platform=platform, sort="Oldest first"),
+        pf.PostQuery(hashtag="#" + common("hashtags")),
+        pf.PostQuery(topic=common("topics"), sort="Most engagement", offset=10),
+        pf.PostQuery(agency=agency, sort="Highest overperformance"),
+        pf.PostQuery(agency=pf.UNASSIGNED_AGENCY),
+        pf.PostQuery(since=middle, sort="Most likes"),
+        pf.PostQuery(until=middle, sort="Most views", offset=50),
+        pf.PostQuery(min_engagement=5, include_deleted=False, sort="Most replies"),
+        pf.PostQuery(sort="Most reposts", offset=100_000),
+    ]
+    totals = []
+    for allowed in (None, frozenset({agency})):
+        for query in queries:
+            want = pf.search_posts(sources, query, allowed=allowed)
+            got = pf.search_index(index, query, allowed=allowed)
+            assert (got.total, got.offset, got.sort) == (want.total, want.offset, want.sort)
+            assert got.rows.equals(want.rows), (query, allowed)
+            totals.append(want.total)
+    # the queries found something, and not everything; the restriction kept fewer posts
+    unrestricted, restricted = totals[: len(queries)], totals[len(queries) :]
+    assert min(unrestricted[1:-1]) > 0 and max(unrestricted[1:-1]) < posts.height
+    assert unrestricted[0] == posts.height and 0 < restricted[0] < posts.height
+    # the posts of the account left out: in the unfiltered search, in no agency's
+    every = pf.search_index(index, pf.PostQuery(), limit=None).rows
+    left_out = every.filter(account_id=missing["account_id"], platform=missing["platform"])
+    assert left_out.height == missing["len"] and left_out["agency"].is_null().all()
+    no_agency = pf.search_index(index, pf.PostQuery(agency=pf.UNASSIGNED_AGENCY), limit=None)
+    assert no_agency.rows["account_id"].unique().to_list() == [unassigned["account_id"]]

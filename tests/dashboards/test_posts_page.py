@@ -32,6 +32,7 @@ from hhs_platform.dashboards import kit
 from hhs_platform.dashboards import posts_figures as pf
 from hhs_platform.dashboards.posts import PostsView, page
 from hhs_platform.lake import Lake
+from hhs_platform.settings import Settings
 
 # The browser tests are slow and need Chromium; the page-wiring tests at the end need neither.
 needs_chromium = pytest.mark.skipif(
@@ -447,6 +448,44 @@ def test_view_searches_selects_and_exports(tmp_path: Path) -> None:
     exported = view._export_frame()
     assert exported["post_id"].to_list() == ["p1", "p3", "p5"]
     assert exported["hashtags"].to_list() == ["fluseason", "", ""]
+
+
+def test_view_searches_an_index_made_once_on_screen_and_again_when_the_lake_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kit, "VERSION_TTL_S", 0.0)  # see every new version of the lake
+    lake = _small_lake(tmp_path)
+    view = PostsView(lake)
+    # the first search read the lake; the index is made only once the page is on screen
+    assert view.index() is None and view.warming.ident is None
+    view.warm()
+    view.warming.join(timeout=60)
+    first = view.index()
+    assert first is not None and sorted(first["post_id"]) == ["p1", "p2", "p3", "p4", "p5"]
+    view.text.value = "FLU"
+    assert _ids(view) == ["p5", "p3", "p1"]
+    assert view.result.rows.equals(pf.search_index(first, view.query()).rows)
+
+    # a new post lands: the old index is no longer used, a new one is made in the background
+    post = figures_test._post("x", "p6", "cdc", figures_test.T0 + 9 * figures_test.H, "flu again")
+    lake.append("silver/posts", figures_test._frame("silver/posts", [post]))
+    assert view.index() is None
+    view.warming.join(timeout=60)
+    second = view.index()
+    assert second is not None and second.height == 6 and second is not first
+    # the older index was dropped from the shared cache when the new one was started
+    assert [v for v in kit._memo.values() if v is first] == []
+    view.text.value = "flu "
+    assert _ids(view) == ["p6", "p5", "p3", "p1"]
+    assert view.result.rows.equals(pf.search_index(second, view.query()).rows)
+
+    # with the setting off, searches read the lake and no index is made
+    monkeypatch.setitem(kit._served, "settings", Settings(dashboard_posts_index=False))
+    off = PostsView(lake)
+    off.warm()
+    assert off.index() is None and off.warming.ident is None
+    off.text.value = "flu"
+    assert _ids(off) == ["p6", "p5", "p3", "p1"]
 
 
 def test_view_honours_the_agency_restriction(
