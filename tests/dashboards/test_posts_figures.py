@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import shutil
@@ -222,6 +223,36 @@ def test_text_search_is_case_insensitive_literal_over_text_and_title(
     found = texts.filter(pf.post_filter(pf.PostQuery(text="épidémie")))
     assert found["text"].to_list() == ["ÉPIDÉMIE de grippe", "Épidémie"]
     assert texts.filter(pf.post_filter(pf.PostQuery(text="vacunación ñandú"))).height == 1
+
+
+def test_index_finds_ascii_words_where_the_case_insensitive_pattern_does(
+    sources: pf.Sources,
+) -> None:
+    """The index looks for ASCII words in its lowercased text; the letters that case folding
+    and lowercasing tie to ASCII differently (the long s, the dotted capital I, the Kelvin
+    sign) find the posts the lake's case-insensitive pattern finds."""
+    texts = {
+        "k1": "Kelvin: 300 \u212a",
+        "s1": "\u017ftop the spread",
+        "i1": "\u0130stanbul clinic",
+        "m1": "MEASLES cases",
+        "n1": None,
+        "g1": "\u039f\u0394\u039f\u03a3 health",  # ΟΔΟΣ: a final sigma when lowercased
+    }
+    posts = [
+        _post("x", pid, "cdc", T0 + i * H, text, title="Measles Q&A" if text is None else None)
+        for i, (pid, text) in enumerate(texts.items())
+    ]
+    lake_like = dataclasses.replace(sources, posts=_frame("silver/posts", posts).lazy())
+    index = pf.build_index(lake_like)
+    found = {}
+    for word in ("k", "300 k", "stop", "s", "i", "istanbul", "measles", "q&a", "\u03c3", "\u017f"):
+        want = _ids(pf.search_posts(lake_like, pf.PostQuery(text=word), limit=None))
+        assert _ids(pf.search_index(index, pf.PostQuery(text=word), limit=None)) == want, word
+        found[word] = want
+    assert found["300 k"] == ["k1"] and found["stop"] == ["s1"] and found["istanbul"] == []
+    assert found["measles"] == ["n1", "m1"] and found["q&a"] == ["n1"]
+    assert found["\u03c3"] == ["g1"] and found["\u017f"] == ["n1", "m1", "i1", "s1"]
 
 
 def test_hashtag_topic_agency_platform_date_and_deleted_filters(search: Search) -> None:
