@@ -125,6 +125,20 @@ def _sources(lake: Lake) -> pf.Sources:
     )
 
 
+def make_index(lake: Lake) -> pl.DataFrame:
+    """The search index of the lake's posts as they are now (:func:`pf.build_index`), made once
+    and shared by every session until one of the tables a search reads changes."""
+    return kit.memo(lake, _TABLES, _INDEX_KEY, lambda: pf.build_index(_sources(lake)))
+
+
+def prepare_index(lake: Lake) -> threading.Thread | None:
+    """Start making the search index in the background (the server warming up), unless the
+    setting is off or the lake has no posts; the thread, or None."""
+    if not kit.settings().dashboard_posts_index or not lake.exists(POSTS):
+        return None
+    return kit.in_background("posts-index", [("the posts' search index", lambda: make_index(lake))])
+
+
 @functools.cache
 def _taxonomy_topics() -> tuple[str, ...]:
     from hhs_platform.enrich.topics import load_taxonomy
@@ -387,7 +401,7 @@ class PostsView:
 
     def _build_index(self) -> None:
         try:
-            kit.memo(self.lake, _TABLES, _INDEX_KEY, lambda: pf.build_index(_sources(self.lake)))
+            make_index(self.lake)
         except Exception as error:
             self._index_failed = error
             raise
@@ -539,4 +553,4 @@ def _chart(points: pl.DataFrame, ages: pl.DataFrame) -> Any:
     )
 
 
-__all__ = ["SLUG", "TITLE", "PostsView", "page"]
+__all__ = ["SLUG", "TITLE", "PostsView", "make_index", "page", "prepare_index"]

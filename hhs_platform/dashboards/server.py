@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import panel as pn
 from tornado.ioloop import IOLoop
 
-from hhs_platform.dashboards import kit
+from hhs_platform.dashboards import kit, posts
 from hhs_platform.dashboards.security import WebSecurity
 from hhs_platform.errors import ConfigurationError
 from hhs_platform.lake.store import Lake
@@ -100,7 +100,8 @@ def serve_dashboards(
             address itself, ``localhost`` and ``127.0.0.1`` on the port.
         settings: Login settings; default: the process settings.
         warm: Build every page once before serving, so that the first visitor finds the
-            figures of the default views computed (they stay cached until a table changes).
+            figures of the default views computed (they stay cached until a table changes), and
+            start making the Posts explorer's search index.
         security: Roles, rate limit, lockout, headers and access log; default: built from the
             settings (see ``hhs_platform.dashboards.security``).
 
@@ -124,6 +125,10 @@ def serve_dashboards(
     loop = IOLoop(make_current=False) if threaded else None
     if loop is not None:
         loop.add_callback(lambda: guard.install(pn.state._servers[server_id][0]._tornado))
+    if warm:
+        # The Posts explorer's search index too, in the background: until it is ready, searches
+        # read the lake.
+        posts.prepare_index(Lake(lake_uri) if lake_uri is not None else Lake())
     server = pn.serve(
         pages,  # type: ignore[arg-type]
         port=port,

@@ -30,7 +30,7 @@ from dashboard_lakes import XSS_TEXTS
 
 from hhs_platform.dashboards import kit
 from hhs_platform.dashboards import posts_figures as pf
-from hhs_platform.dashboards.posts import PostsView, page
+from hhs_platform.dashboards.posts import PostsView, make_index, page, prepare_index
 from hhs_platform.lake import Lake
 from hhs_platform.settings import Settings
 
@@ -486,6 +486,18 @@ def test_view_searches_an_index_made_once_on_screen_and_again_when_the_lake_chan
     assert off.index() is None and off.warming.ident is None
     off.text.value = "flu"
     assert _ids(off) == ["p6", "p5", "p3", "p1"]
+
+
+def test_warming_server_makes_the_index_every_view_then_searches(tmp_path: Path) -> None:
+    lake = _small_lake(tmp_path)
+    assert prepare_index(Lake(str(tmp_path / "empty"), storage_options={})) is None
+    thread = prepare_index(lake)
+    assert thread is not None
+    thread.join(timeout=60)
+    view = PostsView(lake)
+    index = view.index()
+    assert index is not None and index is make_index(lake)
+    assert index.height == 5 and view.warming.ident is None  # made before, not by the view
 
 
 def test_view_honours_the_agency_restriction(
