@@ -635,12 +635,12 @@ def build_index(sources: Sources) -> pl.DataFrame:
     """Every post's searchable and shown columns, in one frame held in memory.
 
     A search over the lake (:func:`search_posts`) scans silver/posts, joins the features, the
-    counters and the curves by key, then reads the shown page's details by key: 0.2-0.8 s a
-    search on the large benchmark lake (2.2 M posts), 1.5 s for a page of the most liked posts,
-    whose rows lie all over the history. Over this frame the same search is filters, a sort and
-    a slice in memory (:func:`search_index`): 20-140 ms. It holds about 270 bytes a post (590 MB
-    for 2.2 M posts, most of it the texts and URLs); making it there took 2.6-2.9 s and a peak
-    of 1.9 GB more than before.
+    counters and the curves by key, then reads the shown page's details by key: 0.1-0.45 s a
+    search on the large benchmark lake (2.2 M posts), 0.8-0.9 s for a page of the most liked
+    posts, whose rows lie all over the history. Over this frame the same search is filters, a
+    count and a sort in memory (:func:`search_index`): 16-117 ms. It holds about 330 bytes a
+    post (725 MB for 2.2 M posts, most of it the texts and URLs); making it there took 3.1-3.9 s,
+    a platform at a time, and 1.4 GB more memory at the peak (2.1 GB all at once).
 
     Args:
         sources: The tables (lazy scans or frames), read once.
