@@ -141,6 +141,12 @@ def _rows(page: Any, css: str, fields: tuple[str, ...]) -> list[dict[str, str]]:
     return [{f: row.get(f, "") for f in fields} for row in rows]
 
 
+def _titles(page: Any, css: str) -> list[str]:
+    """The column titles a table shows."""
+    titles = page.locator(f".{css} .tabulator-col-title").all_inner_texts()
+    return [t.strip() for t in titles]
+
+
 def _poll(page: Any, check: Callable[[], Any], timeout_s: float) -> Any:
     """Call ``check`` until it returns a truthy value or time is up; its last value.
 
@@ -230,11 +236,15 @@ def test_trends_page_over_the_world_lake(world_lake: str, world_server: str) -> 
         page.screenshot(path=str(ARTIFACTS / "trends-1280.png"), full_page=True)
 
         # another metric: the figures follow, and the URL carries the filter
+        assert "Followers" in _titles(page, "trends-timeline")
         page.get_by_label("Metric").select_option(label="Engagement")
         engagement = _line_rows(_expected_lines(days, agencies, "engagement", start, end), _count)
         _until(
             page, lambda: _rows(page, "trends-timeline", fields) == engagement[:14], "engagement"
         )
+        # the value column's new title (its columns changed with one walk of the page's models)
+        _until(page, lambda: "Engagement" in _titles(page, "trends-timeline"), "the new title")
+        assert "Followers" not in _titles(page, "trends-timeline")
         assert _query(_url(page))["metric"] == "engagement"
         assert "Likes + reposts + replies + quotes" in page_text(page)
 
