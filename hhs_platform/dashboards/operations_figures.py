@@ -227,7 +227,10 @@ def heatmap_cells(scorecard: pl.DataFrame, metric: str) -> pl.DataFrame:
 
     Returns:
         ``date`` (ISO text, the x axis), ``account_key``, ``platform`` and ``value`` (null
-        where the score cannot be judged), sorted by account and date.
+        where the score cannot be judged), in the scorecard's order. Not sorted: of the
+        window "All" of the large benchmark lake (2.19 M cells) the sort took 0.2-0.3 s of
+        every colour change, and only the drawn accounts' cells need an order
+        (:func:`lowest_accounts`).
     """
     if metric not in HEATMAP_METRICS:
         raise ValueError(f"unknown heatmap metric {metric!r}; use one of {HEATMAP_METRICS}")
@@ -236,7 +239,7 @@ def heatmap_cells(scorecard: pl.DataFrame, metric: str) -> pl.DataFrame:
         "account_key",
         "platform",
         pl.col(metric).cast(pl.Float64).alias("value"),
-    ).sort("account_key", "date")
+    )
 
 
 def lowest_accounts(cells: pl.DataFrame, n: int) -> pl.DataFrame:
@@ -248,7 +251,7 @@ def lowest_accounts(cells: pl.DataFrame, n: int) -> pl.DataFrame:
         n: Accounts to keep.
 
     Returns:
-        The kept accounts' cells, in the order of :func:`heatmap_cells`.
+        The kept accounts' cells, sorted by account and date.
     """
     means = (
         cells.group_by("account_key")
@@ -256,7 +259,8 @@ def lowest_accounts(cells: pl.DataFrame, n: int) -> pl.DataFrame:
         .sort("mean", "account_key", nulls_last=False)
         .head(n)
     )
-    return cells.filter(pl.col("account_key").is_in(means["account_key"].implode()))
+    kept = cells.filter(pl.col("account_key").is_in(means["account_key"].implode()))
+    return kept.sort("account_key", "date", maintain_order=True)
 
 
 def heatmap_table(cells: pl.DataFrame) -> pl.DataFrame:

@@ -123,7 +123,8 @@ def scorecard() -> pl.DataFrame:
 
 def test_heatmap_cells_and_table(scorecard: pl.DataFrame) -> None:
     cells = of.heatmap_cells(scorecard, "freshness")
-    assert cells.rows() == [
+    assert cells.height == scorecard.height  # one cell a row, in the scorecard's order
+    assert cells.sort("account_key", "date").rows() == [
         ("2026-03-01", "bluesky:cdc.gov", "bluesky", 0.5),
         ("2026-03-03", "mastodon:hhs", "mastodon", None),
         ("2026-03-01", "x:CDCgov", "x", 1.0),
@@ -449,6 +450,9 @@ def test_heatmap_keeps_the_lowest_scoring_accounts() -> None:
         }
     )
     kept = of.lowest_accounts(cells, 2)
-    # x:c was never judged (lowest), then x:b (mean 0.3); their rows keep the input order
+    # x:c was never judged (lowest), then x:b (mean 0.3); sorted by account and date
     assert kept["account_key"].to_list() == ["x:b", "x:b", "x:c", "x:c"]
     assert of.lowest_accounts(cells, 10).equals(cells)
+    # cells in any order (the scorecard's): the same kept cells, in the same order
+    assert of.lowest_accounts(cells.reverse(), 2).equals(kept)
+    assert of.lowest_accounts(cells.sample(fraction=1.0, shuffle=True, seed=1), 10).equals(cells)
