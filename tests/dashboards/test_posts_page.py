@@ -512,6 +512,18 @@ def test_view_honours_the_agency_restriction(
     assert view.drilldown.objects == [view.hint]
     assert "not among the posts you can see" in view.hint.object
 
+    # new searches over the search index, which holds every agency's posts, keep to CDC's
+    view.warm()
+    view.warming.join(timeout=60)
+    index = view.index()
+    assert index is not None and set(index["agency"].drop_nulls()) == {"CDC", "FDA"}
+    view.text.value = "flu"  # FDA's flu recall and the unassigned flu video are left out
+    assert _ids(view) == ["p1"]
+    view.text.value = ""
+    view.sort.value = "Oldest first"
+    assert _ids(view) == ["p1", "p2"]
+    assert view._export_frame()["agency"].unique().to_list() == ["CDC"]
+
 
 def test_page_without_posts_says_what_to_run(tmp_path: Path) -> None:
     shown = page(Lake(str(tmp_path / "empty"), storage_options={}))
