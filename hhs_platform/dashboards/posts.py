@@ -168,7 +168,7 @@ class PostsView:
         accounts = self.sources.accounts
         self.accounts = accounts
         self.warming = threading.Thread()  # the search index's, once started (see warm)
-        self._index_failed: Exception | None = None
+        self._index_failed = False
         visible = pf.account_filter(accounts, pf.ALL, self.allowed)
         agencies = sorted(a for a in visible["agency"].unique().to_list() if a is not None)
         if visible["agency"].is_null().any():
@@ -387,8 +387,8 @@ class PostsView:
         if not kit.settings().dashboard_posts_index:
             return None
         index: pl.DataFrame | None = kit.peek(self.lake, _TABLES, _INDEX_KEY)
-        started, failed = self.warming.ident is not None, self._index_failed is not None
-        if index is None and started and not failed and not self.warming.is_alive():
+        started = self.warming.ident is not None
+        if index is None and started and not self._index_failed and not self.warming.is_alive():
             self.warm()
         return index
 
@@ -402,8 +402,8 @@ class PostsView:
     def _build_index(self) -> None:
         try:
             make_index(self.lake)
-        except Exception as error:
-            self._index_failed = error
+        except Exception:
+            self._index_failed = True
             raise
 
     def _export_frame(self) -> pl.DataFrame:

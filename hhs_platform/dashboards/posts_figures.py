@@ -262,13 +262,20 @@ def account_filter(
         The kept accounts, one row per ``platform`` and ``account_id``.
     """
     kept = accounts.select(ACCOUNT_COLUMNS).unique(subset=["platform", "account_id"], keep="last")
+    conditions = _agency_conditions(agency, allowed)
+    return kept.filter(pl.all_horizontal(conditions)) if conditions else kept
+
+
+def _agency_conditions(agency: str, allowed: frozenset[str] | None) -> list[pl.Expr]:
+    """The conditions on an ``agency`` column of :func:`account_filter` (none: keep all)."""
+    conditions: list[pl.Expr] = []
     if allowed is not None:
-        kept = kept.filter(pl.col("agency").is_in(sorted(allowed)))
+        conditions.append(pl.col("agency").is_in(sorted(allowed)))
     if agency == UNASSIGNED_AGENCY:
-        kept = kept.filter(pl.col("agency").is_null())
+        conditions.append(pl.col("agency").is_null())
     elif agency not in ("", ALL):
-        kept = kept.filter(pl.col("agency") == agency)
-    return kept
+        conditions.append(pl.col("agency") == agency)
+    return conditions
 
 
 def latest_counters(metrics: pl.LazyFrame) -> pl.LazyFrame:
@@ -300,13 +307,19 @@ def latest_overperformance(curves: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _tag_filter(features: pl.LazyFrame, query: PostQuery) -> pl.LazyFrame | None:
+def _tag_conditions(query: PostQuery) -> list[pl.Expr]:
+    """The hashtag and topic conditions on silver/post_features' columns (none: any)."""
     conditions: list[pl.Expr] = []
     tag = normalise_hashtag(query.hashtag)
     if tag:
         conditions.append(pl.col("hashtags").list.contains(tag))
     if query.topic not in ("", ALL):
         conditions.append(pl.col("topics").list.contains(query.topic))
+    return conditions
+
+
+def _tag_filter(features: pl.LazyFrame, query: PostQuery) -> pl.LazyFrame | None:
+    conditions = _tag_conditions(query)
     if not conditions:
         return None
     if query.platform not in ("", ALL):
@@ -349,7 +362,8 @@ def matching(
         )
     column, _ = SORTS.get(query.sort, SORTS[DEFAULT_SORT])
     if query.min_engagement > 0 or column in (*COUNTERS, "engagement"):
-        posts = posts.join(_posts_counters(sources, query, posts), on=_KEYS, how="left")
+        counters = _posts_counters(sources, query, posts, _newest_counted(sources))
+        posts = posts.join(counters, on=_KEYS, how="left")
         if query.min_engagement > 0:
             posts = posts.filter(pl.col("engagement") >= query.min_engagement)
     if column == "overperformance":
@@ -360,7 +374,19 @@ def matching(
     return posts
 
 
-def _posts_counters(sources: Sources, query: PostQuery, posts: pl.LazyFrame) -> pl.LazyFrame:
+def _newest_counted(sources: Sources) -> dt.datetime | None:
+    """The newest observation ``gold/post_counters`` holds (None: no table, or no rows)."""
+    if sources.counters is None:
+        return None
+    newest: dt.datetime | None = (
+        sources.counters.select(pl.col("last_observed_at").max()).collect().item()
+    )
+    return newest
+
+
+def _posts_counters(
+    sources: Sources, query: PostQuery, posts: pl.LazyFrame, newest: dt.datetime | None
+) -> pl.LazyFrame:
     """The latest counters and engagement of ``posts`` (of the query's platform), and maybe of
     other posts.
 
@@ -372,16 +398,12 @@ def _posts_counters(sources: Sources, query: PostQuery, posts: pl.LazyFrame) -> 
     with a minimum engagement took 1.3-1.6 s instead of 4.2-6.5 s ("Most likes": 3.1-3.9 s
     instead of 5.9-7.9 s, 2.3-2.8 s with :func:`_top_by_counter`).
     Without the table (a lake whose gold was built before it), every run is reduced.
+    ``newest``: :func:`_newest_counted`.
     """
     on_platform = (
         pl.col("platform") == query.platform if query.platform not in ("", ALL) else pl.lit(True)
     )
     metrics = sources.metrics.filter(on_platform)
-    newest = (
-        None
-        if sources.counters is None
-        else sources.counters.select(pl.col("last_observed_at").max()).collect().item()
-    )
     if sources.counters is None or newest is None:
         return latest_counters(metrics.join(posts.select(_KEYS), on=_KEYS, how="semi"))
     stored = sources.counters.filter(on_platform).select(*_KEYS, *COUNTERS, "engagement")
@@ -423,7 +445,7 @@ def _top_by_counter(
         or query.topic not in ("", ALL)
     ):
         return None
-    counters = _posts_counters(sources, query, posts)
+    counters = _posts_counters(sources, query, posts, _newest_counted(sources))
     want = TOP_CANDIDATES * (offset + limit)
     least = (
         counters.select(pl.col(column).drop_nulls().top_k(want).min())
@@ -653,14 +675,20 @@ def build_index(sources: Sources) -> pl.DataFrame:
     platforms = sources.posts.select(pl.col("platform").unique()).collect()["platform"]
     accounts = account_filter(sources.accounts, ALL, None).with_columns(account_known=pl.lit(True))
     # a platform at a time: the peak memory is the index and one platform's reads
-    parts = [_index_part(sources, str(p), accounts) for p in platforms.sort()]
-    empty = empty_rows().with_columns(account_known=pl.lit(False), search_text=pl.lit(""))
-    index = pl.concat(parts) if parts else empty
+    newest = _newest_counted(sources)
+    parts = [_index_part(sources, str(p), accounts, newest) for p in platforms.sort()]
+    index = (
+        pl.concat(parts)
+        if parts
+        else empty_rows().with_columns(account_known=pl.lit(False), search_text=pl.lit(""))
+    )
     # the types a search over the lake gives (a join of empty frames can leave nulls untyped)
     return index.cast(dict(empty_rows().schema))  # type: ignore[arg-type]
 
 
-def _index_part(sources: Sources, platform: str, accounts: pl.DataFrame) -> pl.DataFrame:
+def _index_part(
+    sources: Sources, platform: str, accounts: pl.DataFrame, newest: dt.datetime | None
+) -> pl.DataFrame:
     """The search index's rows of one platform (see :func:`build_index`)."""
     query = PostQuery(platform=platform)
     on_platform = pl.col("platform") == platform
@@ -669,7 +697,7 @@ def _index_part(sources: Sources, platform: str, accounts: pl.DataFrame) -> pl.D
     features = sources.features.filter(on_platform).select(FEATURE_COLUMNS).collect()
     if features.select(pl.struct(_KEYS).n_unique()).item() < features.height:
         features = features.unique(subset=_KEYS, keep="last", maintain_order=True)
-    counters = _posts_counters(sources, query, posts)
+    counters = _posts_counters(sources, query, posts, newest)
     curves = sources.curves.filter(on_platform).select(*_KEYS, "age_hours", "overperformance")
     return (
         posts.join(features.lazy(), on=_KEYS, how="left")
@@ -704,17 +732,10 @@ def index_filter(query: PostQuery, allowed: frozenset[str] | None = None) -> pl.
         conditions.append(pl.col("search_text").str.contains(needle.lower(), literal=True))
     elif needle:
         conditions.append(_text_match(needle))
-    tag = normalise_hashtag(query.hashtag)
-    if tag:
-        conditions.append(pl.col("hashtags").list.contains(tag))
-    if query.topic not in ("", ALL):
-        conditions.append(pl.col("topics").list.contains(query.topic))
-    if allowed is not None:
-        conditions.append(pl.col("agency").is_in(sorted(allowed)))
-    if query.agency == UNASSIGNED_AGENCY:
-        conditions.append(pl.col("account_known") & pl.col("agency").is_null())
-    elif query.agency not in ("", ALL):
-        conditions.append(pl.col("agency") == query.agency)
+    conditions += _tag_conditions(query)
+    agency = _agency_conditions(query.agency, allowed)
+    if agency:  # those of account_filter, kept by a post of an account silver/accounts has
+        conditions += [*agency, pl.col("account_known")]
     if query.min_engagement > 0:
         conditions.append(pl.col("engagement") >= query.min_engagement)
     return pl.all_horizontal(c.fill_null(False) for c in conditions)
