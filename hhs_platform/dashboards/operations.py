@@ -745,19 +745,32 @@ class RunsChart(kit.LiveFigure):
 class Heatmap(kit.LiveFigure):
     """The freshness and coverage heatmap: one cell per account and day, coloured from 0 to 1.
 
-    Drawn once with Bokeh, then updated in its data source and ranges (:class:`kit.LiveFigure`). HoloViews' ``HeatMap``
-    grids the rows into cells again in pandas on every update: about 0.3 s for 40 accounts and
-    450 days (the window "All" of the large benchmark lake), 1 s under load, where putting the
-    rows into the figure takes a millisecond.
+    Drawn once with Bokeh, then updated in its data source and ranges (:class:`kit.LiveFigure`).
+    HoloViews' ``HeatMap`` grids the rows into cells again in pandas on every update: about 0.3 s
+    for 40 accounts and 450 days (the window "All" of the large benchmark lake), 1 s under load.
+
+    The cells are one image, a row per account and a column per day, which the browser colours
+    (Bokeh's ``image`` glyph). Until 2026-12-02 they were one rectangle each, with the account's
+    key and the day sent for every cell: the window "All" of the large benchmark lake (40
+    accounts over two years, 29,200 cells) then took 677 ms in Chromium and a new colour there
+    380 ms; as an image, 434 and 196 ms (``benchmarks/dashboards.py``, operations page).
+
+    A day with no score for the account is transparent; a score that cannot be judged (null) is
+    grey. The hover reads the day, the account and the value under the pointer.
     """
 
     #: Days of one cell (ms), and the figure's height: a header, then rows of 22 px.
     DAY_MS = 86_400_000
     HEADER_PX, ROW_PX, MAX_PX = 140, 22, 1400
+    #: The image's values outside the scores' range (0 to 1, by the scorecard's contract): where
+    #: the account has no score that day (drawn transparent), and where its score cannot be
+    #: judged (null, grey). Not NaN: the hover would show "NaN" without asking its formatter.
+    NO_SCORE, NOT_JUDGED = -1.0, 2.0
 
     def __init__(self, **pane_options: Any) -> None:
         from bokeh.models import (
             ColumnDataSource,
+            CustomJSHover,
             FactorRange,
             HoverTool,
             LinearColorMapper,
@@ -767,8 +780,14 @@ class Heatmap(kit.LiveFigure):
         from bokeh.models.annotations import ColorBar
         from bokeh.palettes import Cividis256
 
-        self.source = ColumnDataSource({"date": [], "account_key": [], "value": []})
-        mapper = LinearColorMapper(palette=Cividis256, low=0.0, high=1.0, nan_color="#f0f0f0")
+        self.source = ColumnDataSource(self._image_data())
+        mapper = LinearColorMapper(
+            palette=Cividis256,
+            low=0.0,
+            high=1.0,
+            low_color="rgba(0, 0, 0, 0)",  # NO_SCORE
+            high_color="#f0f0f0",  # NOT_JUDGED
+        )
         self.x_range, self.y_range = Range1d(start=0, end=self.DAY_MS), FactorRange()
         self.figure = kit.live_figure(
             x_axis_type="datetime",
@@ -779,24 +798,44 @@ class Heatmap(kit.LiveFigure):
             y_axis_label="Account",
         )
         self.title = self.figure.title
-        self.figure.rect(
-            x="date",
-            y="account_key",
-            width=self.DAY_MS,
-            height=1,
-            source=self.source,
-            fill_color={"field": "value", "transform": mapper},
-            line_color=None,
+        # a row per account: row j of the image is the range's factor j (y from j to j + 1)
+        self.figure.image(
+            image="image", x="x", y="y", dw="dw", dh="dh", source=self.source, color_mapper=mapper
         )
         self.colorbar = ColorBar(
             color_mapper=mapper, formatter=NumeralTickFormatter(format="0.0"), width=12
         )
         self.figure.add_layout(self.colorbar, "right")
-        self.hover = HoverTool(formatters={"@date": "datetime"})
+        account = CustomJSHover(
+            args={"y_range": self.y_range},
+            code="return y_range.factors[special_vars.image_index.j] ?? '';",
+        )
+        value = CustomJSHover(
+            code=(
+                f"if (value < {self.NO_SCORE / 2}) return 'no score';"
+                f"if (value > {(1 + self.NOT_JUDGED) / 2}) return 'cannot be judged';"
+                "return value.toFixed(3);"
+            ),
+        )
+        self.hover = HoverTool(formatters={"$x": "datetime", "$y": account, "@image": value})
         self.figure.add_tools(self.hover)
         self.figure.xaxis.major_label_orientation = 0.785  # 45 degrees
         self.figure.grid.visible = False
         self.pane = pn.pane.Bokeh(self.figure, **pane_options)
+
+    @staticmethod
+    def _image_data(image: Any = None, first_ms: int = 0, accounts: int = 0) -> dict[str, list]:
+        """The image source's columns: one image from day ``first_ms``, or none."""
+        if image is None:
+            return {"image": [], "x": [], "y": [], "dw": [], "dh": []}
+        days = image.shape[1]
+        return {
+            "image": [image],
+            "x": [first_ms],
+            "y": [0],
+            "dw": [days * Heatmap.DAY_MS],
+            "dh": [accounts],
+        }
 
     def show(self, data: tuple[pl.DataFrame, str]) -> bool:
         """Draw the cells (``date``, ``account_key``, ``value``) of a metric.
@@ -812,23 +851,26 @@ class Heatmap(kit.LiveFigure):
 
         label = kit.metric_label(metric)
         dates = cells["date"]  # ISO text from of.heatmap_cells, or dates
-        days = (dates.str.to_date() if dates.dtype == pl.String else dates).to_numpy()
-        days = days.astype("datetime64[ms]")
-        self.source.data = {
-            "date": days,
-            "account_key": cells["account_key"].to_list(),
-            "value": cells["value"].cast(pl.Float64).to_numpy(),  # null: no score, grey
-        }
+        days = (dates.str.to_date() if dates.dtype == pl.String else dates).cast(pl.Int32)
         accounts = sorted(cells["account_key"].unique().to_list())
         self.y_range.factors = accounts
-        if len(days):
-            half = np.timedelta64(12, "h")
-            self.x_range.update(start=days.min() - half, end=days.max() + half)
+        if cells.is_empty():
+            self.source.data = self._image_data()
+        else:
+            first, last = days.min(), days.max()
+            assert isinstance(first, int) and isinstance(last, int)
+            rows = cells["account_key"].cast(pl.Enum(accounts)).to_physical().to_numpy()
+            image = np.full((len(accounts), last - first + 1), self.NO_SCORE)
+            values = cells["value"].cast(pl.Float64).fill_null(self.NOT_JUDGED)
+            image[rows, (days - first).to_numpy()] = values.to_numpy()
+            start = first * self.DAY_MS  # a day's cell spans its UTC day
+            self.source.data = self._image_data(image, start, len(accounts))
+            self.x_range.update(start=start, end=start + image.shape[1] * self.DAY_MS)
         self.figure.height = min(self.HEADER_PX + self.ROW_PX * max(len(accounts), 1), self.MAX_PX)
         self.title.text = f"{label} per account and day (UTC)"
         self.colorbar.title = label
         self.hover.tooltips = [
-            ("Day", "@date{%F}"),
-            ("Account", "@account_key"),
-            (label, "@value{0.000}"),
+            ("Day", "$x{%F}"),
+            ("Account", "$y{custom}"),
+            (label, "@image{custom}"),
         ]

@@ -301,16 +301,37 @@ def test_operations_page_shows_runs_quality_and_budgets(
         assert dialogs == []
 
 
-# The heatmap's cells in the page's Bokeh document: [day (ms), account, value or null].
+# The heatmap's cells in the page's Bokeh document, read from its image (a row per account of the
+# figure's y range, a column per day from x): [day (ms), account, value or null], a day without
+# a score left out. NO_SCORE and NOT_JUDGED are operations.Heatmap's.
 HEATMAP_CELLS = """() => {
-  for (const doc of Bokeh.documents) for (const m of doc.all_models) {
-    if (!m.data) continue;
-    const d = m.data instanceof Map ? Object.fromEntries(m.data) : m.data;
-    if (Object.keys(d).sort().join(",") !== "account_key,date,value") continue;
-    return Array.from(d.date, (day, i) => [day, d.account_key[i], isNaN(d.value[i]) ? null : d.value[i]]);
+  for (const doc of Bokeh.documents) for (const plot of doc.all_models) {
+    for (const r of plot.renderers ?? []) {
+      if (r.glyph?.type !== "Image") continue;
+      const d = r.data_source.data instanceof Map ? Object.fromEntries(r.data_source.data) : r.data_source.data;
+      if (d.image.length === 0) return [];
+      const image = d.image[0], [rows, days] = image.shape, accounts = plot.y_range.factors;
+      const cells = [];
+      for (let j = 0; j < rows; j++) for (let i = 0; i < days; i++) {
+        const value = image[j * days + i];
+        if (value === NO_SCORE) continue;
+        cells.push([d.x[0] + i * 86400000, accounts[j], value === NOT_JUDGED ? null : value]);
+      }
+      return cells;
+    }
   }
   return [];
 }"""
+
+
+def _drawn_cells(page: Any) -> list[list[Any]]:
+    """The heatmap's cells in the browser, once it has some, sorted by day and account."""
+    from hhs_platform.dashboards.operations import Heatmap
+
+    cells = HEATMAP_CELLS.replace("NO_SCORE", str(Heatmap.NO_SCORE))
+    cells = cells.replace("NOT_JUDGED", str(Heatmap.NOT_JUDGED))
+    page.wait_for_function(f"() => ({cells})().length > 0")
+    return sorted(page.evaluate(cells), key=lambda r: (r[0], r[1]))
 
 
 def _heatmap_cells(lake: Lake, metric: str) -> list[list[Any]]:
@@ -349,9 +370,7 @@ def test_operations_heatmap_has_a_table_fallback(world_server: str, world_lake: 
         wait_text(page, "As a table", timeout=60_000)
         assert "Completeness" in page.locator("select").nth(2).input_value()
         # the heatmap's cells, as the browser holds them: the default window's lowest accounts
-        page.wait_for_function(f"() => ({HEATMAP_CELLS})().length > 0")
-        drawn = sorted(page.evaluate(HEATMAP_CELLS), key=lambda r: (r[0], r[1]))
-        assert drawn == _heatmap_cells(lake, "completeness")
+        assert _drawn_cells(page) == _heatmap_cells(lake, "completeness")
         page.get_by_text("As a table").click()
         column = last.isoformat()
         page.wait_for_function(f"() => ({TABLE_ROWS})().some(r => {column!r} in r)")
@@ -458,8 +477,7 @@ def test_figures_are_kept_in_layers_and_equal_a_whole_recompute(world_lake: str)
 
 
 def test_heatmap_is_updated_in_its_figure_and_follows_the_metric() -> None:
-    import math
-
+    import numpy as np
     from bokeh.document import Document
 
     from hhs_platform.dashboards import operations
@@ -481,26 +499,42 @@ def test_heatmap_is_updated_in_its_figure_and_follows_the_metric() -> None:
     figure, source = heatmap.figure, heatmap.source
 
     def drawn() -> list[tuple[str, str, float | None]]:
+        """The cells the image holds, by day and account."""
         data = source.data
-        return [
-            (str(day.astype("datetime64[D]")), key, None if math.isnan(v) else float(v))
-            for day, key, v in zip(data["date"], data["account_key"], data["value"], strict=True)
-        ]
+        if not data["image"]:
+            return []
+        image, start, accounts = data["image"][0], data["x"][0], list(heatmap.y_range.factors)
+        assert data["y"] == [0] and data["dh"] == [len(accounts)]
+        assert data["dw"] == [image.shape[1] * heatmap.DAY_MS]
+        cells = []
+        for (row, column), value in np.ndenumerate(image):
+            if value == heatmap.NO_SCORE:
+                continue
+            day = dt.date(1970, 1, 1) + dt.timedelta(milliseconds=start + column * heatmap.DAY_MS)
+            score = None if value == heatmap.NOT_JUDGED else float(value)
+            cells.append((day.isoformat(), accounts[row], score))
+        return sorted(cells, key=lambda c: (c[0], c[1]))
 
-    assert drawn() == list(cells.select("date", "account_key", "value").iter_rows())
+    def shown(frame: pl.DataFrame) -> list[tuple[str, str, float | None]]:
+        return list(
+            frame.select("date", "account_key", "value").sort("date", "account_key").iter_rows()
+        )
+
+    assert drawn() == shown(cells)
     assert list(heatmap.y_range.factors) == ["x:a", "x:b"]
-    assert str(heatmap.x_range.start) == "2026-02-28T12:00:00.000"
-    assert str(heatmap.x_range.end) == "2026-03-03T12:00:00.000"
+    # each day's cell spans its UTC day
+    first = dt.datetime(2026, 3, 1, tzinfo=dt.UTC).timestamp() * 1000
+    assert (heatmap.x_range.start, heatmap.x_range.end) == (first, first + 3 * heatmap.DAY_MS)
     assert figure.height == heatmap.HEADER_PX + 2 * heatmap.ROW_PX
     assert heatmap.title.text == "Freshness per account and day (UTC)"
     assert heatmap.colorbar.title == "Freshness"
-    assert heatmap.hover.tooltips[-1] == ("Freshness", "@value{0.000}")
+    assert heatmap.hover.tooltips[-1] == ("Freshness", "@image{custom}")
     # the same cells are not sent again; another metric is, into the same figure and source
     assert not heatmap.show((cells.clone(), "freshness"))
     other = of.heatmap_cells(scorecard, "completeness")
     assert heatmap.show((other, "completeness"))
     assert heatmap.figure is figure and heatmap.source is source
-    assert drawn() == list(other.select("date", "account_key", "value").iter_rows())
+    assert drawn() == shown(other)
     assert heatmap.title.text == "Completeness per account and day (UTC)"
     assert heatmap.colorbar.title == "Completeness"
     # one account: the figure is one row high; no cells: nothing drawn
@@ -509,6 +543,79 @@ def test_heatmap_is_updated_in_its_figure_and_follows_the_metric() -> None:
     assert figure.height == heatmap.HEADER_PX + heatmap.ROW_PX
     assert heatmap.show((other.clear(), "completeness"))
     assert drawn() == [] and list(heatmap.y_range.factors) == []
+
+
+# The rows of the tooltip shown, as [label, value] (Bokeh draws it inside shadow roots).
+TOOLTIP_ROWS = """() => {
+  const rows = [];
+  const walk = (node) => {
+    if (node.classList?.contains("bk-tooltip-row-label")) rows.push([node.textContent.trim()]);
+    if (node.classList?.contains("bk-tooltip-row-value")) rows.at(-1).push(node.textContent.trim());
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.childNodes) walk(child);
+  };
+  walk(document.body);
+  return rows;
+}"""
+# Where a heatmap cell's middle is on the page: [x, y] of (day as ms at midnight UTC, row).
+CELL_MIDDLE = """([day, row]) => {
+  const view = [...Bokeh.index.roots][0];
+  const canvas = view.canvas_view.el.getBoundingClientRect();
+  return [canvas.left + view.frame.x_scale.compute(day + 43200000),
+          canvas.top + view.frame.y_scale.compute(row + 0.5)];
+}"""
+
+
+def test_heatmap_hover_reads_the_day_account_and_score_under_the_pointer(tmp_path: Path) -> None:
+    """The hover's day, account and score are worked out in the browser from the image (the
+    figure holds no per-cell labels): every cell, one without a score and one that cannot be
+    judged among them, is hovered in Chromium."""
+    from bokeh.embed import file_html
+    from bokeh.resources import INLINE
+
+    from hhs_platform.dashboards import operations
+    from hhs_platform.dashboards import operations_figures as of
+
+    scorecard = pl.DataFrame(
+        {
+            "date": [dt.date(2026, 3, d) for d in (1, 2, 3, 1, 3)],
+            "account_key": ["x:b", "x:b", "x:b", "x:a", "x:a"],
+            "platform": ["x"] * 5,
+            "drift": [0.5, None, 1.0, 0.25, 0.125],
+        }
+    )
+    heatmap = operations.Heatmap()
+    heatmap.show((of.heatmap_cells(scorecard, "drift"), "drift"))
+    heatmap.figure.sizing_mode, heatmap.figure.width = "fixed", 900
+    html = tmp_path / "heatmap.html"
+    html.write_text(file_html(heatmap.figure, INLINE, "heatmap"))
+    want = {
+        ("2026-03-01", "x:a"): "0.250",
+        ("2026-03-02", "x:a"): "no score",
+        ("2026-03-03", "x:a"): "0.125",
+        ("2026-03-01", "x:b"): "0.500",
+        ("2026-03-02", "x:b"): "cannot be judged",
+        ("2026-03-03", "x:b"): "1.000",
+    }
+    assert heatmap.hover.tooltips[-1][0] == "Drift"
+    seen: dict[tuple[str, str], str] = {}
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1000, "height": 400})
+        page.goto(html.as_uri())
+        page.wait_for_function("() => window.Bokeh && [...Bokeh.index.roots].length > 0")
+        for day, account in want:
+            ms = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC).timestamp() * 1000
+            x, y = page.evaluate(CELL_MIDDLE, [ms, ["x:a", "x:b"].index(account)])
+            page.mouse.move(x, y)
+            page.wait_for_function(
+                f"() => JSON.stringify(({TOOLTIP_ROWS})()).includes({json.dumps(day)})"
+                f" && JSON.stringify(({TOOLTIP_ROWS})()).includes({json.dumps(account)})",
+                timeout=10_000,
+            )
+            rows = dict(page.evaluate(TOOLTIP_ROWS))
+            assert rows["Day:"] == day and rows["Account:"] == account
+            seen[day, account] = rows["Drift:"]
+    assert seen == want
 
 
 def test_warm_up_computes_the_other_windows_of_the_choice_shown(
