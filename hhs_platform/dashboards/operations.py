@@ -134,8 +134,10 @@ class WindowFigures:
     start: dt.date | None
     runs: pl.DataFrame
     budget: of.ErrorBudget
-    #: The window's scorecard rows, which the heatmap colours.
+    #: The window's scorecard rows, which the heatmap colours, and each account's mean scores
+    #: over them (:func:`of.account_means`), which pick the accounts drawn.
     scored: pl.DataFrame
+    means: pl.DataFrame
     scores: pl.DataFrame
     quarantine: pl.DataFrame
     flags: pl.DataFrame
@@ -174,6 +176,7 @@ def window_figures(
         runs=runs,
         budget=of.error_budget(runs, slo),
         scored=scored,
+        means=of.account_means(scored),
         scores=of.latest_scorecard(scored),
         quarantine=of.quarantine_by_rule(quarantine),
         flags=of.flags_by_rule(of.in_window(rows.flags, "observed_at", start)),
@@ -183,12 +186,14 @@ def window_figures(
 
 def with_heatmap(figures: WindowFigures, metric: str) -> View:
     """A window's figures with the heatmap of ``metric`` (one of :data:`of.HEATMAP_METRICS`)."""
-    cells = of.heatmap_cells(figures.scored, metric)
     return View(
         start=figures.start,
         runs=figures.runs,
         budget=figures.budget,
-        cells=cells,
+        scored=figures.scored,
+        metric=metric,
+        drawn=of.lowest_accounts(figures.scored, metric, of.HEATMAP_ACCOUNTS, figures.means),
+        accounts=figures.means.height,
         scores=figures.scores,
         quarantine=figures.quarantine,
         flags=figures.flags,
@@ -203,11 +208,23 @@ class View:
     start: dt.date | None
     runs: pl.DataFrame
     budget: of.ErrorBudget
-    cells: pl.DataFrame
+    #: The window's scorecard rows and the heatmap's colour.
+    scored: pl.DataFrame
+    metric: str
+    #: The heatmap's cells drawn (:func:`of.lowest_accounts`), of how many accounts scored.
+    drawn: pl.DataFrame
+    accounts: int
     scores: pl.DataFrame
     quarantine: pl.DataFrame
     flags: pl.DataFrame
     headroom: pl.DataFrame
+
+    @functools.cached_property
+    def cells(self) -> pl.DataFrame:
+        """Every account's heatmap cells (:func:`of.heatmap_cells`), made when first asked
+        for: only the table needs them, and of the window "All" of the large benchmark lake
+        (2.19 M cells) they took 80 ms."""
+        return of.heatmap_cells(self.scored, self.metric)
 
     @functools.cached_property
     def heatmap_table(self) -> pl.DataFrame:
@@ -580,12 +597,11 @@ class OperationsView:
 
     def _show_details(self) -> None:
         view = self.view
-        shown = of.lowest_accounts(view.cells, of.HEATMAP_ACCOUNTS)
-        self.heatmap.show((shown, self.metric.value))
-        accounts, drawn = view.cells["account_key"].n_unique(), shown["account_key"].n_unique()
+        self.heatmap.show((view.drawn, view.metric))
+        accounts, drawn = view.accounts, view.drawn["account_key"].n_unique()
         self.heatmap_note.object = (
             f"Showing the {drawn} of {accounts} accounts with the lowest mean "
-            f"{kit.metric_label(self.metric.value).lower()}; *As a table* lists every account."
+            f"{kit.metric_label(view.metric).lower()}; *As a table* lists every account."
             if drawn < accounts
             else ""
         )

@@ -441,18 +441,42 @@ def test_latest_partitions() -> None:
 
 
 def test_heatmap_keeps_the_lowest_scoring_accounts() -> None:
-    cells = pl.DataFrame(
+    scorecard = pl.DataFrame(
         {
-            "date": ["2026-11-01", "2026-11-02"] * 4,
+            "date": [dt.date(2026, 11, 1), dt.date(2026, 11, 2)] * 4,
             "account_key": ["x:a", "x:a", "x:b", "x:b", "x:c", "x:c", "x:d", "x:d"],
             "platform": ["x"] * 8,
-            "value": [1.0, 0.9, 0.2, 0.4, None, None, 0.5, 0.7],
+            "freshness": [1.0, 0.5, 0.25, 0.5, None, None, 0.5, 0.75],
+            "completeness": [0.1, 0.2, 1.0, 1.0, 0.9, 0.9, 0.5, 0.0],
+            "validity": [1.0] * 8,
+            "drift": [0.0] * 8,
+            "overall": [0.5] * 8,
         }
     )
-    kept = of.lowest_accounts(cells, 2)
-    # x:c was never judged (lowest), then x:b (mean 0.3); sorted by account and date
-    assert kept["account_key"].to_list() == ["x:b", "x:b", "x:c", "x:c"]
-    assert of.lowest_accounts(cells, 10).equals(cells)
-    # cells in any order (the scorecard's): the same kept cells, in the same order
-    assert of.lowest_accounts(cells.reverse(), 2).equals(kept)
-    assert of.lowest_accounts(cells.sample(fraction=1.0, shuffle=True, seed=1), 10).equals(cells)
+    kept = of.lowest_accounts(scorecard, "freshness", 2)
+    # x:c was never judged (lowest), then x:b (mean 0.375); sorted by account and date
+    assert kept.to_dicts() == [
+        {"date": d, "account_key": k, "platform": "x", "value": v}
+        for k, d, v in [
+            ("x:b", "2026-11-01", 0.25),
+            ("x:b", "2026-11-02", 0.5),
+            ("x:c", "2026-11-01", None),
+            ("x:c", "2026-11-02", None),
+        ]
+    ]
+    assert of.lowest_accounts(scorecard, "freshness", 10).equals(
+        of.heatmap_cells(scorecard, "freshness")
+    )
+    # another colour ranks by its own means: x:a (0.15), then x:d (0.25)
+    lowest = of.lowest_accounts(scorecard, "completeness", 2)
+    assert lowest["account_key"].unique(maintain_order=True).to_list() == ["x:a", "x:d"]
+    # the means computed once give the same cells; rows in any order give the same cells
+    means = of.account_means(scorecard)
+    assert means.sort("account_key")["freshness"].to_list() == [0.75, 0.375, None, 0.625]
+    for metric in of.HEATMAP_METRICS:
+        alone = of.lowest_accounts(scorecard, metric, 3)
+        assert of.lowest_accounts(scorecard, metric, 3, means).equals(alone)
+        shuffled = scorecard.sample(fraction=1.0, shuffle=True, seed=1)
+        assert of.lowest_accounts(shuffled, metric, 3).equals(alone)
+    with pytest.raises(ValueError, match="unknown heatmap metric"):
+        of.lowest_accounts(scorecard, "followers", 2)

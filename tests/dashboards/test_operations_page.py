@@ -342,8 +342,7 @@ def _heatmap_cells(lake: Lake, metric: str) -> list[list[Any]]:
     data = operations.load(lake, get_settings())
     start = of.window_start(data.latest, WINDOWS[DEFAULT_WINDOW])
     cells = of.lowest_accounts(
-        of.heatmap_cells(of.in_window(data.scorecard, "date", start), metric),
-        of.HEATMAP_ACCOUNTS,
+        of.in_window(data.scorecard, "date", start), metric, of.HEATMAP_ACCOUNTS
     )
     ms = cells.select(
         pl.col("date").str.to_date().cast(pl.Datetime("ms")).dt.epoch("ms").cast(pl.Float64),
@@ -416,6 +415,10 @@ def _whole_recompute(
         "start": start,
         "runs": runs,
         "budget": of.error_budget(runs, slo),
+        "scored": scores,
+        "metric": metric,
+        "drawn": of.lowest_accounts(scores, metric, of.HEATMAP_ACCOUNTS),
+        "accounts": scores["account_key"].n_unique(),
         "cells": of.heatmap_cells(scores, metric),
         "heatmap_table": of.heatmap_table(of.heatmap_cells(scores, metric)),
         "scores": of.latest_scorecard(scores),
@@ -452,7 +455,8 @@ def test_figures_are_kept_in_layers_and_equal_a_whole_recompute(world_lake: str)
             for metric in of.HEATMAP_METRICS:
                 view.metric.value = metric
                 expected = _whole_recompute(data, platform, window, metric, view.slo)
-                names = [f.name for f in dataclasses.fields(view.view)] + ["heatmap_table"]
+                names = [f.name for f in dataclasses.fields(view.view)]
+                names += ["cells", "heatmap_table"]
                 shown = {name: getattr(view.view, name) for name in names}
                 assert shown.keys() == expected.keys()
                 for name, value in expected.items():
