@@ -622,7 +622,7 @@ def test_heatmap_hover_reads_the_day_account_and_score_under_the_pointer(tmp_pat
     assert seen == want
 
 
-def test_warm_up_computes_the_other_windows_of_the_choice_shown(
+def test_warm_up_computes_the_other_windows_and_platforms_of_the_choice_shown(
     world_lake: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     import logging
@@ -658,8 +658,17 @@ def test_warm_up_computes_the_other_windows_of_the_choice_shown(
         warmed = kept[("view", of.ALL, window, view.metric.value, view.slo)]
         expected = _whole_recompute(data, of.ALL, window, view.metric.value, view.slo)
         assert warmed.runs.equals(expected["runs"]) and warmed.cells.equals(expected["cells"])
-    # and choosing one then computes nothing
+    # and so is the window and colour shown of every other platform
+    assert len(data.platforms) > 1
+    for platform in data.platforms:
+        warmed = kept[("view", platform, DEFAULT_WINDOW, view.metric.value, view.slo)]
+        expected = _whole_recompute(data, platform, DEFAULT_WINDOW, view.metric.value, view.slo)
+        assert warmed.runs.equals(expected["runs"]) and warmed.drawn.equals(expected["drawn"])
+    # choosing one of them then computes nothing
     before = dict(kept)
+    view.platform.value = data.platforms[-1]
+    assert kept == before
+    view.platform.value = of.ALL
     view.window.value = next(w for w in WINDOWS if w != DEFAULT_WINDOW)
     assert kept == before
 
