@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import panel as pn
@@ -33,14 +34,16 @@ SOURCES = "quality/metric_sources"
 ACCOUNTS = "silver/accounts"
 
 _COUNT = NumberFormatter(format="0,0")
-_SIGNED = NumberFormatter(format="+0,0")
-_RATE = NumberFormatter(format="0.000%")
 _PCT = NumberFormatter(format="+0.0%")
 _SHARE = NumberFormatter(format="0.0%")
 _LIFT = NumberFormatter(format="0.00")
 _DATE = DateFormatter(format="%Y-%m-%d")
 _GRANULARITY = {"Daily": "day", "Weekly": "week"}
 _PERIOD_TITLE = {"day": "Day", "week": "Week (Monday)"}
+_PERIOD_NAME = {"day": "day", "week": "week (from Monday)"}
+#: The figures tables' columns: the same for every metric and granularity, so that a filter
+#: change sends rows only (see :func:`kit.with_texts`); the heading above names both.
+_TIMELINE_TITLES = {"period_start": "Period", "label": "Series", "value": "Value"}
 
 
 def page(lake: Lake | None = None) -> pn.viewable.Viewable:
@@ -205,9 +208,13 @@ class TrendsView:
         )
         self.chart = Chart(sizing_mode="stretch_width", min_height=420)
         self.notes = pn.pane.Markdown(sizing_mode="stretch_width")
+        self.figures_heading = pn.pane.Markdown("### Figures", sizing_mode="stretch_width")
         self.timeline_table = kit.table_widget(
-            self._timeline_frame(pl.DataFrame(schema=_TIMELINE_SCHEMA)),
-            hidden_columns=["series"],
+            self._timeline_frame(pl.DataFrame(schema=_TIMELINE_SCHEMA), "followers"),
+            titles=_TIMELINE_TITLES,
+            formatters={"period_start": _DATE, "value": kit.shown_as_text("value")},
+            header_tooltips={"value": "The metric chosen above (see the heading)."},
+            hidden_columns=["series", "value_text"],
             css_classes=["trends-timeline"],
             page_size=14,
         )
@@ -249,7 +256,7 @@ class TrendsView:
             self.refusal,
             self.chart.pane,
             self.notes,
-            pn.pane.Markdown("### Figures"),
+            self.figures_heading,
             self.timeline_table,
             kit.export_buttons(self.timeline_export, "trends", AGENCY_METRICS),
             self.lower.pane,
@@ -259,7 +266,7 @@ class TrendsView:
         """Period over period, roll-up, leaderboards, trending terms (see :class:`kit.Later`)."""
         self.pop_caption = pn.pane.Markdown(sizing_mode="stretch_width")
         self.pop_table = kit.table_widget(
-            pl.DataFrame(schema=_POP_SCHEMA),
+            self._pop_frame(pl.DataFrame(schema=_POP_SCHEMA), "followers"),
             titles={
                 "label": "Series",
                 "value": "This period",
@@ -267,7 +274,11 @@ class TrendsView:
                 "change": "Change",
                 "change_pct": "Change %",
             },
-            hidden_columns=["series"],
+            formatters={
+                **{c: kit.shown_as_text(c) for c in ("value", "previous", "change")},
+                "change_pct": _PCT,
+            },
+            hidden_columns=["series", "value_text", "previous_text", "change_text"],
             css_classes=["trends-pop"],
         )
         self.pop_box = pn.Column(
@@ -279,9 +290,13 @@ class TrendsView:
         )
         self.rollup_caption = pn.pane.Markdown(sizing_mode="stretch_width")
         self.rollup_table = kit.table_widget(
-            pl.DataFrame(schema={"agency": pl.Utf8, "value": pl.Int64, "share": pl.Float64}),
-            titles={"agency": "Agency", "share": "Share"},
-            formatters={"share": _SHARE},
+            kit.with_texts(
+                pl.DataFrame(schema={"agency": pl.Utf8, "value": pl.Int64, "share": pl.Float64}),
+                {"value": _count_text},
+            ),
+            titles={"agency": "Agency", "value": "Value", "share": "Share"},
+            formatters={"value": kit.shown_as_text("value"), "share": _SHARE},
+            hidden_columns=["value_text"],
             css_classes=["trends-rollup"],
             page_size=20,
         )
@@ -449,13 +464,8 @@ class TrendsView:
         changes = self._changes(metric, platforms, lo, last_day)
         self._show_chart(self._line, metric, gran, changes)
         self.notes.object = self._notes(metric, platforms, changes)
-        kit.set_changed(
-            self.timeline_table,
-            titles={"period_start": _PERIOD_TITLE[gran], "label": "Series", "value": label},
-            formatters={"period_start": _DATE, "value": _format(metric)},
-            header_tooltips={"value": kit.definition(metric)},
-        )
-        kit.show_rows(self.timeline_table, self._timeline_frame(self._line))
+        self.figures_heading.object = f"### Figures: {escape(label)} per {_PERIOD_NAME[gran]}"
+        kit.show_rows(self.timeline_table, self._timeline_frame(self._line, metric))
 
         self.lower.refresh()
 
@@ -472,17 +482,7 @@ class TrendsView:
             f"{escape(label)}: this period **{lo} to {last_day}** against the previous period "
             f"**{plo} to {plast}** ({'weeks' if gran == 'week' else 'days'} of equal number)."
         )
-        value_format = _format(metric)
-        kit.set_changed(
-            self.pop_table,
-            formatters={
-                "value": value_format,
-                "previous": value_format,
-                "change": _RATE if metric in tf.RATES else _SIGNED,
-                "change_pct": _PCT,
-            },
-        )
-        kit.show_rows(self.pop_table, self._pop)
+        kit.show_rows(self.pop_table, self._pop_frame(self._pop, metric))
 
         agency = self.agency.value
         if agency is not None:
@@ -493,12 +493,7 @@ class TrendsView:
                 f"How **{escape(agency)}** adds up from the agencies directly below it "
                 f"({escape(label)}, {lo} to {last_day}, {scope})."
             )
-            kit.set_changed(
-                self.rollup_table,
-                titles={"agency": "Agency", "value": label, "share": "Share"},
-                formatters={"value": value_format, "share": _SHARE},
-            )
-            kit.show_rows(self.rollup_table, breakdown)
+            kit.show_rows(self.rollup_table, kit.with_texts(breakdown, {"value": _text(metric)}))
         boards = kit.restrict(kit.read(self.lake, BOARDS))
         kit.show_rows(
             self.boards_table,
@@ -566,8 +561,17 @@ class TrendsView:
 
     # -- exports ---------------------------------------------------------------------------
     @staticmethod
-    def _timeline_frame(line: pl.DataFrame) -> pl.DataFrame:
-        return line.select("period_start", "label", "value", "series")
+    def _timeline_frame(line: pl.DataFrame, metric: str) -> pl.DataFrame:
+        """The figures table's rows: the timeline's, its values written as ``metric``'s."""
+        shown = line.select("period_start", "label", "value", "series")
+        return kit.with_texts(shown, {"value": _text(metric)})
+
+    @staticmethod
+    def _pop_frame(pop: pl.DataFrame, metric: str) -> pl.DataFrame:
+        """The period-over-period table's rows, its values and change written as ``metric``'s."""
+        change = _rate_text if metric in tf.RATES else _signed_text
+        texts = {"value": _text(metric), "previous": _text(metric), "change": change}
+        return kit.with_texts(pop, texts)
 
     def timeline_export(self) -> pl.DataFrame:
         """The figures in view: period start, series key and label, and the metric's value."""
@@ -585,12 +589,25 @@ def escape(text: str | None) -> str:
     return kit.escape_md(text)
 
 
-def _format(metric: str) -> NumberFormatter:
+def _count_text(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _signed_text(value: float) -> str:
+    return f"{value:+,.0f}"
+
+
+def _rate_text(value: float) -> str:
+    return f"{value:.3%}"
+
+
+def _text(metric: str) -> Callable[[float], str]:
+    """How the tables write ``metric``'s values: a rate, a signed change or a count."""
     if metric in tf.RATES:
-        return _RATE
+        return _rate_text
     if metric == "followers_change":
-        return _SIGNED
-    return _COUNT
+        return _signed_text
+    return _count_text
 
 
 _TIMELINE_SCHEMA = {

@@ -300,6 +300,25 @@ def test_show_rows_sends_only_rows_that_changed() -> None:
     assert table.value["agency"].tolist() == ["CDC"]
 
 
+def test_numbers_shown_as_text_keep_the_numbers_and_the_tables_columns() -> None:
+    frame = pl.DataFrame({"label": ["a", "b", "c"], "value": [1234.0, None, -0.0125]})
+    shown = kit.with_texts(frame, {"value": lambda v: f"{v:,.1f}"})
+    assert shown.columns == ["label", "value", "value_text"]
+    assert shown["value"].equals(frame["value"])  # still numbers: the table sorts by them
+    assert shown["value_text"].to_list() == ["1,234.0", "", "-0.0"]
+    assert (
+        kit.with_texts(frame.clear(), {"value": "{:.0f}".format})["value_text"].dtype == pl.String
+    )
+    # the cell shows the text, escaped (Bokeh's template: <%- %>)
+    assert kit.shown_as_text("value").template == "<%- value_text %>"
+    # a new format for the same columns is new rows for the table
+    table = kit.table_widget(
+        shown, formatters={"value": kit.shown_as_text("value")}, hidden_columns=["value_text"]
+    )
+    assert kit.show_rows(table, kit.with_texts(frame, {"value": lambda v: f"{v:.3%}"}))
+    assert table.value["value_text"].tolist() == ["123400.000%", "", "-1.250%"]
+
+
 def test_a_table_paginated_on_the_server_is_one_page_high_whatever_it_shows() -> None:
     rows = pl.DataFrame({"value": [1, 2, 3]})
     table = kit.table_widget(rows, page_size=10)

@@ -236,17 +236,34 @@ def test_trends_page_over_the_world_lake(world_lake: str, world_server: str) -> 
         page.screenshot(path=str(ARTIFACTS / "trends-1280.png"), full_page=True)
 
         # another metric: the figures follow, and the URL carries the filter
-        assert "Followers" in _titles(page, "trends-timeline")
+        assert "Figures: Followers per day" in _flat(page_text(page))
+        titles = _titles(page, "trends-timeline")
+        assert [t for t in titles if t] == ["Period", "Series", "Value", "Series", "Value text"]
         page.get_by_label("Metric").select_option(label="Engagement")
         engagement = _line_rows(_expected_lines(days, agencies, "engagement", start, end), _count)
         _until(
             page, lambda: _rows(page, "trends-timeline", fields) == engagement[:14], "engagement"
         )
-        # the value column's new title (its columns changed with one walk of the page's models)
-        _until(page, lambda: "Engagement" in _titles(page, "trends-timeline"), "the new title")
-        assert "Followers" not in _titles(page, "trends-timeline")
+        # the heading names the new metric; the table's columns stay (only its rows changed)
+        _until(page, lambda: "Figures: Engagement per day" in _flat(page_text(page)), "heading")
+        assert _titles(page, "trends-timeline") == titles
         assert _query(_url(page))["metric"] == "engagement"
         assert "Likes + reposts + replies + quotes" in page_text(page)
+        # a rate and a signed change are written as such, in the same columns
+        for label, metric, write in (
+            ("Engagement rate", "engagement_rate", lambda v: "" if v is None else f"{v:.3%}"),
+            ("Change in followers", "followers_change", _signed),
+            ("Engagement", "engagement", _count),
+        ):
+            page.get_by_label("Metric").select_option(label=label)
+            lines = _line_rows(_expected_lines(days, agencies, metric, start, end), write)
+            assert any(row["value"] for row in lines[:14]), metric
+            _until(
+                page,
+                lambda lines=lines: _rows(page, "trends-timeline", fields) == lines[:14],
+                metric,
+            )
+            assert _titles(page, "trends-timeline") == titles
 
         # fewer series: remove the first chip (HHS); the figures are the others'
         chips = page.locator(".choices__inner .choices__item")
