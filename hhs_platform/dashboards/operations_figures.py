@@ -218,6 +218,11 @@ def error_budget(runs: pl.DataFrame, slo: float) -> ErrorBudget:
 
 
 # -- freshness and coverage -------------------------------------------------------------------
+def _check_heatmap_metric(metric: str) -> None:
+    if metric not in HEATMAP_METRICS:
+        raise ValueError(f"unknown heatmap metric {metric!r}; use one of {HEATMAP_METRICS}")
+
+
 def heatmap_cells(scorecard: pl.DataFrame, metric: str) -> pl.DataFrame:
     """The heatmap's cells: one per account and day, coloured by a scorecard score.
 
@@ -232,8 +237,7 @@ def heatmap_cells(scorecard: pl.DataFrame, metric: str) -> pl.DataFrame:
         every colour change, and only the drawn accounts' cells need an order
         (:func:`lowest_accounts`, which makes only theirs).
     """
-    if metric not in HEATMAP_METRICS:
-        raise ValueError(f"unknown heatmap metric {metric!r}; use one of {HEATMAP_METRICS}")
+    _check_heatmap_metric(metric)
     return scorecard.select(
         pl.col("date").cast(pl.String),
         "account_key",
@@ -273,8 +277,7 @@ def lowest_accounts(
     Returns:
         :func:`heatmap_cells` of the kept accounts, sorted by account and date.
     """
-    if metric not in HEATMAP_METRICS:
-        raise ValueError(f"unknown heatmap metric {metric!r}; use one of {HEATMAP_METRICS}")
+    _check_heatmap_metric(metric)
     means = account_means(scorecard) if means is None else means
     kept = means.sort(metric, "account_key", nulls_last=False).head(n)["account_key"]
     rows = scorecard.filter(pl.col("account_key").is_in(kept.implode()))
