@@ -212,9 +212,9 @@ class TrendsView:
         self.timeline_table = kit.table_widget(
             self._timeline_frame(pl.DataFrame(schema=_TIMELINE_SCHEMA), "followers"),
             titles=_TIMELINE_TITLES,
-            formatters={"period_start": _DATE, "value": kit.shown_as_text("value")},
+            formatters={"period_start": _DATE},
             header_tooltips={"value": "The metric chosen above (see the heading)."},
-            hidden_columns=["series", "value_text"],
+            hidden_columns=["series"],
             css_classes=["trends-timeline"],
             page_size=14,
         )
@@ -274,11 +274,8 @@ class TrendsView:
                 "change": "Change",
                 "change_pct": "Change %",
             },
-            formatters={
-                **{c: kit.shown_as_text(c) for c in ("value", "previous", "change")},
-                "change_pct": _PCT,
-            },
-            hidden_columns=["series", "value_text", "previous_text", "change_text"],
+            formatters={"change_pct": _PCT},
+            hidden_columns=["series"],
             css_classes=["trends-pop"],
         )
         self.pop_box = pn.Column(
@@ -295,8 +292,7 @@ class TrendsView:
                 {"value": _count_text},
             ),
             titles={"agency": "Agency", "value": "Value", "share": "Share"},
-            formatters={"value": kit.shown_as_text("value"), "share": _SHARE},
-            hidden_columns=["value_text"],
+            formatters={"share": _SHARE},
             css_classes=["trends-rollup"],
             page_size=20,
         )
