@@ -19,11 +19,22 @@ cores"). Here the flow dumps the settings once per flow run and sends them besid
 under a token; a worker builds them once per token and enters them around each task run, so
 Prefect's own hydration, finding no settings in the context, keeps them. Prefect's pull request #20853
 did the same for its process-pool runner ("cache worker SettingsContext").
+
+**Clients.** Each task run made two Prefect API clients (one for the hydrated flow-run context,
+one for the task-run engine), and each client loads certifi's CA bundle into a new TLS context,
+even for a plain-HTTP API: 17 ms a client on an idle worker, and 91 of the worker's 1,324 py-spy
+samples (about 1.8 s) in the pipeline benchmark's comparison, where two threads run task runs
+side by side (docs/performance.md, "Eighth round" under "The CPU-bound pipeline"). Here each
+worker thread keeps one open client per flow run (per settings token) in a
+``SyncClientContext``, and each task run of that thread finds it in its context, so Prefect's
+engine and hydration use it instead of making their own. Prefect has no setting for this (its
+pull request #19106, still open, would share the TLS context).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -32,7 +43,7 @@ from typing import Any
 from uuid import uuid4
 
 from distributed import Future
-from prefect.context import SettingsContext, serialize_context
+from prefect.context import SettingsContext, SyncClientContext, serialize_context
 from prefect.settings import Settings as PrefectSettings
 from prefect.settings.profiles import Profile
 from prefect.task_engine import run_task_async, run_task_sync
@@ -44,6 +55,8 @@ from prefect_dask.task_runners import PrefectDaskFuture
 _KEPT = 8
 _built: OrderedDict[str, tuple[Profile, PrefectSettings]] = OrderedDict()
 _built_lock = threading.Lock()
+#: Each worker thread's open Prefect client: ``(settings token, its SyncClientContext)``.
+_clients = threading.local()
 
 
 class _SentApart(SettingsContext):
@@ -69,15 +82,45 @@ def _settings(token: str, dumped: dict[str, Any]) -> tuple[Profile, PrefectSetti
         return _built[token]
 
 
+def _client_context(token: str) -> SyncClientContext:
+    """This thread's open Prefect client for the flow run whose settings are ``token`` (made
+    on the thread's first task run of that flow run, within its settings: its API URL and key);
+    the thread's client of an earlier flow run is closed."""
+    kept: tuple[str, SyncClientContext] | None = getattr(_clients, "kept", None)
+    if kept is not None and kept[0] == token:
+        return kept[1]
+    _clients.kept = None
+    if kept is not None:
+        kept[1].client.__exit__(None, None, None)
+    ctx = contextvars.copy_context().run(_open_client_context)
+    _clients.kept = (token, ctx)
+    return ctx
+
+
+def _open_client_context() -> SyncClientContext:
+    """A new, entered ``SyncClientContext`` (run in a copy of the context: entering it sets
+    Prefect's context variable there only). Entered once and never left: its client stays open
+    for the thread's next task runs, and Prefect's own ``with`` of it (``get_or_create``) neither
+    opens nor closes it again."""
+    SyncClientContext.__var__.set(None)  # type: ignore[arg-type]  # not an earlier, closed one
+    ctx = SyncClientContext()
+    ctx.__enter__()
+    return ctx
+
+
 def run_task(settings_token: str, settings: dict[str, Any], **run: Any) -> Any:
     """Run one task run on a worker (what prefect-dask's per-submission wrapper does), inside
-    the flow's settings, built once per flow run in this process."""
+    the flow's settings, built once per flow run in this process, with the thread's client."""
     profile, built = _settings(settings_token, settings)
     # a new context object each time: a context object holds the token of its one entry
     with SettingsContext(profile=profile, settings=built):
         if run["task"].isasync:
             return asyncio.run(run_task_async(**run))
-        return run_task_sync(**run)
+        entered = SyncClientContext.__var__.set(_client_context(settings_token))
+        try:
+            return run_task_sync(**run)
+        finally:
+            SyncClientContext.__var__.reset(entered)
 
 
 class KeyedDaskTaskRunner(DaskTaskRunner):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import urllib.error
 import urllib.request
+from uuid import uuid4
 
 import pytest
 from prefect import flow, task
-from prefect.context import FlowRunContext, SettingsContext, serialize_context
+from prefect.context import FlowRunContext, SettingsContext, SyncClientContext, serialize_context
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
 from hhs_platform import taskrunner
@@ -84,6 +85,55 @@ def test_task_runs_see_the_flows_settings_built_once_per_flow_run() -> None:
         assert current is not None
         assert settings == current.settings
         assert profile == current.profile
+
+
+@task
+def clients_seen() -> tuple[str, str, str]:
+    """A tag of the Prefect client of the task run's engine and of its hydrated flow-run context
+    (given to a client the first time a task run sees it), and the flow run's state as read back
+    through the engine's client."""
+    engine = SyncClientContext.get()
+    flow_run = FlowRunContext.get()
+    assert engine is not None and flow_run is not None and flow_run.flow_run is not None
+    read = engine.client.read_flow_run(flow_run.flow_run.id)
+    assert read.id == flow_run.flow_run.id
+    tags = [
+        c.__dict__.setdefault("_seen_as", uuid4().hex) for c in (engine.client, flow_run.client)
+    ]
+    return tags[0], tags[1], str(read.state_type)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_worker_thread_keeps_one_prefect_client_per_flow_run() -> None:
+    """Task runs on a worker process's thread share the thread's open client (Prefect's engine
+    and the hydrated flow-run context alike) instead of making two each."""
+    runner = KeyedDaskTaskRunner(
+        cluster_kwargs={"n_workers": 1, "threads_per_worker": 2, "processes": True}
+    )
+
+    @flow(task_runner=runner)  # type: ignore[arg-type]
+    def six() -> list[tuple[str, str, str]]:
+        return [f.result() for f in [clients_seen.submit() for _ in range(6)]]
+
+    seen = six()
+    assert [state for _, _, state in seen] == ["StateType.RUNNING"] * 6  # the client works
+    assert all(engine == hydrated for engine, hydrated, _ in seen)
+    assert 1 <= len({engine for engine, _, _ in seen}) <= 2  # one per thread, not 12 clients
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_threads_client_is_kept_for_its_flow_runs_settings_and_closed_after() -> None:
+    first = taskrunner._client_context("flow-run-a")
+    assert taskrunner._client_context("flow-run-a") is first
+    assert not first.client._closed
+    assert first.client.read_flows(limit=1) is not None  # open and working
+    second = taskrunner._client_context("flow-run-b")  # another flow run's settings
+    assert second is not first
+    assert first.client._closed and not second.client._closed
+    with second:  # Prefect's own `with` of the context neither reopens nor closes the client
+        pass
+    assert not second.client._closed
+    assert taskrunner._client_context("flow-run-b") is second
 
 
 @pytest.mark.usefixtures("prefect_harness")
