@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -164,16 +165,28 @@ def skipped_platforms(
 
 
 async def fetch_accounts(
-    accounts: list[AccountRef], settings: Settings, since: datetime | None = None
+    accounts: list[AccountRef],
+    settings: Settings,
+    since: datetime | None = None,
+    decoded: dict[str, tuple[Any, None]] | None = None,
 ) -> tuple[list[RawResponse], list[AccountError], set[str]]:
     """Fetch every account; every response is archived in the returned list, errors per account.
 
     Also returns the keys of accounts whose feed was read completely (no ``since``, no page cap,
     no error): only for those can a post that is no longer served be called deleted.
+
+    ``decoded`` receives, by bronze response id, the JSON decode of each body a connector that
+    keeps it as it was (``Connector.keeps_fetched_json``) read, for the parse to reuse.
     """
     responses: list[RawResponse] = []
     errors: list[AccountError] = []
-    async with HttpClient(settings, archive=responses.append) as http:
+
+    def keep(raw: RawResponse, data: Any) -> None:
+        connector = CONNECTORS.get(raw.platform)
+        if decoded is not None and connector is not None and connector.keeps_fetched_json:
+            decoded[bronze.response_id(raw)] = (data, None)
+
+    async with HttpClient(settings, archive=responses.append, decoded=keep) as http:
         connectors = {p: get_connector(p)(http, settings) for p in {a.platform for a in accounts}}
 
         async def one(account: AccountRef) -> None:
@@ -243,10 +256,14 @@ def collect_batch(
     ]
     frames = [archived_responses(lake, done)] if not done.is_empty() else []
     logs = [done]
+    # the bodies the fetch decoded, for this call's parse to reuse
+    decoded: dict[str, tuple[Any, None]] | None = {} if parse else None
     if todo:
         refs = [AccountRef(b["platform"], b["handle"], b.get("platform_id")) for b in todo]
         window_start = datetime.now(UTC)
-        responses, new_errors, complete = asyncio.run(fetch_accounts(refs, settings, since))
+        responses, new_errors, complete = asyncio.run(
+            fetch_accounts(refs, settings, since, decoded)
+        )
         window_end = datetime.now(UTC)
         versions = {p: c.version for p, c in CONNECTORS.items()}
         frame = bronze.to_frame(responses, run_id=run_id, connector_versions=versions)
@@ -263,7 +280,9 @@ def collect_batch(
             "batch %s of run %s: every account already fetched; parsing bronze", batch_id, run_id
         )
     frame = pl.concat(frames) if frames else table_spec("bronze/raw_responses").empty()
-    silver = silver_from_bronze(frame, pl.concat(logs), registry) if parse else SilverBatch()
+    silver = (
+        silver_from_bronze(frame, pl.concat(logs), registry, decoded) if parse else SilverBatch()
+    )
     return BatchOutcome(
         batch_id=batch_id,
         accounts=len(batch),
@@ -278,13 +297,17 @@ def collect_batch(
 
 
 def silver_from_bronze(
-    frame: pl.DataFrame, fetch_log: pl.DataFrame, registry: pl.DataFrame | None
+    frame: pl.DataFrame,
+    fetch_log: pl.DataFrame,
+    registry: pl.DataFrame | None,
+    decoded: Mapping[str, tuple[Any, None]] | None = None,
 ) -> SilverBatch:
     """Parse archived responses into silver rows; feeds the log calls complete may get tombstones.
 
-    The one path from bronze to silver, for collection, resume and replay alike.
+    The one path from bronze to silver, for collection, resume and replay alike. ``decoded``:
+    bodies the fetch already decoded, by response id (see :func:`parse_bronze`).
     """
-    silver = parse_bronze(frame, registry)
+    silver = parse_bronze(frame, registry, decoded)
     complete = set(fetch_log.filter(pl.col("status") == "complete")["account_key"].to_list())
     # A feed with a quarantined row is not fully known: its missing posts are not called deleted.
     doubtful = frame.filter(pl.col("response_id").is_in(silver.quarantine["response_id"].to_list()))

@@ -151,6 +151,8 @@ _SECRET_PARAM_RE = re.compile(
 _USERINFO_RE = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
 
 Archive = Callable[[RawResponse], None]
+#: Called with an archived response and its body decoded as JSON (``get_json``'s answers).
+Decoded = Callable[[RawResponse, Any], None]
 Classifier = Callable[[RawResponse], HhsError | None]
 
 
@@ -399,6 +401,8 @@ class HttpClient:
         backoff_base_s: first backoff step; doubles per retry (full jitter).
         backoff_cap_s: longest backoff step.
         max_wait_s: longest wait for a Retry-After or a budget reset; a longer one is raised.
+        decoded: called with each archived 2xx response and its body decoded as JSON, after
+            the decode the answer's caller receives (the batch's parse reuses it).
     """
 
     def __init__(
@@ -412,9 +416,11 @@ class HttpClient:
         backoff_cap_s: float = 30.0,
         max_wait_s: float = 900.0,
         rng: random.Random | None = None,
+        decoded: Decoded | None = None,
     ) -> None:
         self.settings = settings
         self.archive = archive
+        self.decoded = decoded
         self.state: SharedState = (
             state if state is not None else default_state(settings.http_state_dir)
         )
@@ -859,4 +865,6 @@ class HttpClient:
                     platform=platform,
                     status=status,
                 ) from None
+            if self.decoded is not None:
+                self.decoded(raw, data)
         return raw, body, data

@@ -125,6 +125,11 @@ class Connector(ABC):
     expected_fields: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: Settings (secret names) without which the platform cannot be collected at all.
     required_settings: ClassVar[tuple[str, ...]] = ()
+    #: True when ``collect`` leaves the JSON ``get_json`` gave it as it was: the batch's parse
+    #: then takes that decode of a body instead of decoding the archived bytes again (the same
+    #: bytes, the same decoder). False by default: a connector that changes what it was given
+    #: would parse something other than what bronze holds.
+    keeps_fetched_json: ClassVar[bool] = False
 
     @classmethod
     def missing_configuration(cls, settings: Settings) -> str | None:

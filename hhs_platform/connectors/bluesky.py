@@ -42,6 +42,7 @@ class BlueskyConnector(Connector):
     """Bluesky (AT Protocol): public, no credential; ``RateLimit-*`` headers on every response."""
 
     platform: ClassVar[str] = "bluesky"
+    keeps_fetched_json: ClassVar[bool] = True  # collect only reads the pages
     version: ClassVar[str] = "bluesky/1"
     expected_fields: ClassVar[dict[str, tuple[str, ...]]] = {
         "app.bsky.actor.getProfile": (

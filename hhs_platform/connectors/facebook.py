@@ -69,6 +69,7 @@ class FacebookConnector(Connector):
     """Facebook Pages: a page access token; throttling is told by error codes and usage headers."""
 
     platform: ClassVar[str] = "facebook"
+    keeps_fetched_json: ClassVar[bool] = True  # collect only reads the pages
     version: ClassVar[str] = "facebook/1"
     required_settings: ClassVar[tuple[str, ...]] = ("facebook_access_token",)
     capabilities: ClassVar[Capabilities] = Capabilities(

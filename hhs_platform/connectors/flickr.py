@@ -89,6 +89,7 @@ class FlickrConnector(Connector):
     """Flickr: an API key; errors arrive as HTTP 200 ``stat: fail`` bodies."""
 
     platform: ClassVar[str] = "flickr"
+    keeps_fetched_json: ClassVar[bool] = True  # collect only reads the pages
     version: ClassVar[str] = "flickr/1"
     required_settings: ClassVar[tuple[str, ...]] = ("flickr_api_key",)
     capabilities: ClassVar[Capabilities] = Capabilities(

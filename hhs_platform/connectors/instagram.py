@@ -86,6 +86,7 @@ class InstagramConnector(Connector):
     """Instagram via business_discovery: the agency's own IG business account asks about others."""
 
     platform: ClassVar[str] = "instagram"
+    keeps_fetched_json: ClassVar[bool] = True  # collect only reads the pages
     version: ClassVar[str] = "instagram/1"
     required_settings: ClassVar[tuple[str, ...]] = (
         "instagram_access_token",

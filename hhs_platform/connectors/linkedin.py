@@ -76,6 +76,7 @@ class LinkedInConnector(Connector):
     """LinkedIn organization pages: a member token with organization admin rights."""
 
     platform: ClassVar[str] = "linkedin"
+    keeps_fetched_json: ClassVar[bool] = True  # collect only reads the pages
     version: ClassVar[str] = "linkedin/1"
     required_settings: ClassVar[tuple[str, ...]] = ("linkedin_access_token",)
     capabilities: ClassVar[Capabilities] = Capabilities(

@@ -356,6 +356,7 @@ class MastodonConnector(Connector):
     """
 
     platform: ClassVar[str] = "mastodon"
+    keeps_fetched_json: ClassVar[bool] = True  # collect only reads the pages
     version: ClassVar[str] = "mastodon/1"
     # The statuses endpoint answers a bare JSON array, which field paths cannot address yet.
     expected_fields: ClassVar[dict[str, tuple[str, ...]]] = {

@@ -297,6 +297,7 @@ class RedditConnector(Connector):
     """Reddit: an OAuth bearer token; ``x-ratelimit-*`` headers (float remaining, seconds reset)."""
 
     platform: ClassVar[str] = "reddit"
+    keeps_fetched_json: ClassVar[bool] = True  # collect only reads the pages
     version: ClassVar[str] = "reddit/1"
     required_settings: ClassVar[tuple[str, ...]] = ("reddit_access_token",)
     # A suspended user's about has only name and is_suspended: check nothing else there.

@@ -96,6 +96,7 @@ class ThreadsConnector(Connector):
     """Threads: a user token; full figures for the token's own profile, public ones otherwise."""
 
     platform: ClassVar[str] = "threads"
+    keeps_fetched_json: ClassVar[bool] = True  # collect only reads the pages
     version: ClassVar[str] = "threads/1"
     required_settings: ClassVar[tuple[str, ...]] = ("threads_access_token",)
     capabilities: ClassVar[Capabilities] = Capabilities(

@@ -68,6 +68,7 @@ class XConnector(Connector):
     """X: an app-only bearer token; ``x-rate-limit-*`` headers on every response."""
 
     platform: ClassVar[str] = "x"
+    keeps_fetched_json: ClassVar[bool] = True  # collect only reads the pages
     version: ClassVar[str] = "x/1"
     required_settings: ClassVar[tuple[str, ...]] = ("x_bearer_token",)
     capabilities: ClassVar[Capabilities] = Capabilities(

@@ -98,6 +98,7 @@ class YouTubeConnector(Connector):
     """YouTube: an API key; a daily quota in units and no rate-limit headers."""
 
     platform: ClassVar[str] = "youtube"
+    keeps_fetched_json: ClassVar[bool] = True  # collect only reads the pages
     version: ClassVar[str] = "youtube/1"
     capabilities: ClassVar[Capabilities] = Capabilities(
         followers=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -137,11 +138,20 @@ def _sum_drift(df: pl.DataFrame, batch: SilverBatch) -> pl.DataFrame:
     )
 
 
-def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> SilverBatch:
+def parse_bronze(
+    bronze: pl.DataFrame,
+    registry: pl.DataFrame | None = None,
+    decoded: Mapping[str, tuple[Any, None]] | None = None,
+) -> SilverBatch:
     """Parse bronze rows (any platforms) into validated silver rows plus quarantine rows.
 
     Only 2xx responses of a known platform are parsed; payload problems become quarantine rows
     (table ``bronze/raw_responses``) so a malformed response is never silently dropped.
+
+    ``decoded``: bodies already decoded as JSON by the fetch that archived them, by response id.
+    A response of a connector that keeps what it fetched as it was
+    (``Connector.keeps_fetched_json``) is parsed from that decode instead of its body decoded
+    again (the same bytes, the same decoder: the same value).
     """
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in SILVER_TABLES}
     problems: list[dict[str, Any]] = []
@@ -150,14 +160,18 @@ def parse_bronze(bronze: pl.DataFrame, registry: pl.DataFrame | None = None) -> 
     check = DriftCheck({p: c.expected_fields for p, c in CONNECTORS.items() if c.expected_fields})
     for rec in bronze.filter(pl.col("status").is_between(200, 299)).iter_rows(named=True):
         parsed += 1
-        if check.fields(rec):  # decoded once, for the drift check and the parser
-            rec[jsonio.DECODED] = decoded = decode_json_body(rec)
-            check.add(rec, decoded)
         try:
             connector = get_connector(rec["platform"])
         except ConfigurationError:
             problems.append(_problem(rec, f"no connector for platform {rec['platform']!r}"))
             continue
+        if decoded and connector.keeps_fetched_json:
+            pre = decoded.get(rec["response_id"])
+            if pre is not None:
+                rec[jsonio.DECODED] = pre
+        if check.fields(rec):  # decoded once, for the drift check and the parser
+            rec[jsonio.DECODED] = body = decode_json_body(rec)
+            check.add(rec, body)
         try:
             out = connector.parse(rec)
         except Exception as exc:  # a parser must not raise; if it does, nothing is lost
